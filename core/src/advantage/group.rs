@@ -1,0 +1,637 @@
+//! Group-relative outcome advantages: one scalar score per sample, a baseline from the other samples
+//! of the same prompt. GRPO (with Dr. GRPO and TRL's `scale_rewards`), pass@k, RLOO, the plain group
+//! mean baseline (REINFORCE++-baseline), OPO and GPG.
+
+use num_traits::Float;
+
+use crate::error::{Error, Result, ensure_finite, ensure_len, param_nonneg, param_positive};
+use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
+use crate::real::{Real, usize_f64};
+use crate::stats::Summary;
+
+/// What a group of one sample gets (it has no other sample to compare with).
+///
+/// | variant | advantage | used by |
+/// |---|---|---|
+/// | `Zero` | `0` (no signal) | rewardkit default; TRL (NaN std, then `nan_to_num`); verl `rloo_vectorized` |
+/// | `Raw` | the baseline is 0 and the scale 1: `R` (GRPO: `R/(1+ε)`) | verl `grpo`, `rloo`, `gpg`, `opo`, `reinforce_plus_plus_baseline` |
+/// | `Error` | [`Error::GroupTooSmall`] | OpenRLHF (asserts `n_samples_per_prompt > 1`) |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Singleton {
+    /// Advantage 0.
+    #[default]
+    Zero,
+    /// Baseline 0, scale 1 (verl).
+    Raw,
+    /// An error.
+    Error,
+}
+
+impl Singleton {
+    #[inline]
+    fn check(self, group: usize, size: usize) -> Result<()> {
+        if size == 1 && self == Self::Error {
+            Err(Error::GroupTooSmall {
+                group,
+                size,
+                min: 2,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How GRPO scales the centred reward (TRL's `scale_rewards`; verl's `norm_adv_by_std_in_grpo`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Scale {
+    /// Divide by the group's standard deviation plus `ε` (GRPO; TRL `"group"`; verl `True`).
+    #[default]
+    Group,
+    /// Divide by the whole batch's standard deviation plus `ε` (TRL `"batch"`, PPO-Lite).
+    Batch,
+    /// No division: `R − mean_g` (Dr. GRPO; TRL `"none"`; verl `False`).
+    None,
+}
+
+/// GRPO parameters.
+///
+/// # Definition
+/// `Aᵢ = (Rᵢ − μ_g) / (σ + ε)` with `μ_g` the mean of sample `i`'s group and `σ` the sample (Bessel)
+/// standard deviation of the group ([`Scale::Group`]) or of the batch ([`Scale::Batch`]);
+/// `Aᵢ = Rᵢ − μ_g` with [`Scale::None`] (Dr. GRPO). Statistics are two-pass in `f64`; a group of equal
+/// rewards gets exactly 0. Singletons follow [`Singleton`].
+///
+/// Defaults: `Scale::Group`, `ε = 1e-6` (verl's), `Singleton::Zero`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::advantage::{Grpo, Scale, Singleton};
+/// let dr_grpo = Grpo::<f32>::new(Scale::None, 0.0, Singleton::Zero)?;
+/// assert_eq!(Grpo::<f32>::default().scale(), Scale::Group);
+/// # let _ = dr_grpo;
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Grpo<F> {
+    scale: Scale,
+    eps: F,
+    singleton: Singleton,
+}
+
+impl<F: Real> Default for Grpo<F> {
+    fn default() -> Self {
+        Self {
+            scale: Scale::Group,
+            eps: F::lit(1e-6),
+            singleton: Singleton::Zero,
+        }
+    }
+}
+
+impl<F: Real> Grpo<F> {
+    /// GRPO with the given scaling, epsilon (added to the standard deviation) and singleton rule.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] if `eps` is negative or not finite.
+    pub fn new(scale: Scale, eps: F, singleton: Singleton) -> Result<Self> {
+        Ok(Self {
+            scale,
+            eps: param_nonneg("eps", eps)?,
+            singleton,
+        })
+    }
+
+    /// The scaling mode.
+    pub fn scale(&self) -> Scale {
+        self.scale
+    }
+
+    /// The epsilon added to the standard deviation.
+    pub fn eps(&self) -> F {
+        self.eps
+    }
+
+    /// The singleton rule.
+    pub fn singleton(&self) -> Singleton {
+        self.singleton
+    }
+}
+
+/// `(x − mean)/(std + eps)` in `f64`, with `0/0 = 0` (a zero-variance group with `ε = 0`).
+#[inline(always)]
+fn normalize(x: f64, mean: f64, denom: f64) -> f64 {
+    let c = x - mean;
+    if c == 0.0 { 0.0 } else { c / denom }
+}
+
+struct GrpoVisitor<'a, F> {
+    out: &'a mut [F],
+    scores: &'a [F],
+    p: Grpo<F>,
+    batch_std: f64,
+}
+
+impl<F: Real> GroupVisitor for GrpoVisitor<'_, F> {
+    #[inline]
+    fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
+        let n = rows.len();
+        self.p.singleton.check(g, n)?;
+        let eps = self.p.eps.as_f64();
+        let (mean, denom) = if n == 1 {
+            match self.p.singleton {
+                Singleton::Raw => (
+                    0.0,
+                    match self.p.scale {
+                        Scale::Group => 1.0 + eps,
+                        Scale::Batch => self.batch_std + eps,
+                        Scale::None => 1.0,
+                    },
+                ),
+                _ => {
+                    rows.fill(self.out, |_| F::ZERO);
+                    return Ok(());
+                }
+            }
+        } else {
+            let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
+            s.check("group statistics")?;
+            let denom = match self.p.scale {
+                Scale::Group => s.std(1) + eps,
+                Scale::Batch => self.batch_std + eps,
+                Scale::None => 1.0,
+            };
+            (s.mean, denom)
+        };
+        rows.map(self.out, self.scores, |x| {
+            F::lit(normalize(x.as_f64(), mean, denom))
+        });
+        Ok(())
+    }
+}
+
+/// Checks a per-row score vector against the groups.
+pub(crate) fn check_scores<F: Real>(
+    out_len: usize,
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+) -> Result<()> {
+    groups.check_rows("scores", scores.len())?;
+    ensure_len("out", scores.len(), out_len)?;
+    ensure_finite("scores", scores)
+}
+
+/// GRPO advantages (Shao et al., 2024), with Dr. GRPO (Liu et al., 2025) and TRL's batch scaling.
+///
+/// # Definition
+/// See [`Grpo`]: `Aᵢ = (Rᵢ − μ_g) / (σ + ε)`, or `Rᵢ − μ_g`.
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`, rows grouped by `groups`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`] for a NaN/∞ score; [`Error::GroupTooSmall`] for a
+/// singleton with [`Singleton::Error`]; [`Error::Overflow`] if a group's statistics overflow.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::{Grpo, grpo}};
+/// let groups = GroupIndex::uniform(4, 4)?;
+/// let mut adv = [0.0f64; 4];
+/// grpo(&mut adv, &[1.0, 0.0, 0.0, 0.0], &groups, &Grpo::default())?;
+/// // mean 1/4, sample std 1/2: A = (1 − 1/4)/(1/2 + 1e-6)
+/// assert!((adv[0] - 0.75 / (0.5 + 1e-6)).abs() < 1e-12);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Shao et al. (2024), *DeepSeekMath*, arXiv:2402.03300 (GRPO).
+///
+/// [^2]: Liu et al. (2025), *Understanding R1-Zero-Like Training*, arXiv:2503.20783 (Dr. GRPO).
+pub fn grpo<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    params: &Grpo<F>,
+) -> Result<()> {
+    check_scores(out.len(), scores, groups)?;
+    let batch_std = if params.scale == Scale::Batch {
+        let s = Summary::from_iter(scores.iter().map(|x| x.as_f64()));
+        s.check("batch statistics")?;
+        let sd = s.std(1);
+        if sd.is_nan() { 0.0 } else { sd }
+    } else {
+        0.0
+    };
+    groups.visit(&mut GrpoVisitor {
+        out,
+        scores,
+        p: *params,
+        batch_std,
+    })
+}
+
+/// Pass@k advantage (verl `grpo_passk`; Chen et al., 2025, arXiv:2503.19595).
+///
+/// # Definition
+/// In each group only the best sample gets a signal: `A = R₍₁₎ − R₍₂₎` (the gap between the largest
+/// and second-largest reward), divided by `σ_g + ε` when `scale_by_std`; every other sample gets 0. Ties
+/// for the maximum go to the first row in ascending row order (then the gap is 0).
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`.
+///
+/// # Errors
+/// As [`grpo`], plus [`Error::GroupTooSmall`] for any group of fewer than 2 samples and
+/// [`Error::InvalidParam`] for a negative `eps`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::grpo_passk};
+/// let groups = GroupIndex::uniform(3, 3)?;
+/// let mut adv = [0.0f64; 3];
+/// grpo_passk(&mut adv, &[0.2, 1.0, 0.5], &groups, false, 0.0)?;
+/// assert_eq!(adv, [0.0, 0.5, 0.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn grpo_passk<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    scale_by_std: bool,
+    eps: F,
+) -> Result<()> {
+    check_scores(out.len(), scores, groups)?;
+    let eps = param_nonneg("eps", eps)?.as_f64();
+    struct V<'a, F> {
+        out: &'a mut [F],
+        scores: &'a [F],
+        scale_by_std: bool,
+        eps: f64,
+    }
+    impl<F: Real> GroupVisitor for V<'_, F> {
+        fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
+            let n = rows.len();
+            if n < 2 {
+                return Err(Error::GroupTooSmall {
+                    group: g,
+                    size: n,
+                    min: 2,
+                });
+            }
+            // Best and second best (first occurrence wins ties).
+            let mut best = (f64::NEG_INFINITY, usize::MAX);
+            let mut second = f64::NEG_INFINITY;
+            for (row, x) in rows.rows().zip(rows.values(self.scores)) {
+                let x = x.as_f64();
+                if x > best.0 {
+                    second = best.0;
+                    best = (x, row);
+                } else if x > second {
+                    second = x;
+                }
+            }
+            let mut adv = best.0 - second;
+            if self.scale_by_std {
+                let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
+                s.check("group statistics")?;
+                adv = normalize(adv, 0.0, s.std(1) + self.eps);
+            }
+            let adv = F::lit(adv);
+            rows.fill(self.out, |row| if row == best.1 { adv } else { F::ZERO });
+            Ok(())
+        }
+    }
+    groups.visit(&mut V {
+        out,
+        scores,
+        scale_by_std,
+        eps,
+    })
+}
+
+/// RLOO advantage (Ahmadian et al., 2024, arXiv:2402.14740; Kool et al., 2019).
+///
+/// # Definition
+/// `Aᵢ = Rᵢ − (1/(n−1))·Σ_{j≠i} R_j = (n/(n−1))·(Rᵢ − μ_g)` for a group of `n >= 2`; singletons
+/// follow [`Singleton`] (`Raw` gives `Rᵢ`).
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`.
+///
+/// # Errors
+/// As [`grpo`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::{Singleton, rloo}};
+/// let groups = GroupIndex::uniform(3, 3)?;
+/// let mut adv = [0.0f64; 3];
+/// rloo(&mut adv, &[1.0, 0.0, 2.0], &groups, Singleton::Zero)?;
+/// assert_eq!(adv, [0.0, -1.5, 1.5]); // 1 − (0+2)/2, 0 − (1+2)/2, 2 − (1+0)/2
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn rloo<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    singleton: Singleton,
+) -> Result<()> {
+    check_scores(out.len(), scores, groups)?;
+    struct V<'a, F> {
+        out: &'a mut [F],
+        scores: &'a [F],
+        singleton: Singleton,
+    }
+    impl<F: Real> GroupVisitor for V<'_, F> {
+        fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
+            let n = rows.len();
+            self.singleton.check(g, n)?;
+            if n == 1 {
+                let raw = self.singleton == Singleton::Raw;
+                rows.map(self.out, self.scores, |x| if raw { x } else { F::ZERO });
+                return Ok(());
+            }
+            let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
+            s.check("group statistics")?;
+            let k = usize_f64(n) / usize_f64(n - 1);
+            let mean = s.mean;
+            rows.map(self.out, self.scores, |x| {
+                F::lit(normalize(x.as_f64(), mean, 1.0) * k)
+            });
+            Ok(())
+        }
+    }
+    groups.visit(&mut V {
+        out,
+        scores,
+        singleton,
+    })
+}
+
+/// Group-mean baseline `Aᵢ = Rᵢ − μ_g` (Dr. GRPO without scaling; the first step of
+/// REINFORCE++-baseline, Hu, 2025, arXiv:2501.03262).
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`.
+///
+/// # Errors
+/// As [`grpo`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::{Singleton, group_mean_baseline}};
+/// let groups = GroupIndex::new(&[0, 1, 0], 2)?;
+/// let mut adv = [0.0f32; 3];
+/// group_mean_baseline(&mut adv, &[1.0, 5.0, 3.0], &groups, Singleton::Raw)?;
+/// assert_eq!(adv, [-1.0, 5.0, 1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn group_mean_baseline<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    singleton: Singleton,
+) -> Result<()> {
+    let p = Grpo {
+        scale: Scale::None,
+        eps: F::ZERO,
+        singleton,
+    };
+    grpo(out, scores, groups, &p)
+}
+
+/// OPO advantage: a length-weighted group baseline (Hao et al., 2025, arXiv:2505.23585; verl `opo`).
+///
+/// # Definition
+/// `b_g = Σ_{j∈g} L_j·R_j / Σ_{j∈g} L_j`, `Aᵢ = Rᵢ − b_g`, with `L` the response lengths. A group
+/// whose lengths sum to 0 uses the plain mean. Singletons follow [`Singleton`].
+///
+/// # Shapes
+/// `out`, `scores`, `lengths`: `(B)`.
+///
+/// # Errors
+/// As [`grpo`], plus [`Error::InvalidParam`] for a negative or non-finite length.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::{Singleton, opo}};
+/// let groups = GroupIndex::uniform(2, 2)?;
+/// let mut adv = [0.0f64; 2];
+/// opo(&mut adv, &[1.0, 0.0], &[1.0, 3.0], &groups, Singleton::Zero)?;
+/// assert_eq!(adv, [0.75, -0.25]); // b = (1·1 + 3·0)/4
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn opo<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    lengths: &[F],
+    groups: &GroupIndex<'_>,
+    singleton: Singleton,
+) -> Result<()> {
+    check_scores(out.len(), scores, groups)?;
+    groups.check_rows("lengths", lengths.len())?;
+    if let Some(i) = lengths.iter().position(|l| !(l.is_finite() && *l >= F::ZERO)) {
+        return Err(Error::InvalidParam {
+            name: "lengths",
+            value: lengths.get(i).map_or(f64::NAN, |l| l.as_f64()),
+            expected: "finite lengths >= 0",
+        });
+    }
+    struct V<'a, F> {
+        out: &'a mut [F],
+        scores: &'a [F],
+        lengths: &'a [F],
+        singleton: Singleton,
+    }
+    impl<F: Real> GroupVisitor for V<'_, F> {
+        fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
+            let n = rows.len();
+            self.singleton.check(g, n)?;
+            let b = if n == 1 {
+                if self.singleton == Singleton::Zero {
+                    rows.fill(self.out, |_| F::ZERO);
+                    return Ok(());
+                }
+                0.0
+            } else {
+                let (mut num, mut den) = (0.0f64, 0.0f64);
+                for (r, l) in rows.values(self.scores).zip(rows.values(self.lengths)) {
+                    num += l.as_f64() * r.as_f64();
+                    den += l.as_f64();
+                }
+                if den > 0.0 {
+                    num / den
+                } else {
+                    Summary::from_iter(rows.values(self.scores).map(Real::as_f64)).mean
+                }
+            };
+            if !b.is_finite() {
+                return Err(Error::Overflow {
+                    what: "OPO baseline",
+                });
+            }
+            rows.map(self.out, self.scores, |x| F::lit(normalize(x.as_f64(), b, 1.0)));
+            Ok(())
+        }
+    }
+    groups.visit(&mut V {
+        out,
+        scores,
+        lengths,
+        singleton,
+    })
+}
+
+/// GPG advantage (Chu et al., 2025, arXiv:2504.02546; verl `gpg`).
+///
+/// # Definition
+/// `Aᵢ = α·(Rᵢ − μ_g)/f_norm` with `α = B / max(#{i : Rᵢ ≠ 0}, 1)`, the batch size over the number of
+/// non-zero rewards (verl counts non-zero *rewards*, not informative groups). Singletons follow
+/// [`Singleton`].
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`.
+///
+/// # Errors
+/// As [`grpo`], plus [`Error::InvalidParam`] unless `f_norm > 0`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::{Singleton, gpg}};
+/// let groups = GroupIndex::uniform(4, 2)?;
+/// let mut adv = [0.0f64; 4];
+/// gpg(&mut adv, &[1.0, 0.0, 0.0, 0.0], &groups, 1.0, Singleton::Zero)?;
+/// assert_eq!(adv, [2.0, -2.0, 0.0, 0.0]); // α = 4/1
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn gpg<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    f_norm: F,
+    singleton: Singleton,
+) -> Result<()> {
+    let f_norm = param_positive("f_norm", f_norm)?;
+    group_mean_baseline(out, scores, groups, singleton)?;
+    let nonzero = scores.iter().filter(|&&x| x != F::ZERO).count();
+    let alpha = usize_f64(scores.len()) / usize_f64(nonzero.max(1)) / f_norm.as_f64();
+    for o in out.iter_mut() {
+        *o = F::lit(o.as_f64() * alpha);
+    }
+    Ok(())
+}
+
+/// Sample standard deviation of each row's group, written per row (a logging helper, like
+/// OpenRLHF's `group_reward_std` and TRL's `std_rewards`); singletons get 0.
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`.
+///
+/// # Errors
+/// As [`grpo`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::group_std};
+/// let groups = GroupIndex::uniform(2, 2)?;
+/// let mut sd = [0.0f64; 2];
+/// group_std(&mut sd, &[1.0, 3.0], &groups)?;
+/// assert_eq!(sd, [2f64.sqrt(); 2]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn group_std<F: Real>(out: &mut [F], scores: &[F], groups: &GroupIndex<'_>) -> Result<()> {
+    check_scores(out.len(), scores, groups)?;
+    struct V<'a, F> {
+        out: &'a mut [F],
+        scores: &'a [F],
+    }
+    impl<F: Real> GroupVisitor for V<'_, F> {
+        fn visit<R: GroupRows>(&mut self, _g: usize, rows: R) -> Result<()> {
+            let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
+            s.check("group statistics")?;
+            let sd = if s.count > 1 { s.std(1) } else { 0.0 };
+            let sd = F::lit(Float::max(sd, 0.0));
+            rows.fill(self.out, |_| sd);
+            Ok(())
+        }
+    }
+    groups.visit(&mut V { out, scores })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpo_hand_values() {
+        // Group {1, 2, 3}: mean 2, sample std 1.
+        let g = GroupIndex::uniform(3, 3).unwrap();
+        let mut out = [0.0f64; 3];
+        let p = Grpo::new(Scale::Group, 0.0, Singleton::Zero).unwrap();
+        grpo(&mut out, &[1.0, 2.0, 3.0], &g, &p).unwrap();
+        assert_eq!(out, [-1.0, 0.0, 1.0]);
+        // Dr. GRPO.
+        let p = Grpo::new(Scale::None, 0.0, Singleton::Zero).unwrap();
+        grpo(&mut out, &[1.0, 2.0, 3.0], &g, &p).unwrap();
+        assert_eq!(out, [-1.0, 0.0, 1.0]);
+        // Zero variance with ε = 0: exactly 0, not NaN.
+        let p = Grpo::new(Scale::Group, 0.0, Singleton::Zero).unwrap();
+        grpo(&mut out, &[0.7, 0.7, 0.7], &g, &p).unwrap();
+        assert_eq!(out, [0.0; 3]);
+    }
+
+    #[test]
+    fn singletons() {
+        let g = GroupIndex::new(&[0, 1, 1], 2).unwrap();
+        let mut out = [9.0f64; 3];
+        grpo(&mut out, &[2.0, 1.0, 3.0], &g, &Grpo::default()).unwrap();
+        assert_eq!(out[0], 0.0);
+        let raw = Grpo::new(Scale::Group, 1e-6, Singleton::Raw).unwrap();
+        grpo(&mut out, &[2.0, 1.0, 3.0], &g, &raw).unwrap();
+        assert_eq!(out[0], 2.0 / (1.0 + 1e-6));
+        let err = Grpo::new(Scale::Group, 1e-6, Singleton::Error).unwrap();
+        assert_eq!(
+            grpo(&mut out, &[2.0, 1.0, 3.0], &g, &err),
+            Err(Error::GroupTooSmall {
+                group: 0,
+                size: 1,
+                min: 2
+            })
+        );
+        rloo(&mut out, &[2.0, 1.0, 3.0], &g, Singleton::Raw).unwrap();
+        assert_eq!(out, [2.0, -2.0, 2.0]);
+    }
+
+    #[test]
+    fn batch_scale() {
+        // Groups {0, 2} and {4, 4}: group means 1 and 4; batch sample std of [0,2,4,4] = sqrt(11/3).
+        let g = GroupIndex::uniform(4, 2).unwrap();
+        let mut out = [0.0f64; 4];
+        let p = Grpo::new(Scale::Batch, 0.0, Singleton::Zero).unwrap();
+        grpo(&mut out, &[0.0, 2.0, 4.0, 4.0], &g, &p).unwrap();
+        let sd = (11.0f64 / 3.0).sqrt();
+        assert!((out[0] + 1.0 / sd).abs() < 1e-15 && (out[1] - 1.0 / sd).abs() < 1e-15);
+        assert_eq!(&out[2..], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn passk_and_errors() {
+        let g = GroupIndex::uniform(4, 2).unwrap();
+        let mut out = [0.0f64; 4];
+        grpo_passk(&mut out, &[1.0, 1.0, 0.0, 3.0], &g, false, 0.0).unwrap();
+        assert_eq!(out, [0.0, 0.0, 0.0, 3.0]);
+        grpo_passk(&mut out, &[1.0, 0.0, 0.0, 3.0], &g, true, 0.0).unwrap();
+        // group {1, 0}: gap 1, std sqrt(1/2).
+        assert!((out[0] - 2f64.sqrt()).abs() < 1e-15);
+        let single = GroupIndex::new(&[0, 1, 1], 2).unwrap();
+        assert!(grpo_passk(&mut [0.0; 3], &[1.0, 2.0, 3.0], &single, false, 0.0).is_err());
+        assert!(grpo(&mut [0.0; 3], &[1.0, f64::NAN, 3.0], &single, &Grpo::default()).is_err());
+        assert!(grpo(&mut [0.0; 2], &[1.0, 2.0, 3.0], &single, &Grpo::default()).is_err());
+        assert!(Grpo::<f64>::new(Scale::Group, -1.0, Singleton::Zero).is_err());
+        assert!(gpg(&mut [0.0; 3], &[1.0, 2.0, 3.0], &single, 0.0, Singleton::Zero).is_err());
+        assert!(opo(&mut [0.0; 3], &[1.0, 2.0, 3.0], &[1.0, -1.0, 1.0], &single, Singleton::Zero).is_err());
+    }
+}

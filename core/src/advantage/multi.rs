@@ -1,0 +1,201 @@
+//! Several rewards per sample: weighted sums, GDPO (normalize each reward, then combine) and TRL's two
+//! `multi_objective_aggregation` modes.
+
+use alloc::vec;
+
+use crate::error::{Error, Result, ensure_finite, ensure_len, ensure_nonempty};
+use crate::layout::{GroupIndex, Mask};
+use crate::real::Real;
+use crate::stats::{Summary, Whiten};
+
+use super::group::{Grpo, grpo};
+use super::returns::{broadcast, whiten_in_place};
+
+/// Checks a `(B, K)` component matrix and `(K)` weights; returns `K`.
+fn check_components<F: Real>(components: &[F], weights: &[F], n_rows: usize) -> Result<usize> {
+    ensure_nonempty("reward_weights", weights.len())?;
+    let k = weights.len();
+    ensure_len("components", n_rows * k, components.len())?;
+    ensure_finite("components", components)?;
+    if let Some(index) = weights.iter().position(|w| !w.is_finite()) {
+        return Err(Error::NonFinite {
+            what: "reward_weights",
+            index,
+        });
+    }
+    Ok(k)
+}
+
+/// Weighted sum of reward components: `Rᵢ = Σ_k w_k·r_{i,k}` (TRL's first step of
+/// `sum_then_normalize`).
+///
+/// # Shapes
+/// `out`: `(B)`; `components`: `(B, K)` row-major; `weights`: `(K)`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::Empty`] for no weights; [`Error::NonFinite`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::advantage::weighted_sum;
+/// let mut r = [0.0f32; 2];
+/// weighted_sum(&mut r, &[1.0, 0.0, 0.0, 1.0], &[1.0, 0.5])?;
+/// assert_eq!(r, [1.0, 0.5]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn weighted_sum<F: Real>(out: &mut [F], components: &[F], weights: &[F]) -> Result<()> {
+    let k = check_components(components, weights, out.len())?;
+    for (o, row) in out.iter_mut().zip(components.chunks_exact(k)) {
+        *o = F::lit(
+            row.iter()
+                .zip(weights)
+                .map(|(r, w)| r.as_f64() * w.as_f64())
+                .sum(),
+        );
+    }
+    Ok(())
+}
+
+/// TRL's default `sum_then_normalize`: the weighted sum of the components, then [`grpo`].
+///
+/// # Shapes
+/// `out`: `(B)`; `components`: `(B, K)`; `weights`: `(K)`.
+///
+/// # Errors
+/// As [`weighted_sum`] and [`grpo`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::{Grpo, sum_then_normalize}};
+/// let groups = GroupIndex::uniform(2, 2)?;
+/// let mut adv = [0.0f64; 2];
+/// sum_then_normalize(&mut adv, &[1.0, 1.0, 0.0, 0.0], &[1.0, 1.0], &groups, &Grpo::default())?;
+/// assert!(adv[0] > 0.0 && adv[1] < 0.0);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn sum_then_normalize<F: Real>(
+    out: &mut [F],
+    components: &[F],
+    weights: &[F],
+    groups: &GroupIndex<'_>,
+    params: &Grpo<F>,
+) -> Result<()> {
+    groups.check_rows("out", out.len())?;
+    let mut total = vec![F::ZERO; out.len()];
+    weighted_sum(&mut total, components, weights)?;
+    grpo(out, &total, groups, params)
+}
+
+/// Per-row `Σ_k w_k·GRPO(r_{·,k})`: each component normalized within its groups, then weighted.
+fn decoupled_sum<F: Real>(
+    out: &mut [F],
+    components: &[F],
+    weights: &[F],
+    groups: &GroupIndex<'_>,
+    params: &Grpo<F>,
+) -> Result<()> {
+    let b = out.len();
+    let k = check_components(components, weights, b)?;
+    let mut column = vec![F::ZERO; b];
+    let mut adv = vec![F::ZERO; b];
+    let mut acc = vec![0.0f64; b];
+    for (j, w) in weights.iter().enumerate() {
+        for (c, row) in column.iter_mut().zip(components.chunks_exact(k)) {
+            *c = row.get(j).copied().unwrap_or(F::ZERO);
+        }
+        grpo(&mut adv, &column, groups, params)?;
+        for (a, &x) in acc.iter_mut().zip(&adv) {
+            *a += w.as_f64() * x.as_f64();
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = F::lit(a);
+    }
+    Ok(())
+}
+
+/// GDPO (Liu et al., 2026, arXiv:2601.05242; verl `gdpo`): normalize each reward within its groups,
+/// combine with weights, broadcast to tokens and whiten over the batch.
+///
+/// # Definition
+/// `A_k = GRPO(r_{·,k})` per component (with `params`), `aᵢ = Σ_k w_k·A_{i,k}`,
+/// `A_{i,t} = whiten(aᵢ·m)·m` ([`Whiten`]).
+///
+/// # Shapes
+/// `advantages`: `(B, T)`; `components`: `(B, K)`; `weights`: `(K)`.
+///
+/// # Errors
+/// As [`weighted_sum`], [`grpo`] and [`crate::stats::masked_whiten`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, Mask, advantage::{Grpo, Scale, Singleton, gdpo}, stats::Whiten};
+/// let groups = GroupIndex::uniform(2, 2)?;
+/// let mask = Mask::new(&[true, true], 1)?;
+/// let mut adv = [0.0f64; 2];
+/// // Row 0 wins reward 0 by 10, row 1 wins reward 1 by 1: after per-reward normalization the two
+/// // rewards have equal say and cancel (a plain sum would favour row 0).
+/// let p = Grpo::new(Scale::Group, 0.0, Singleton::Zero)?;
+/// gdpo(&mut adv, &[10.0, 0.0, 0.0, 1.0], &[1.0, 1.0], mask, &groups, &p, &Whiten::default())?;
+/// assert!(adv[0].abs() < 1e-6 && adv[1].abs() < 1e-6);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn gdpo<F: Real>(
+    advantages: &mut [F],
+    components: &[F],
+    weights: &[F],
+    mask: Mask<'_>,
+    groups: &GroupIndex<'_>,
+    params: &Grpo<F>,
+    whiten: &Whiten<F>,
+) -> Result<()> {
+    let b = mask.shape().batch();
+    groups.check_rows("mask rows", b)?;
+    let mut per_seq = vec![F::ZERO; b];
+    decoupled_sum(&mut per_seq, components, weights, groups, params)?;
+    broadcast(advantages, &per_seq, mask)?;
+    whiten_in_place(advantages, mask, whiten)
+}
+
+/// TRL's `normalize_then_sum` (GDPO form, per sequence): each component normalized within its
+/// groups, weighted and summed, then normalized over the batch.
+///
+/// # Definition
+/// `r̃_{i,k} = (r_{i,k} − μ_{g,k})/(σ_{g,k} + ε)`, `Rᵢ = Σ_k w_k·r̃_{i,k}`,
+/// `Aᵢ = (Rᵢ − mean(R))/(std(R) + ε)`; standard deviations are Bessel-corrected; singleton groups
+/// give `r̃ = 0`.
+///
+/// # Shapes
+/// `out`: `(B)`; `components`: `(B, K)`; `weights`: `(K)`.
+///
+/// # Errors
+/// As [`weighted_sum`] and [`grpo`], plus [`Error::InvalidParam`] for a negative `eps`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, advantage::normalize_then_sum};
+/// let groups = GroupIndex::uniform(4, 2)?;
+/// let mut adv = [0.0f64; 4];
+/// normalize_then_sum(&mut adv, &[1.0, 0.0, 0.0, 1.0], &[1.0], &groups, 1e-4)?;
+/// assert!((adv.iter().sum::<f64>()).abs() < 1e-12);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn normalize_then_sum<F: Real>(
+    out: &mut [F],
+    components: &[F],
+    weights: &[F],
+    groups: &GroupIndex<'_>,
+    eps: F,
+) -> Result<()> {
+    let params = Grpo::new(super::Scale::Group, eps, super::Singleton::Zero)?;
+    decoupled_sum(out, components, weights, groups, &params)?;
+    let s = Summary::from_iter(out.iter().map(|x| x.as_f64()));
+    s.check("batch statistics")?;
+    let sd = if s.count > 1 { s.std(1) } else { 0.0 };
+    let denom = sd + eps.as_f64();
+    for o in out.iter_mut() {
+        let c = o.as_f64() - s.mean;
+        *o = F::lit(if c == 0.0 { 0.0 } else { c / denom });
+    }
+    Ok(())
+}

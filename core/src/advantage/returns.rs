@@ -1,0 +1,443 @@
+//! Token-level returns and advantages over `(B, T)`: discounted returns, GAE, REINFORCE++, ReMax, and
+//! the helpers that move between per-sequence and per-token data.
+//!
+//! # Masked positions
+//! The recursions skip masked positions: at a token with `m_t = 0` (padding after EOS, or an
+//! observation/tool token inside a multi-turn response) the running return and the running GAE term
+//! are carried through unchanged, so the masked span is invisible to the discounting (verl's
+//! semantics). rewardkit writes 0 at masked positions of its outputs; the verl and OpenRLHF presets
+//! reproduce what those frameworks leave there.
+
+use crate::error::{Result, ensure_finite, param_in};
+use crate::layout::{GroupIndex, Mask};
+use crate::real::Real;
+use crate::stats::{Whiten, apply_affine, whiten_affine};
+
+/// Checks a `(B, T)` input against the mask.
+pub(crate) fn check_tokens<F: Real>(what: &'static str, x: &[F], mask: Mask<'_>) -> Result<()> {
+    mask.shape().check(what, x.len())?;
+    ensure_finite(what, x)
+}
+
+/// Validates a discount `γ ∈ [0, 1]`.
+pub(crate) fn gamma_param<F: Real>(name: &'static str, gamma: F) -> Result<F> {
+    param_in(name, gamma, F::ZERO, F::ONE, "in [0, 1]")
+}
+
+/// Per-sequence sums of per-token values: `out_i = Σ_t x_{i,t}` over all `T` positions (verl's
+/// `token_level_rewards.sum(-1)`: an outcome reward sits on the last valid token).
+///
+/// # Shapes
+/// `out`: `(B)`; `x`: `(B, T)`.
+///
+/// # Errors
+/// [`Error::BadShape`] for a bad `T`; [`Error::LengthMismatch`]; [`Error::NonFinite`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::advantage::sequence_sums;
+/// let mut s = [0.0f32; 2];
+/// sequence_sums(&mut s, &[0.0, 1.0, 0.5, 0.5], 2)?;
+/// assert_eq!(s, [1.0, 1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn sequence_sums<F: Real>(out: &mut [F], x: &[F], seq_len: usize) -> Result<()> {
+    let shape = crate::layout::TokenShape::from_len("x", x.len(), seq_len)?;
+    shape.check_batch("out", out.len())?;
+    ensure_finite("x", x)?;
+    for (o, row) in out.iter_mut().zip(x.chunks_exact(seq_len)) {
+        *o = F::lit(row.iter().map(|v| v.as_f64()).sum());
+    }
+    Ok(())
+}
+
+/// Broadcasts a per-sequence value to its tokens: `out_{i,t} = a_i·m_{i,t}`.
+///
+/// # Shapes
+/// `out`: `(B, T)`; `per_seq`: `(B)`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, advantage::broadcast};
+/// let mask = Mask::new(&[true, false, true, true], 2)?;
+/// let mut out = [9.0f64; 4];
+/// broadcast(&mut out, &[2.0, -1.0], mask)?;
+/// assert_eq!(out, [2.0, 0.0, -1.0, -1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn broadcast<F: Real>(out: &mut [F], per_seq: &[F], mask: Mask<'_>) -> Result<()> {
+    mask.shape().check("out", out.len())?;
+    mask.shape().check_batch("per_seq", per_seq.len())?;
+    ensure_finite("per_seq", per_seq)?;
+    let t = mask.shape().seq_len();
+    for ((row, m), &a) in out.chunks_exact_mut(t).zip(mask.rows()).zip(per_seq) {
+        for (o, &m) in row.iter_mut().zip(m) {
+            *o = if m { a } else { F::ZERO };
+        }
+    }
+    Ok(())
+}
+
+/// Zeroes masked positions: `x ← x·m`.
+pub(crate) fn apply_mask<F: Real>(x: &mut [F], mask: &[bool]) {
+    for (v, &m) in x.iter_mut().zip(mask) {
+        if !m {
+            *v = F::ZERO;
+        }
+    }
+}
+
+/// Discounted reward-to-go `G_t = r_t + γ·G_{t+1}` over valid tokens, skipping masked positions.
+///
+/// # Definition
+/// Backwards over `t`: at a valid token `G_t = r_t + γ·G_next`, then `G_next ← G_t`; at a masked
+/// token `G_next` is carried unchanged (its reward is ignored) and `out = 0`. With `γ = 1` and a
+/// prefix mask, `G_t` is the sum of the remaining rewards.
+///
+/// # Shapes
+/// `out`, `rewards`: `(B, T)`, like `mask`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`]; [`Error::InvalidParam`] unless `γ ∈ [0, 1]`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, advantage::discounted_returns};
+/// let mask = Mask::new(&[true, true, true, false], 4)?;
+/// let mut g = [0.0f64; 4];
+/// discounted_returns(&mut g, &[0.0, 0.0, 1.0, 0.0], mask, 0.5)?;
+/// assert_eq!(g, [0.25, 0.5, 1.0, 0.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn discounted_returns<F: Real>(
+    out: &mut [F],
+    rewards: &[F],
+    mask: Mask<'_>,
+    gamma: F,
+) -> Result<()> {
+    mask.shape().check("out", out.len())?;
+    check_tokens("rewards", rewards, mask)?;
+    let gamma = gamma_param("gamma", gamma)?.as_f64();
+    let t = mask.shape().seq_len();
+    for ((o, r), m) in out
+        .chunks_exact_mut(t)
+        .zip(rewards.chunks_exact(t))
+        .zip(mask.rows())
+    {
+        let mut g = 0.0f64;
+        for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
+            if m {
+                g = r.as_f64() + gamma * g;
+                *o = F::lit(g);
+            } else {
+                *o = F::ZERO;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// GAE parameters `(γ, λ)` (Schulman et al., 2016, arXiv:1506.02438).
+///
+/// # Examples
+/// ```
+/// let p = rewardkit_core::advantage::Gae::new(0.99f32, 0.95)?;
+/// assert_eq!(p.gamma(), 0.99);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Gae<F> {
+    gamma: F,
+    lambda: F,
+}
+
+impl<F: Real> Default for Gae<F> {
+    /// `γ = 1`, `λ = 1` (verl's and OpenRLHF's defaults).
+    fn default() -> Self {
+        Self {
+            gamma: F::ONE,
+            lambda: F::ONE,
+        }
+    }
+}
+
+impl<F: Real> Gae<F> {
+    /// Validated `γ, λ ∈ [0, 1]`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a value outside `[0, 1]` or not finite.
+    pub fn new(gamma: F, lambda: F) -> Result<Self> {
+        Ok(Self {
+            gamma: gamma_param("gamma", gamma)?,
+            lambda: gamma_param("lambda", lambda)?,
+        })
+    }
+
+    /// `γ`.
+    pub fn gamma(&self) -> F {
+        self.gamma
+    }
+
+    /// `λ`.
+    pub fn lambda(&self) -> F {
+        self.lambda
+    }
+}
+
+/// One row of verl-style GAE: raw (carried) advantages at every position, masked ones included.
+pub(crate) fn gae_row_raw<F: Real>(adv: &mut [F], r: &[F], v: &[F], m: &[bool], g: f64, gl: f64) {
+    let (mut next_v, mut last) = (0.0f64, 0.0f64);
+    for (((a, &r), &v), &m) in adv.iter_mut().zip(r).zip(v).zip(m).rev() {
+        if m {
+            let v = v.as_f64();
+            let delta = r.as_f64() + g * next_v - v;
+            last = delta + gl * last;
+            next_v = v;
+        }
+        *a = F::lit(last);
+    }
+}
+
+/// Generalized advantage estimation with a critic, skipping masked positions.
+///
+/// # Definition
+/// Backwards over the valid tokens of each row: `δ_t = r_t + γ·V_next − V_t`,
+/// `Â_t = δ_t + γλ·Â_next`, `returns_t = Â_t + V_t`, where `V_next` and `Â_next` belong to the next
+/// *valid* token (0 past the end). `λ = 1` gives the Monte Carlo return minus `V_t`; `λ = 0` the TD
+/// error. Masked positions get 0 in both outputs. Whitening is a separate step
+/// ([`crate::stats::masked_whiten`]).
+///
+/// # Shapes
+/// `advantages`, `returns`, `rewards`, `values`: `(B, T)`, like `mask`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, advantage::{Gae, gae}};
+/// let mask = Mask::new(&[true, true], 2)?;
+/// let (mut adv, mut ret) = ([0.0f64; 2], [0.0f64; 2]);
+/// gae(&mut adv, &mut ret, &[0.0, 1.0], &[0.5, 0.5], mask, &Gae::new(1.0, 1.0)?)?;
+/// assert_eq!(ret, [1.0, 1.0]); // Monte Carlo returns
+/// assert_eq!(adv, [0.5, 0.5]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn gae<F: Real>(
+    advantages: &mut [F],
+    returns: &mut [F],
+    rewards: &[F],
+    values: &[F],
+    mask: Mask<'_>,
+    params: &Gae<F>,
+) -> Result<()> {
+    let shape = mask.shape();
+    shape.check("advantages", advantages.len())?;
+    shape.check("returns", returns.len())?;
+    check_tokens("rewards", rewards, mask)?;
+    check_tokens("values", values, mask)?;
+    let (g, l) = (params.gamma.as_f64(), params.lambda.as_f64());
+    let t = shape.seq_len();
+    for ((((a, ret), r), v), m) in advantages
+        .chunks_exact_mut(t)
+        .zip(returns.chunks_exact_mut(t))
+        .zip(rewards.chunks_exact(t))
+        .zip(values.chunks_exact(t))
+        .zip(mask.rows())
+    {
+        gae_row_raw(a, r, v, m, g, g * l);
+        for (((a, ret), &v), &m) in a.iter_mut().zip(ret).zip(v).zip(m) {
+            if m {
+                *ret = F::lit(a.as_f64() + v.as_f64());
+            } else {
+                *a = F::ZERO;
+                *ret = F::ZERO;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// REINFORCE++ (Hu, 2025, arXiv:2501.03262): discounted returns whitened over the whole batch.
+///
+/// # Definition
+/// `G = discounted_returns(r, γ)`, then `A = whiten(G)·m` with statistics over every valid token of
+/// the batch ([`Whiten`]). `returns = G`.
+///
+/// # Shapes
+/// `advantages`, `returns`, `rewards`: `(B, T)`, like `mask`.
+///
+/// # Errors
+/// As [`discounted_returns`], plus [`Error::TooFewValid`] when every token is masked.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, advantage::reinforce_plus_plus, stats::Whiten};
+/// let mask = Mask::new(&[true, true, true, true], 2)?;
+/// let (mut adv, mut ret) = ([0.0f64; 4], [0.0f64; 4]);
+/// reinforce_plus_plus(&mut adv, &mut ret, &[0.0, 1.0, 0.0, 0.0], mask, 1.0, &Whiten::default())?;
+/// assert_eq!(ret, [1.0, 1.0, 0.0, 0.0]);
+/// assert!(adv[0] > 0.0 && adv[2] < 0.0);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn reinforce_plus_plus<F: Real>(
+    advantages: &mut [F],
+    returns: &mut [F],
+    rewards: &[F],
+    mask: Mask<'_>,
+    gamma: F,
+    whiten: &Whiten<F>,
+) -> Result<()> {
+    mask.shape().check("advantages", advantages.len())?;
+    discounted_returns(returns, rewards, mask, gamma)?;
+    let (mean, scale) = whiten_affine(returns, mask.bits(), whiten)?;
+    apply_affine(advantages, returns, mean, scale, whiten.shift_mean());
+    apply_mask(advantages, mask.bits());
+    Ok(())
+}
+
+/// REINFORCE++-baseline (Hu, 2025): the group-mean baseline, broadcast to tokens, whitened over the
+/// batch's valid tokens (so long responses weigh more in the statistics, as in verl and OpenRLHF).
+///
+/// # Definition
+/// `aᵢ = Rᵢ − μ_g` (singletons per [`super::Singleton`]), `A_{i,t} = whiten(aᵢ·m)·m`.
+///
+/// # Shapes
+/// `advantages`: `(B, T)`; `scores`: `(B)`.
+///
+/// # Errors
+/// As [`super::grpo`] and [`crate::stats::masked_whiten`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{GroupIndex, Mask, advantage::{Singleton, reinforce_plus_plus_baseline}, stats::Whiten};
+/// let groups = GroupIndex::uniform(2, 2)?;
+/// let mask = Mask::new(&[true, true, true, false], 2)?;
+/// let mut adv = [0.0f64; 4];
+/// reinforce_plus_plus_baseline(&mut adv, &[1.0, 0.0], mask, &groups, Singleton::Zero, &Whiten::default())?;
+/// assert!(adv[0] > 0.0 && adv[2] < 0.0 && adv[3] == 0.0);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn reinforce_plus_plus_baseline<F: Real>(
+    advantages: &mut [F],
+    scores: &[F],
+    mask: Mask<'_>,
+    groups: &GroupIndex<'_>,
+    singleton: super::Singleton,
+    whiten: &Whiten<F>,
+) -> Result<()> {
+    let shape = mask.shape();
+    shape.check("advantages", advantages.len())?;
+    shape.check_batch("scores", scores.len())?;
+    groups.check_rows("scores", scores.len())?;
+    // The first B slots of `advantages` hold the centred scores; broadcasting from the last row
+    // backwards never overwrites a slot before it is read (row i writes from i·T >= i).
+    let b = shape.batch();
+    let t = shape.seq_len();
+    if let Some(head) = advantages.get_mut(..b) {
+        super::group_mean_baseline(head, scores, groups, singleton)?;
+    }
+    for (i, m) in mask.rows().enumerate().rev() {
+        let a = advantages.get(i).copied().unwrap_or(F::ZERO);
+        if let Some(row) = advantages.get_mut(i * t..(i + 1) * t) {
+            for (o, &m) in row.iter_mut().zip(m) {
+                *o = if m { a } else { F::ZERO };
+            }
+        }
+    }
+    whiten_in_place(advantages, mask, whiten)
+}
+
+/// `x ← whiten(x)·m`.
+pub(crate) fn whiten_in_place<F: Real>(x: &mut [F], mask: Mask<'_>, w: &Whiten<F>) -> Result<()> {
+    let (mean, scale) = whiten_affine(x, mask.bits(), w)?;
+    let add = if w.shift_mean() { 0.0 } else { mean };
+    for (v, &m) in x.iter_mut().zip(mask.bits()) {
+        *v = if m {
+            F::lit((v.as_f64() - mean) * scale + add)
+        } else {
+            F::ZERO
+        };
+    }
+    Ok(())
+}
+
+/// ReMax (Li et al., 2023, arXiv:2310.10505): the return minus the reward of a greedy rollout.
+///
+/// # Definition
+/// `G_t = Σ_{k>=t} r_k·m_k` (undiscounted reward-to-go), `A_t = (G_t − bᵢ)·m_t`, with `bᵢ` the
+/// baseline reward of row `i` (`reward_baselines`). `returns = G·m`.
+///
+/// # Shapes
+/// `advantages`, `returns`, `rewards`: `(B, T)`; `baselines`: `(B)`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, advantage::remax};
+/// let mask = Mask::new(&[true, true], 2)?;
+/// let (mut adv, mut ret) = ([0.0f64; 2], [0.0f64; 2]);
+/// remax(&mut adv, &mut ret, &[0.0, 1.0], &[0.25], mask)?;
+/// assert_eq!(adv, [0.75, 0.75]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn remax<F: Real>(
+    advantages: &mut [F],
+    returns: &mut [F],
+    rewards: &[F],
+    baselines: &[F],
+    mask: Mask<'_>,
+) -> Result<()> {
+    let shape = mask.shape();
+    shape.check("advantages", advantages.len())?;
+    shape.check_batch("reward_baselines", baselines.len())?;
+    ensure_finite("reward_baselines", baselines)?;
+    discounted_returns(returns, rewards, mask, F::ONE)?;
+    let t = shape.seq_len();
+    for (((a, g), m), &b) in advantages
+        .chunks_exact_mut(t)
+        .zip(returns.chunks_exact(t))
+        .zip(mask.rows())
+        .zip(baselines)
+    {
+        for ((a, &g), &m) in a.iter_mut().zip(g).zip(m) {
+            *a = if m { g - b } else { F::ZERO };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_skip_masked_spans() {
+        // Row: valid, observation (masked), valid with reward 1; γ = 0.5.
+        let mask = Mask::new(&[true, false, true], 3).unwrap();
+        let mut g = [0.0f64; 3];
+        discounted_returns(&mut g, &[0.0, 7.0, 1.0], mask, 0.5).unwrap();
+        assert_eq!(g, [0.5, 0.0, 1.0]);
+        assert!(discounted_returns(&mut g, &[0.0, 7.0, 1.0], mask, 1.5).is_err());
+    }
+
+    #[test]
+    fn gae_hand_values() {
+        // r = [0, 0, 1], V = [0.5, 0.25, 0.75], γ = 0.5, λ = 0.5.
+        // δ2 = 1 − 0.75 = 0.25; A2 = 0.25
+        // δ1 = 0 + 0.5·0.75 − 0.25 = 0.125; A1 = 0.125 + 0.25·0.25 = 0.1875
+        // δ0 = 0 + 0.5·0.25 − 0.5 = −0.375; A0 = −0.375 + 0.25·0.1875 = −0.328125
+        let mask = Mask::new(&[true; 3], 3).unwrap();
+        let (mut a, mut r) = ([0.0f64; 3], [0.0f64; 3]);
+        gae(&mut a, &mut r, &[0.0, 0.0, 1.0], &[0.5, 0.25, 0.75], mask, &Gae::new(0.5, 0.5).unwrap()).unwrap();
+        assert_eq!(a, [-0.328125, 0.1875, 0.25]);
+        assert_eq!(r, [0.171875, 0.4375, 1.0]);
+        assert!(Gae::new(0.5f64, 1.5).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! # rewardkit-core
+//!
+//! The reward-math layer of reinforcement learning for language models, exact and `no_std`: what verl,
+//! TRL and OpenRLHF compute between "the model produced some tokens" and "here is the gradient".
+//!
+//! - [`advantage`]: GRPO (and Dr. GRPO, pass@k), RLOO, REINFORCE++ (and its baseline form), ReMax,
+//!   OPO, GPG, the optimal token baseline, GDPO and TRL's multi-reward aggregation, GAE and discounted
+//!   returns, selected by [`AdvantageEstimator`] (verl's names) or called as plain functions.
+//! - [`kl`]: per-token KL estimators `k1`, `k2`, `k3`, `abs`, their straight-through `+` forms and the
+//!   importance-weighted form, each with its exact derivative; exact full-vocabulary KL and entropy
+//!   from logits with gradients; fixed and adaptive KL controllers.
+//! - [`stats`]: group and masked moments, whitening, `logsumexp`, `log_softmax`, stable `sigmoid`,
+//!   `log_sigmoid` and `softplus`.
+//! - [`layout`]: [`GroupIndex`] (groups from dense ids in any order, built once in `O(B)`) and the
+//!   `(B, T)` token view ([`TokenShape`], [`Mask`]).
+//! - [`preset`]: [`Preset`] selects the rewardkit numerics contract or reproduces verl, TRL or
+//!   OpenRLHF exactly (see `docs/numerics.md`).
+//!
+//! # Shapes
+//! Docs use fixed letters: `B` sequences (rows), `T` tokens per sequence (padded), `G` groups
+//! (prompts), `K` samples per group, `V` vocabulary, `N` a flat count. Per-token data is row-major
+//! `(B, T)` with a boolean mask; per-sequence data is `(B)`.
+//!
+//! # Conventions
+//! Kernels follow llm.c: outputs first, then inputs, then sizes; they write into caller slices and
+//! allocate nothing on the hot path. Parameter objects are validated once by `new(..) -> Result` and
+//! are immutable afterwards. Configuration enums parse the anchors' names (`"grpo"`, `"k3"`,
+//! `"low_var_kl"`) and their parse error lists every valid name.
+//!
+//! # Errors and panics
+//! `rewardkit-core` returns `Result` for every input-dependent failure (wrong lengths, empty inputs,
+//! NaN/∞, group ids out of range, parameters out of range) with the offending names and indices in
+//! [`Error`]. It never panics on user input and never returns a silent NaN: degenerate but valid
+//! inputs (a group of one, a zero-variance group, an all-masked row) have documented outputs.
+//! Lints deny `unwrap`, `expect`, indexing and `panic!` in library code.
+//!
+//! # Features
+//! - `std` (default): std float math (overrides `libm`) and `alloc`.
+//! - `alloc`: owned [`GroupIndex`] construction, multi-reward estimators.
+//! - `libm`: float math from the pure-Rust `libm`, for targets without std.
+//! - `serde`: `Serialize`/`Deserialize` for parameter objects.
+//!
+//! At least one of `std` and `libm` is required; `std` overrides `libm`. Any crate in the build that
+//! enables `num-traits/std` switches the math backend for everyone (feature unification), so compare
+//! results with tolerances, never bit-for-bit across builds.
+//!
+//! # Example
+//! ```
+//! use rewardkit_core::{GroupIndex, advantage::{Grpo, grpo}};
+//!
+//! // Two prompts, three samples each, rows shuffled (as verl's balance_batch leaves them).
+//! let groups = GroupIndex::new(&[0, 1, 0, 1, 0, 1], 2)?;
+//! let rewards = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+//! let mut adv = [0.0f32; 6];
+//! grpo(&mut adv, &rewards, &groups, &Grpo::default())?;
+//! assert!((adv[0] + adv[2] + adv[4]).abs() < 1e-6); // centred within each group
+//! # Ok::<(), rewardkit_core::Error>(())
+//! ```
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
+
+#[cfg(not(any(feature = "std", feature = "libm")))]
+compile_error!("rewardkit-core requires either the `std` or `libm` feature");
+
+#[cfg(any(feature = "alloc", test))]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod advantage;
+pub mod error;
+pub mod kl;
+pub mod layout;
+pub mod preset;
+pub mod real;
+pub mod stats;
+
+pub use advantage::AdvantageEstimator;
+pub use error::{Error, Result, UnknownName};
+pub use kl::{KlEstimator, KlPenalty};
+pub use layout::{GroupIndex, GroupRows, GroupVisitor, Mask, TokenShape};
+pub use preset::Preset;
+pub use real::Real;

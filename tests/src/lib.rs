@@ -1,0 +1,1 @@
+//! Shared test support for rewardkit: proptest strategies, loop oracles and tolerance helpers.
