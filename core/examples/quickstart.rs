@@ -1,1 +1,2 @@
+//! Worked example (in progress).
 fn main() {}

@@ -131,10 +131,16 @@ impl fmt::Display for Error {
             } => write!(f, "`{what}` has length {got}, expected {expected}"),
             Self::Empty { what } => write!(f, "`{what}` is empty"),
             Self::BadShape { what, len, dim } => {
-                write!(f, "`{what}` of length {len} cannot be viewed with dimension {dim}")
+                write!(
+                    f,
+                    "`{what}` of length {len} cannot be viewed with dimension {dim}"
+                )
             }
             Self::GroupIdOutOfRange { row, id, n_groups } => {
-                write!(f, "group id {id} at row {row} is out of range for {n_groups} groups")
+                write!(
+                    f,
+                    "group id {id} at row {row} is out of range for {n_groups} groups"
+                )
             }
             Self::EmptyGroup { group } => write!(f, "group {group} has no members"),
             Self::GroupTooSmall { group, size, min } => {
@@ -148,10 +154,16 @@ impl fmt::Display for Error {
                 name,
                 value,
                 expected,
-            } => write!(f, "parameter `{name}` = {value} is invalid: expected {expected}"),
+            } => write!(
+                f,
+                "parameter `{name}` = {value} is invalid: expected {expected}"
+            ),
             Self::MissingInput { what } => write!(f, "input `{what}` is required but missing"),
             Self::TooFewValid { what, count, min } => {
-                write!(f, "`{what}` has {count} valid elements, at least {min} needed")
+                write!(
+                    f,
+                    "`{what}` has {count} valid elements, at least {min} needed"
+                )
             }
             Self::TooLarge { what, len, max } => {
                 write!(f, "`{what}` has length {len}, the maximum is {max}")

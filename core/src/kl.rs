@@ -429,8 +429,20 @@ impl<F: Real> FromStr for KlPenalty<F> {
         let est: KlEstimator = base.parse().map_err(|_| UnknownName {
             kind: "KL penalty",
             valid: &[
-                "k1", "kl", "abs", "k2", "mse", "k3", "low_var_kl", "k1+", "kl+", "abs+", "k2+",
-                "mse+", "k3+", "low_var_kl+",
+                "k1",
+                "kl",
+                "abs",
+                "k2",
+                "mse",
+                "k3",
+                "low_var_kl",
+                "k1+",
+                "kl+",
+                "abs+",
+                "k2+",
+                "mse+",
+                "k3+",
+                "low_var_kl+",
             ],
         })?;
         Ok(Self::new(est).with_straight_through(st))

@@ -214,12 +214,7 @@ impl GroupIndex<'static> {
     }
 
     #[cfg(feature = "alloc")]
-    fn from_offsets_owned(
-        ids: &[u32],
-        n_groups: usize,
-        offsets: Vec<u32>,
-        sorted: bool,
-    ) -> Self {
+    fn from_offsets_owned(ids: &[u32], n_groups: usize, offsets: Vec<u32>, sorted: bool) -> Self {
         use alloc::vec;
         let n_rows = ids.len();
         let repr = if sorted {
@@ -276,7 +271,10 @@ fn dense_ids<L: Ord>(labels: &[L]) -> Vec<u32> {
     labels
         .iter()
         .map(|l| {
-            #[expect(clippy::cast_possible_truncation, reason = "labels.len() <= u32::MAX is checked")]
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "labels.len() <= u32::MAX is checked"
+            )]
             let next = map.len() as u32;
             *map.entry(l).or_insert(next)
         })
@@ -647,7 +645,9 @@ impl GroupRows for Gather<'_> {
 
     #[inline(always)]
     fn values<T: Copy>(self, xs: &[T]) -> impl Iterator<Item = T> + Clone {
-        self.0.iter().filter_map(move |&i| xs.get(i as usize).copied())
+        self.0
+            .iter()
+            .filter_map(move |&i| xs.get(i as usize).copied())
     }
 
     #[inline(always)]

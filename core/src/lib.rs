@@ -84,11 +84,17 @@ extern crate alloc;
 extern crate std;
 
 pub mod advantage;
+pub mod distance;
 pub mod error;
 pub mod kl;
 pub mod layout;
+pub mod loss;
+pub mod mdp;
+pub mod objective;
 pub mod preset;
 pub mod real;
+pub mod reward;
+pub mod rng;
 pub mod stats;
 
 pub use advantage::AdvantageEstimator;
@@ -97,3 +103,8 @@ pub use kl::{KlEstimator, KlPenalty};
 pub use layout::{GroupIndex, GroupRows, GroupVisitor, Mask, TokenShape};
 pub use preset::Preset;
 pub use real::Real;
+
+/// The workspace README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

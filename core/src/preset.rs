@@ -122,7 +122,10 @@ impl FromStr for Preset {
 
 /// Rounds to `f32` (OpenRLHF and TRL compute some statistics in `float32` whatever the input type).
 #[inline]
-#[expect(clippy::cast_possible_truncation, reason = "rounding to f32 is the point")]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "rounding to f32 is the point"
+)]
 pub(crate) fn round_f32(x: f64) -> f64 {
     f64::from(x as f32)
 }
@@ -187,7 +190,11 @@ mod dispatch {
                     if preset == Preset::Trl =>
                 {
                     let groups = inp.groups()?;
-                    let scale = if est == E::DrGrpo { Scale::None } else { grpo_p.scale() };
+                    let scale = if est == E::DrGrpo {
+                        Scale::None
+                    } else {
+                        grpo_p.scale()
+                    };
                     let (comps, weights, k) = components(inp, &scores, &one);
                     let mode = if est == E::NormalizeThenSum {
                         TrlAggregation::NormalizeThenSum
@@ -256,7 +263,8 @@ mod dispatch {
                 }
                 if preset == Preset::Verl {
                     // verl whitens every position (masked ones included) and does not re-mask.
-                    let (mean, scale) = crate::stats::whiten_affine(advantages, mask.bits(), &whiten)?;
+                    let (mean, scale) =
+                        crate::stats::whiten_affine(advantages, mask.bits(), &whiten)?;
                     for a in advantages.iter_mut() {
                         *a = F::lit((a.as_f64() - mean) * scale);
                     }
@@ -313,7 +321,11 @@ mod dispatch {
                                 acc += r.as_f64();
                             }
                             *g = F::lit(acc);
-                            *a = if m { F::lit(acc - bl.as_f64()) } else { F::lit(acc) };
+                            *a = if m {
+                                F::lit(acc - bl.as_f64())
+                            } else {
+                                F::lit(acc)
+                            };
                         }
                     }
                 } else {
@@ -321,7 +333,9 @@ mod dispatch {
                 }
             }
             E::OptimalTokenBaseline | E::TirOptimalTokenBaseline => {
-                let old = inp.old_logp.ok_or(Error::MissingInput { what: "old_logp" })?;
+                let old = inp
+                    .old_logp
+                    .ok_or(Error::MissingInput { what: "old_logp" })?;
                 let spp = inp.sum_pi_squared.ok_or(Error::MissingInput {
                     what: "sum_pi_squared",
                 })?;
@@ -348,7 +362,15 @@ mod dispatch {
             }
             E::Gdpo => {
                 let (comps, weights, _) = components(inp, &scores, &one);
-                adv::gdpo(advantages, comps, weights, mask, inp.groups()?, &grpo_p, &whiten)?;
+                adv::gdpo(
+                    advantages,
+                    comps,
+                    weights,
+                    mask,
+                    inp.groups()?,
+                    &grpo_p,
+                    &whiten,
+                )?;
                 returns.copy_from_slice(advantages);
             }
             _ => {
@@ -523,7 +545,11 @@ pub fn trl_grpo_advantages<F: Real>(
                 trl_nan_moments(rows.iter().map(|&i| x.get(i).copied().unwrap_or(f64::NAN)));
             for &i in &rows {
                 if let (Some(o), Some(&v)) = (y.get_mut(i), x.get(i)) {
-                    *o = if divide { (v - mean) / (std + 1e-4) } else { v - mean };
+                    *o = if divide {
+                        (v - mean) / (std + 1e-4)
+                    } else {
+                        v - mean
+                    };
                 }
             }
         }

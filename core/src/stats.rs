@@ -472,7 +472,11 @@ pub(crate) fn whiten_affine<F: Real>(
         (mean, m2 / (nf + ce))
     };
     let var = if params.unbiased {
-        if n > 1 { var_pop * nf / (nf - 1.0) } else { 0.0 }
+        if n > 1 {
+            var_pop * nf / (nf - 1.0)
+        } else {
+            0.0
+        }
     } else {
         var_pop
     };

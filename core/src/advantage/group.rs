@@ -433,7 +433,10 @@ pub fn opo<F: Real>(
 ) -> Result<()> {
     check_scores(out.len(), scores, groups)?;
     groups.check_rows("lengths", lengths.len())?;
-    if let Some(i) = lengths.iter().position(|l| !(l.is_finite() && *l >= F::ZERO)) {
+    if let Some(i) = lengths
+        .iter()
+        .position(|l| !(l.is_finite() && *l >= F::ZERO))
+    {
         return Err(Error::InvalidParam {
             name: "lengths",
             value: lengths.get(i).map_or(f64::NAN, |l| l.as_f64()),
@@ -473,7 +476,9 @@ pub fn opo<F: Real>(
                     what: "OPO baseline",
                 });
             }
-            rows.map(self.out, self.scores, |x| F::lit(normalize(x.as_f64(), b, 1.0)));
+            rows.map(self.out, self.scores, |x| {
+                F::lit(normalize(x.as_f64(), b, 1.0))
+            });
             Ok(())
         }
     }
@@ -628,10 +633,36 @@ mod tests {
         assert!((out[0] - 2f64.sqrt()).abs() < 1e-15);
         let single = GroupIndex::new(&[0, 1, 1], 2).unwrap();
         assert!(grpo_passk(&mut [0.0; 3], &[1.0, 2.0, 3.0], &single, false, 0.0).is_err());
-        assert!(grpo(&mut [0.0; 3], &[1.0, f64::NAN, 3.0], &single, &Grpo::default()).is_err());
+        assert!(
+            grpo(
+                &mut [0.0; 3],
+                &[1.0, f64::NAN, 3.0],
+                &single,
+                &Grpo::default()
+            )
+            .is_err()
+        );
         assert!(grpo(&mut [0.0; 2], &[1.0, 2.0, 3.0], &single, &Grpo::default()).is_err());
         assert!(Grpo::<f64>::new(Scale::Group, -1.0, Singleton::Zero).is_err());
-        assert!(gpg(&mut [0.0; 3], &[1.0, 2.0, 3.0], &single, 0.0, Singleton::Zero).is_err());
-        assert!(opo(&mut [0.0; 3], &[1.0, 2.0, 3.0], &[1.0, -1.0, 1.0], &single, Singleton::Zero).is_err());
+        assert!(
+            gpg(
+                &mut [0.0; 3],
+                &[1.0, 2.0, 3.0],
+                &single,
+                0.0,
+                Singleton::Zero
+            )
+            .is_err()
+        );
+        assert!(
+            opo(
+                &mut [0.0; 3],
+                &[1.0, 2.0, 3.0],
+                &[1.0, -1.0, 1.0],
+                &single,
+                Singleton::Zero
+            )
+            .is_err()
+        );
     }
 }

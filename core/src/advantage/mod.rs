@@ -465,11 +465,7 @@ impl<F: Real> AdvantageConfig<F> {
     /// The batch whitening this config implies.
     pub fn whiten(&self) -> Whiten<F> {
         let w = self.preset.whiten::<F>();
-        if self.no_std_norm {
-            w.mean_only()
-        } else {
-            w
-        }
+        if self.no_std_norm { w.mean_only() } else { w }
     }
 
     pub(crate) fn gae_params(&self) -> Gae<F> {

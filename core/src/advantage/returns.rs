@@ -435,7 +435,15 @@ mod tests {
         // δ0 = 0 + 0.5·0.25 − 0.5 = −0.375; A0 = −0.375 + 0.25·0.1875 = −0.328125
         let mask = Mask::new(&[true; 3], 3).unwrap();
         let (mut a, mut r) = ([0.0f64; 3], [0.0f64; 3]);
-        gae(&mut a, &mut r, &[0.0, 0.0, 1.0], &[0.5, 0.25, 0.75], mask, &Gae::new(0.5, 0.5).unwrap()).unwrap();
+        gae(
+            &mut a,
+            &mut r,
+            &[0.0, 0.0, 1.0],
+            &[0.5, 0.25, 0.75],
+            mask,
+            &Gae::new(0.5, 0.5).unwrap(),
+        )
+        .unwrap();
         assert_eq!(a, [-0.328125, 0.1875, 0.25]);
         assert_eq!(r, [0.171875, 0.4375, 1.0]);
         assert!(Gae::new(0.5f64, 1.5).is_err());

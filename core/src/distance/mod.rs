@@ -1,0 +1,1 @@
+//! Reward distances: STARC, EPIC, DARD (issue 5; in progress).

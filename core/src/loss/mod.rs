@@ -1,0 +1,1 @@
+//! Policy-gradient and preference losses with exact gradients (issue 3; in progress).

@@ -1,0 +1,1 @@
+//! Finite MDPs: policy evaluation, value iteration, regret (issue 5; in progress).

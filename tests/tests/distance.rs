@@ -1,0 +1,1 @@
+//! Integration tests for `rewardkit_core::distance` (in progress).

@@ -1,0 +1,1 @@
+//! Integration tests for `rewardkit_core::reward` (in progress).
