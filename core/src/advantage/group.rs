@@ -519,10 +519,27 @@ pub fn gpg<F: Real>(
     f_norm: F,
     singleton: Singleton,
 ) -> Result<()> {
+    gpg_impl(out, scores, groups, f_norm, singleton, false)
+}
+
+/// [`gpg`], optionally with `α` rounded to `f32` (verl divides two integer tensors, which gives
+/// `float32`).
+pub(crate) fn gpg_impl<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    f_norm: F,
+    singleton: Singleton,
+    alpha_f32: bool,
+) -> Result<()> {
     let f_norm = param_positive("f_norm", f_norm)?;
     group_mean_baseline(out, scores, groups, singleton)?;
     let nonzero = scores.iter().filter(|&&x| x != F::ZERO).count();
-    let alpha = usize_f64(scores.len()) / usize_f64(nonzero.max(1)) / f_norm.as_f64();
+    let mut alpha = usize_f64(scores.len()) / usize_f64(nonzero.max(1));
+    if alpha_f32 {
+        alpha = crate::preset::round_f32(alpha);
+    }
+    let alpha = alpha / f_norm.as_f64();
     for o in out.iter_mut() {
         *o = F::lit(o.as_f64() * alpha);
     }

@@ -52,6 +52,7 @@ pub use returns::{
     remax, sequence_sums,
 };
 
+pub(crate) use group::gpg_impl;
 pub(crate) use returns::{apply_mask, check_tokens, gae_row_raw, whiten_in_place};
 
 /// An advantage estimator, named as verl's `algorithm.adv_estimator` (OpenRLHF and TRL names are
