@@ -108,7 +108,7 @@ fn k3<F: Real>(d: F) -> (F, F) {
 
 impl fmt::Display for KlEstimator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::K1 => "k1",
             Self::Abs => "abs",
             Self::K2 => "k2",

@@ -471,6 +471,14 @@ impl<'a> GroupIndex<'a> {
         Ok(())
     }
 
+    /// For the scattered layout: the group offsets and the rows in group order.
+    pub(crate) fn scattered_parts(&self) -> Option<(&[u32], &[u32])> {
+        match &self.repr {
+            Repr::Scattered { offsets, order, .. } => Some((offsets.as_slice(), order.as_slice())),
+            _ => None,
+        }
+    }
+
     /// Checks that a per-row input has `B` elements.
     ///
     /// # Errors
@@ -600,12 +608,22 @@ pub trait GroupRows: Copy {
 
     /// For each row `i` of the group, in ascending order, `out[i] = f(i)`.
     fn fill<U>(self, out: &mut [U], f: impl FnMut(usize) -> U);
+
+    /// The rows as a range when they are contiguous.
+    fn as_span(self) -> Option<Range<usize>> {
+        None
+    }
 }
 
 impl GroupRows for Span {
     #[inline(always)]
     fn len(self) -> usize {
         self.end - self.start
+    }
+
+    #[inline(always)]
+    fn as_span(self) -> Option<Range<usize>> {
+        Some(self.range())
     }
 
     #[inline(always)]

@@ -9,6 +9,7 @@
 use core::fmt;
 use core::str::FromStr;
 
+#[cfg(feature = "alloc")]
 use num_traits::Float;
 
 use crate::advantage::{Grpo, Scale, Singleton};
@@ -95,7 +96,7 @@ impl Preset {
 
 impl fmt::Display for Preset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Self::Rewardkit => "rewardkit",
             Self::Verl => "verl",
             Self::Trl => "trl",
@@ -443,6 +444,7 @@ pub enum TrlAggregation {
     NormalizeThenSum,
 }
 
+#[cfg(feature = "alloc")]
 /// NaN-aware mean and TRL's `nanstd` of an iterator: two-pass, Bessel factor `c/(c−1)` rounded to
 /// `f32` (TRL divides two integer tensors, which yields `float32`), NaN when `c <= 1`.
 fn trl_nan_moments<I: Iterator<Item = f64> + Clone>(xs: I) -> (f64, f64, usize) {
@@ -749,6 +751,7 @@ pub fn openrlhf_advantages_and_returns<F: Real>(
 ) -> Result<()> {
     use OpenRlhfEstimator as E;
     use alloc::vec;
+    use alloc::vec::Vec;
     let shape = mask.shape();
     let (b, t) = (shape.batch(), shape.seq_len());
     shape.check("advantages", advantages.len())?;
@@ -780,7 +783,7 @@ pub fn openrlhf_advantages_and_returns<F: Real>(
     // 1. Outcome-reward shaping per group.
     let mut shaped = vec![0.0f64; b];
     for (sh, r) in shaped.chunks_exact_mut(n).zip(rewards.chunks_exact(n)) {
-        let r: vec::Vec<f64> = r.iter().map(|x| x.as_f64()).collect();
+        let r: Vec<f64> = r.iter().map(|x| x.as_f64()).collect();
         let s = crate::stats::Summary::from_iter(r.iter().copied());
         let nf = crate::real::usize_f64(n);
         for (o, &x) in sh.iter_mut().zip(&r) {

@@ -128,49 +128,331 @@ fn normalize(x: f64, mean: f64, denom: f64) -> f64 {
     if c == 0.0 { 0.0 } else { c / denom }
 }
 
-struct GrpoVisitor<'a, F> {
-    out: &'a mut [F],
-    scores: &'a [F],
-    p: Grpo<F>,
-    batch_std: f64,
+/// `1/denom`, or 0 when `denom` is 0 (then every centred value is 0 as well).
+#[inline(always)]
+fn recip(denom: f64) -> f64 {
+    if denom > 0.0 { 1.0 / denom } else { 0.0 }
 }
 
-impl<F: Real> GroupVisitor for GrpoVisitor<'_, F> {
-    #[inline]
-    fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
-        let n = rows.len();
-        self.p.singleton.check(g, n)?;
-        let eps = self.p.eps.as_f64();
-        let (mean, denom) = if n == 1 {
-            match self.p.singleton {
-                Singleton::Raw => (
-                    0.0,
-                    match self.p.scale {
-                        Scale::Group => 1.0 + eps,
-                        Scale::Batch => self.batch_std + eps,
-                        Scale::None => 1.0,
-                    },
-                ),
-                _ => {
-                    rows.fill(self.out, |_| F::ZERO);
-                    return Ok(());
-                }
+/// Moments of one group accumulated in one pass, in ascending row order, shifted by the group's
+/// first value: `d = x − shift`, `s1 = Σd`, `s2 = Σd²`, `m2 = s2 − s1²/n`.
+///
+/// Shifting by a member of the group bounds the cancellation in `m2` by a factor `2n` (in `f64`
+/// the error is far below `f32` resolution), and a group of equal values gives `s2 = 0` exactly,
+/// hence a mean equal to the value and a zero spread. Every layout accumulates each group
+/// sequentially in ascending row order, so a group gives bit-identical statistics whether its rows
+/// are contiguous or scattered.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Moments {
+    pub(crate) n: usize,
+    pub(crate) shift: f64,
+    pub(crate) s1: f64,
+    pub(crate) s2: f64,
+}
+
+impl Moments {
+    #[inline(always)]
+    pub(crate) fn new(shift: f64) -> Self {
+        Self {
+            n: 0,
+            shift,
+            s1: 0.0,
+            s2: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn push(&mut self, x: f64) {
+        let d = x - self.shift;
+        self.s1 += d;
+        self.s2 += d * d;
+        self.n += 1;
+    }
+
+    /// The moments of `xs` in iteration order, shifted by the first value.
+    #[inline(always)]
+    pub(crate) fn of<I: Iterator<Item = f64> + Clone>(xs: I) -> Self {
+        let mut it = xs.clone();
+        let mut m = Self::new(it.next().unwrap_or(0.0));
+        for x in xs {
+            m.push(x);
+        }
+        m
+    }
+
+    #[inline(always)]
+    pub(crate) fn finite(&self) -> bool {
+        self.s1.is_finite() && self.s2.is_finite() && self.shift.is_finite()
+    }
+
+    #[inline(always)]
+    pub(crate) fn mean(&self) -> f64 {
+        if self.s2 == 0.0 || self.n == 0 {
+            self.shift
+        } else {
+            self.shift + self.s1 / usize_f64(self.n)
+        }
+    }
+
+    /// `Σ(x − mean)² = s2 − s1·(s1/n)`.
+    #[inline(always)]
+    pub(crate) fn m2(&self) -> f64 {
+        if self.s2 == 0.0 || self.n == 0 {
+            0.0
+        } else {
+            (self.s2 - self.s1 * (self.s1 / usize_f64(self.n))).max(0.0)
+        }
+    }
+
+    /// Sample (Bessel) standard deviation; 0 for `n < 2`.
+    #[inline(always)]
+    pub(crate) fn std(&self) -> f64 {
+        if self.n < 2 {
+            0.0
+        } else {
+            Float::sqrt(self.m2() / usize_f64(self.n - 1))
+        }
+    }
+}
+
+/// The error for non-finite group statistics: the first NaN/∞ input, or an overflow.
+#[cold]
+fn non_finite<F: Real>(scores: &[F]) -> Error {
+    match scores.iter().position(|x| !x.is_finite()) {
+        Some(index) => Error::NonFinite {
+            what: "scores",
+            index,
+        },
+        None => Error::Overflow {
+            what: "group statistics",
+        },
+    }
+}
+
+/// The moments of one group's values in the canonical order shared by every layout: `d = x − x₀`;
+/// the first `n − n mod 8` values go to lane `j mod 8` in ascending `j`; the lanes are summed in
+/// order, then the last `n mod 8` values are added in order.
+#[inline(always)]
+pub(crate) fn moments_slice<F: Real>(x: &[F]) -> Moments {
+    let shift = x.first().map_or(0.0, |v| v.as_f64());
+    let (mut a1, mut a2) = ([0.0f64; 8], [0.0f64; 8]);
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        // A fixed-size view lets the compiler keep the eight lanes in vector registers.
+        let Ok(c) = <&[F; 8]>::try_from(c) else {
+            continue;
+        };
+        let d: [f64; 8] = core::array::from_fn(|l| c.get(l).map_or(0.0, |v| v.as_f64()) - shift);
+        for ((s1, s2), &d) in a1.iter_mut().zip(a2.iter_mut()).zip(&d) {
+            *s1 += d;
+            *s2 += d * d;
+        }
+    }
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for (p, q) in a1.iter().zip(&a2) {
+        s1 += p;
+        s2 += q;
+    }
+    for v in chunks.remainder() {
+        let d = v.as_f64() - shift;
+        s1 += d;
+        s2 += d * d;
+    }
+    Moments {
+        n: x.len(),
+        shift,
+        s1,
+        s2,
+    }
+}
+
+/// [`moments_slice`] over an iterator of `n` values: the same arithmetic in the same order.
+pub(crate) fn moments_stream(n: usize, xs: impl Iterator<Item = f64>) -> Moments {
+    let full = n - n % 8;
+    let (mut a1, mut a2) = ([0.0f64; 8], [0.0f64; 8]);
+    let (mut shift, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
+    let fold = |a1: &[f64; 8], a2: &[f64; 8]| {
+        let (mut p, mut q) = (0.0f64, 0.0f64);
+        for (x, y) in a1.iter().zip(a2) {
+            p += x;
+            q += y;
+        }
+        (p, q)
+    };
+    for (j, v) in xs.take(n).enumerate() {
+        if j == 0 {
+            shift = v;
+        }
+        if j == full {
+            (s1, s2) = fold(&a1, &a2);
+        }
+        let d = v - shift;
+        if j < full {
+            if let (Some(p), Some(q)) = (a1.get_mut(j % 8), a2.get_mut(j % 8)) {
+                *p += d;
+                *q += d * d;
             }
         } else {
-            let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
-            s.check("group statistics")?;
-            let denom = match self.p.scale {
-                Scale::Group => s.std(1) + eps,
-                Scale::Batch => self.batch_std + eps,
-                Scale::None => 1.0,
-            };
-            (s.mean, denom)
-        };
-        rows.map(self.out, self.scores, |x| {
-            F::lit(normalize(x.as_f64(), mean, denom))
-        });
-        Ok(())
+            s1 += d;
+            s2 += d * d;
+        }
     }
+    if full == n {
+        (s1, s2) = fold(&a1, &a2);
+    }
+    Moments { n, shift, s1, s2 }
+}
+
+/// Applies [`moments_slice`] and `coef` to one contiguous group and writes its advantages.
+#[inline(always)]
+fn affine_slice<F: Real>(
+    o: &mut [F],
+    x: &[F],
+    g: usize,
+    coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
+) -> Result<()> {
+    let m = moments_slice(x);
+    if !m.finite() {
+        return Err(Error::NonFinite {
+            what: "scores",
+            index: 0,
+        });
+    }
+    let (a, b) = coef(g, &m)?;
+    for (o, &v) in o.iter_mut().zip(x) {
+        *o = F::lit((v.as_f64() - a) * b);
+    }
+    Ok(())
+}
+
+/// [`group_affine`] for contiguous blocks of `k` rows.
+fn uniform_affine<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    k: usize,
+    coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
+) -> Result<()> {
+    for (g, (o, x)) in out
+        .chunks_exact_mut(k)
+        .zip(scores.chunks_exact(k))
+        .enumerate()
+    {
+        affine_slice(o, x, g, coef).map_err(|e| fix_error(e, scores))?;
+    }
+    Ok(())
+}
+
+/// Replaces the placeholder non-finite error of [`affine_slice`] by the real one.
+#[cold]
+fn fix_error<F: Real>(e: Error, scores: &[F]) -> Error {
+    match e {
+        Error::NonFinite { what: "scores", .. } => non_finite(scores),
+        other => other,
+    }
+}
+
+/// [`group_affine`] for the scattered layout: the scores are gathered into group order (independent
+/// random reads), each group runs the contiguous kernel, and the results are scattered back
+/// (independent random writes). The same kernel on the same value order as the contiguous layouts:
+/// bit-identical advantages.
+#[cfg(feature = "alloc")]
+fn scattered_affine<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    offsets: &[u32],
+    order: &[u32],
+    coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
+) -> Result<()> {
+    let sorted: alloc::vec::Vec<F> = order
+        .iter()
+        .map(|&r| scores.get(r as usize).copied().unwrap_or(F::ZERO))
+        .collect();
+    let mut res = alloc::vec![F::ZERO; sorted.len()];
+    for (g, w) in offsets.windows(2).enumerate() {
+        let (a, b) = match *w {
+            [a, b] => (a as usize, b as usize),
+            _ => continue,
+        };
+        if let (Some(o), Some(x)) = (res.get_mut(a..b), sorted.get(a..b)) {
+            affine_slice(o, x, g, coef).map_err(|e| fix_error(e, scores))?;
+        }
+    }
+    for (&r, &v) in order.iter().zip(&res) {
+        if let Some(o) = out.get_mut(r as usize) {
+            *o = v;
+        }
+    }
+    Ok(())
+}
+
+/// Per-group affine maps `Aᵢ = (xᵢ − a_g)·b_g`, with `(a_g, b_g) = coef(g, moments_g)`.
+///
+/// The hot path of GRPO, Dr. GRPO, RLOO and GPG. Contiguous layouts run group by group; the
+/// scattered layout (with `alloc`) accumulates all groups in one pass in row order into a `(G)`
+/// table, then maps every row in a second pass, so both passes read the batch sequentially.
+fn group_affine<F: Real>(
+    out: &mut [F],
+    scores: &[F],
+    groups: &GroupIndex<'_>,
+    mut coef: impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
+) -> Result<()> {
+    groups.check_rows("scores", scores.len())?;
+    ensure_len("out", scores.len(), out.len())?;
+    if let Some(k) = groups.uniform_size() {
+        return uniform_affine(out, scores, k, &mut coef);
+    }
+    #[cfg(feature = "alloc")]
+    if let Some((offsets, order)) = groups.scattered_parts() {
+        return scattered_affine(out, scores, offsets, order, &mut coef);
+    }
+    struct V<'a, F, C> {
+        out: &'a mut [F],
+        scores: &'a [F],
+        coef: C,
+    }
+    impl<F: Real, C: FnMut(usize, &Moments) -> Result<(f64, f64)>> GroupVisitor for V<'_, F, C> {
+        #[inline(always)]
+        fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
+            // Contiguous rows (sorted layout): the slice kernel in place.
+            if let Some(x) = rows.as_span().and_then(|r| self.scores.get(r)) {
+                if let Some(o) = rows.as_span().and_then(|r| self.out.get_mut(r)) {
+                    return affine_slice(o, x, g, &mut self.coef)
+                        .map_err(|e| fix_error(e, self.scores));
+                }
+            }
+            // Gathered rows without an allocator: the same kernel on chunks kept on the stack.
+            const BUF: usize = 256;
+            let n = rows.len();
+            if n > BUF {
+                let m = moments_stream(n, rows.values(self.scores).map(Real::as_f64));
+                if !m.finite() {
+                    return Err(non_finite(self.scores));
+                }
+                let (a, b) = (self.coef)(g, &m)?;
+                rows.map(self.out, self.scores, |x| F::lit((x.as_f64() - a) * b));
+                return Ok(());
+            }
+            let mut buf = [F::ZERO; BUF];
+            let mut res = [F::ZERO; BUF];
+            for (b, x) in buf.iter_mut().zip(rows.values(self.scores)) {
+                *b = x;
+            }
+            if let (Some(o), Some(x)) = (res.get_mut(..n), buf.get(..n)) {
+                affine_slice(o, x, g, &mut self.coef).map_err(|e| fix_error(e, self.scores))?;
+            }
+            for (row, &v) in rows.rows().zip(&res) {
+                if let Some(o) = self.out.get_mut(row) {
+                    *o = v;
+                }
+            }
+            Ok(())
+        }
+    }
+    groups.visit(&mut V {
+        out,
+        scores,
+        coef: &mut coef,
+    })
 }
 
 /// Checks a per-row score vector against the groups.
@@ -216,20 +498,31 @@ pub fn grpo<F: Real>(
     groups: &GroupIndex<'_>,
     params: &Grpo<F>,
 ) -> Result<()> {
-    check_scores(out.len(), scores, groups)?;
+    groups.check_rows("scores", scores.len())?;
     let batch_std = if params.scale == Scale::Batch {
-        let s = Summary::from_iter(scores.iter().map(|x| x.as_f64()));
-        s.check("batch statistics")?;
-        let sd = s.std(1);
-        if sd.is_nan() { 0.0 } else { sd }
+        let m = Moments::of(scores.iter().map(|x| x.as_f64()));
+        if !m.finite() {
+            return Err(non_finite(scores));
+        }
+        m.std()
     } else {
         0.0
     };
-    groups.visit(&mut GrpoVisitor {
-        out,
-        scores,
-        p: *params,
-        batch_std,
+    let eps = params.eps.as_f64();
+    let (scale, singleton) = (params.scale, params.singleton);
+    group_affine(out, scores, groups, |g, m| {
+        singleton.check(g, m.n)?;
+        let denom = match scale {
+            Scale::Group if m.n == 1 => 1.0 + eps,
+            Scale::Group => m.std() + eps,
+            Scale::Batch => batch_std + eps,
+            Scale::None => 1.0,
+        };
+        Ok(match (m.n, singleton) {
+            (1, Singleton::Raw) => (0.0, recip(denom)),
+            (1, _) => (m.shift, 0.0),
+            _ => (m.mean(), recip(denom)),
+        })
     })
 }
 
@@ -339,35 +632,13 @@ pub fn rloo<F: Real>(
     groups: &GroupIndex<'_>,
     singleton: Singleton,
 ) -> Result<()> {
-    check_scores(out.len(), scores, groups)?;
-    struct V<'a, F> {
-        out: &'a mut [F],
-        scores: &'a [F],
-        singleton: Singleton,
-    }
-    impl<F: Real> GroupVisitor for V<'_, F> {
-        fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
-            let n = rows.len();
-            self.singleton.check(g, n)?;
-            if n == 1 {
-                let raw = self.singleton == Singleton::Raw;
-                rows.map(self.out, self.scores, |x| if raw { x } else { F::ZERO });
-                return Ok(());
-            }
-            let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
-            s.check("group statistics")?;
-            let k = usize_f64(n) / usize_f64(n - 1);
-            let mean = s.mean;
-            rows.map(self.out, self.scores, |x| {
-                F::lit(normalize(x.as_f64(), mean, 1.0) * k)
-            });
-            Ok(())
-        }
-    }
-    groups.visit(&mut V {
-        out,
-        scores,
-        singleton,
+    group_affine(out, scores, groups, |g, m| {
+        singleton.check(g, m.n)?;
+        Ok(match (m.n, singleton) {
+            (1, Singleton::Raw) => (0.0, 1.0),
+            (1, _) => (m.shift, 0.0),
+            (n, _) => (m.mean(), usize_f64(n) / usize_f64(n - 1)),
+        })
     })
 }
 
@@ -586,6 +857,22 @@ pub fn group_std<F: Real>(out: &mut [F], scores: &[F], groups: &GroupIndex<'_>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_and_slice_moments_are_bit_identical() {
+        let mut x = 0.37f64;
+        for n in 0..70 {
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    x = (x * 9301.0 + 0.49297).fract();
+                    (x * 10.0) as f32
+                })
+                .collect();
+            let a = moments_slice(&v);
+            let b = moments_stream(n, v.iter().map(|x| f64::from(*x)));
+            assert_eq!(a, b, "n = {n}");
+        }
+    }
 
     #[test]
     fn grpo_hand_values() {

@@ -27,7 +27,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use crate::error::{Error, Result, UnknownName};
+use crate::error::{Result, UnknownName};
 use crate::layout::{GroupIndex, Mask};
 use crate::preset::Preset;
 use crate::real::Real;
@@ -52,7 +52,9 @@ pub use returns::{
     remax, sequence_sums,
 };
 
+#[cfg(feature = "alloc")]
 pub(crate) use group::gpg_impl;
+#[cfg(feature = "alloc")]
 pub(crate) use returns::{apply_mask, check_tokens, gae_row_raw, whiten_in_place};
 
 /// An advantage estimator, named as verl's `algorithm.adv_estimator` (OpenRLHF and TRL names are
@@ -194,7 +196,7 @@ impl AdvantageEstimator {
 
 impl fmt::Display for AdvantageEstimator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -230,7 +232,7 @@ impl FromStr for AdvantageEstimator {
 }
 
 /// The inputs an estimator may read; each estimator says which it needs and reports
-/// [`Error::MissingInput`] for a missing one.
+/// [`Error::MissingInput`](crate::Error::MissingInput) for a missing one.
 ///
 /// # Shapes
 /// `token_rewards`, `values`, `old_logp`, `sum_pi_squared`, `rollout_is_weights`: `(B, T)` like
@@ -336,8 +338,10 @@ impl<'a, F: Real> AdvantageInputs<'a, F> {
         }
     }
 
+    #[cfg(feature = "alloc")]
     pub(crate) fn groups(&self) -> Result<&'a GroupIndex<'a>> {
-        self.groups.ok_or(Error::MissingInput { what: "groups" })
+        self.groups
+            .ok_or(crate::Error::MissingInput { what: "groups" })
     }
 }
 
@@ -386,7 +390,7 @@ impl<F: Real> AdvantageConfig<F> {
     /// Sets `γ` and `λ`.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] outside `[0, 1]`.
+    /// [`Error::InvalidParam`](crate::Error::InvalidParam) outside `[0, 1]`.
     pub fn with_gamma_lambda(self, gamma: F, lambda: F) -> Result<Self> {
         Ok(Self {
             gae: Gae::new(gamma, lambda)?,
@@ -410,7 +414,7 @@ impl<F: Real> AdvantageConfig<F> {
     /// Overrides the preset's epsilon.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] for a negative or non-finite value.
+    /// [`Error::InvalidParam`](crate::Error::InvalidParam) for a negative or non-finite value.
     pub fn with_eps(self, eps: F) -> Result<Self> {
         Ok(Self {
             eps: Some(crate::error::param_nonneg("eps", eps)?),
@@ -469,14 +473,17 @@ impl<F: Real> AdvantageConfig<F> {
         if self.no_std_norm { w.mean_only() } else { w }
     }
 
+    #[cfg(feature = "alloc")]
     pub(crate) fn gae_params(&self) -> Gae<F> {
         self.gae
     }
 
+    #[cfg(feature = "alloc")]
     pub(crate) fn handle_zero_tail(&self) -> bool {
         self.handle_zero_tail
     }
 
+    #[cfg(feature = "alloc")]
     pub(crate) fn eps_override(&self) -> Option<F> {
         self.eps
     }
@@ -493,7 +500,7 @@ impl AdvantageEstimator {
     /// `advantages`, `returns`: `(B, T)`; inputs as [`AdvantageInputs`].
     ///
     /// # Errors
-    /// [`Error::MissingInput`] when the estimator needs an input that is absent; otherwise the errors
+    /// [`Error::MissingInput`](crate::Error::MissingInput) when the estimator needs an input that is absent; otherwise the errors
     /// of the function it calls.
     ///
     /// # Examples

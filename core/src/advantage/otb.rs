@@ -4,6 +4,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use num_traits::Float;
+
 use crate::error::{Error, Result, ensure_finite, param_nonneg};
 use crate::layout::{GroupIndex, GroupRows, GroupVisitor, Mask, count_true};
 use crate::real::Real;
@@ -141,7 +143,7 @@ pub fn optimal_token_baseline<F: Real>(
             let (Some(&lpj), Some(&spj)) = (lp.get(j), sp.get(j)) else {
                 continue;
             };
-            let mut w = 1.0 - 2.0 * lpj.as_f64().exp() + spj.as_f64();
+            let mut w = 1.0 - 2.0 * Float::exp(lpj.as_f64()) + spj.as_f64();
             if let Some(iw) = isw.as_ref().and_then(|v| v.get(j)) {
                 w *= iw.as_f64() * iw.as_f64();
             }

@@ -31,7 +31,7 @@ pub(crate) fn gamma_param<F: Real>(name: &'static str, gamma: F) -> Result<F> {
 /// `out`: `(B)`; `x`: `(B, T)`.
 ///
 /// # Errors
-/// [`Error::BadShape`] for a bad `T`; [`Error::LengthMismatch`]; [`Error::NonFinite`].
+/// [`Error::BadShape`](crate::Error::BadShape) for a bad `T`; [`Error::LengthMismatch`](crate::Error::LengthMismatch); [`Error::NonFinite`](crate::Error::NonFinite).
 ///
 /// # Examples
 /// ```
@@ -57,7 +57,7 @@ pub fn sequence_sums<F: Real>(out: &mut [F], x: &[F], seq_len: usize) -> Result<
 /// `out`: `(B, T)`; `per_seq`: `(B)`.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch); [`Error::NonFinite`](crate::Error::NonFinite).
 ///
 /// # Examples
 /// ```
@@ -101,7 +101,7 @@ pub(crate) fn apply_mask<F: Real>(x: &mut [F], mask: &[bool]) {
 /// `out`, `rewards`: `(B, T)`, like `mask`.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`]; [`Error::InvalidParam`] unless `γ ∈ [0, 1]`.
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch); [`Error::NonFinite`](crate::Error::NonFinite); [`Error::InvalidParam`](crate::Error::InvalidParam) unless `γ ∈ [0, 1]`.
 ///
 /// # Examples
 /// ```
@@ -169,7 +169,7 @@ impl<F: Real> Gae<F> {
     /// Validated `γ, λ ∈ [0, 1]`.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] for a value outside `[0, 1]` or not finite.
+    /// [`Error::InvalidParam`](crate::Error::InvalidParam) for a value outside `[0, 1]` or not finite.
     pub fn new(gamma: F, lambda: F) -> Result<Self> {
         Ok(Self {
             gamma: gamma_param("gamma", gamma)?,
@@ -215,7 +215,7 @@ pub(crate) fn gae_row_raw<F: Real>(adv: &mut [F], r: &[F], v: &[F], m: &[bool], 
 /// `advantages`, `returns`, `rewards`, `values`: `(B, T)`, like `mask`.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch); [`Error::NonFinite`](crate::Error::NonFinite).
 ///
 /// # Examples
 /// ```
@@ -272,7 +272,7 @@ pub fn gae<F: Real>(
 /// `advantages`, `returns`, `rewards`: `(B, T)`, like `mask`.
 ///
 /// # Errors
-/// As [`discounted_returns`], plus [`Error::TooFewValid`] when every token is masked.
+/// As [`discounted_returns`], plus [`Error::TooFewValid`](crate::Error::TooFewValid) when every token is masked.
 ///
 /// # Examples
 /// ```
@@ -376,7 +376,7 @@ pub(crate) fn whiten_in_place<F: Real>(x: &mut [F], mask: Mask<'_>, w: &Whiten<F
 /// `advantages`, `returns`, `rewards`: `(B, T)`; `baselines`: `(B)`.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch); [`Error::NonFinite`](crate::Error::NonFinite).
 ///
 /// # Examples
 /// ```
