@@ -248,6 +248,17 @@ pub(crate) fn ensure_finite<F: Real>(what: &'static str, xs: &[F]) -> Result<()>
     }
 }
 
+/// `Err(Overflow)` if a computed output is not finite (finite inputs whose result exceeds the
+/// float range, for example an `f32` advantage beyond `f32::MAX`). Branch-free fast path.
+#[inline]
+pub(crate) fn ensure_output<F: Real>(what: &'static str, out: &[F]) -> Result<()> {
+    if out.iter().fold(true, |ok, x| ok & x.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::Overflow { what })
+    }
+}
+
 /// A parameter that must be finite.
 #[inline]
 pub(crate) fn param_finite<F: Real>(name: &'static str, value: F) -> Result<F> {

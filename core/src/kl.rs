@@ -417,7 +417,7 @@ impl<F: Real> KlPenalty<F> {
                 }
             }
         }
-        Ok(())
+        crate::error::ensure_output("importance-weighted KL", out)
     }
 }
 
@@ -527,9 +527,10 @@ fn check_rows<F: Real>(what: &'static str, x: &[F], vocab: usize) -> Result<usiz
     Ok(x.len() / vocab)
 }
 
-/// Row statistics: max and `ln Σ e^{z − max}`; `lse = max + ln_sum`.
+/// Row statistics `(max, ln Σ e^{z − max})`. Log-probabilities are then `(z − max) − ln_sum`, which
+/// keeps full precision even when the logits are huge (`max + ln_sum` would absorb `ln_sum`).
 #[inline]
-fn row_lse<F: Real>(z: &[F]) -> Result<f64> {
+fn row_lse<F: Real>(z: &[F]) -> Result<(f64, f64)> {
     let m = z.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.as_f64()));
     if m == f64::NEG_INFINITY {
         // Every logit is −∞: no distribution.
@@ -539,19 +540,25 @@ fn row_lse<F: Real>(z: &[F]) -> Result<f64> {
         });
     }
     let s: f64 = z.iter().map(|v| Float::exp(v.as_f64() - m)).sum();
-    Ok(m + Float::ln(s))
+    Ok((m, Float::ln(s)))
 }
 
-/// KL of one row and the log-prob difference helper. Returns `(kl, lse_p, lse_q)`.
-fn row_kl<F: Real>(z: &[F], zr: &[F]) -> Result<(f64, f64, f64)> {
+/// `log π_v` from a logit and its row statistics.
+#[inline(always)]
+fn logprob(z: f64, (m, ln_s): (f64, f64)) -> f64 {
+    (z - m) - ln_s
+}
+
+/// KL of one row, with the row statistics of both distributions.
+fn row_kl<F: Real>(z: &[F], zr: &[F]) -> Result<(f64, (f64, f64), (f64, f64))> {
     let (lp, lq) = (row_lse(z)?, row_lse(zr)?);
     let mut kl = 0.0f64;
     for (&a, &b) in z.iter().zip(zr) {
-        let logp = a.as_f64() - lp;
+        let logp = logprob(a.as_f64(), lp);
         if logp == f64::NEG_INFINITY {
             continue; // p = 0 contributes nothing
         }
-        let logq = b.as_f64() - lq;
+        let logq = logprob(b.as_f64(), lq);
         kl += Float::exp(logp) * (logp - logq);
     }
     if !kl.is_finite() {
@@ -602,7 +609,7 @@ pub fn full_kl_forward<F: Real>(
     {
         *o = F::lit(row_kl(z, zr)?.0);
     }
-    Ok(())
+    crate::error::ensure_output("full_kl_forward", out)
 }
 
 /// Gradient of the full-vocabulary KL with respect to the policy logits:
@@ -646,15 +653,15 @@ pub fn full_kl_backward<F: Real>(
         let (kl, lp, lq) = row_kl(z, zr)?;
         let up = up.as_f64();
         for ((g, &a), &b) in g.iter_mut().zip(z).zip(zr) {
-            let logp = a.as_f64() - lp;
+            let logp = logprob(a.as_f64(), lp);
             *g = if logp == f64::NEG_INFINITY {
                 F::ZERO
             } else {
-                F::lit(up * Float::exp(logp) * (logp - (b.as_f64() - lq) - kl))
+                F::lit(up * Float::exp(logp) * (logp - logprob(b.as_f64(), lq) - kl))
             };
         }
     }
-    Ok(())
+    crate::error::ensure_output("full_kl_backward", grad_logits)
 }
 
 /// Entropy `H = −Σ_v π_v log π_v` per token, from logits (verl/OpenRLHF
@@ -681,14 +688,14 @@ pub fn entropy_forward<F: Real>(out: &mut [F], logits: &[F], vocab: usize) -> Re
     for (o, z) in out.iter_mut().zip(logits.chunks_exact(vocab)) {
         *o = F::lit(row_entropy(z)?.0);
     }
-    Ok(())
+    crate::error::ensure_output("entropy_forward", out)
 }
 
-fn row_entropy<F: Real>(z: &[F]) -> Result<(f64, f64)> {
+fn row_entropy<F: Real>(z: &[F]) -> Result<(f64, (f64, f64))> {
     let lse = row_lse(z)?;
     let mut h = 0.0f64;
     for &a in z {
-        let logp = a.as_f64() - lse;
+        let logp = logprob(a.as_f64(), lse);
         if logp > f64::NEG_INFINITY {
             h -= Float::exp(logp) * logp;
         }
@@ -732,7 +739,7 @@ pub fn entropy_backward<F: Real>(
         let (h, lse) = row_entropy(z)?;
         let up = up.as_f64();
         for (g, &a) in g.iter_mut().zip(z) {
-            let logp = a.as_f64() - lse;
+            let logp = logprob(a.as_f64(), lse);
             *g = if logp == f64::NEG_INFINITY {
                 F::ZERO
             } else {
@@ -740,7 +747,7 @@ pub fn entropy_backward<F: Real>(
             };
         }
     }
-    Ok(())
+    crate::error::ensure_output("entropy_backward", grad_logits)
 }
 
 // ---------------------------------------------------------------------------------------------

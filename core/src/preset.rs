@@ -159,7 +159,7 @@ mod dispatch {
     use crate::AdvantageEstimator as E;
     use crate::advantage::{
         self as adv, AdvantageConfig, AdvantageInputs, Otb, OtbPositions, apply_mask, broadcast,
-        check_tokens, gae_row_raw, sequence_sums, whiten_in_place,
+        check_tokens, gae_rows_raw, sequence_sums, whiten_in_place,
     };
     use crate::layout::Mask;
 
@@ -248,7 +248,7 @@ mod dispatch {
         if scalar(&mut per_seq)? {
             broadcast(advantages, &per_seq, mask)?;
             returns.copy_from_slice(advantages);
-            return Ok(());
+            return crate::error::ensure_output("advantages", advantages);
         }
 
         let whiten = cfg.whiten();
@@ -258,14 +258,15 @@ mod dispatch {
                 check_tokens("values", values, mask)?;
                 let p = cfg.gae_params();
                 let (g, l) = (p.gamma().as_f64(), p.lambda().as_f64());
-                for (((a, r), v), m) in advantages
-                    .chunks_exact_mut(t)
-                    .zip(inp.token_rewards.chunks_exact(t))
-                    .zip(values.chunks_exact(t))
-                    .zip(mask.rows())
-                {
-                    gae_row_raw(a, r, v, m, g, g * l);
-                }
+                gae_rows_raw(
+                    advantages,
+                    inp.token_rewards,
+                    values,
+                    mask.bits(),
+                    t,
+                    g,
+                    g * l,
+                );
                 for ((r, a), v) in returns.iter_mut().zip(advantages.iter()).zip(values) {
                     *r = *a + *v;
                 }
@@ -387,7 +388,8 @@ mod dispatch {
                 });
             }
         }
-        Ok(())
+        crate::error::ensure_output("advantages", advantages)?;
+        crate::error::ensure_output("returns", returns)
     }
 
     /// `advantages ← returns` (then whitened in place by the caller).
@@ -588,7 +590,7 @@ pub fn trl_grpo_advantages<F: Real>(
     for (o, a) in out.iter_mut().zip(adv) {
         *o = if a.is_nan() { F::ZERO } else { F::lit(a) };
     }
-    Ok(())
+    crate::error::ensure_output("advantages", out)
 }
 
 /// TRL's NaN-aware RLOO baseline: `bᵢ = (nansum_g − Rᵢ)/(c_g − 1)`, with `0/0` cases zeroed.
@@ -881,5 +883,7 @@ pub fn openrlhf_advantages_and_returns<F: Real>(
             *a = F::lit((a.as_f64() - mean) * rstd);
         }
     }
-    Ok(())
+    crate::error::ensure_output("advantages", advantages)?;
+    crate::error::ensure_output("returns", returns)?;
+    crate::error::ensure_output("info_return", info_return)
 }

@@ -436,6 +436,7 @@ pub fn masked_whiten<F: Real>(
     check_masked(x, mask)?;
     let (mean, scale) = whiten_affine(x, mask.bits(), params)?;
     apply_affine(out, x, mean, scale, params.shift_mean);
+    crate::error::ensure_output("masked_whiten", out)?;
     Ok(())
 }
 
@@ -608,6 +609,7 @@ pub fn log_softmax<F: Real>(out: &mut [F], x: &[F]) -> Result<()> {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = F::lit(v.as_f64() - lse);
     }
+    crate::error::ensure_output("log_softmax", out)?;
     Ok(())
 }
 
@@ -633,6 +635,7 @@ pub fn softmax<F: Real>(out: &mut [F], x: &[F]) -> Result<()> {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = F::lit(Float::exp(v.as_f64() - lse));
     }
+    crate::error::ensure_output("softmax", out)?;
     Ok(())
 }
 

@@ -154,7 +154,7 @@ proptest! {
     }
 
     #[test]
-    fn gae_limits_and_oracle((b, t, m, x) in masked_tokens(4, 12), holes in any::<bool>(), g in 0.0..=1.0f64, l in 0.0..=1.0f64) {
+    fn gae_limits_and_oracle((b, t, m, x) in masked_tokens(9, 12), holes in any::<bool>(), g in 0.0..=1.0f64, l in 0.0..=1.0f64) {
         // Optionally punch holes into the mask (multi-turn observation spans).
         let mut mask_bits = m.clone();
         if holes {
@@ -495,4 +495,44 @@ fn zero_variance_groups_give_exact_zeros() {
     grpo(&mut out, &[1.0, 1.00001], &g2, &Grpo::default()).unwrap();
     let sd = (0.00001f64 / 2.0).hypot(0.00001 / 2.0);
     assert!((out[1] - 0.000005 / (sd + 1e-6)).abs() < 1e-9, "{out:?}");
+}
+
+#[test]
+fn fuzz_regressions() {
+    // fuzz/advantages crash-dec948a5: finite f32 rewards whose RLOO advantage exceeds f32::MAX
+    // ((x − mean)·n/(n−1) = −3.8e38) came back as −∞. Now an Overflow error.
+    let g = GroupIndex::new(&[0, 0], 1).unwrap();
+    let mut out = [0.0f32; 2];
+    assert!(matches!(
+        rloo(
+            &mut out,
+            &[-3.389_489_6e38, 4.255_736_3e37],
+            &g,
+            Singleton::Raw
+        ),
+        Err(Error::Overflow { .. })
+    ));
+    // GRPO on the same group is fine (|A| <= (n−1)/√n).
+    grpo(
+        &mut out,
+        &[-3.389_489_6e38, 4.255_736_3e37],
+        &g,
+        &Grpo::default(),
+    )
+    .unwrap();
+    assert!(out.iter().all(|x| x.is_finite()));
+    // Second crash: ReMax return summing 60 rewards of −3.39e38 overflowed f32.
+    let bits: Vec<bool> = (0..120).map(|i| i % 2 == 0).collect();
+    let mask = Mask::new(&bits, 120).unwrap();
+    let rewards = vec![-3.389_546_6e38f32; 120];
+    let (mut a, mut r) = (vec![0.0f32; 120], vec![0.0f32; 120]);
+    assert!(matches!(
+        AdvantageEstimator::Remax.compute(
+            &mut a,
+            &mut r,
+            &AdvantageInputs::new(&rewards, mask).with_reward_baselines(&[-3.389_546_6e38]),
+            &AdvantageConfig::new(Preset::OpenRlhf)
+        ),
+        Err(Error::Overflow { .. })
+    ));
 }

@@ -241,3 +241,33 @@ fn bad_input() {
         Err(Error::Overflow { .. })
     ));
 }
+
+#[test]
+fn fuzz_regressions() {
+    // fuzz/kl crash: logits of magnitude 3e32. `max + ln Σ` absorbed ln Σ, so every log-probability
+    // came out as 0 (KL 0 instead of ln 3, and an f32 overflow in the next row). Log-probabilities
+    // are now (z − max) − ln Σ.
+    let z = [
+        3.177_232_1e32f32,
+        3.111_560_2e32,
+        3.111_560_2e32,
+        3.111_560_2e32,
+        3.111_560_2e32,
+        3.111_560_2e32,
+    ];
+    let zr = [
+        3.111_560_2e32f32,
+        3.111_560_2e32,
+        3.107_648_3e32,
+        3.111_560_2e32,
+        2.030_387_7e-22,
+        1.283_005_8e-22,
+    ];
+    let mut out = [0.0f32];
+    full_kl_forward(&mut out, &z, &zr, 6).unwrap();
+    assert!((out[0] - 3f32.ln()).abs() < 1e-6, "{out:?}");
+    // An entropy of six equal huge logits is ln 6, not 0.
+    let mut h = [0.0f32];
+    entropy_forward(&mut h, &[3.1e32f32; 6], 6).unwrap();
+    assert!((h[0] - 6f32.ln()).abs() < 1e-6, "{h:?}");
+}

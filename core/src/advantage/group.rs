@@ -319,10 +319,18 @@ fn affine_slice<F: Real>(
         });
     }
     let (a, b) = coef(g, &m)?;
+    let mut ok = true;
     for (o, &v) in o.iter_mut().zip(x) {
         *o = F::lit((v.as_f64() - a) * b);
+        ok &= o.is_finite();
     }
-    Ok(())
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Overflow {
+            what: "advantages (beyond the float range)",
+        })
+    }
 }
 
 /// [`group_affine`] for contiguous blocks of `k` rows.
@@ -449,10 +457,11 @@ fn group_affine<F: Real>(
         }
     }
     groups.visit(&mut V {
-        out,
+        out: &mut *out,
         scores,
         coef: &mut coef,
-    })
+    })?;
+    crate::error::ensure_output("advantages (beyond the float range)", out)
 }
 
 /// Checks a per-row score vector against the groups.
@@ -598,11 +607,12 @@ pub fn grpo_passk<F: Real>(
         }
     }
     groups.visit(&mut V {
-        out,
+        out: &mut *out,
         scores,
         scale_by_std,
         eps,
-    })
+    })?;
+    crate::error::ensure_output("grpo_passk", out)
 }
 
 /// RLOO advantage (Ahmadian et al., 2024, arXiv:2402.14740; Kool et al., 2019).
@@ -754,11 +764,12 @@ pub fn opo<F: Real>(
         }
     }
     groups.visit(&mut V {
-        out,
+        out: &mut *out,
         scores,
         lengths,
         singleton,
-    })
+    })?;
+    crate::error::ensure_output("opo", out)
 }
 
 /// GPG advantage (Chu et al., 2025, arXiv:2504.02546; verl `gpg`).
@@ -814,7 +825,7 @@ pub(crate) fn gpg_impl<F: Real>(
     for o in out.iter_mut() {
         *o = F::lit(o.as_f64() * alpha);
     }
-    Ok(())
+    crate::error::ensure_output("gpg", out)
 }
 
 /// Sample standard deviation of each row's group, written per row (a logging helper, like
@@ -851,7 +862,11 @@ pub fn group_std<F: Real>(out: &mut [F], scores: &[F], groups: &GroupIndex<'_>) 
             Ok(())
         }
     }
-    groups.visit(&mut V { out, scores })
+    groups.visit(&mut V {
+        out: &mut *out,
+        scores,
+    })?;
+    crate::error::ensure_output("group_std", out)
 }
 
 #[cfg(test)]

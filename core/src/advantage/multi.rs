@@ -53,6 +53,7 @@ pub fn weighted_sum<F: Real>(out: &mut [F], components: &[F], weights: &[F]) -> 
                 .sum(),
         );
     }
+    crate::error::ensure_output("weighted_sum", out)?;
     Ok(())
 }
 
@@ -197,5 +198,6 @@ pub fn normalize_then_sum<F: Real>(
         let c = o.as_f64() - s.mean;
         *o = F::lit(if c == 0.0 { 0.0 } else { c / denom });
     }
+    crate::error::ensure_output("normalize_then_sum", out)?;
     Ok(())
 }

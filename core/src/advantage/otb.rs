@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use num_traits::Float;
 
-use crate::error::{Error, Result, ensure_finite, param_nonneg};
+use crate::error::{Error, Result, param_nonneg};
 use crate::layout::{GroupIndex, GroupRows, GroupVisitor, Mask, count_true};
 use crate::real::Real;
 
@@ -278,9 +278,9 @@ pub fn optimal_token_baseline<F: Real>(
             Ok(())
         }
     }
-    ensure_finite("returns", returns)?;
+    crate::error::ensure_output("optimal token baseline returns", returns)?;
     groups.visit(&mut V {
-        adv: advantages,
+        adv: &mut *advantages,
         g_all: &g_all,
         w_all: &w_all,
         lens: &lens,
@@ -289,5 +289,6 @@ pub fn optimal_token_baseline<F: Real>(
         p: *params,
         num: vec![0.0; t],
         den: vec![0.0; t],
-    })
+    })?;
+    crate::error::ensure_output("optimal token baseline", advantages)
 }

@@ -48,6 +48,7 @@ pub fn sequence_sums<F: Real>(out: &mut [F], x: &[F], seq_len: usize) -> Result<
     for (o, row) in out.iter_mut().zip(x.chunks_exact(seq_len)) {
         *o = F::lit(row.iter().map(|v| v.as_f64()).sum());
     }
+    crate::error::ensure_output("sequence_sums", out)?;
     Ok(())
 }
 
@@ -137,6 +138,7 @@ pub fn discounted_returns<F: Real>(
             }
         }
     }
+    crate::error::ensure_output("discounted_returns", out)?;
     Ok(())
 }
 
@@ -188,17 +190,70 @@ impl<F: Real> Gae<F> {
     }
 }
 
-/// One row of verl-style GAE: raw (carried) advantages at every position, masked ones included.
-pub(crate) fn gae_row_raw<F: Real>(adv: &mut [F], r: &[F], v: &[F], m: &[bool], g: f64, gl: f64) {
-    let (mut next_v, mut last) = (0.0f64, 0.0f64);
-    for (((a, &r), &v), &m) in adv.iter_mut().zip(r).zip(v).zip(m).rev() {
+/// verl-style GAE over all rows: raw (carried) advantages at every position, masked ones included.
+/// Four rows run side by side so their recurrences overlap (each row's arithmetic is unchanged).
+pub(crate) fn gae_rows_raw<F: Real>(
+    adv: &mut [F],
+    rewards: &[F],
+    values: &[F],
+    mask: &[bool],
+    t: usize,
+    g: f64,
+    gl: f64,
+) {
+    const L: usize = 4;
+    let step = |a: &mut F, r: F, v: F, m: bool, next_v: &mut f64, last: &mut f64| {
         if m {
             let v = v.as_f64();
-            let delta = r.as_f64() + g * next_v - v;
-            last = delta + gl * last;
-            next_v = v;
+            let delta = r.as_f64() + g * *next_v - v;
+            *last = delta + gl * *last;
+            *next_v = v;
         }
-        *a = F::lit(last);
+        *a = F::lit(*last);
+    };
+    let block = L * t;
+    let mut a_it = adv.chunks_exact_mut(block);
+    let mut r_it = rewards.chunks_exact(block);
+    let mut v_it = values.chunks_exact(block);
+    let mut m_it = mask.chunks_exact(block);
+    for (((a, r), v), m) in (&mut a_it).zip(&mut r_it).zip(&mut v_it).zip(&mut m_it) {
+        let (mut nv, mut last) = ([0.0f64; L], [0.0f64; L]);
+        let mut rows: [_; L] = core::array::from_fn(|_| None);
+        let mut a_rows = a.chunks_exact_mut(t);
+        for (l, slot) in rows.iter_mut().enumerate() {
+            let lo = l * t;
+            *slot = Some((
+                a_rows.next(),
+                r.get(lo..lo + t),
+                v.get(lo..lo + t),
+                m.get(lo..lo + t),
+            ));
+        }
+        let mut views: [(&mut [F], &[F], &[F], &[bool]); L] = rows.map(|x| match x {
+            Some((Some(a), Some(r), Some(v), Some(m))) => (a, r, v, m),
+            _ => (&mut [][..], &[][..], &[][..], &[][..]),
+        });
+        for j in (0..t).rev() {
+            for (((a, r, v, m), nv), last) in views.iter_mut().zip(&mut nv).zip(&mut last) {
+                if let (Some(a), Some(&r), Some(&v), Some(&m)) =
+                    (a.get_mut(j), r.get(j), v.get(j), m.get(j))
+                {
+                    step(a, r, v, m, nv, last);
+                }
+            }
+        }
+    }
+    for (((a, r), v), m) in a_it
+        .into_remainder()
+        .chunks_exact_mut(t)
+        .zip(r_it.remainder().chunks_exact(t))
+        .zip(v_it.remainder().chunks_exact(t))
+        .zip(m_it.remainder().chunks_exact(t))
+    {
+        let (mut nv, mut last) = (0.0f64, 0.0f64);
+        for (((a, &r), &v), &m) in a.iter_mut().zip(r).zip(v).zip(m).rev() {
+            step(a, r, v, m, &mut nv, &mut last);
+        }
     }
 }
 
@@ -242,23 +297,22 @@ pub fn gae<F: Real>(
     check_tokens("values", values, mask)?;
     let (g, l) = (params.gamma.as_f64(), params.lambda.as_f64());
     let t = shape.seq_len();
-    for ((((a, ret), r), v), m) in advantages
-        .chunks_exact_mut(t)
-        .zip(returns.chunks_exact_mut(t))
-        .zip(rewards.chunks_exact(t))
-        .zip(values.chunks_exact(t))
-        .zip(mask.rows())
+    gae_rows_raw(advantages, rewards, values, mask.bits(), t, g, g * l);
+    for (((a, ret), &v), &m) in advantages
+        .iter_mut()
+        .zip(returns.iter_mut())
+        .zip(values)
+        .zip(mask.bits())
     {
-        gae_row_raw(a, r, v, m, g, g * l);
-        for (((a, ret), &v), &m) in a.iter_mut().zip(ret).zip(v).zip(m) {
-            if m {
-                *ret = F::lit(a.as_f64() + v.as_f64());
-            } else {
-                *a = F::ZERO;
-                *ret = F::ZERO;
-            }
+        if m {
+            *ret = F::lit(a.as_f64() + v.as_f64());
+        } else {
+            *a = F::ZERO;
+            *ret = F::ZERO;
         }
     }
+    crate::error::ensure_output("gae", advantages)?;
+    crate::error::ensure_output("gae", returns)?;
     Ok(())
 }
 
@@ -297,6 +351,7 @@ pub fn reinforce_plus_plus<F: Real>(
     let (mean, scale) = whiten_affine(returns, mask.bits(), whiten)?;
     apply_affine(advantages, returns, mean, scale, whiten.shift_mean());
     apply_mask(advantages, mask.bits());
+    crate::error::ensure_output("reinforce_plus_plus", advantages)?;
     Ok(())
 }
 
@@ -363,7 +418,7 @@ pub(crate) fn whiten_in_place<F: Real>(x: &mut [F], mask: Mask<'_>, w: &Whiten<F
             F::ZERO
         };
     }
-    Ok(())
+    crate::error::ensure_output("whitened advantages", x)
 }
 
 /// ReMax (Li et al., 2023, arXiv:2310.10505): the return minus the reward of a greedy rollout.
@@ -410,6 +465,8 @@ pub fn remax<F: Real>(
             *a = if m { g - b } else { F::ZERO };
         }
     }
+    crate::error::ensure_output("remax", advantages)?;
+    crate::error::ensure_output("remax", returns)?;
     Ok(())
 }
 
