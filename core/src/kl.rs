@@ -530,7 +530,7 @@ fn check_rows<F: Real>(what: &'static str, x: &[F], vocab: usize) -> Result<usiz
 /// Row statistics `(max, ln Σ e^{z − max})`. Log-probabilities are then `(z − max) − ln_sum`, which
 /// keeps full precision even when the logits are huge (`max + ln_sum` would absorb `ln_sum`).
 #[inline]
-fn row_lse<F: Real>(z: &[F]) -> Result<(f64, f64)> {
+fn row_lse<F: Real>(z: &[F]) -> Result<RowStats> {
     let m = z.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.as_f64()));
     if m == f64::NEG_INFINITY {
         // Every logit is −∞: no distribution.
@@ -545,12 +545,15 @@ fn row_lse<F: Real>(z: &[F]) -> Result<(f64, f64)> {
 
 /// `log π_v` from a logit and its row statistics.
 #[inline(always)]
-fn logprob(z: f64, (m, ln_s): (f64, f64)) -> f64 {
+fn logprob(z: f64, (m, ln_s): RowStats) -> f64 {
     (z - m) - ln_s
 }
 
+/// `(max, ln Σ e^{z − max})` of one row of logits.
+type RowStats = (f64, f64);
+
 /// KL of one row, with the row statistics of both distributions.
-fn row_kl<F: Real>(z: &[F], zr: &[F]) -> Result<(f64, (f64, f64), (f64, f64))> {
+fn row_kl<F: Real>(z: &[F], zr: &[F]) -> Result<(f64, RowStats, RowStats)> {
     let (lp, lq) = (row_lse(z)?, row_lse(zr)?);
     let mut kl = 0.0f64;
     for (&a, &b) in z.iter().zip(zr) {
@@ -691,7 +694,7 @@ pub fn entropy_forward<F: Real>(out: &mut [F], logits: &[F], vocab: usize) -> Re
     crate::error::ensure_output("entropy_forward", out)
 }
 
-fn row_entropy<F: Real>(z: &[F]) -> Result<(f64, (f64, f64))> {
+fn row_entropy<F: Real>(z: &[F]) -> Result<(f64, RowStats)> {
     let lse = row_lse(z)?;
     let mut h = 0.0f64;
     for &a in z {

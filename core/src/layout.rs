@@ -472,6 +472,7 @@ impl<'a> GroupIndex<'a> {
     }
 
     /// For the scattered layout: the group offsets and the rows in group order.
+    #[cfg(feature = "alloc")]
     pub(crate) fn scattered_parts(&self) -> Option<(&[u32], &[u32])> {
         match &self.repr {
             Repr::Scattered { offsets, order, .. } => Some((offsets.as_slice(), order.as_slice())),

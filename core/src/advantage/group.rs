@@ -4,6 +4,9 @@
 
 use num_traits::Float;
 
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
 use crate::error::{Error, Result, ensure_finite, ensure_len, param_nonneg, param_positive};
 use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
 use crate::real::{Real, usize_f64};
@@ -371,7 +374,7 @@ fn scattered_affine<F: Real>(
     order: &[u32],
     coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
 ) -> Result<()> {
-    let sorted: alloc::vec::Vec<F> = order
+    let sorted: Vec<F> = order
         .iter()
         .map(|&r| scores.get(r as usize).copied().unwrap_or(F::ZERO))
         .collect();

@@ -190,6 +190,9 @@ impl<F: Real> Gae<F> {
     }
 }
 
+/// One row's slices: advantages (written), rewards, values, mask.
+type LaneRefs<'a, F> = (&'a mut [F], &'a [F], &'a [F], &'a [bool]);
+
 /// verl-style GAE over all rows: raw (carried) advantages at every position, masked ones included.
 /// Four rows run side by side so their recurrences overlap (each row's arithmetic is unchanged).
 pub(crate) fn gae_rows_raw<F: Real>(
@@ -229,7 +232,7 @@ pub(crate) fn gae_rows_raw<F: Real>(
                 m.get(lo..lo + t),
             ));
         }
-        let mut views: [(&mut [F], &[F], &[F], &[bool]); L] = rows.map(|x| match x {
+        let mut views: [LaneRefs<'_, F>; L] = rows.map(|x| match x {
             Some((Some(a), Some(r), Some(v), Some(m))) => (a, r, v, m),
             _ => (&mut [][..], &[][..], &[][..], &[][..]),
         });
