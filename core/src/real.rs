@@ -96,8 +96,9 @@ impl Real for f32 {
     )]
     fn exp_m1_fast(self) -> Self {
         const LOG2E: f32 = core::f32::consts::LOG2_E;
-        const LN2_HI: f32 = 0.693_145_751_953_125;
-        const LN2_LO: f32 = 1.428_606_765_330_187_045e-6;
+        // ln 2 split into a high part with trailing zero bits and the rest (Cody–Waite).
+        const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+        const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
         const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
         const OVERFLOW: f32 = 88.722_84;
         let x = self.clamp(-86.0, 89.0);
@@ -139,15 +140,14 @@ impl Real for f64 {
 
     #[inline(always)]
     #[expect(
-        clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
         clippy::cast_possible_wrap,
         reason = "n is an integer in [-1010, 1025] after the clamp: the casts are exact and the exponent field is in range"
     )]
     fn exp_m1_fast(self) -> Self {
         const LOG2E: f64 = core::f64::consts::LOG2_E;
-        const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-        const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+        const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+        const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
         const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
         const OVERFLOW: f64 = 709.782_712_893_384;
         let x = self.clamp(-700.0, 710.0);

@@ -877,6 +877,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[expect(clippy::cast_possible_truncation, reason = "test data")]
     fn stream_and_slice_moments_are_bit_identical() {
         let mut x = 0.37f64;
         for n in 0..70 {
