@@ -5,7 +5,12 @@
 //! (a copy reads and writes its size, so both move the same traffic).
 //!
 //! `cargo bench -p rewardkit-core --bench core_ops` (full sizes), `-- --quick` (smoke run).
-#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+#![allow(
+    clippy::print_stdout,
+    clippy::cast_possible_truncation,
+    clippy::std_instead_of_core,
+    reason = "a benchmark prints its table; sizes are small casts"
+)]
 
 #[path = "common/mod.rs"]
 mod common;

@@ -6,7 +6,11 @@
 //! The batch: 3 prompts × 4 sampled completions = 12 rows of at most 6 tokens, rows shuffled the
 //! way verl's `balance_batch` leaves them. Each completion gets an outcome reward (1 = correct) on its
 //! last valid token. Log-probabilities of the policy and of a reference policy are made up.
-#![allow(clippy::print_stdout, reason = "an example prints")]
+#![allow(
+    clippy::print_stdout,
+    clippy::std_instead_of_core,
+    reason = "an example prints and uses std"
+)]
 
 use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs};
 use rewardkit_core::kl::{KlController, full_kl_forward};

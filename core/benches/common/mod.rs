@@ -4,7 +4,14 @@
 //! `cargo bench -p rewardkit-core` runs full sizes; `-- --quick` (what CI runs) shrinks sizes and
 //! repetitions so the run is only a smoke test. Absolute times on shared machines are noise: read
 //! the ratio column.
-#![allow(dead_code, reason = "each bench binary uses a different subset")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::std_instead_of_core,
+    clippy::cast_possible_truncation,
+    clippy::print_stdout,
+    reason = "benchmark harness: each bench binary uses a different subset; std paths and small casts are fine"
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
