@@ -12,5 +12,6 @@ mod distance;
 mod kl_golden;
 mod kl_props;
 mod loss;
+mod preset_oracles;
 mod reward;
 mod stats_props;
