@@ -276,7 +276,7 @@ proptest! {
         for i in 0..b {
             let mut acc = 0.0;
             for j in (0..t).rev() {
-                acc = if m[i * t + j] { tok[i * t + j] } else { 0.0 } + acc;
+                acc += if m[i * t + j] { tok[i * t + j] } else { 0.0 };
                 want[i * t + j] = acc;
             }
         }
