@@ -190,8 +190,13 @@ impl<F: Real> Gae<F> {
     }
 }
 
-/// One row's slices: advantages (written), rewards, values, mask.
-type LaneRefs<'a, F> = (&'a mut [F], &'a [F], &'a [F], &'a [bool]);
+/// Four consecutive rows of length `t` (shorter ones if `x` is short).
+fn quad<T>(x: &[T], t: usize) -> [&[T]; 4] {
+    let (x0, x) = x.split_at(t.min(x.len()));
+    let (x1, x) = x.split_at(t.min(x.len()));
+    let (x2, x3) = x.split_at(t.min(x.len()));
+    [x0, x1, x2, x3]
+}
 
 /// verl-style GAE over all rows: raw (carried) advantages at every position, masked ones included.
 /// Four rows run side by side so their recurrences overlap (each row's arithmetic is unchanged).
@@ -204,46 +209,46 @@ pub(crate) fn gae_rows_raw<F: Real>(
     g: f64,
     gl: f64,
 ) {
-    const L: usize = 4;
-    let step = |a: &mut F, r: F, v: F, m: bool, next_v: &mut f64, last: &mut f64| {
+    #[inline(always)]
+    fn step<F: Real>(a: &mut F, r: F, v: F, m: bool, st: &mut (f64, f64), g: f64, gl: f64) {
+        let (next_v, last) = st;
         if m {
             let v = v.as_f64();
-            let delta = r.as_f64() + g * *next_v - v;
-            *last = delta + gl * *last;
+            *last = (r.as_f64() + g * *next_v - v) + gl * *last;
             *next_v = v;
         }
         *a = F::lit(*last);
-    };
-    let block = L * t;
+    }
+    let block = 4 * t;
     let mut a_it = adv.chunks_exact_mut(block);
     let mut r_it = rewards.chunks_exact(block);
     let mut v_it = values.chunks_exact(block);
     let mut m_it = mask.chunks_exact(block);
     for (((a, r), v), m) in (&mut a_it).zip(&mut r_it).zip(&mut v_it).zip(&mut m_it) {
-        let (mut nv, mut last) = ([0.0f64; L], [0.0f64; L]);
-        let mut rows: [_; L] = core::array::from_fn(|_| None);
-        let mut a_rows = a.chunks_exact_mut(t);
-        for (l, slot) in rows.iter_mut().enumerate() {
-            let lo = l * t;
-            *slot = Some((
-                a_rows.next(),
-                r.get(lo..lo + t),
-                v.get(lo..lo + t),
-                m.get(lo..lo + t),
-            ));
-        }
-        let mut views: [LaneRefs<'_, F>; L] = rows.map(|x| match x {
-            Some((Some(a), Some(r), Some(v), Some(m))) => (a, r, v, m),
-            _ => (&mut [][..], &[][..], &[][..], &[][..]),
-        });
-        for j in (0..t).rev() {
-            for (((a, r, v, m), nv), last) in views.iter_mut().zip(&mut nv).zip(&mut last) {
-                if let (Some(a), Some(&r), Some(&v), Some(&m)) =
-                    (a.get_mut(j), r.get(j), v.get(j), m.get(j))
-                {
-                    step(a, r, v, m, nv, last);
-                }
-            }
+        let (a0, a) = a.split_at_mut(t);
+        let (a1, a) = a.split_at_mut(t);
+        let (a2, a3) = a.split_at_mut(t);
+        let [r0, r1, r2, r3] = quad(r, t);
+        let [v0, v1, v2, v3] = quad(v, t);
+        let [m0, m1, m2, m3] = quad(m, t);
+        let mut st = [(0.0f64, 0.0f64); 4];
+        let lanes = a0
+            .iter_mut()
+            .zip(a1.iter_mut())
+            .zip(a2.iter_mut().zip(a3.iter_mut()))
+            .zip(r0.iter().zip(r1).zip(r2.iter().zip(r3)))
+            .zip(v0.iter().zip(v1).zip(v2.iter().zip(v3)))
+            .zip(m0.iter().zip(m1).zip(m2.iter().zip(m3)));
+        for (
+            ((((e0, e1), (e2, e3)), ((&q0, &q1), (&q2, &q3))), ((&w0, &w1), (&w2, &w3))),
+            ((&n0, &n1), (&n2, &n3)),
+        ) in lanes.rev()
+        {
+            let [s0, s1, s2, s3] = &mut st;
+            step(e0, q0, w0, n0, s0, g, gl);
+            step(e1, q1, w1, n1, s1, g, gl);
+            step(e2, q2, w2, n2, s2, g, gl);
+            step(e3, q3, w3, n3, s3, g, gl);
         }
     }
     for (((a, r), v), m) in a_it
@@ -253,9 +258,9 @@ pub(crate) fn gae_rows_raw<F: Real>(
         .zip(v_it.remainder().chunks_exact(t))
         .zip(m_it.remainder().chunks_exact(t))
     {
-        let (mut nv, mut last) = (0.0f64, 0.0f64);
+        let mut st = (0.0f64, 0.0f64);
         for (((a, &r), &v), &m) in a.iter_mut().zip(r).zip(v).zip(m).rev() {
-            step(a, r, v, m, &mut nv, &mut last);
+            step(a, r, v, m, &mut st, g, gl);
         }
     }
 }
