@@ -1,0 +1,1 @@
+//! Loop oracles (filled below).
