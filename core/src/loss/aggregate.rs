@@ -290,10 +290,7 @@ impl Aggregation {
     /// Whether the value uses `seq_mean_sum` (per-row means) rather than `sum`.
     #[inline]
     pub fn uses_row_means(&self) -> bool {
-        matches!(
-            self,
-            Self::SeqMeanTokenMean { .. } | Self::RowMeanTokenMean
-        )
+        matches!(self, Self::SeqMeanTokenMean { .. } | Self::RowMeanTokenMean)
     }
 
     /// The numerator contributed by some rows: `seq_mean_sum` or `sum`.
@@ -367,7 +364,8 @@ impl Aggregation {
     /// `grad`: `(B, T)` like `mask` (the shard's rows).
     ///
     /// # Errors
-    /// As [`Aggregation::normalizer`], plus [`Error::LengthMismatch`].
+    /// As [`Aggregation::normalizer`], plus [`Error::LengthMismatch`], and [`Error::Overflow`] when
+    /// `1/normalizer` does not fit in `F` (a tiny horizon in `f32`).
     ///
     /// # Examples
     /// ```
@@ -380,7 +378,12 @@ impl Aggregation {
     /// assert_eq!(g, [0.25, 0.25, 0.5, 1.0]); // 1/(Lᵢ·Q); the masked slot is untouched
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
-    pub fn scale_grad<F: Real>(&self, grad: &mut [F], mask: Mask<'_>, total: &LossParts) -> Result<()> {
+    pub fn scale_grad<F: Real>(
+        &self,
+        grad: &mut [F],
+        mask: Mask<'_>,
+        total: &LossParts,
+    ) -> Result<()> {
         mask.shape().check("grad", grad.len())?;
         let norm = self.normalizer(total)?;
         let t = mask.shape().seq_len();
@@ -390,7 +393,7 @@ impl Aggregation {
                 if len == 0 {
                     continue;
                 }
-                let w = F::lit(1.0 / (self.row_divisor(len) * norm));
+                let w = finite_scale::<F>(1.0 / (self.row_divisor(len) * norm))?;
                 for (g, &b) in g.iter_mut().zip(m) {
                     if b {
                         *g = *g * w;
@@ -398,7 +401,7 @@ impl Aggregation {
                 }
             }
         } else {
-            let w = F::lit(1.0 / norm);
+            let w = finite_scale::<F>(1.0 / norm)?;
             for (g, &b) in grad.iter_mut().zip(mask.bits()) {
                 if b {
                     *g = *g * w;
@@ -416,7 +419,12 @@ impl Aggregation {
     ///
     /// # Errors
     /// As [`Aggregation::scale_grad`].
-    pub fn row_weights<F: Real>(&self, out: &mut [F], mask: Mask<'_>, total: &LossParts) -> Result<()> {
+    pub fn row_weights<F: Real>(
+        &self,
+        out: &mut [F],
+        mask: Mask<'_>,
+        total: &LossParts,
+    ) -> Result<()> {
         ensure_len("out", mask.shape().batch(), out.len())?;
         let norm = self.normalizer(total)?;
         for (o, m) in out.iter_mut().zip(mask.rows()) {
@@ -425,13 +433,25 @@ impl Aggregation {
                 if len == 0 {
                     F::ZERO
                 } else {
-                    F::lit(1.0 / (self.row_divisor(len) * norm))
+                    finite_scale(1.0 / (self.row_divisor(len) * norm))?
                 }
             } else {
-                F::lit(1.0 / norm)
+                finite_scale(1.0 / norm)?
             };
         }
         Ok(())
+    }
+}
+
+/// A gradient scale as `F`, or `Err(Overflow)` when it does not fit (a tiny normalizer in `f32`).
+fn finite_scale<F: Real>(w: f64) -> Result<F> {
+    let w = F::lit(w);
+    if w.is_finite() {
+        Ok(w)
+    } else {
+        Err(Error::Overflow {
+            what: "gradient scale (the normalizer is too small for the float type)",
+        })
     }
 }
 
@@ -501,7 +521,12 @@ mod tests {
         let norm = Aggregation::SeqMeanTokenSumNorm { horizon: 4.0 };
         assert_eq!(p.value_with(&norm), 1.0);
         let trl = Aggregation::RowMeanTokenMean;
-        assert_eq!(LossParts::of_matrix(&loss, mask, &trl).unwrap().value_with(&trl), 3.0);
+        assert_eq!(
+            LossParts::of_matrix(&loss, mask, &trl)
+                .unwrap()
+                .value_with(&trl),
+            3.0
+        );
         assert_eq!(
             p.value_with(&Aggregation::RowMeanTokenSumNorm { horizon: 2.0 }),
             2.0

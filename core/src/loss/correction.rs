@@ -118,7 +118,8 @@ impl IsMode {
 /// # Definition
 /// See [`IsMode`]. With `batch_normalize`, the weights are divided by their mean (over valid
 /// tokens for token modes, over non-empty sequences for sequence modes) when that mean exceeds
-/// `1e-8` (verl `rollout_is_batch_normalize`). Weights are detached: they carry no gradient.
+/// `1e-8` (verl `rollout_is_batch_normalize`; [`IsCorrection::verl`] divides by `count + 1e-8`
+/// as verl's `masked_mean` does). Weights are detached: they carry no gradient.
 ///
 /// # Errors
 /// [`IsCorrection::new`]: [`Error::InvalidParam`] unless `0 ≤ lo ≤ hi`, `hi > 0`, both finite.
@@ -141,6 +142,7 @@ pub struct IsCorrection<F> {
     hi: F,
     log_clamp: Option<F>,
     batch_normalize: bool,
+    norm_count_eps: f64,
 }
 
 impl<F: Real> IsCorrection<F> {
@@ -158,6 +160,21 @@ impl<F: Real> IsCorrection<F> {
             hi,
             log_clamp: None,
             batch_normalize: false,
+            norm_count_eps: 0.0,
+        })
+    }
+
+    /// verl's numerics (`rollout_corr_helper.py`): `d` clamped to `±20` before `exp`, and the
+    /// batch-normalization mean computed as `Σ w / (count + 1e-8)`.
+    ///
+    /// # Errors
+    /// As [`IsCorrection::new`].
+    pub fn verl(mode: IsMode, lo: F, hi: F) -> Result<Self> {
+        let c = Self::new(mode, lo, hi)?;
+        Ok(Self {
+            log_clamp: Some(F::lit(20.0)),
+            norm_count_eps: 1e-8,
+            ..c
         })
     }
 
@@ -316,7 +333,7 @@ pub fn is_weights<F: Real>(
         }
     }
     if corr.batch_normalize && wcount > 0 {
-        let mean = wsum / usize_f64(wcount);
+        let mean = wsum / (usize_f64(wcount) + corr.norm_count_eps);
         if mean > 1e-8 {
             let inv = F::lit(1.0 / mean);
             out.iter_mut().for_each(|w| *w = *w * inv);
@@ -357,7 +374,11 @@ pub fn is_weights<F: Real>(
 /// Citation: Wang et al. (2025), *Beyond the 80/20 Rule*, arXiv:2506.01939; TRL `grpo_trainer.py`.
 pub fn entropy_mask<F: Real>(out: &mut [F], entropy: &[F], mask: Mask<'_>, rho: F) -> Result<()> {
     if !(rho.is_finite() && rho > F::ZERO && rho <= F::ONE) {
-        return Err(crate::error::invalid("top_entropy_quantile", rho, "in (0, 1]"));
+        return Err(crate::error::invalid(
+            "top_entropy_quantile",
+            rho,
+            "in (0, 1]",
+        ));
     }
     let shape = mask.shape();
     shape.check("out", out.len())?;
@@ -372,7 +393,11 @@ pub fn entropy_mask<F: Real>(out: &mut [F], entropy: &[F], mask: Mask<'_>, rho: 
     }
     let thr = quantile(entropy, mask, F::ONE - rho)?;
     for ((o, &h), &m) in out.iter_mut().zip(entropy).zip(mask.bits()) {
-        *o = if m && h.as_f64() >= thr { F::ONE } else { F::ZERO };
+        *o = if m && h.as_f64() >= thr {
+            F::ONE
+        } else {
+            F::ZERO
+        };
     }
     Ok(())
 }

@@ -152,10 +152,14 @@ pub fn policy_diagnostics<F: Real>(
         if !m {
             continue;
         }
-        let a = if per_token { adv.get(idx) } else { adv.get(idx / t) }
-            .copied()
-            .unwrap_or(F::ZERO)
-            .as_f64();
+        let a = if per_token {
+            adv.get(idx)
+        } else {
+            adv.get(idx / t)
+        }
+        .copied()
+        .unwrap_or(F::ZERO)
+        .as_f64();
         let (lp, o) = (lp.as_f64(), o.as_f64());
         if !(lp.is_finite() && o.is_finite() && a.is_finite()) {
             return Err(crate::Error::NonFinite {

@@ -414,7 +414,11 @@ impl<F: Real> PolicyLoss<F> {
     pub fn with_dual_clip(self, c: Option<F>) -> Result<Self> {
         if let Some(c) = c {
             if !(c.is_finite() && c > F::ONE) {
-                return Err(crate::error::invalid("clip_ratio_c", c, "a finite number > 1"));
+                return Err(crate::error::invalid(
+                    "clip_ratio_c",
+                    c,
+                    "a finite number > 1",
+                ));
             }
         }
         Ok(Self {
@@ -497,7 +501,11 @@ impl<F: Real> PolicyLoss<F> {
         param_finite("clip_cov_lb", lb)?;
         param_finite("clip_cov_ub", ub)?;
         if lb >= ub {
-            return Err(crate::error::invalid("clip_cov_lb", lb, "below clip_cov_ub"));
+            return Err(crate::error::invalid(
+                "clip_cov_lb",
+                lb,
+                "below clip_cov_ub",
+            ));
         }
         Ok(Self {
             cov_ratio: ratio,
@@ -797,10 +805,17 @@ impl<F: Real> PolicyLoss<F> {
             PolicyLossKind::Sapo => {
                 let (d, dd) = clamp_delta(raw, self.log_ratio_clamp);
                 let r = d.exp();
-                let tau = if a > F::ZERO { self.tau_pos } else { self.tau_neg };
+                let tau = if a > F::ZERO {
+                    self.tau_pos
+                } else {
+                    self.tau_neg
+                };
                 let s = sigmoid(tau * (r - F::ONE));
                 let four = F::lit(4.0);
-                (-(s * (four / tau)) * a, -a * four * s * (F::ONE - s) * r * dd)
+                (
+                    -(s * (four / tau)) * a,
+                    -a * four * s * (F::ONE - s) * r * dd,
+                )
             }
             PolicyLossKind::Gpg => (-lp * a, -a),
             PolicyLossKind::Cispo => {
@@ -1488,10 +1503,10 @@ fn kl_cov<F: Real>(
     let mut top = alloc::vec![false; inp.logp.len()];
     if n > 0 {
         #[expect(
-        clippy::cast_possible_truncation,
-        reason = "a non-negative count below usize::MAX, floored as verl's int()"
-    )]
-    let k = ((usize_f64(n) * loss.cov_ratio.as_f64()) as usize).clamp(1, n);
+            clippy::cast_possible_truncation,
+            reason = "a non-negative count below usize::MAX, floored as verl's int()"
+        )]
+        let k = ((usize_f64(n) * loss.cov_ratio.as_f64()) as usize).clamp(1, n);
         cov.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
         for &(_, idx) in cov.get(..k).unwrap_or(&[]) {
             if let Some(t) = top.get_mut(idx) {

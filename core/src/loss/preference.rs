@@ -581,7 +581,11 @@ pub fn preference_loss<F: Real>(
         parts.sum = aot(grad_chosen, grad_rejected, inp, loss)?;
     } else {
         let mut s = 0.0f64;
-        for (k, (gc, gr)) in grad_chosen.iter_mut().zip(grad_rejected.iter_mut()).enumerate() {
+        for (k, (gc, gr)) in grad_chosen
+            .iter_mut()
+            .zip(grad_rejected.iter_mut())
+            .enumerate()
+        {
             let (v, dc, dr) = pair(inp, loss, k);
             *gc = dc;
             *gr = dr;
@@ -766,7 +770,9 @@ fn aot<F: Real>(
         idx.sort_by(|&a, &b| at(&vals, a).as_f64().total_cmp(&at(&vals, b).as_f64()));
         idx
     };
-    gc.iter_mut().chain(gr.iter_mut()).for_each(|g| *g = F::ZERO);
+    gc.iter_mut()
+        .chain(gr.iter_mut())
+        .for_each(|g| *g = F::ZERO);
     let b = loss.beta;
     let mut s = 0.0f64;
     if loss.kind == PreferenceLossKind::Aot {

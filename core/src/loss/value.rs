@@ -1,8 +1,8 @@
 //! The clipped value (critic) loss of PPO.
 
 use crate::error::{Error, Result, param_positive};
-use crate::loss::aggregate::{Aggregation, LossParts};
 use crate::layout::Mask;
+use crate::loss::aggregate::{Aggregation, LossParts};
 use crate::real::Real;
 
 /// Configuration of the value loss.
@@ -134,8 +134,7 @@ pub fn value_loss<F: Real>(
     {
         let mut s = 0.0f64;
         let mut len = 0usize;
-        for (j, ((((g, &v), &o), &r), &mm)) in
-            g.iter_mut().zip(v).zip(o).zip(r).zip(m).enumerate()
+        for (j, ((((g, &v), &o), &r), &mm)) in g.iter_mut().zip(v).zip(o).zip(r).zip(m).enumerate()
         {
             if !mm {
                 *g = F::ZERO;

@@ -379,6 +379,24 @@ fn errors_are_typed() {
         Err(Error::NonFinite { .. })
     ));
     assert!(IsCorrection::new(IsMode::TokenTruncate, 3.0f64, 2.0).is_err());
+    // Fuzz regression (crash-8335f37d): a subnormal horizon made `1/normalizer` overflow f32 and
+    // the scaled gradient 0·∞ = NaN; it is now a typed error.
+    let tiny = Aggregation::RowMeanTokenSumNorm { horizon: 0.0 }
+        .with_horizon(3.57e-43)
+        .unwrap();
+    let parts = LossParts {
+        tokens: 2,
+        seqs: 1,
+        rows: 1,
+        ..LossParts::ZERO
+    };
+    let mut g32 = [0.0f32; 2];
+    assert!(matches!(
+        tiny.scale_grad(&mut g32, mask, &parts),
+        Err(Error::Overflow { .. })
+    ));
+    let mut rw = [0.0f32; 1];
+    assert!(tiny.row_weights(&mut rw, mask, &parts).is_err());
     let mut w = [0.0; 2];
     assert!(entropy_mask(&mut w, &[1.0f64, 2.0], mask, 0.0).is_err());
 }
