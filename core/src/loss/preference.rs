@@ -519,12 +519,23 @@ impl<'a, F: Real> PairInputs<'a, F> {
     }
 }
 
-/// `−(1−ε)·log σ(x) − ε·log σ(−x)` and its derivative in `x`.
+/// `−(1−ε)·log σ(x) − ε·log σ(−x)` and its derivative in `x`, from one `exp` and one `ln_1p` in
+/// `f64` (`log σ(±x) = −max(∓x, 0) − ln(1 + e^{−|x|})`).
 #[inline(always)]
 fn smoothed_logistic<F: Real>(x: F, eps: F) -> (F, F) {
-    let v = -(F::ONE - eps) * log_sigmoid(x) - eps * log_sigmoid(-x);
+    let (x, eps) = (x.as_f64(), eps.as_f64());
+    let e = num_traits::Float::exp(-num_traits::Float::abs(x));
+    let l = num_traits::Float::ln_1p(e);
+    let (sig_pos, sig_neg) = if x >= 0.0 {
+        (1.0 / (1.0 + e), e / (1.0 + e))
+    } else {
+        (e / (1.0 + e), 1.0 / (1.0 + e))
+    };
+    let ls_pos = -((-x).max(0.0) + l); // log σ(x)
+    let ls_neg = -(x.max(0.0) + l); // log σ(−x)
+    let v = -(1.0 - eps) * ls_pos - eps * ls_neg;
     // d/dx: −(1−ε)·σ(−x) + ε·σ(x)
-    (v, -(F::ONE - eps) * sigmoid(-x) + eps * sigmoid(x))
+    (F::lit(v), F::lit(-(1.0 - eps) * sig_neg + eps * sig_pos))
 }
 
 /// Computes a preference loss over `P` pairs: writes `∂(Σ losses)/∂ log π(y_c)` and
