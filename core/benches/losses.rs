@@ -8,7 +8,9 @@
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
     clippy::print_stdout,
-    reason = "benchmark binary"
+    clippy::std_instead_of_core,
+    unreachable_pub,
+    reason = "benchmark binary; the shared harness in common/ is written for std"
 )]
 
 #[path = "common/mod.rs"]
@@ -72,7 +74,7 @@ fn ppo<F: Real>(h: &Harness, b: usize, t: usize, rng: &mut Rng) {
     let loss = PolicyLoss::<F>::verl(PolicyLossKind::Vanilla).with_kl(Some(kl));
     let agg = Aggregation::TokenMean;
     let mut grad = vec![F::ZERO; n];
-    let sz = core::mem::size_of::<F>();
+    let sz = size_of::<F>();
 
     // Per-token advantages: reads logp, old, ref, adv and the mask; writes grad.
     let inp = PolicyInputs::new(&d.lp, &d.old, &d.adv, mask)
@@ -156,7 +158,7 @@ fn dpo<F: Real>(h: &Harness, p: usize, rng: &mut Rng) {
             .for_each(|g| *g = *g * inv);
         parts.sum / parts.tokens as f64
     });
-    let sz = core::mem::size_of::<F>();
+    let sz = size_of::<F>();
     h.row(
         &format!("dpo sigmoid, value+grad, {} (P={p})", F::NAME),
         tm,

@@ -20,7 +20,9 @@ use crate::error::{
 use crate::kl::KlPenalty;
 use crate::layout::{Mask, count_true};
 use crate::loss::aggregate::{Aggregation, LossParts};
-use crate::real::{Real, usize_f64};
+use crate::real::Real;
+#[cfg(feature = "alloc")]
+use crate::real::usize_f64;
 use crate::rng::RandomSource;
 use crate::stats::sigmoid;
 
@@ -1215,7 +1217,7 @@ fn row_seq_term<F: Real>(
         }
         PolicyLossKind::Vespo => {
             let (s, _) = masked_delta_sum(lp, old, m, Some(F::lit(20.0)));
-            let lw = s.max(F::lit(1e-8f64.ln())).min(F::lit(20.0));
+            let lw = s.max(F::lit(LN_1E_8)).min(F::lit(20.0));
             if adv_row.is_empty() {
                 vespo_phi(loss, lw, a)
             } else {
@@ -1225,6 +1227,9 @@ fn row_seq_term<F: Real>(
         _ => (F::ZERO, F::ZERO),
     }
 }
+
+/// `ln(1e-8)`, TRL's lower clamp of VESPO's `log w`.
+const LN_1E_8: f64 = -18.420_680_743_952_367;
 
 /// `(φ, log w)` for VESPO.
 #[inline]
@@ -1417,7 +1422,9 @@ fn gmpo_clip<F: Real>(d: F, a: F, lo: F, hi: F) -> (F, F) {
     (s * m, s * dm)
 }
 
+#[cfg(feature = "alloc")]
 /// Masked batch means of `A` and `log π` with verl's `+1e-8` on the count.
+#[cfg(feature = "alloc")]
 fn batch_means<F: Real>(inp: &PolicyInputs<'_, F>, eps: f64) -> (f64, f64, usize) {
     let t = inp.mask.shape().seq_len();
     let per_token = inp.adv_per_token();
@@ -1442,6 +1449,7 @@ fn batch_means<F: Real>(inp: &PolicyInputs<'_, F>, eps: f64) -> (f64, f64, usize
     }
 }
 
+#[cfg(feature = "alloc")]
 #[inline(always)]
 fn adv_at<F: Real>(inp: &PolicyInputs<'_, F>, idx: usize) -> F {
     let t = inp.mask.shape().seq_len();

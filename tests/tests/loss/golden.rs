@@ -45,7 +45,7 @@ fn scalar(c: &Case, name: &str) -> f64 {
     c.output(name).data[0]
 }
 
-fn cfg<'a>(c: &'a Case) -> &'a Value {
+fn cfg(c: &Case) -> &Value {
     &c.params["config"]
 }
 

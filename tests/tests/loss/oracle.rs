@@ -52,7 +52,7 @@ fn verl_vanilla_oracle(
     let q = len.iter().filter(|&&l| l > 0.0).count() as f64;
     let mut value = 0.0;
     let mut grad = vec![0.0; lp.len()];
-    for i in 0..b {
+    for (i, &li) in len.iter().enumerate() {
         for j in 0..t {
             let k = i * t + j;
             if !m[k] {
@@ -62,7 +62,7 @@ fn verl_vanilla_oracle(
                 "token-mean" => 1.0 / n,
                 "token-sum" => 1.0,
                 "seq-mean-token-sum" => 1.0 / q,
-                "seq-mean-token-mean" => 1.0 / (len[i] * q),
+                "seq-mean-token-mean" => 1.0 / (li * q),
                 _ => unreachable!(),
             };
             value += w * loss[k];

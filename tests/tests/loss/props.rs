@@ -410,7 +410,8 @@ proptest! {
             let (mut a, mut b) = ([0.0f32], [0.0f32]);
             preference_loss(&mut a, &mut b, &PairInputs::new(&[c], &[pr as f32], &[rc as f32], &[rr as f32]).unwrap(), &l32).unwrap().sum
         };
-        prop_assume!(step > 0.1 && eps == 0.0 || step > 0.1);
+        // f32 rounding can hide steps that are too small: compare only clear ones.
+        prop_assume!(step > 0.1);
         prop_assert!(v32(pc as f32 + step as f32) <= v32(pc as f32));
     }
 
