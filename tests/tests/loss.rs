@@ -1,1 +1,0 @@
-//! Integration tests for `rewardkit_core::loss` (in progress).
