@@ -232,11 +232,14 @@ proptest! {
     #[test]
     fn f32_matches_f64(bt in batch(-0.5..=0.5, -2.0..=2.0), kind in 0..13usize, ai in 0..9usize) {
         let k = PolicyLossKind::ALL[kind];
-        prop_assume!(k != PolicyLossKind::ClipCov);
+        // Clip-Cov and KL-Cov select tokens by ranking covariances: a near-tie ranks differently in
+        // f32 and f64 and the selected token (hence the loss) jumps. Their selection is tested on
+        // well-separated inputs in the golden and oracle suites instead.
+        prop_assume!(k != PolicyLossKind::ClipCov && k != PolicyLossKind::KlCov);
         let agg = aggs(bt.t)[ai];
         let p64 = PolicyLoss::<f64>::new(k);
         let p32 = PolicyLoss::<f32>::new(k);
-        prop_assume!(k == PolicyLossKind::KlCov || !kinks(&bt, &p64));
+        prop_assume!(!kinks(&bt, &p64));
         let (v64, g64) = eval(&bt, &bt.lp, &p64, &agg);
         let (v32, g32) = eval(&bt, &bt.lp, &p32, &agg);
         // f32 rounds each input once: compare with a tolerance scaled by the loss magnitude.
