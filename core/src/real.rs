@@ -64,6 +64,11 @@ pub trait Real:
     /// against the platform's `exp_m1`); `+∞` above the overflow threshold, `−1` far below zero,
     /// NaN for NaN.
     fn exp_m1_fast(self) -> Self;
+
+    /// `eˣ`, branch-free (vectorizes), with the reduction of [`Real::exp_m1_fast`]:
+    /// `eˣ = 2ⁿ + 2ⁿ·expm1(r)`. A few ulp over the normal range; results below `e^−86.6` (`f32`) or
+    /// `e^−707.7` (`f64`) are flushed to `0`; `+∞` above the overflow threshold; NaN for NaN.
+    fn exp_fast(self) -> Self;
 }
 
 impl Real for f32 {
@@ -89,35 +94,56 @@ impl Real for f32 {
     }
 
     #[inline(always)]
-    #[expect(
-        clippy::cast_sign_loss,
-        clippy::cast_possible_wrap,
-        reason = "n is an integer in [-125, 129] after the clamp: the casts are exact and the exponent field is in range"
-    )]
     fn exp_m1_fast(self) -> Self {
-        const LOG2E: f32 = core::f32::consts::LOG2_E;
-        // ln 2 split into a high part with trailing zero bits and the rest (Cody–Waite).
-        const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
-        const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
-        const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
         const OVERFLOW: f32 = 88.722_84;
-        let x = self.clamp(-86.0, 89.0);
-        let t = x * LOG2E + MAGIC;
-        let n = t - MAGIC;
-        let r = (x - n * LN2_HI) - n * LN2_LO;
-        let p = r + r
-            * r
-            * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0)))));
-        // n as an integer from the low mantissa bits of t (no float-to-int conversion, which is
-        // scalar and saturating); 2ⁿ = 2ⁿ⁻¹·2 keeps the exponent field valid up to n = 128.
-        let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
-        let half = Self::from_bits(((ni - 1 + 127) as u32) << 23);
-        let s = half * 2.0;
-        let y = if ni == 0 { p } else { s * p + (s - 1.0) };
+        let (p, s, n0) = reduce_f32(self);
+        let y = if n0 { p } else { s * p + (s - 1.0) };
         if self > OVERFLOW { Self::INFINITY } else { y }
     }
+
+    #[inline(always)]
+    fn exp_fast(self) -> Self {
+        const OVERFLOW: f32 = 88.722_84;
+        const UNDERFLOW: f32 = -86.6; // the reduction's lower bound (2⁻¹²⁵ ≈ e^−86.64)
+        let (p, s, _) = reduce_f32(self);
+        let y = s + s * p;
+        if self > OVERFLOW {
+            Self::INFINITY
+        } else if self < UNDERFLOW {
+            0.0
+        } else {
+            y
+        }
+    }
+}
+
+/// Cody–Waite reduction for `f32`: `x = n·ln 2 + r`, returns `(expm1(r), 2ⁿ, n == 0)`.
+#[inline(always)]
+#[expect(
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "n is an integer in [-125, 129] after the clamp: the casts are exact and the exponent field is in range"
+)]
+fn reduce_f32(x: f32) -> (f32, f32, bool) {
+    const LOG2E: f32 = core::f32::consts::LOG2_E;
+    // ln 2 split into a high part with trailing zero bits and the rest (Cody–Waite).
+    const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+    const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to an integer
+    let x = x.clamp(-86.6, 89.0);
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = r + r
+        * r
+        * (0.5
+            + r * (1.0 / 6.0
+                + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0)))));
+    // n as an integer from the low mantissa bits of t (no float-to-int conversion, which is
+    // scalar and saturating); 2ⁿ = 2ⁿ⁻¹·2 keeps the exponent field valid up to n = 128.
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32;
+    let half = f32::from_bits(((ni - 1 + 127) as u32) << 23);
+    (p, half * 2.0, ni == 0)
 }
 
 impl Real for f64 {
@@ -139,45 +165,66 @@ impl Real for f64 {
     }
 
     #[inline(always)]
-    #[expect(
-        clippy::cast_sign_loss,
-        clippy::cast_possible_wrap,
-        reason = "n is an integer in [-1010, 1025] after the clamp: the casts are exact and the exponent field is in range"
-    )]
     fn exp_m1_fast(self) -> Self {
-        const LOG2E: f64 = core::f64::consts::LOG2_E;
-        const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
-        const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-        const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
         const OVERFLOW: f64 = 709.782_712_893_384;
-        let x = self.clamp(-700.0, 710.0);
-        let t = x * LOG2E + MAGIC;
-        let n = t - MAGIC;
-        let r = (x - n * LN2_HI) - n * LN2_LO;
-        // Taylor coefficients 1/k! for k = 2..13 (Horner); truncation below 1e-17 relative.
-        let mut q = 1.0 / 6_227_020_800.0;
-        for c in [
-            1.0 / 479_001_600.0,
-            1.0 / 39_916_800.0,
-            1.0 / 3_628_800.0,
-            1.0 / 362_880.0,
-            1.0 / 40_320.0,
-            1.0 / 5_040.0,
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-        ] {
-            q = c + r * q;
-        }
-        let p = r + r * r * q;
-        let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i64;
-        let half = Self::from_bits(((ni - 1 + 1023) as u64) << 52);
-        let s = half * 2.0;
-        let y = if ni == 0 { p } else { s * p + (s - 1.0) };
+        let (p, s, n0) = reduce_f64(self);
+        let y = if n0 { p } else { s * p + (s - 1.0) };
         if self > OVERFLOW { Self::INFINITY } else { y }
     }
+
+    #[inline(always)]
+    fn exp_fast(self) -> Self {
+        const OVERFLOW: f64 = 709.782_712_893_384;
+        const UNDERFLOW: f64 = -707.7; // the reduction's lower bound (2⁻¹⁰²¹ ≈ e^−707.7)
+        let (p, s, _) = reduce_f64(self);
+        let y = s + s * p;
+        if self > OVERFLOW {
+            Self::INFINITY
+        } else if self < UNDERFLOW {
+            0.0
+        } else {
+            y
+        }
+    }
+}
+
+/// Cody–Waite reduction for `f64`: `x = n·ln 2 + r`, returns `(expm1(r), 2ⁿ, n == 0)`.
+#[inline(always)]
+#[expect(
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    reason = "n is an integer in [-1010, 1025] after the clamp: the casts are exact and the exponent field is in range"
+)]
+fn reduce_f64(x: f64) -> (f64, f64, bool) {
+    const LOG2E: f64 = core::f64::consts::LOG2_E;
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
+    let x = x.clamp(-707.7, 710.0);
+    let t = x * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    // Taylor coefficients 1/k! for k = 2..13 (Horner); truncation below 1e-17 relative.
+    let mut q = 1.0 / 6_227_020_800.0;
+    for c in [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+    ] {
+        q = c + r * q;
+    }
+    let p = r + r * r * q;
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i64;
+    let half = f64::from_bits(((ni - 1 + 1023) as u64) << 52);
+    (p, half * 2.0, ni == 0)
 }
 
 /// Converts a count to `f64` (exact below 2^53).
@@ -218,6 +265,27 @@ mod tests {
             y += 0.000_731;
         }
         assert!(worst64 <= 4.0, "f64 worst {worst64} ulp");
+        // exp_fast over the normal range.
+        let mut worst = 0.0f64;
+        let mut z = -86.5f32;
+        while z < 88.7 {
+            let (got, want) = (f64::from(z.exp_fast()), f64::from(z.exp()));
+            worst = worst.max((got - want).abs() / (f64::from(f32::EPSILON) * want));
+            z += 0.000_93;
+        }
+        assert!(worst <= 2.0, "f32 exp worst {worst} ulp");
+        let mut worst = 0.0f64;
+        let mut z = -707.6f64;
+        while z < 709.7 {
+            let (got, want) = (z.exp_fast(), z.exp());
+            worst = worst.max((got - want).abs() / (f64::EPSILON * want));
+            z += 0.000_611;
+        }
+        assert!(worst <= 4.0, "f64 exp worst {worst} ulp");
+        assert_eq!((-100.0f32).exp_fast(), 0.0);
+        assert_eq!(100.0f32.exp_fast(), f32::INFINITY);
+        assert_eq!(0.0f64.exp_fast(), 1.0);
+        assert!(f32::NAN.exp_fast().is_nan());
         // Tiny arguments keep full relative precision; specials.
         assert_eq!(1e-30f64.exp_m1_fast(), 1e-30);
         assert_eq!((-1e-20f32).exp_m1_fast(), -1e-20);
