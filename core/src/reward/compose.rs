@@ -600,8 +600,7 @@ impl<'t, F: Real> Pipeline<'t, F> {
         mask.shape().check("out", out.len())?;
         let b = batch.len();
         // Every row needs a token to carry its sequence reward.
-        if let Some(row) = mask.rows().position(|r| !r.contains(&true)) {
-            let _ = row;
+        if mask.rows().any(|r| !r.contains(&true)) {
             return Err(Error::TooFewValid {
                 what: "mask row",
                 count: 0,
@@ -619,8 +618,7 @@ impl<'t, F: Real> Pipeline<'t, F> {
                 }
             }
         }
-        if let Some(index) = out.iter().position(|x| !x.is_finite()) {
-            let _ = index;
+        if out.iter().any(|x| !x.is_finite()) {
             return Err(Error::Overflow {
                 what: "combined token reward",
             });

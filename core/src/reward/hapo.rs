@@ -25,8 +25,10 @@ pub enum HistoryMode {
     /// `h ← min(h, min_{correct} L)` (the default). The history never increases.
     #[default]
     Min,
-    /// Count-weighted running mean of correct lengths: first time `h ← m`, then
-    /// `h ← (k/(c+k))·m + (c/(c+k))·h` for `k` correct responses of mean length `m` after `c` seen.
+    /// Running mean of all correct lengths seen. The reference's recurrence (first time `h ← m`,
+    /// then `h ← (k/(c+k))·m + (c/(c+k))·h` for `k` correct responses of mean length `m` after `c`
+    /// seen) is exactly `Σ L / count`, which rewardkit keeps as integers (so a serialized history
+    /// restores bit for bit); the two agree up to the recurrence's rounding.
     Mean,
 }
 
@@ -42,7 +44,8 @@ pub enum HistoryMode {
 ///   `h ≤ L < (1+ρ)h`, else `max(−c, −(L − (1+ρ)h)/h)`; incorrect: `0` for `L < (1+ρ)h`, else
 ///   `max(−1, −(L − (1+ρ)h)/h)`; times `w`.
 ///
-/// Defaults (the reference's): `w = 1`, `c = 0.7`, `ρ = 0.1`, cosine, [`HistoryMode::Min`]. With
+/// Defaults (the reference's): `w = 1`, `c = 0.7`, `ρ = 0.1`, cosine (and [`HistoryMode::Min`] for
+/// the history). With
 /// `w ≤ 1` and `c < 1`, every correct response (`1 + r ≥ 1 − c`) outranks every incorrect one
 /// (`r ≤ 0`) when added to a 0/1 correctness reward. For correct answers the reward never increases
 /// with `L` (shorter never scores lower). Rewards use the history as it was before the batch; update
@@ -55,9 +58,9 @@ pub enum HistoryMode {
 ///
 /// # Examples
 /// ```
-/// use rewardkit_core::reward::{Hapo, HapoShape, HistoryMode};
+/// use rewardkit_core::reward::{Hapo, HapoShape};
 ///
-/// let hapo = Hapo::<f64>::new(1.0, HapoShape::Cosine, HistoryMode::Min)?;
+/// let hapo = Hapo::<f64>::new(1.0, HapoShape::Cosine)?;
 /// assert_eq!(hapo.length_reward(None, 500, true)?, 0.0);             // no history yet
 /// assert!((hapo.length_reward(Some(300.0), 100, true)? - 3f64.sqrt() / 2.0).abs() < 1e-12);
 /// assert_eq!(hapo.length_reward(Some(300.0), 100, false)?, 0.0);      // short and wrong: no penalty
@@ -74,7 +77,6 @@ pub struct Hapo<F> {
     floor: F,
     tolerance: F,
     shape: HapoShape,
-    mode: HistoryMode,
 }
 
 impl<F: Real> Default for Hapo<F> {
@@ -84,21 +86,19 @@ impl<F: Real> Default for Hapo<F> {
             floor: F::lit(0.7),
             tolerance: F::lit(0.1),
             shape: HapoShape::Cosine,
-            mode: HistoryMode::Min,
         }
     }
 }
 
 impl<F: Real> Hapo<F> {
-    /// Weight `w ∈ [0, 1]`, shape and history mode; floor 0.7 and tolerance 0.1.
+    /// Weight `w ∈ [0, 1]` and shape; floor 0.7 and tolerance 0.1.
     ///
     /// # Errors
     /// See the type-level docs.
-    pub fn new(weight: F, shape: HapoShape, mode: HistoryMode) -> Result<Self> {
+    pub fn new(weight: F, shape: HapoShape) -> Result<Self> {
         Ok(Self {
             weight: param_in("weight", weight, F::ZERO, F::ONE, "a weight in [0, 1]")?,
             shape,
-            mode,
             ..Self::default()
         })
     }
@@ -119,11 +119,6 @@ impl<F: Real> Hapo<F> {
     pub fn with_tolerance(mut self, tolerance: F) -> Result<Self> {
         self.tolerance = param_nonneg("tolerance", tolerance)?;
         Ok(self)
-    }
-
-    /// The history update mode.
-    pub fn mode(&self) -> HistoryMode {
-        self.mode
     }
 
     /// The length reward of one response given its prompt's history.
@@ -191,26 +186,51 @@ mod history {
     use crate::reward::check_lengths;
     use crate::reward::compose::{Batch, RewardTerm};
 
-    /// One prompt's history: its length statistic and the number of correct responses seen.
-    #[derive(Clone, Copy, Debug, PartialEq)]
+    /// One prompt's history: the minimum, sum and number of the correct lengths seen.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct HistoryEntry {
-        /// The history length `h` (minimum or running mean of correct lengths).
-        pub length: f64,
-        /// Correct responses seen so far `c`.
+        /// Shortest correct length seen.
+        pub min: u32,
+        /// Sum of the correct lengths seen (saturating).
+        pub sum: u64,
+        /// Correct responses seen `c` (saturating).
         pub count: u64,
+    }
+
+    impl HistoryEntry {
+        /// The history length `h` under `mode`: the minimum, or `sum/count`.
+        pub fn length(&self, mode: HistoryMode) -> f64 {
+            match mode {
+                HistoryMode::Min => f64::from(self.min),
+                #[expect(
+                    clippy::cast_precision_loss,
+                    reason = "sums of token counts stay far below 2^53"
+                )]
+                HistoryMode::Mean => self.sum as f64 / self.count.max(1) as f64,
+            }
+        }
+
+        fn absorb(&mut self, other: &Self) {
+            self.min = self.min.min(other.min);
+            self.sum = self.sum.saturating_add(other.sum);
+            self.count = self.count.saturating_add(other.count);
+        }
     }
 
     /// HAPO's per-prompt history state, owned by the caller (Huang et al.[^1]).
     ///
     /// # Definition
     /// A map from prompt key to [`HistoryEntry`]; a key without an entry has no history ("Null" in
-    /// the reference, which encodes it as 100000). [`HapoHistory::rewards`] reads the state;
-    /// [`HapoHistory::update`] applies a batch afterwards ([`HistoryMode`]); [`HapoHistory::merge`]
-    /// combines the states of several workers (minimum, or count-weighted mean). Keys are `u64`
-    /// (e.g. a dataset index), kept in a `BTreeMap`, so iteration and serialization are
-    /// deterministic. Lengths are `>= 1`, so a history is never 0 (the reference would silently treat
-    /// a correct empty response's `h = 0` as "no history" forever).
+    /// the reference, which encodes it as 100000). The history length is the entry's minimum
+    /// ([`HistoryMode::Min`], the default) or mean ([`HistoryMode::Mean`]) correct length.
+    /// [`HapoHistory::rewards`] reads the state; [`HapoHistory::update`] applies a batch afterwards
+    /// (prompts without a correct response are unchanged); [`HapoHistory::merge`] combines the
+    /// states of several workers (the reference's element-wise minimum / count-weighted mean).
+    /// Keys are `u64` (e.g. a dataset index), kept in a `BTreeMap`; entries are integers, so
+    /// iteration and serialization are deterministic and exact. Lengths are `>= 1`, so a history is
+    /// never 0 (the reference would silently treat a correct empty response's `h = 0` as "no
+    /// history" forever). In min mode a prompt's history never increases.
     ///
     /// # Shapes
     /// `out`, `keys`, `lengths`, `correct`: `(B)`.
@@ -224,13 +244,13 @@ mod history {
     /// use rewardkit_core::reward::{Hapo, HapoHistory, HistoryMode};
     ///
     /// let hapo = Hapo::<f64>::default();
-    /// let mut history = HapoHistory::new();
+    /// let mut history = HapoHistory::new(HistoryMode::Min);
     /// let (keys, correct) = ([7u64, 7, 7], [true, true, false]);
     ///
     /// let mut r = [0.0; 3];
     /// history.rewards(&mut r, &keys, &[400, 300, 100], &correct, &hapo)?;
     /// assert_eq!(r, [0.0; 3]);                         // first encounter: no history
-    /// history.update(&keys, &[400, 300, 100], &correct, HistoryMode::Min)?;
+    /// history.update(&keys, &[400, 300, 100], &correct)?;
     /// assert_eq!(history.get(7), Some(300.0));         // shortest correct answer
     ///
     /// history.rewards(&mut r, &keys, &[150, 300, 100], &correct, &hapo)?;
@@ -242,18 +262,27 @@ mod history {
     #[derive(Clone, Debug, Default, PartialEq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct HapoHistory {
+        mode: HistoryMode,
         entries: BTreeMap<u64, HistoryEntry>,
     }
 
     impl HapoHistory {
-        /// An empty history.
-        pub fn new() -> Self {
-            Self::default()
+        /// An empty history with the given mode.
+        pub fn new(mode: HistoryMode) -> Self {
+            Self {
+                mode,
+                entries: BTreeMap::new(),
+            }
         }
 
-        /// The history length of prompt `key`, if any.
+        /// The history mode.
+        pub fn mode(&self) -> HistoryMode {
+            self.mode
+        }
+
+        /// The history length `h` of prompt `key`, if any.
         pub fn get(&self, key: u64) -> Option<f64> {
-            self.entries.get(&key).map(|e| e.length)
+            self.entries.get(&key).map(|e| e.length(self.mode))
         }
 
         /// The entry of prompt `key`, if any.
@@ -302,70 +331,36 @@ mod history {
             Ok(())
         }
 
-        /// Applies a batch: updates the history of every prompt with at least one correct response.
+        /// Applies a batch: every correct response updates its prompt's entry.
         ///
         /// # Errors
         /// See the type-level docs.
-        pub fn update(
-            &mut self,
-            keys: &[u64],
-            lengths: &[u32],
-            correct: &[bool],
-            mode: HistoryMode,
-        ) -> Result<()> {
+        pub fn update(&mut self, keys: &[u64], lengths: &[u32], correct: &[bool]) -> Result<()> {
             Self::check(keys, lengths, correct)?;
-            // Per prompt: (minimum, sum, count) of this batch's correct lengths.
-            let mut batch: BTreeMap<u64, (u32, f64, u64)> = BTreeMap::new();
             for ((&k, &l), &c) in keys.iter().zip(lengths).zip(correct) {
                 if c {
-                    let e = batch.entry(k).or_insert((u32::MAX, 0.0, 0));
-                    e.0 = e.0.min(l);
-                    e.1 += f64::from(l);
-                    e.2 += 1;
+                    let add = HistoryEntry {
+                        min: l,
+                        sum: u64::from(l),
+                        count: 1,
+                    };
+                    self.entries
+                        .entry(k)
+                        .and_modify(|e| e.absorb(&add))
+                        .or_insert(add);
                 }
-            }
-            for (k, (min, sum, n)) in batch {
-                let add = HistoryEntry {
-                    length: match mode {
-                        HistoryMode::Min => f64::from(min),
-                        HistoryMode::Mean => sum / n as f64,
-                    },
-                    count: n,
-                };
-                self.absorb(k, add, mode);
             }
             Ok(())
         }
 
-        /// Folds one summary into the entry of `key`.
-        fn absorb(&mut self, key: u64, add: HistoryEntry, mode: HistoryMode) {
-            match self.entries.get_mut(&key) {
-                None => {
-                    self.entries.insert(key, add);
-                }
-                Some(e) => {
-                    let total = e.count.saturating_add(add.count);
-                    e.length = match mode {
-                        HistoryMode::Min => e.length.min(add.length),
-                        HistoryMode::Mean => {
-                            if total == 0 {
-                                add.length
-                            } else {
-                                let (c, k, t) = (e.count as f64, add.count as f64, total as f64);
-                                (k / t) * add.length + (c / t) * e.length
-                            }
-                        }
-                    };
-                    e.count = total;
-                }
-            }
-        }
-
-        /// Merges another worker's history (the reference's cross-rank reduction): element-wise
-        /// minimum ([`HistoryMode::Min`]) or count-weighted mean ([`HistoryMode::Mean`]).
-        pub fn merge(&mut self, other: &Self, mode: HistoryMode) {
+        /// Merges another worker's history (the reference's cross-rank reduction): minima, sums
+        /// and counts combine, so both modes merge exactly.
+        pub fn merge(&mut self, other: &Self) {
             for (k, e) in other.iter() {
-                self.absorb(k, e, mode);
+                self.entries
+                    .entry(k)
+                    .and_modify(|x| x.absorb(&e))
+                    .or_insert(e);
             }
         }
     }
@@ -382,7 +377,7 @@ mod history {
     /// # Examples
     /// ```
     /// use rewardkit_core::reward::{Batch, Hapo, HapoHistory, HapoTerm, RewardTerm};
-    /// let history = HapoHistory::new();
+    /// let history = HapoHistory::default();
     /// let term = HapoTerm { params: Hapo::<f32>::default(), history: &history };
     /// let batch = Batch::new(1)?.with_keys(&[0])?.with_lengths(&[10])?.with_correct(&[true])?;
     /// let mut out = [1.0f32];
@@ -442,7 +437,7 @@ mod tests {
 
     #[test]
     fn linear_hand_values() {
-        let h = Hapo::<f64>::new(0.5, HapoShape::Linear, HistoryMode::Min).unwrap();
+        let h = Hapo::<f64>::new(0.5, HapoShape::Linear).unwrap();
         // correct, L = 50 < h = 100: 1 − 0.5 = 0.5, times w = 0.5.
         assert_eq!(h.length_reward(Some(100.0), 50, true).unwrap(), 0.25);
         // correct in the band [100, 110): 0.
@@ -458,21 +453,16 @@ mod tests {
     #[cfg(feature = "alloc")]
     #[test]
     fn mean_mode_updates() {
-        let mut hist = HapoHistory::new();
+        let mut hist = HapoHistory::new(HistoryMode::Mean);
         // Batch 1: key 1 correct lengths 100, 200 → m = 150, c = 2.
-        hist.update(
-            &[1, 1, 2],
-            &[100, 200, 50],
-            &[true, true, false],
-            HistoryMode::Mean,
-        )
-        .unwrap();
+        hist.update(&[1, 1, 2], &[100, 200, 50], &[true, true, false])
+            .unwrap();
         assert_eq!(hist.get(1), Some(150.0));
         assert_eq!(hist.get(2), None);
-        // Batch 2: one correct of length 60 → (1/3)·60 + (2/3)·150 = 120.
-        hist.update(&[1], &[60], &[true], HistoryMode::Mean)
-            .unwrap();
-        assert!((hist.get(1).unwrap() - 120.0).abs() < 1e-12);
+        // Batch 2: one correct of length 60 → (1/3)·60 + (2/3)·150 = 120 = 360/3.
+        hist.update(&[1], &[60], &[true]).unwrap();
+        assert_eq!(hist.get(1), Some(120.0));
         assert_eq!(hist.entry(1).unwrap().count, 3);
+        assert_eq!(hist.entry(1).unwrap().min, 60);
     }
 }

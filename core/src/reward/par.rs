@@ -235,7 +235,8 @@ impl RunningStats {
         let new_n = n + b;
         let delta = s.mean - self.mean;
         let mean = self.mean + delta * (b / new_n);
-        let m2 = self.m2 + s.var(0) * b + delta * delta * (n * b / new_n);
+        // `δ·(δ·w)`: the cross term is exactly 0 for the first batch (`n = 0`) however large `δ` is.
+        let m2 = self.m2 + s.var(0) * b + delta * (delta * (n * b / new_n));
         if !(mean.is_finite() && m2.is_finite()) {
             return Err(Error::Overflow {
                 what: "running statistics",
