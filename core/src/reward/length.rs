@@ -576,7 +576,7 @@ pub enum TruncationMode<F> {
 ///
 /// # Errors
 /// `new`: `InvalidParam` for `L_T = 0` or a non-finite value. `apply`: [`Error::LengthMismatch`],
-/// [`Error::NonFinite`], `InvalidParam` for a zero length.
+/// [`Error::NonFinite`], `InvalidParam` for a zero length, [`Error::Overflow`] if `c·r` overflows.
 ///
 /// # Examples
 /// ```
@@ -646,7 +646,7 @@ impl<F: Real> Truncation<F> {
         for ((o, &r), &l) in out.iter_mut().zip(rewards).zip(lengths) {
             *o = self.value(r, l > self.limit);
         }
-        Ok(())
+        super::check_output("truncated reward", out)
     }
 
     /// Applies the penalty to responses flagged as truncated (e.g. no EOS before the limit).
@@ -660,7 +660,7 @@ impl<F: Real> Truncation<F> {
         for ((o, &r), &t) in out.iter_mut().zip(rewards).zip(truncated) {
             *o = self.value(r, t);
         }
-        Ok(())
+        super::check_output("truncated reward", out)
     }
 }
 
@@ -688,7 +688,8 @@ pub enum TargetMode {
 ///
 /// # Errors
 /// `new`: `InvalidParam` for `α < 0` or a non-finite `δ`. `value`/`rewards`:
-/// [`Error::LengthMismatch`], `InvalidParam` for a zero length or target.
+/// [`Error::LengthMismatch`], `InvalidParam` for a zero length or target, [`Error::Overflow`] if the
+/// penalty overflows the output type.
 ///
 /// # Examples
 /// ```
@@ -744,10 +745,13 @@ impl<F: Real> TargetLength<F> {
         let r = if correct { 1.0 } else { 0.0 };
         let d = f64::from(target) - f64::from(len);
         let a = self.alpha.as_f64();
-        Ok(F::lit(match self.mode {
-            TargetMode::Exact => r - a * d.abs(),
-            TargetMode::Max => r * (a * d + self.delta.as_f64()).clamp(0.0, 1.0),
-        }))
+        super::compose::finite_or_overflow(
+            match self.mode {
+                TargetMode::Exact => r - a * d.abs(),
+                TargetMode::Max => r * (a * d + self.delta.as_f64()).clamp(0.0, 1.0),
+            },
+            "target-length reward",
+        )
     }
 
     /// Batch form.

@@ -94,7 +94,7 @@ pub use par::{Par, RewardShaper, RunningStats, Transform};
 pub use process::{ProcessRefine, Pure, PureBaseline, RefineMode};
 #[cfg(feature = "alloc")]
 pub use repetition::word_repetition_penalty;
-pub use repetition::{RepeatMarking, RepetitionPenalty, repeated_ngram_starts};
+pub use repetition::{RepeatMarking, RepetitionPenalty, ngram_scratch_len, repeated_ngram_starts};
 pub use robust::{
     Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealShaping, brme, r_squared,
 };
@@ -112,6 +112,17 @@ pub(crate) fn check_lengths(what: &'static str, lengths: &[u32]) -> Result<()> {
         })
     } else {
         Ok(())
+    }
+}
+
+/// `Err(Overflow)` naming `what` if an output is not finite (finite inputs whose combination
+/// overflows the output type, e.g. `f32`).
+#[inline]
+pub(crate) fn check_output<F: crate::real::Real>(what: &'static str, out: &[F]) -> Result<()> {
+    if out.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::Overflow { what })
     }
 }
 

@@ -165,7 +165,8 @@ pub enum FlipUnit {
 /// # Errors
 /// [`FlipNoise::new`]: [`Error::InvalidParam`] unless `rate ∈ [0, 1]`; `with_range`: unless
 /// `lo`, `hi` are finite. [`FlipNoise::apply`]: [`Error::LengthMismatch`], [`Error::NonFinite`],
-/// [`Error::MissingInput`] for group flipping without groups.
+/// [`Error::MissingInput`] for group flipping without groups, [`Error::Overflow`] if `lo + hi − r`
+/// overflows.
 ///
 /// # Examples
 /// ```
@@ -261,7 +262,7 @@ impl<F: Real> FlipNoise<F> {
                     }
                 }
                 groups.visit(&mut V {
-                    out,
+                    out: &mut *out,
                     scores,
                     rate,
                     sum,
@@ -269,7 +270,7 @@ impl<F: Real> FlipNoise<F> {
                 })?;
             }
         }
-        Ok(())
+        super::check_output("flipped reward", out)
     }
 }
 
@@ -285,7 +286,7 @@ impl<F: Real> FlipNoise<F> {
 ///
 /// # Errors
 /// [`RprCalibration::new`]: [`Error::InvalidParam`] for a negative `c` or non-finite value.
-/// [`RprCalibration::apply`]: [`Error::LengthMismatch`], [`Error::NonFinite`].
+/// [`RprCalibration::apply`]: [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::Overflow`].
 ///
 /// # Examples
 /// ```
@@ -352,7 +353,7 @@ impl<F: Real> RprCalibration<F> {
         for ((o, &r), &p) in out.iter_mut().zip(rm).zip(rpr) {
             *o = self.value(r, p);
         }
-        Ok(())
+        super::check_output("calibrated reward", out)
     }
 }
 

@@ -215,7 +215,7 @@ impl<F: Real> Pure<F> {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`]; [`Error::NonFinite`]; `InvalidParam` for a zero length or a
-    /// trajectory with no steps.
+    /// trajectory with no steps; [`Error::Overflow`].
     ///
     /// # Examples
     /// ```
@@ -289,12 +289,13 @@ impl<F: Real> Pure<F> {
             }
         }
         groups.visit(&mut V {
-            out: baselines,
+            out: &mut *baselines,
             outcome,
             counts,
             lengths,
             kind,
-        })
+        })?;
+        super::check_output("PURE baseline", baselines)
     }
 
     /// Subtracts per-sample baselines from weighted step rewards in place: `r*_{i,k} −= b_i·n_tok(i,k)`
@@ -305,7 +306,7 @@ impl<F: Real> Pure<F> {
     /// `weighted`, `step_tokens`: flat `(Σ counts)`; `baselines`, `counts`: `(B)`.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+    /// [`Error::LengthMismatch`]; [`Error::NonFinite`]; [`Error::Overflow`].
     ///
     /// # Examples
     /// ```
@@ -339,7 +340,7 @@ impl<F: Real> Pure<F> {
                 *r = F::lit(r.as_f64() - sub);
             }
         }
-        Ok(())
+        super::check_output("baselined process reward", weighted)
     }
 
     /// PURE's verifiable-reward term: `vᵢ = solvedᵢ − 1 ∈ {−1, 0}`, minus the mean of the other
@@ -349,7 +350,7 @@ impl<F: Real> Pure<F> {
     /// `out`, `solved`: `(B)`; `groups` over `B`.
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`]; `InvalidParam` for a non-finite `coef`.
+    /// [`Error::LengthMismatch`]; `InvalidParam` for a non-finite `coef`; [`Error::Overflow`].
     ///
     /// # Examples
     /// ```
@@ -392,7 +393,12 @@ impl<F: Real> Pure<F> {
                 Ok(())
             }
         }
-        groups.visit(&mut V { out, solved, coef })
+        groups.visit(&mut V {
+            out: &mut *out,
+            solved,
+            coef,
+        })?;
+        super::check_output("verifiable reward", out)
     }
 }
 

@@ -4,27 +4,51 @@
 use crate::error::{Error, Result, param_finite};
 use crate::real::{Real, usize_f64};
 
-/// Flags the starts of repeated token `n`-grams: `flags[s] = true` iff the `n`-gram starting at `s`
-/// also starts at some earlier position. Returns the number of flagged starts.
-///
-/// # Definition
-/// `m = L − n + 1` start positions (none if `L < n`); exact comparison of token slices (no hashing):
-/// the starts are sorted by `(n-gram, position)` in `scratch`, every start after the first of its
-/// equal run is a repeat, then the flags are restored to position order. `O(m log m · n)`, no
-/// allocation.
-///
-/// # Shapes
-/// `flags`, `scratch`: at least `m` entries (only the first `m` are written).
-///
-/// # Errors
-/// [`Error::InvalidParam`] for `n = 0`; [`Error::LengthMismatch`] for short buffers;
-/// [`Error::TooLarge`] for `L ≥ 2³¹`.
+/// The scratch length [`repeated_ngram_starts`] needs for `len` tokens: the smallest power of two
+/// `≥ 2·len` (at least 1).
 ///
 /// # Examples
 /// ```
-/// use rewardkit_core::reward::repeated_ngram_starts;
+/// assert_eq!(rewardkit_core::reward::ngram_scratch_len(5), 16);
+/// ```
+pub fn ngram_scratch_len(len: usize) -> usize {
+    len.saturating_mul(2).max(1).next_power_of_two()
+}
+
+/// Hash of one `n`-gram (a table index; equality is always checked on the tokens themselves).
+#[inline]
+fn gram_hash(gram: &[u32]) -> u64 {
+    let mut h = 0x9E37_79B9_7F4A_7C15u64;
+    for &t in gram {
+        h = (h ^ u64::from(t)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 29;
+    }
+    h
+}
+
+/// Flags the starts of repeated token `n`-grams: `flags[s] = true` iff the `n`-gram starting at `s`
+/// also starts at some earlier position (the reference's "seen before" set test). Returns the
+/// number of flagged starts.
+///
+/// # Definition
+/// `m = L − n + 1` start positions (none if `L < n`), scanned in order through an open-addressing
+/// set kept in `scratch` (positions, linear probing); membership compares the token slices
+/// themselves, so the result is exact whatever the hash does. Expected `O(m·n)`, no allocation,
+/// deterministic.
+///
+/// # Shapes
+/// `flags`: at least `m` entries (only the first `m` are written); `scratch`: at least
+/// [`ngram_scratch_len`]`(L)` entries.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for `n = 0`; [`Error::LengthMismatch`] for short buffers;
+/// [`Error::TooLarge`] for `L ≥ 2³² − 1`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{ngram_scratch_len, repeated_ngram_starts};
 /// let tokens = [1, 2, 3, 1, 2, 3, 1];
-/// let (mut flags, mut scratch) = ([false; 7], [0u32; 7]);
+/// let (mut flags, mut scratch) = ([false; 7], vec![0u32; ngram_scratch_len(7)]);
 /// let n = repeated_ngram_starts(&mut flags, &mut scratch, &tokens, 3)?;
 /// assert_eq!(n, 2);
 /// assert_eq!(&flags[..5], &[false, false, false, true, true]);
@@ -43,12 +67,12 @@ pub fn repeated_ngram_starts(
             expected: "an n-gram size >= 1",
         });
     }
-    const FLAG: u32 = 1 << 31;
-    if tokens.len() >= FLAG as usize {
+    let max = u32::MAX as usize - 1;
+    if tokens.len() >= max {
         return Err(Error::TooLarge {
             what: "tokens",
             len: tokens.len(),
-            max: FLAG as usize - 1,
+            max: max - 1,
         });
     }
     let m = (tokens.len() + 1).saturating_sub(n);
@@ -59,36 +83,46 @@ pub fn repeated_ngram_starts(
             got: flags.len(),
         });
     }
-    if scratch.len() < m {
+    let size = ngram_scratch_len(tokens.len());
+    let (Some(table), Some(flags)) = (scratch.get_mut(..size), flags.get_mut(..m)) else {
         return Err(Error::LengthMismatch {
             what: "scratch",
-            expected: m,
+            expected: size,
             got: scratch.len(),
         });
-    }
-    let (Some(idx), Some(flags)) = (scratch.get_mut(..m), flags.get_mut(..m)) else {
-        return Ok(0);
     };
-    for (i, v) in idx.iter_mut().enumerate() {
-        #[expect(clippy::cast_possible_truncation, reason = "i < L < 2³¹ is checked")]
-        let i = i as u32;
-        *v = i;
-    }
-    let gram = |i: u32| tokens.get(i as usize..i as usize + n).unwrap_or(&[]);
-    idx.sort_unstable_by(|&a, &b| gram(a).cmp(gram(b)).then(a.cmp(&b)));
+    table.iter_mut().for_each(|x| *x = 0);
+    let mask = size - 1;
     let mut count = 0usize;
-    let mut prev: Option<u32> = None;
-    for v in idx.iter_mut() {
-        let cur = *v;
-        if prev.is_some_and(|p| gram(p) == gram(cur)) {
-            *v = cur | FLAG;
-            count += 1;
-        }
-        prev = Some(cur);
-    }
-    idx.sort_unstable_by_key(|&v| v & !FLAG);
-    for (f, &v) in flags.iter_mut().zip(idx.iter()) {
-        *f = v & FLAG != 0;
+    for ((s, f), gram) in flags.iter_mut().enumerate().zip(tokens.windows(n)) {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "a table index: the low bits of the hash are what is wanted"
+        )]
+        let mut slot = gram_hash(gram) as usize & mask;
+        *f = loop {
+            match table.get(slot).copied() {
+                Some(0) | None => {
+                    if let Some(e) = table.get_mut(slot) {
+                        #[expect(
+                            clippy::cast_possible_truncation,
+                            reason = "s + 1 < 2³² − 1 is checked"
+                        )]
+                        let stored = (s + 1) as u32;
+                        *e = stored;
+                    }
+                    break false;
+                }
+                Some(e) => {
+                    let start = e as usize - 1;
+                    if tokens.get(start..start + n) == Some(gram) {
+                        break true;
+                    }
+                    slot = (slot + 1) & mask;
+                }
+            }
+        };
+        count += usize::from(*f);
     }
     Ok(count)
 }
@@ -118,7 +152,8 @@ pub enum RepeatMarking {
 /// default).
 ///
 /// # Shapes
-/// `tokens`: `(L)`; `scratch`: `≥ L` (`u32`) and `flags` `≥ L` (`bool`); dense `out`: `(L)`.
+/// `tokens`: `(L)`; `flags`: `≥ L` (`bool`); `scratch`: `≥` [`ngram_scratch_len`]`(L)` (`u32`);
+/// dense `out`: `(L)`.
 /// As a term (behind `alloc`): `tokens` `(B)`; as a token term, each row's tokens fill its valid
 /// mask positions in order.
 ///
@@ -128,10 +163,10 @@ pub enum RepeatMarking {
 ///
 /// # Examples
 /// ```
-/// use rewardkit_core::reward::{RepeatMarking, RepetitionPenalty};
+/// use rewardkit_core::reward::{RepeatMarking, RepetitionPenalty, ngram_scratch_len};
 /// let rep = RepetitionPenalty::<f64>::new(2, -1.0, RepeatMarking::All)?;
 /// let tokens = [5, 6, 5, 6, 7];              // (5, 6) repeats at 2: marks tokens 2 and 3
-/// let (mut flags, mut scratch) = ([false; 5], [0u32; 5]);
+/// let (mut flags, mut scratch) = ([false; 5], vec![0u32; ngram_scratch_len(5)]);
 /// assert_eq!(rep.sequence(&tokens, &mut flags, &mut scratch)?, -0.4); // −1·2/5
 /// let mut dense = [0.0; 5];
 /// rep.dense(&mut dense, &tokens, &mut flags, &mut scratch)?;
@@ -296,7 +331,8 @@ mod terms {
             let tokens = batch.tokens()?;
             ensure_len("out", tokens.len(), out.len())?;
             let max = tokens.iter().map(|t| t.len()).max().unwrap_or(0);
-            let (mut flags, mut scratch) = (vec![false; max], vec![0u32; max]);
+            let (mut flags, mut scratch) =
+                (vec![false; max], vec![0u32; super::ngram_scratch_len(max)]);
             for (o, t) in out.iter_mut().zip(tokens) {
                 *o = self.sequence(t, &mut flags, &mut scratch)?;
             }
@@ -314,7 +350,8 @@ mod terms {
             mask.shape().check("out", out.len())?;
             let t = mask.shape().seq_len();
             let max = tokens.iter().map(|t| t.len()).max().unwrap_or(0);
-            let (mut flags, mut scratch) = (vec![false; max], vec![0u32; max]);
+            let (mut flags, mut scratch) =
+                (vec![false; max], vec![0u32; super::ngram_scratch_len(max)]);
             let mut row_buf: Vec<F> = vec![F::ZERO; max];
             for ((orow, bits), toks) in out.chunks_exact_mut(t).zip(mask.rows()).zip(tokens) {
                 let valid = crate::layout::count_true(bits);
@@ -386,7 +423,7 @@ mod tests {
     fn markings() {
         // tokens: a a a a a (n = 2): repeated starts 1, 2, 3.
         let t = [9u32; 5];
-        let (mut f, mut s) = ([false; 5], [0u32; 5]);
+        let (mut f, mut s) = ([false; 5], [0u32; 16]);
         let all = RepetitionPenalty::<f64>::new(2, -1.0, RepeatMarking::All).unwrap();
         // marks [1,3), [2,4), [3,5) → tokens 1..5 → 4 of 5.
         assert_eq!(all.sequence(&t, &mut f, &mut s).unwrap(), -0.8);
@@ -403,6 +440,15 @@ mod tests {
         assert!(all.sequence(&[], &mut f, &mut s).is_err());
         assert!(RepetitionPenalty::<f64>::new(0, -1.0, RepeatMarking::All).is_err());
         assert!(RepetitionPenalty::<f64>::new(2, 1.0, RepeatMarking::All).is_err());
-        assert!(repeated_ngram_starts(&mut f, &mut [0u32; 2], &t, 2).is_err());
+        assert!(repeated_ngram_starts(&mut f, &mut [0u32; 8], &t, 2).is_err());
+        // The hash table handles collisions: a long sequence with many distinct bigrams.
+        let long: Vec<u32> = (0..1000u32).map(|i| i % 37 * 1_000_003).collect();
+        let mut fl = vec![false; 1000];
+        let mut sc = vec![0u32; ngram_scratch_len(1000)];
+        // Bigram (i % 37, (i+1) % 37) repeats with period 37: every start ≥ 37 is a repeat.
+        assert_eq!(
+            repeated_ngram_starts(&mut fl, &mut sc, &long, 2).unwrap(),
+            999 - 37
+        );
     }
 }

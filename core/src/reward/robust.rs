@@ -583,7 +583,7 @@ pub enum OrealShaping<F> {
 ///
 /// # Errors
 /// [`Oreal::new`]: `InvalidParam` for a negative `ν` or `ε`. Evaluation:
-/// [`Error::LengthMismatch`], [`Error::NonFinite`].
+/// [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::Overflow`] (a huge `ν`).
 ///
 /// # Examples
 /// ```
@@ -687,10 +687,11 @@ impl<F: Real> Oreal<F> {
             }
         }
         groups.visit(&mut V {
-            out,
+            out: &mut *out,
             correct,
             p: self,
-        })
+        })?;
+        super::check_output("OREAL advantage", out)
     }
 
     /// OREAL's trajectory filter: per group with both outcomes, keep one random correct and one

@@ -7,6 +7,37 @@
 //! | [`extract_answer`] | `<answer>…</answer>`, else the last `\boxed{…}`, else the last `\(…\)` |
 //! | [`count_non_overlapping`] | Python's `str.count` |
 
+/// First occurrence of `needle` in `hay`: candidates come from a `memchr` scan for the needle's
+/// first character (`str::find(char)`), each verified with `starts_with`. Same result as
+/// `hay.find(needle)`, several times faster on long texts with rare first characters.
+#[inline]
+pub(crate) fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    let first = needle.chars().next()?;
+    let mut start = 0usize;
+    loop {
+        let pos = start + hay.get(start..)?.find(first)?;
+        if hay.get(pos..)?.starts_with(needle) {
+            return Some(pos);
+        }
+        start = pos + first.len_utf8();
+    }
+}
+
+/// Last occurrence of `needle` in `hay` (as `hay.rfind(needle)`), with a `memrchr` scan for the
+/// needle's first character.
+#[inline]
+pub(crate) fn rfind_str(hay: &str, needle: &str) -> Option<usize> {
+    let first = needle.chars().next()?;
+    let mut end = hay.len();
+    loop {
+        let pos = hay.get(..end)?.rfind(first)?;
+        if hay.get(pos..)?.starts_with(needle) {
+            return Some(pos);
+        }
+        end = pos;
+    }
+}
+
 /// The text between the first `open` and the first `close` after it (`open(.*?)close`, `DOTALL`).
 ///
 /// # Definition
@@ -23,9 +54,9 @@ pub fn find_block<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str>
     if open.is_empty() || close.is_empty() {
         return None;
     }
-    let start = text.find(open)? + open.len();
+    let start = find_str(text, open)? + open.len();
     let rest = text.get(start..)?;
-    let end = rest.find(close)?;
+    let end = find_str(rest, close)?;
     rest.get(..end)
 }
 
@@ -44,7 +75,7 @@ pub fn find_block<'t>(text: &'t str, open: &str, close: &str) -> Option<&'t str>
 /// ```
 pub fn last_boxed(text: &str) -> Option<&str> {
     const OPEN: &str = "\\boxed{";
-    let start = text.rfind(OPEN)? + OPEN.len();
+    let start = rfind_str(text, OPEN)? + OPEN.len();
     let body = text.get(start..)?;
     let bytes = body.as_bytes();
     let mut depth = 1usize;
@@ -82,9 +113,9 @@ pub fn extract_answer(text: &str) -> Option<&str> {
     let found = find_block(text, "<answer>", "</answer>")
         .or_else(|| last_boxed(text))
         .or_else(|| {
-            let start = text.rfind("\\(")? + 2;
+            let start = rfind_str(text, "\\(")? + 2;
             let rest = text.get(start..)?;
-            rest.get(..rest.find("\\)")?)
+            rest.get(..find_str(rest, "\\)")?)
         })?;
     let t = found.trim();
     (!t.is_empty()).then_some(t)
@@ -110,6 +141,16 @@ pub fn count_non_overlapping(hay: &str, needle: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_find_matches_std() {
+        let hay = "ab<a<ab<abc>é<ab>";
+        for needle in ["<ab>", "<a", "<abc>", "é<", "x", "<", "b>", "é"] {
+            assert_eq!(find_str(hay, needle), hay.find(needle), "{needle}");
+            assert_eq!(rfind_str(hay, needle), hay.rfind(needle), "{needle}");
+        }
+        assert_eq!(find_str(hay, ""), None);
+    }
 
     #[test]
     fn blocks_and_boxes() {

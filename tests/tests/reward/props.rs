@@ -403,7 +403,7 @@ proptest! {
 
     #[test]
     fn repetition_matches_reference_code(t in tokens(60), n in 1usize..5) {
-        let (mut f, mut s) = (vec![false; t.len()], vec![0u32; t.len()]);
+        let (mut f, mut s) = (vec![false; t.len()], vec![0u32; ngram_scratch_len(t.len())]);
         for (marking, only_start) in [(RepeatMarking::All, false), (RepeatMarking::NonOverlapping, true)] {
             let r = RepetitionPenalty::new(n, -1.0f64, marking).unwrap();
             if t.is_empty() {
