@@ -442,6 +442,14 @@ fuzz_target!(|case: Case| {
                     let _ = Oreal::<f32>::filter(&mut keep, &correct, &g, &mut SplitMix64::new(seed));
                 }
             }
+            let mut w = vec![0.0f32; scores.len()];
+            if reward_weights(&mut w, &scores, lambda).is_ok() {
+                assert!(w.iter().all(|&x| x >= 0.0 && x.is_finite()));
+                let mut idx = [0usize; 8];
+                if resample(&mut idx, &w, &mut SplitMix64::new(seed)).is_ok() {
+                    assert!(idx.iter().all(|&i| i < w.len() && w[i] > 0.0));
+                }
+            }
             if let Ok(r2) = r_squared(&scores, &truth, None) {
                 assert!((0.0..=1.0).contains(&r2));
             }

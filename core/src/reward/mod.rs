@@ -28,7 +28,7 @@
 //! | Clip / Delta | Gao et al. 2024, arXiv:2410.15115 | [`ProcessRefine`] | bounded process rewards (no gain from adding steps) |
 //! | RM ensembles, BRME | Coste et al. 2023, arXiv:2310.02743; Yan et al. 2024, arXiv:2409.15360 | [`Ensemble`], [`brme`] | ensemble mean / min / mean − λ·std; nominal/min mix |
 //! | multi-objective | Li et al. 2025, arXiv:2503.21819 | [`MultiObjective`] | a weighted sum of normalized objectives |
-//! | PF-PPO | Zhang et al. 2024, arXiv:2409.06957 | [`Filtration`], [`r_squared`] | keeps the samples where the RM is reliable |
+//! | PF-PPO | Zhang et al. 2024, arXiv:2409.06957 | [`Filtration`], [`reward_weights`], [`resample`], [`r_squared`] | trains on the samples where the RM is reliable (best-random, best-worst, reward-weighted) |
 //! | OREAL | Lyu et al. 2025, arXiv:2502.06781 | [`Oreal`] | binary outcomes with reshaped negatives; token importance weights |
 //! | Fine-Grained RLHF | Wu et al. 2023, arXiv:2306.01693 | [`FineGrained`] | segment-level rewards from several RMs, on segment ends |
 //! | CaRL | Jaeger et al. 2025, arXiv:2504.17838 | [`Carl`] | route progress, scaled by soft penalties; terminal penalty |
@@ -97,6 +97,7 @@ pub use repetition::word_repetition_penalty;
 pub use repetition::{RepeatMarking, RepetitionPenalty, ngram_scratch_len, repeated_ngram_starts};
 pub use robust::{
     Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealShaping, brme, r_squared,
+    resample, reward_weights,
 };
 
 use crate::error::{Error, Result};

@@ -432,9 +432,9 @@ pub enum RefineMode<F> {
 /// Clip: `r̃_k = min(r_k − η, 0) ≤ 0`, so every extra step can only lower the return. Delta:
 /// `r̃_k = r_k − r_{k+1}` (`k < K`), `r̃_K = r_K`, so the return from step `t` telescopes to
 /// `Σ_{k≥t} r̃_k = r_t` (with `keep_last = false`: `r̃_K = 0` and the return is `r_t − r_K`).
-/// Clip-Delta applies Delta to the clipped rewards. No reference code was found: the default
-/// `η = 0.5` (for probability-valued PRMs) and the last-step rule are choices (see
-/// `docs/numerics.md`). `K = 1`: Delta returns `r_1` (or 0).
+/// Clip-Delta applies Delta to the clipped rewards. No reference code was found and the paper's `η`
+/// was not recovered: `η` is a required parameter (0.5 suits probability-valued PRMs), and the
+/// last-step rule is an option (see `docs/numerics.md`). `K = 1`: Delta returns `r_1` (or 0).
 ///
 /// # Shapes
 /// One trajectory: `out`, `rewards`: `(K)`; batch: flat steps with `counts` `(B)`.

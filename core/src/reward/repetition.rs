@@ -15,15 +15,18 @@ pub fn ngram_scratch_len(len: usize) -> usize {
     len.saturating_mul(2).max(1).next_power_of_two()
 }
 
-/// Hash of one `n`-gram (a table index; equality is always checked on the tokens themselves).
-#[inline]
-fn gram_hash(gram: &[u32]) -> u64 {
-    let mut h = 0x9E37_79B9_7F4A_7C15u64;
-    for &t in gram {
-        h = (h ^ u64::from(t)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        h ^= h >> 29;
-    }
-    h
+/// Multiplier of the rolling polynomial hash of `n`-grams (odd, so `·B` is a bijection mod 2⁶⁴).
+const ROLL: u64 = 0x0000_0100_0000_01B3;
+
+/// The table slot of a rolling hash: Fibonacci hashing (the high bits of a multiply).
+#[inline(always)]
+fn slot_of(h: u64, shift: u32) -> usize {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "the shift leaves at most log2(table size) bits, which fit usize"
+    )]
+    let s = ((h ^ (h >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+    s
 }
 
 /// Flags the starts of repeated token `n`-grams: `flags[s] = true` iff the `n`-gram starting at `s`
@@ -32,9 +35,9 @@ fn gram_hash(gram: &[u32]) -> u64 {
 ///
 /// # Definition
 /// `m = L − n + 1` start positions (none if `L < n`), scanned in order through an open-addressing
-/// set kept in `scratch` (positions, linear probing); membership compares the token slices
-/// themselves, so the result is exact whatever the hash does. Expected `O(m·n)`, no allocation,
-/// deterministic.
+/// set kept in `scratch` (positions, linear probing, a rolling polynomial hash updated in `O(1)` per
+/// start); membership compares the token slices themselves, so the result is exact whatever the
+/// hash does. Expected `O(L)` plus `O(n)` per slot comparison; no allocation; deterministic.
 ///
 /// # Shapes
 /// `flags`: at least `m` entries (only the first `m` are written); `scratch`: at least
@@ -93,13 +96,16 @@ pub fn repeated_ngram_starts(
     };
     table.iter_mut().for_each(|x| *x = 0);
     let mask = size - 1;
+    let shift = 64 - size.trailing_zeros();
+    // Rolling polynomial hash h_s = Σ_j t_{s+j}·B^{n−1−j} (wrapping), updated in O(1) per start.
+    let top = (1..n).fold(1u64, |p, _| p.wrapping_mul(ROLL));
+    let mut h = tokens.iter().take(n).fold(0u64, |h, &t| {
+        h.wrapping_mul(ROLL).wrapping_add(u64::from(t))
+    });
     let mut count = 0usize;
-    for ((s, f), gram) in flags.iter_mut().enumerate().zip(tokens.windows(n)) {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "a table index: the low bits of the hash are what is wanted"
-        )]
-        let mut slot = gram_hash(gram) as usize & mask;
+    for (s, f) in flags.iter_mut().enumerate() {
+        let gram = tokens.get(s..s + n).unwrap_or(&[]);
+        let mut slot = if size == 1 { 0 } else { slot_of(h, shift) };
         *f = loop {
             match table.get(slot).copied() {
                 Some(0) | None => {
@@ -123,6 +129,12 @@ pub fn repeated_ngram_starts(
             }
         };
         count += usize::from(*f);
+        if let (Some(&out), Some(&inc)) = (tokens.get(s), tokens.get(s + n)) {
+            h = h
+                .wrapping_sub(u64::from(out).wrapping_mul(top))
+                .wrapping_mul(ROLL)
+                .wrapping_add(u64::from(inc));
+        }
     }
     Ok(count)
 }

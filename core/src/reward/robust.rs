@@ -333,7 +333,9 @@ impl<'w, F: Real> MultiObjective<'w, F> {
 /// rewards are all equal keeps its first two samples). A group of one keeps its only sample.
 /// [`Filtration::weights`] gives the replay-buffer sampling weights of the reweighting variant:
 /// `BestWorst`: 1 on best and worst, 0 elsewhere; `BestRandom`: 0.4 on best, 0.1 elsewhere;
-/// `BestOfN`: 1 on best. Use [`r_squared`] on the kept samples to choose the filter.
+/// `BestOfN`: 1 on best. verl's reward-weighted variant is [`reward_weights`] (`|r|^p`); resample a
+/// batch from any weights with [`resample`]. Use [`r_squared`] on the kept samples to choose the
+/// filter.
 ///
 /// # Shapes
 /// `keep`/`out`, `rewards`: `(B)`; `groups` over `B`.
@@ -486,6 +488,104 @@ impl Filtration {
             mode: self,
         })
     }
+}
+
+/// PF-PPO's reward-weighted variant as verl implements it (`use_pf_ppo`, `reweight_method = "pow"`):
+/// sampling weights `wᵢ = |rᵢ|^p` (default `p = 2`), for [`resample`].
+///
+/// # Definition
+/// `wᵢ = |rᵢ|^p`, `p ≥ 0` (`0⁰ = 1`). verl's other methods, `max_min` and `max_random`, are
+/// [`Filtration::weights`] with `BestWorst` / `BestRandom` applied to the whole batch as one group
+/// (verl gives every tied maximum or minimum the weight; rewardkit the first of each).
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`.
+///
+/// # Errors
+/// `InvalidParam` for a negative or non-finite `p`; [`Error::LengthMismatch`]; [`Error::NonFinite`];
+/// [`Error::Overflow`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::reward_weights;
+/// let mut w = [0.0f64; 3];
+/// reward_weights(&mut w, &[-2.0, 0.5, 1.0], 2.0)?;
+/// assert_eq!(w, [4.0, 0.25, 1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn reward_weights<F: Real>(out: &mut [F], scores: &[F], pow: F) -> Result<()> {
+    let p = param_nonneg("pow", pow)?.as_f64();
+    ensure_len("out", scores.len(), out.len())?;
+    ensure_finite("scores", scores)?;
+    for (o, s) in out.iter_mut().zip(scores) {
+        *o = finite_or_overflow(
+            num_traits::Float::powf(s.as_f64().abs(), p),
+            "reward weight",
+        )?;
+    }
+    Ok(())
+}
+
+/// Samples `out.len()` indices with replacement, index `i` with probability `wᵢ/Σw`
+/// (`torch.multinomial(weights, n, replacement=True)`, which verl's PF-PPO uses to resample the
+/// batch). One `next_f64` draw per index; inverse-CDF search over `f64` prefix sums.
+///
+/// # Shapes
+/// `out`: any length `N`; `weights`: `(B)`.
+///
+/// # Errors
+/// [`Error::Empty`] for no weights; [`Error::NonFinite`]; `InvalidParam` for a negative weight or a
+/// zero total; [`Error::Overflow`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::resample;
+/// use rewardkit_core::rng::SplitMix64;
+/// let mut idx = [0usize; 8];
+/// resample(&mut idx, &[0.0f64, 1.0, 0.0, 3.0], &mut SplitMix64::new(5))?;
+/// assert!(idx.iter().all(|&i| i == 1 || i == 3));
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn resample<F: Real, R: RandomSource + ?Sized>(
+    out: &mut [usize],
+    weights: &[F],
+    rng: &mut R,
+) -> Result<()> {
+    crate::error::ensure_nonempty("weights", weights.len())?;
+    ensure_finite("weights", weights)?;
+    if let Some(w) = weights.iter().find(|w| **w < F::ZERO) {
+        return Err(crate::error::invalid("weights", *w, "weights >= 0"));
+    }
+    let total: f64 = weights.iter().map(|w| w.as_f64()).sum();
+    if !total.is_finite() {
+        return Err(Error::Overflow {
+            what: "weight total",
+        });
+    }
+    if total <= 0.0 {
+        return Err(Error::InvalidParam {
+            name: "weights",
+            value: total,
+            expected: "a positive total weight",
+        });
+    }
+    let last = weights.iter().rposition(|w| *w > F::ZERO).unwrap_or(0);
+    for o in out.iter_mut() {
+        let u = rng.next_f64() * total;
+        // First index whose prefix sum exceeds u (a linear scan keeps this allocation-free).
+        let mut acc = 0.0f64;
+        let mut pick = last;
+        for (i, w) in weights.iter().enumerate() {
+            let w = w.as_f64();
+            acc += w;
+            if w > 0.0 && u < acc {
+                pick = i;
+                break;
+            }
+        }
+        *o = pick;
+    }
+    Ok(())
 }
 
 /// The coefficient of determination of a least-squares line fitting the true score from the RM

@@ -828,6 +828,36 @@ fn robust_errors() {
         Error::NonFinite { what: "rm", .. }
     );
     err!(
+        reward_weights(&mut [0.0f64], &[1.0], -1.0),
+        Error::InvalidParam { name: "pow", .. }
+    );
+    err!(
+        reward_weights(&mut [0.0f32], &[1e30], 2.0),
+        Error::Overflow { .. }
+    );
+    err!(
+        resample::<f64, _>(&mut [0], &[], &mut rng),
+        Error::Empty { .. }
+    );
+    err!(
+        resample(&mut [0], &[1.0f64, -1.0], &mut rng),
+        Error::InvalidParam {
+            name: "weights",
+            ..
+        }
+    );
+    err!(
+        resample(&mut [0], &[0.0f64, 0.0], &mut rng),
+        Error::InvalidParam {
+            name: "weights",
+            ..
+        }
+    );
+    err!(
+        resample(&mut [0], &[f64::NAN], &mut rng),
+        Error::NonFinite { .. }
+    );
+    err!(
         Oreal::new(OrealShaping::Rloo, -0.5f64, false),
         Error::InvalidParam {
             name: "negative_factor",

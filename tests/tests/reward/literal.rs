@@ -397,6 +397,20 @@ fn pf_ppo_selection() {
 }
 
 #[test]
+fn pf_ppo_reward_weighted_resampling() {
+    // verl's "pow" weights with p = 2: (−1, 0, 3) → (1, 0, 9); resampling frequencies ≈ (0.1, 0, 0.9).
+    let mut w = [0.0f64; 3];
+    reward_weights(&mut w, &[-1.0, 0.0, 3.0], 2.0).unwrap();
+    assert_eq!(w, [1.0, 0.0, 9.0]);
+    let mut idx = vec![0usize; 40_000];
+    resample(&mut idx, &w, &mut SplitMix64::new(9)).unwrap();
+    assert!(idx.iter().all(|&i| i != 1));
+    let f0 = idx.iter().filter(|&&i| i == 0).count() as f64 / 40_000.0;
+    // Binomial standard deviation √(0.1·0.9/40000) = 0.0015: 5σ band.
+    assert!((f0 - 0.1).abs() < 0.0075, "{f0}");
+}
+
+#[test]
 fn oreal_grpo_and_filter() {
     // (1, −1, −1, −1): mean −½, Bessel std √((2.25 + 3·0.25)/3) = 1 → (1.5, −0.5, …)/(1 + 1e-8);
     // negatives × 0.5.
