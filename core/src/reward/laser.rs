@@ -1,6 +1,9 @@
 //! LASER, LASER-D and LASER-DE: length-based step rewards with fixed, or difficulty-aware adaptive,
 //! target lengths.
 
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
 use crate::error::{Error, Result, ensure_len, param_nonneg};
 use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
 use crate::real::Real;
@@ -710,6 +713,72 @@ impl<F: Real> LaserD<F> {
     }
 }
 
+/// LASER-D / LASER-DE as a [`RewardTerm`]: reads `lengths`, `correct`, optional `well_formed` and
+/// `groups` from the batch, and a borrowed [`LaserDState`]. With `explore` (LASER-DE), responses'
+/// repetition flags come from [`laser_repetition_start`] on the batch's `tokens` (behind `alloc`;
+/// without it the term reports [`Error::MissingInput`] for `tokens`).
+///
+/// # Shapes
+/// `out` and the batch inputs: `(B)`.
+///
+/// # Errors
+/// `MissingInput` for a missing input; as [`LaserD::rewards`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{Batch, LaserD, LaserDState, LaserDTerm, RewardTerm};
+/// use rewardkit_core::GroupIndex;
+/// let state = LaserDState::new(100);
+/// let term = LaserDTerm { params: LaserD::<f64>::default(), state: &state, explore: false };
+/// let groups = GroupIndex::uniform(2, 2)?;
+/// let batch = Batch::new(2)?.with_lengths(&[50, 150])?.with_correct(&[true, true])?
+///     .with_groups(&groups)?;
+/// let mut out = [0.0; 2];
+/// term.score(&mut out, &batch)?;
+/// assert_eq!(out, [0.5, 0.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct LaserDTerm<'s, F> {
+    /// Reward parameters.
+    pub params: LaserD<F>,
+    /// The adaptive targets.
+    pub state: &'s LaserDState,
+    /// LASER-DE's exploration bonus.
+    pub explore: bool,
+}
+
+impl<F: Real> RewardTerm<F> for LaserDTerm<'_, F> {
+    fn name(&self) -> &'static str {
+        if self.explore { "laser_de" } else { "laser_d" }
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let (lengths, correct, groups) = (batch.lengths()?, batch.correct()?, batch.groups()?);
+        let wf = batch.well_formed();
+        if !self.explore {
+            return self
+                .params
+                .rewards(out, lengths, correct, wf, groups, self.state);
+        }
+        #[cfg(feature = "alloc")]
+        {
+            let tokens = batch.tokens()?;
+            let rep: Vec<bool> = tokens
+                .iter()
+                .map(|t| laser_repetition_start(t).is_some())
+                .collect();
+            self.params
+                .rewards_de(out, lengths, correct, wf, &rep, groups, self.state)
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            let _ = (lengths, correct, groups, wf);
+            Err(Error::MissingInput { what: "tokens" })
+        }
+    }
+}
+
 #[cfg(feature = "alloc")]
 pub use rep::laser_repetition_start;
 
@@ -784,7 +853,6 @@ mod rep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec::Vec;
 
     #[test]
     fn modes() {

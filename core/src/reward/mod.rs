@@ -13,7 +13,7 @@
 //! | format-length surrogate | Xin et al. 2025, arXiv:2505.19439 | [`FormatLength`] | format plus a length curve peaking at `p·L_max` |
 //! | HAPO | Huang et al. 2025, arXiv:2505.11225 | [`Hapo`], [`HapoHistory`] | correct answers shorter than the shortest correct one seen so far |
 //! | LASER | Liu et al. 2025, arXiv:2505.15612 | [`Laser`] | correct answers within a target length (step function) |
-//! | LASER-D | Liu et al. 2025, arXiv:2505.15612 | [`LaserD`], [`LaserDState`] | as LASER, with difficulty-aware targets adapted from a monitor set |
+//! | LASER-D | Liu et al. 2025, arXiv:2505.15612 | [`LaserD`], [`LaserDState`], [`LaserDTerm`] | as LASER, with difficulty-aware targets adapted from a monitor set |
 //! | LASER-DE | Liu et al. 2025, arXiv:2505.15612 | [`LaserD::rewards_de`] | as LASER-D, plus exploration: long, non-repetitive wrong answers |
 //! | cosine length scaling | Yeo et al. 2025, arXiv:2502.03373 | [`CosineLength`] | short correct answers, long wrong answers (cosine schedule) |
 //! | n-gram repetition penalty | Yeo et al. 2025, arXiv:2502.03373 | [`RepetitionPenalty`], [`word_repetition_penalty`] | penalizes repeated n-grams (per sequence or per token) |
@@ -82,8 +82,8 @@ pub use hapo::{HapoHistory, HapoTerm, HistoryEntry};
 #[cfg(feature = "alloc")]
 pub use laser::laser_repetition_start;
 pub use laser::{
-    Difficulty, Laser, LaserD, LaserDState, LaserMode, MonitorBanding, Rounding, TargetLen,
-    Thresholds,
+    Difficulty, Laser, LaserD, LaserDState, LaserDTerm, LaserMode, MonitorBanding, Rounding,
+    TargetLen, Thresholds,
 };
 pub use length::{
     CosineLength, GroupLengthPenalty, KimiLength, LengthSingleton, Overlong, TargetLength,

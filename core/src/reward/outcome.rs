@@ -20,7 +20,7 @@ use super::compose::{Batch, RewardTerm};
 /// `out`, `correct`: `(B)`; `well_formed`: `(B)` or absent (all well formed).
 ///
 /// # Errors
-/// [`Correctness::new`]: [`Error::InvalidParam`] for a non-finite value. [`Correctness::score`]:
+/// [`Correctness::new`]: [`Error::InvalidParam`] for a non-finite value. [`Correctness::rewards`]:
 /// [`Error::LengthMismatch`]. As a [`RewardTerm`]: [`Error::MissingInput`] without `correct`.
 ///
 /// # Examples
@@ -29,7 +29,7 @@ use super::compose::{Batch, RewardTerm};
 ///
 /// let laser = Correctness::<f32>::laser();
 /// let mut out = [0.0f32; 3];
-/// laser.score(&mut out, &[true, false, true], Some(&[true, true, false]))?;
+/// laser.rewards(&mut out, &[true, false, true], Some(&[true, true, false]))?;
 /// assert_eq!(out, [1.0, -0.5, -1.0]);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
@@ -104,7 +104,7 @@ impl<F: Real> Correctness<F> {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] for inputs of different lengths.
-    pub fn score(
+    pub fn rewards(
         &self,
         out: &mut [F],
         correct: &[bool],
@@ -134,7 +134,7 @@ impl<F: Real> RewardTerm<F> for Correctness<F> {
     }
 
     fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
-        Self::score(self, out, batch.correct()?, batch.well_formed())
+        self.rewards(out, batch.correct()?, batch.well_formed())
     }
 }
 

@@ -157,3 +157,42 @@ fn par_and_text_terms() {
     assert!((out[0] - 2.55).abs() < 1e-6);
     assert!(format!("{p:?}").contains("par"));
 }
+
+#[test]
+fn laser_de_term_detects_repetition_from_tokens() {
+    // L_A = 10 everywhere; both answers wrong and longer than 10: the exploration bonus goes to the
+    // non-repetitive one only (row 1 loops (1, 2)).
+    let state = LaserDState::new(10);
+    let de = LaserDTerm {
+        params: LaserD::<f64>::default(),
+        state: &state,
+        explore: true,
+    };
+    let d = LaserDTerm {
+        explore: false,
+        ..de
+    };
+    assert_eq!(
+        (RewardTerm::<f64>::name(&de), RewardTerm::<f64>::name(&d)),
+        ("laser_de", "laser_d")
+    );
+    let g = GroupIndex::uniform(2, 2).unwrap();
+    let t0: Vec<u32> = (0..20).collect();
+    let t1: Vec<u32> = (0..40).map(|i| 1 + i % 2).collect();
+    let tokens = [&t0[..], &t1[..]];
+    let batch = Batch::new(2)
+        .unwrap()
+        .with_lengths(&[20, 40])
+        .unwrap()
+        .with_correct(&[false, false])
+        .unwrap()
+        .with_groups(&g)
+        .unwrap()
+        .with_tokens(&tokens)
+        .unwrap();
+    let mut out = [0.0; 2];
+    de.score(&mut out, &batch).unwrap();
+    assert_eq!(out, [0.5, 0.0]);
+    d.score(&mut out, &batch).unwrap();
+    assert_eq!(out, [0.0, 0.0]);
+}

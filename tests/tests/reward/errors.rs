@@ -170,11 +170,11 @@ fn outcome_errors() {
         }
     );
     err!(
-        Correctness::<f64>::default().score(&mut [0.0; 2], &[true], None),
+        Correctness::<f64>::default().rewards(&mut [0.0; 2], &[true], None),
         Error::LengthMismatch { .. }
     );
     err!(
-        Correctness::<f64>::default().score(&mut [0.0; 1], &[true], Some(&[true, true])),
+        Correctness::<f64>::default().rewards(&mut [0.0; 1], &[true], Some(&[true, true])),
         Error::LengthMismatch {
             what: "well_formed",
             ..
