@@ -799,6 +799,18 @@ impl<F: Real> Oreal<F> {
     ///
     /// # Errors
     /// See the type-level docs.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::Oreal;
+    /// use rewardkit_core::{GroupIndex, rng::SplitMix64};
+    /// let groups = GroupIndex::uniform(6, 3)?;
+    /// let correct = [true, false, false, true, true, true]; // the second group is all correct
+    /// let mut keep = [false; 6];
+    /// Oreal::<f32>::filter(&mut keep, &correct, &groups, &mut SplitMix64::new(1))?;
+    /// assert!(keep[0] && keep[1] != keep[2] && !keep[3..].contains(&true));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
     pub fn filter<R: RandomSource + ?Sized>(
         keep: &mut [bool],
         correct: &[bool],
