@@ -1,1 +1,142 @@
-//! Reward functions and shaping from the literature (issue 4; in progress).
+//! Reward functions and shaping from the literature, as one catalogue of documented, composable
+//! functions: outcome and format rewards, length shaping (HAPO, LASER, cosine, Kimi, DAPO, L1),
+//! repetition penalties, reward-model shaping (PAR and its baselines), process rewards (PURE,
+//! Clip/Delta), robust and multi-objective rewards (ensembles, BRME, PF-PPO, OREAL) and dense
+//! rewards (Fine-Grained RLHF, CaRL, potential-based shaping).
+//!
+//! | method | paper | module item | what it rewards |
+//! |---|---|---|---|
+//! | binary correctness | — | [`Correctness`] | a verified answer (`1`/`0`, or LASER's `1 / −0.5 / −1`) |
+//! | reward flipping | Lv et al. 2025, arXiv:2505.22653 | [`FlipNoise`] | nothing: flips `r ↦ lo + hi − r` at a rate (robustness studies) |
+//! | reasoning-pattern reward (RPR) | Lv et al. 2025, arXiv:2505.22653 | [`ReasoningPattern`], [`RprCalibration`] | reasoning phrases, minus 20-gram repetition |
+//! | format-only surrogate | Xin et al. 2025, arXiv:2505.19439 | [`Format`], [`format_only`] | a `<think>` block and an extractable answer |
+//! | format-length surrogate | Xin et al. 2025, arXiv:2505.19439 | [`FormatLength`] | format plus a length curve peaking at `p·L_max` |
+//! | HAPO | Huang et al. 2025, arXiv:2505.11225 | [`Hapo`], [`HapoHistory`] | correct answers shorter than the shortest correct one seen so far |
+//! | LASER | Liu et al. 2025, arXiv:2505.15612 | [`Laser`] | correct answers within a target length (step function) |
+//! | LASER-D | Liu et al. 2025, arXiv:2505.15612 | [`LaserD`], [`LaserDState`], [`LaserDTerm`] | as LASER, with difficulty-aware targets adapted from a monitor set |
+//! | LASER-DE | Liu et al. 2025, arXiv:2505.15612 | [`LaserD::rewards_de`] | as LASER-D, plus exploration: long, non-repetitive wrong answers |
+//! | cosine length scaling | Yeo et al. 2025, arXiv:2502.03373 | [`CosineLength`] | short correct answers, long wrong answers (cosine schedule) |
+//! | n-gram repetition penalty | Yeo et al. 2025, arXiv:2502.03373 | [`RepetitionPenalty`], [`word_repetition_penalty`] | penalizes repeated n-grams (per sequence or per token) |
+//! | Kimi length penalty | Kimi Team 2025, arXiv:2501.12599 | [`KimiLength`] | shorter-than-group-midrange answers |
+//! | DAPO overlong penalty | Yu et al. 2025, arXiv:2503.14476 | [`Overlong`] | penalizes lengths in the last `L_cache` tokens before `L_max` |
+//! | truncation penalty | Liu et al. 2025 (Table 2); `ProRL` arXiv:2505.24864 | [`Truncation`] | replaces or scales the reward of truncated answers |
+//! | L1 target length (LCPO) | Aggarwal & Welleck 2025, arXiv:2503.04697 | [`TargetLength`] | correct answers close to a requested length |
+//! | group length penalty | Arora & Zanette 2025, arXiv:2502.04463 | [`GroupLengthPenalty`] | correct answers shorter than the group's correct ones |
+//! | PAR | Fu et al. 2025, arXiv:2502.18770 | [`Par`] | the RM score relative to reference responses, bounded in (0, 1) |
+//! | PAR study baselines | Fu et al. 2025, arXiv:2502.18770 | [`RewardShaper`], [`RunningStats`] | ceil, length penalty, centering, mean/std, clip, min-max, sigmoid/tanh/poly, LSC |
+//! | PURE min-form | Cheng et al. 2025, arXiv:2504.15275 | [`Pure`] | process rewards re-weighted toward the worst step (softmin) |
+//! | Clip / Delta | Gao et al. 2024, arXiv:2410.15115 | [`ProcessRefine`] | bounded process rewards (no gain from adding steps) |
+//! | RM ensembles, BRME | Coste et al. 2023, arXiv:2310.02743; Yan et al. 2024, arXiv:2409.15360 | [`Ensemble`], [`brme`] | ensemble mean / min / mean − λ·std; nominal/min mix |
+//! | multi-objective | Li et al. 2025, arXiv:2503.21819 | [`MultiObjective`] | a weighted sum of normalized objectives |
+//! | PF-PPO | Zhang et al. 2024, arXiv:2409.06957 | [`Filtration`], [`reward_weights`], [`resample`], [`r_squared`] | trains on the samples where the RM is reliable (best-random, best-worst, reward-weighted) |
+//! | OREAL | Lyu et al. 2025, arXiv:2502.06781 | [`Oreal`] | binary outcomes with reshaped negatives; token importance weights |
+//! | Fine-Grained RLHF | Wu et al. 2023, arXiv:2306.01693 | [`FineGrained`] | segment-level rewards from several RMs, on segment ends |
+//! | CaRL | Jaeger et al. 2025, arXiv:2504.17838 | [`Carl`] | route progress, scaled by soft penalties; terminal penalty |
+//! | potential-based shaping | Ng, Harada & Russell 1999 | [`potential_shaping`] | `F = γΦ(s') − Φ(s)` (policy-invariant) |
+//!
+//! # Composition
+//! A [`RewardTerm`] scores a [`Batch`] (per-sample inputs: correctness, lengths, texts, token ids,
+//! RM scores, prompt keys, groups); a [`Pipeline`] combines weighted terms into one scalar per sample
+//! ([`Pipeline::eval`]) or a reward per token ([`Pipeline::eval_tokens`]: scalar terms on each row's
+//! last valid token, token terms where they fall), and reports every term's unweighted value.
+//!
+//! # Conventions
+//! - **Lengths** are token counts `u32 ≥ 1`: an empty response carries no token a reward could be
+//!   placed on, and HAPO would record a history of 0, which its reference code then treats as
+//!   "no history" forever. A zero length is an [`Error::InvalidParam`] naming `lengths`.
+//! - **State** (HAPO history, LASER-D targets, running statistics) lives in values the caller owns,
+//!   serializable with the `serde` feature; the same inputs and state give the same outputs.
+//! - **Randomness** (reward flipping, PF-PPO best-random, OREAL selection) comes from a caller's
+//!   [`RandomSource`](crate::rng::RandomSource).
+//! - Text matchers are small hand-written functions (no regex); see [`text`].
+//! - Items that need a heap (history maps, n-gram sets, lower-cased text) sit behind `alloc`.
+//!
+//! Where the papers or their code are uncertain or disagree, the choice is a parameter and is listed
+//! in `docs/numerics.md` (section *Rewards*).
+//!
+//! [`Error::InvalidParam`]: crate::Error::InvalidParam
+
+mod compose;
+mod dense;
+mod format;
+mod hapo;
+mod laser;
+mod length;
+mod outcome;
+mod par;
+mod process;
+mod repetition;
+mod robust;
+pub mod text;
+
+pub use compose::{Batch, Pipeline, RewardTerm, Term, TokenRewardTerm, Weighted};
+pub use dense::{
+    Carl, CarlVariant, FineGrained, RmSpec, SegmentScore, TerminalPotential, potential_shaping,
+};
+pub use format::{Format, FormatLength, format_only};
+#[cfg(feature = "alloc")]
+pub use format::{RPR_MATH_PHRASES, RPR_OPEN_ENDED_PHRASES, ReasoningPattern};
+pub use hapo::{Hapo, HapoShape, HistoryMode};
+#[cfg(feature = "alloc")]
+pub use hapo::{HapoHistory, HapoTerm, HistoryEntry};
+#[cfg(feature = "alloc")]
+pub use laser::laser_repetition_start;
+pub use laser::{
+    Difficulty, Laser, LaserD, LaserDState, LaserDTerm, LaserMode, MonitorBanding, Rounding,
+    TargetLen, Thresholds,
+};
+pub use length::{
+    CosineLength, GroupLengthPenalty, KimiLength, LengthSingleton, Overlong, TargetLength,
+    TargetMode, Truncation, TruncationMode,
+};
+pub use outcome::{Correctness, FlipNoise, FlipUnit, RprCalibration};
+pub use par::{Par, RewardShaper, RunningStats, Transform};
+pub use process::{ProcessRefine, Pure, PureBaseline, RefineMode};
+#[cfg(feature = "alloc")]
+pub use repetition::word_repetition_penalty;
+pub use repetition::{RepeatMarking, RepetitionPenalty, ngram_scratch_len, repeated_ngram_starts};
+pub use robust::{
+    Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealShaping, brme, r_squared,
+    resample, reward_weights,
+};
+
+use crate::error::{Error, Result};
+
+/// `Err(InvalidParam)` naming `what` if a length is 0.
+#[inline]
+pub(crate) fn check_lengths(what: &'static str, lengths: &[u32]) -> Result<()> {
+    if lengths.contains(&0) {
+        Err(Error::InvalidParam {
+            name: what,
+            value: 0.0,
+            expected: "response lengths >= 1 token",
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// `Err(Overflow)` naming `what` if an output is not finite (finite inputs whose combination
+/// overflows the output type, e.g. `f32`).
+#[inline]
+pub(crate) fn check_output<F: crate::real::Real>(what: &'static str, out: &[F]) -> Result<()> {
+    if out.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::Overflow { what })
+    }
+}
+
+/// A length parameter (target, maximum, buffer): must be `>= 1`.
+#[inline]
+pub(crate) fn param_len(name: &'static str, value: u32) -> Result<u32> {
+    if value == 0 {
+        Err(Error::InvalidParam {
+            name,
+            value: 0.0,
+            expected: "a length >= 1 token",
+        })
+    } else {
+        Ok(value)
+    }
+}

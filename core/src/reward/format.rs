@@ -1,0 +1,474 @@
+//! Format rewards without ground truth: the format-only and format-length surrogate rewards, and the
+//! reasoning-pattern reward (RPR).
+
+use crate::error::{Result, ensure_len, param_in};
+use crate::real::Real;
+
+use super::compose::{Batch, RewardTerm};
+use super::text::{extract_answer, find_block};
+use super::{check_lengths, param_len};
+
+/// Format checks of a response: a reasoning block and an extractable answer.
+///
+/// # Definition
+/// `soft = 1` if the text contains `open … close` (first `open`, then `close` after it; the
+/// reference's `<think>.*?</think>` with `DOTALL`), else 0. `answer = 1` if
+/// [`extract_answer`](super::text::extract_answer) finds a non-empty answer, else 0 (the
+/// reference additionally requires the answer to parse with `sympy`, which a `no_std` core cannot do:
+/// callers with a parser pass their own flags to [`format_only`] or [`FormatLength::value`]).
+/// As a [`RewardTerm`] (on `texts`) it scores [`format_only`]. Default delimiters `<think>`,
+/// `</think>`[^1].
+///
+/// # Shapes
+/// As a term: `texts`, `out`: `(B)`.
+///
+/// # Errors
+/// As a term: [`Error::MissingInput`](crate::Error::MissingInput) without `texts`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::Format;
+/// let f = Format::default();
+/// assert_eq!(f.flags("<think>hmm</think> \\boxed{3}"), (true, true));
+/// assert_eq!(f.flags("just 3"), (false, false));
+/// ```
+///
+/// [^1]: Xin et al. (2025), *Surrogate Signals from Format and Length: Reinforcement Learning for
+///     Solving Mathematical Problems without Ground Truth Answers*, arXiv:2505.19439
+///     (`insightLLM/rl-without-gt`, `math_reward.py`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Format<'p> {
+    /// Opening delimiter of the reasoning block.
+    pub open: &'p str,
+    /// Closing delimiter of the reasoning block.
+    pub close: &'p str,
+}
+
+impl Default for Format<'_> {
+    fn default() -> Self {
+        Self {
+            open: "<think>",
+            close: "</think>",
+        }
+    }
+}
+
+impl Format<'_> {
+    /// `(soft, answer)` format flags of one response.
+    pub fn flags(&self, text: &str) -> (bool, bool) {
+        (
+            find_block(text, self.open, self.close).is_some(),
+            extract_answer(text).is_some(),
+        )
+    }
+}
+
+/// The format-only surrogate reward `0.5·(soft + answer)` ∈ {0, 0.5, 1} (Xin et al.[^1]).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::format_only;
+/// assert_eq!(format_only::<f32>(true, false), 0.5);
+/// ```
+///
+/// [^1]: Xin et al. (2025), arXiv:2505.19439.
+#[inline]
+pub fn format_only<F: Real>(soft: bool, answer: bool) -> F {
+    F::lit(0.5) * (F::from_usize(usize::from(soft)) + F::from_usize(usize::from(answer)))
+}
+
+impl<F: Real> RewardTerm<F> for Format<'_> {
+    fn name(&self) -> &'static str {
+        "format"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let texts = batch.texts()?;
+        ensure_len("out", texts.len(), out.len())?;
+        for (o, t) in out.iter_mut().zip(texts) {
+            let (s, a) = self.flags(t);
+            *o = format_only(s, a);
+        }
+        Ok(())
+    }
+}
+
+/// The format-length surrogate reward (Xin et al.[^1]).
+///
+/// # Definition
+/// With `x = min(L, L_max)/L_max` and peak `p`:
+/// `f(x) = 1 − (1 − x/p)²` for `x ≤ p` (rising from 0 to 1) and `f(x) = 1 − 2·((x − p)/(1 − p))²`
+/// for `x > p` (falling to −1 at `x = 1`). The reward is `R = 0.5·(soft + answer) + f(x)` when the
+/// answer format holds, else `R = min(0, f(x))`. Defaults `L_max = 3072`, `p = 0.5` (the
+/// reference's). Lengths above `L_max` are clamped to `L_max` (the reference never sees them), so
+/// `f ∈ [−1, 1]` and `R ∈ [−1, 2]`.
+///
+/// # Shapes
+/// As a term: `texts`, `lengths`, `out`: `(B)` (flags from [`Format::default`]).
+///
+/// # Errors
+/// [`FormatLength::new`]: [`Error::InvalidParam`](crate::Error::InvalidParam) unless
+/// `L_max >= 1` and `p ∈ (0, 1)`. [`FormatLength::value`]: `InvalidParam` for `L = 0`. As a term:
+/// `MissingInput` without `texts` or `lengths`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::FormatLength;
+/// let fl = FormatLength::<f64>::default();
+/// assert_eq!(fl.shape(1536), 1.0);                  // x = p: the peak
+/// assert_eq!(fl.value(true, true, 1536)?, 2.0);       // 0.5·2 + 1
+/// assert_eq!(fl.value(true, false, 3072)?, -1.0);     // no answer: min(0, f)
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Xin et al. (2025), arXiv:2505.19439 (`RewardMathFn_xrh`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FormatLength<F> {
+    max_len: u32,
+    peak: F,
+}
+
+impl<F: Real> Default for FormatLength<F> {
+    fn default() -> Self {
+        Self {
+            max_len: 3072,
+            peak: F::lit(0.5),
+        }
+    }
+}
+
+impl<F: Real> FormatLength<F> {
+    /// Maximum length `L_max` and peak position `p`.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn new(max_len: u32, peak: F) -> Result<Self> {
+        let peak = param_in("peak", peak, F::ZERO, F::ONE, "a number in (0, 1)")?;
+        if peak == F::ZERO || peak == F::ONE {
+            return Err(crate::error::invalid("peak", peak, "a number in (0, 1)"));
+        }
+        Ok(Self {
+            max_len: param_len("max_len", max_len)?,
+            peak,
+        })
+    }
+
+    /// The length curve `f(x)` at length `len` (lengths above `L_max` clamp to `L_max`).
+    pub fn shape(&self, len: u32) -> F {
+        let x = f64::from(len.min(self.max_len)) / f64::from(self.max_len);
+        let p = self.peak.as_f64();
+        let f = if x <= p {
+            let u = 1.0 - x / p;
+            1.0 - u * u
+        } else {
+            let u = (x - p) / (1.0 - p);
+            1.0 - 2.0 * u * u
+        };
+        F::lit(f)
+    }
+
+    /// The reward of one response.
+    ///
+    /// # Errors
+    /// `InvalidParam` for `len = 0`.
+    pub fn value(&self, soft: bool, answer: bool, len: u32) -> Result<F> {
+        param_len("lengths", len)?;
+        let f = self.shape(len);
+        Ok(if answer {
+            format_only::<F>(soft, answer) + f
+        } else {
+            f.min(F::ZERO)
+        })
+    }
+}
+
+impl<F: Real> RewardTerm<F> for FormatLength<F> {
+    fn name(&self) -> &'static str {
+        "format_length"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let (texts, lengths) = (batch.texts()?, batch.lengths()?);
+        ensure_len("out", texts.len(), out.len())?;
+        check_lengths("lengths", lengths)?;
+        let fmt = Format::default();
+        for ((o, t), &l) in out.iter_mut().zip(texts).zip(lengths) {
+            let (s, a) = fmt.flags(t);
+            *o = self.value(s, a, l)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use rpr::{RPR_MATH_PHRASES, RPR_OPEN_ENDED_PHRASES, ReasoningPattern};
+
+#[cfg(feature = "alloc")]
+mod rpr {
+    use alloc::collections::BTreeMap;
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use crate::error::{Result, ensure_len, param_positive};
+    use crate::real::Real;
+    use crate::reward::compose::{Batch, RewardTerm};
+    use crate::reward::text::count_non_overlapping;
+
+    /// The 40 reasoning phrases of the math RPR (`math_score.py::think_reward`), typos included
+    /// (`"makes sence"`).
+    pub const RPR_MATH_PHRASES: [&str; 40] = [
+        "i need to",
+        "we need to",
+        "wait",
+        "alternatively",
+        "let me check",
+        "let me see",
+        "let's focus on",
+        "we know that",
+        "we can observe ",
+        "we can see ",
+        "let me try",
+        "let's try",
+        "let us try",
+        "first, ",
+        "firstly, ",
+        "next, ",
+        "finally, ",
+        "let us first",
+        "let's first",
+        "let me first",
+        "try again",
+        "still not",
+        "not working",
+        "not correct",
+        "does not work",
+        "doesn't work",
+        "makes sence",
+        "since we ",
+        "because we ",
+        "consequently",
+        "as a result",
+        "thus",
+        "therefore",
+        "hence",
+        "so that",
+        "thereby",
+        "if we",
+        "given there ",
+        "for instance ",
+        "for example ",
+    ];
+
+    /// The 53 phrases of the open-ended (`HelpSteer3`) RPR: the 40 math phrases plus 13 more
+    /// (`fsdp_workers.py::think_reward`).
+    pub const RPR_OPEN_ENDED_PHRASES: [&str; 53] = [
+        "i need to",
+        "we need to",
+        "wait",
+        "alternatively",
+        "let me check",
+        "let me see",
+        "let's focus on",
+        "we know that",
+        "we can observe ",
+        "we can see ",
+        "let me try",
+        "let's try",
+        "let us try",
+        "first, ",
+        "firstly, ",
+        "next, ",
+        "finally, ",
+        "let us first",
+        "let's first",
+        "let me first",
+        "try again",
+        "still not",
+        "not working",
+        "not correct",
+        "does not work",
+        "doesn't work",
+        "makes sence",
+        "since we ",
+        "because we ",
+        "consequently",
+        "as a result",
+        "thus",
+        "therefore",
+        "hence",
+        "so that",
+        "thereby",
+        "if we",
+        "given there ",
+        "for instance ",
+        "for example ",
+        "1. ",
+        "2. ",
+        "3. ",
+        "4. ",
+        "step 1 ",
+        "step 2 ",
+        "step 3. ",
+        "step 4 ",
+        "considering the",
+        "i'll",
+        "i will",
+        "i would",
+        "i should",
+    ];
+
+    /// Reasoning-pattern reward (RPR) of "The Climb Carves Wisdom Deeper Than the Summit"[^1].
+    ///
+    /// # Definition
+    /// On the lower-cased response, with `k` the number of phrases that occur (each at most once),
+    /// `rep` the fraction of word `n`-grams (whitespace-split) that are distinct and occur more than
+    /// once among all `n`-grams (0 with fewer than `n` words), and `u` the number of non-overlapping
+    /// occurrences of the user marker:
+    /// `RPR = max(0, min(1, k/d) − rep − u)`. Defaults: [`RPR_MATH_PHRASES`], `d = 20`, `n = 20`,
+    /// marker `"user: "` (the open-ended variant uses [`RPR_OPEN_ENDED_PHRASES`] and no marker).
+    /// Lower-casing is Rust's Unicode `str::to_lowercase` (as Python's `str.lower`), and words split
+    /// on Unicode whitespace. The reference's slicing after `"Assistant: <think> "` is the caller's
+    /// job: pass the response text. `RPR ∈ [0, 1]`.
+    ///
+    /// # Shapes
+    /// As a term: `texts`, `out`: `(B)`.
+    ///
+    /// # Errors
+    /// [`ReasoningPattern::new`]: `InvalidParam` unless `d > 0` and `n >= 1`. As a term:
+    /// `MissingInput` without `texts`.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::ReasoningPattern;
+    /// let rpr = ReasoningPattern::default();
+    /// // "wait", "thus", "let me check": 3 phrases, no repetition.
+    /// let r: f64 = rpr.value("Wait, let me check. Thus x = 2.");
+    /// assert!((r - 3.0 / 20.0).abs() < 1e-15);
+    /// assert_eq!(rpr.value::<f64>("user: solve this"), 0.0);
+    /// ```
+    ///
+    /// [^1]: Lv et al. (2025), arXiv:2505.22653 (`math_score.py::think_reward`).
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct ReasoningPattern<'p> {
+        phrases: &'p [&'p str],
+        divisor: f64,
+        ngram: usize,
+        user_marker: Option<&'p str>,
+    }
+
+    impl Default for ReasoningPattern<'static> {
+        fn default() -> Self {
+            Self {
+                phrases: &RPR_MATH_PHRASES,
+                divisor: 20.0,
+                ngram: 20,
+                user_marker: Some("user: "),
+            }
+        }
+    }
+
+    impl<'p> ReasoningPattern<'p> {
+        /// Phrases (lower case), divisor `d`, repetition `n`-gram size and user marker.
+        ///
+        /// # Errors
+        /// `InvalidParam` unless `d > 0` and `n >= 1`.
+        pub fn new(
+            phrases: &'p [&'p str],
+            divisor: f64,
+            ngram: usize,
+            user_marker: Option<&'p str>,
+        ) -> Result<Self> {
+            if ngram == 0 {
+                return Err(crate::Error::InvalidParam {
+                    name: "ngram",
+                    value: 0.0,
+                    expected: "an n-gram size >= 1",
+                });
+            }
+            Ok(Self {
+                phrases,
+                divisor: param_positive("divisor", divisor)?,
+                ngram,
+                user_marker,
+            })
+        }
+
+        /// The RPR of one response.
+        pub fn value<F: Real>(&self, text: &str) -> F {
+            let lower: String = text.to_lowercase();
+            let k = self.phrases.iter().filter(|p| lower.contains(**p)).count();
+            let mut score = (crate::real::usize_f64(k) / self.divisor).min(1.0);
+            score -= word_ngram_repetition_ratio(&lower, self.ngram);
+            if let Some(m) = self.user_marker {
+                score -= crate::real::usize_f64(count_non_overlapping(&lower, m));
+            }
+            F::lit(score.max(0.0))
+        }
+    }
+
+    /// Fraction of word `n`-grams that are distinct and repeated: `#{g : count(g) > 1} / #n-grams`.
+    pub(crate) fn word_ngram_repetition_ratio(text: &str, n: usize) -> f64 {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if n == 0 || words.len() < n {
+            return 0.0;
+        }
+        let mut counts: BTreeMap<&[&str], usize> = BTreeMap::new();
+        let windows = words.windows(n);
+        let total = windows.len();
+        for w in windows {
+            *counts.entry(w).or_insert(0) += 1;
+        }
+        let repeated = counts.values().filter(|&&c| c > 1).count();
+        crate::real::usize_f64(repeated) / crate::real::usize_f64(total)
+    }
+
+    impl<F: Real> RewardTerm<F> for ReasoningPattern<'_> {
+        fn name(&self) -> &'static str {
+            "reasoning_pattern"
+        }
+
+        fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+            let texts = batch.texts()?;
+            ensure_len("out", texts.len(), out.len())?;
+            for (o, t) in out.iter_mut().zip(texts) {
+                *o = self.value(t);
+            }
+            Ok(())
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn repetition_ratio() {
+            // 1-grams of "a b a c": a×2, b, c → 1 repeated distinct of 4 total.
+            assert_eq!(word_ngram_repetition_ratio("a b a c", 1), 0.25);
+            assert_eq!(word_ngram_repetition_ratio("a b", 3), 0.0);
+            // 2-grams of "x y x y x y": (x,y)×3, (y,x)×2 → 2 of 5.
+            assert_eq!(word_ngram_repetition_ratio("x y x y x y", 2), 0.4);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_length_curve() {
+        // Hand values with L_max = 100, p = 0.5: x = 0.25 → 1 − 0.5² = 0.75; x = 0.75 → 1 − 2·0.5² = 0.5.
+        let fl = FormatLength::<f64>::new(100, 0.5).unwrap();
+        assert_eq!(fl.shape(25), 0.75);
+        assert_eq!(fl.shape(75), 0.5);
+        assert_eq!(fl.shape(100), -1.0);
+        assert_eq!(fl.shape(1000), -1.0);
+        assert_eq!(fl.value(false, true, 25).unwrap(), 1.25);
+        assert_eq!(fl.value(true, false, 25).unwrap(), 0.0);
+        assert!(fl.value(true, true, 0).is_err());
+        assert!(FormatLength::<f64>::new(100, 1.0).is_err());
+        assert!(FormatLength::<f64>::new(0, 0.5).is_err());
+    }
+}

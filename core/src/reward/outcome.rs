@@ -1,0 +1,393 @@
+//! Outcome rewards: binary correctness, reward-flipping noise, and the reasoning-pattern calibration
+//! of a noisy reward model.
+
+use crate::error::{Error, Result, ensure_finite, ensure_len, param_finite, param_in};
+use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
+use crate::real::Real;
+use crate::rng::RandomSource;
+
+use super::compose::{Batch, RewardTerm};
+
+/// Binary correctness reward, with an optional value for malformed responses.
+///
+/// # Definition
+/// `r = malformed` if the response is not well formed, else `r = correct` if verified correct, else
+/// `r = wrong`. Defaults `(correct, wrong, malformed) = (1, 0, 0)`. [`Correctness::laser`] is the
+/// LASER code's `hf_math_verifier` score `(1, −0.5, −1)`[^1]; [`Correctness::oreal`] is OREAL's
+/// `(1, −1, −1)`[^2].
+///
+/// # Shapes
+/// `out`, `correct`: `(B)`; `well_formed`: `(B)` or absent (all well formed).
+///
+/// # Errors
+/// [`Correctness::new`]: [`Error::InvalidParam`] for a non-finite value. [`Correctness::rewards`]:
+/// [`Error::LengthMismatch`]. As a [`RewardTerm`]: [`Error::MissingInput`] without `correct`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::Correctness;
+///
+/// let laser = Correctness::<f32>::laser();
+/// let mut out = [0.0f32; 3];
+/// laser.rewards(&mut out, &[true, false, true], Some(&[true, true, false]))?;
+/// assert_eq!(out, [1.0, -0.5, -1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Liu et al. (2025), *Learn to Reason Efficiently with Adaptive Length-based Reward
+///     Shaping*, arXiv:2505.15612 (`hkust-nlp/Laser`, `hf_math_verifier.py`).
+///
+/// [^2]: Lyu et al. (2025), *Exploring the Limit of Outcome Reward for Learning Mathematical
+///     Reasoning*, arXiv:2502.06781.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Correctness<F> {
+    correct: F,
+    wrong: F,
+    malformed: F,
+}
+
+impl<F: Real> Default for Correctness<F> {
+    fn default() -> Self {
+        Self {
+            correct: F::ONE,
+            wrong: F::ZERO,
+            malformed: F::ZERO,
+        }
+    }
+}
+
+impl<F: Real> Correctness<F> {
+    /// Values for correct, wrong and malformed responses.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a non-finite value.
+    pub fn new(correct: F, wrong: F, malformed: F) -> Result<Self> {
+        Ok(Self {
+            correct: param_finite("correct", correct)?,
+            wrong: param_finite("wrong", wrong)?,
+            malformed: param_finite("malformed", malformed)?,
+        })
+    }
+
+    /// LASER's verifier score: `1` correct, `−0.5` wrong but well formed, `−1` malformed.
+    pub fn laser() -> Self {
+        Self {
+            correct: F::ONE,
+            wrong: F::lit(-0.5),
+            malformed: -F::ONE,
+        }
+    }
+
+    /// OREAL's outcome reward: `1` correct, `−1` otherwise.
+    pub fn oreal() -> Self {
+        Self {
+            correct: F::ONE,
+            wrong: -F::ONE,
+            malformed: -F::ONE,
+        }
+    }
+
+    /// The reward of one response.
+    #[inline]
+    pub fn value(&self, correct: bool, well_formed: bool) -> F {
+        if !well_formed {
+            self.malformed
+        } else if correct {
+            self.correct
+        } else {
+            self.wrong
+        }
+    }
+
+    /// Batch form.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for inputs of different lengths.
+    pub fn rewards(
+        &self,
+        out: &mut [F],
+        correct: &[bool],
+        well_formed: Option<&[bool]>,
+    ) -> Result<()> {
+        ensure_len("out", correct.len(), out.len())?;
+        match well_formed {
+            Some(wf) => {
+                ensure_len("well_formed", correct.len(), wf.len())?;
+                for ((o, &c), &w) in out.iter_mut().zip(correct).zip(wf) {
+                    *o = self.value(c, w);
+                }
+            }
+            None => {
+                for (o, &c) in out.iter_mut().zip(correct) {
+                    *o = self.value(c, true);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: Real> RewardTerm<F> for Correctness<F> {
+    fn name(&self) -> &'static str {
+        "correctness"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        self.rewards(out, batch.correct()?, batch.well_formed())
+    }
+}
+
+/// What one reward-flip draw applies to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum FlipUnit {
+    /// One draw per prompt group, applied to all its samples (the reference code).
+    #[default]
+    Group,
+    /// One draw per sample.
+    Sample,
+}
+
+/// Reward-flipping noise for robustness studies ("The Climb Carves Wisdom Deeper Than the
+/// Summit"[^1]).
+///
+/// # Definition
+/// For each unit (a prompt group by default, or a sample), draw `u ~ U[0, 1)` from the caller's RNG;
+/// if `u < rate`, every reward of the unit becomes `lo + hi − r` (with the default `[lo, hi] = [0, 1]`:
+/// `1 − r`, the reference's flip of a binary score), else it is unchanged. One draw is made per unit
+/// whatever the rate, in group order (or row order), so the RNG stream does not depend on the rate;
+/// at `rate = 0` the output equals the input.
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`; `groups` over `B` rows (needed for [`FlipUnit::Group`]).
+///
+/// # Errors
+/// [`FlipNoise::new`]: [`Error::InvalidParam`] unless `rate ∈ [0, 1]`; `with_range`: unless
+/// `lo`, `hi` are finite. [`FlipNoise::apply`]: [`Error::LengthMismatch`], [`Error::NonFinite`],
+/// [`Error::MissingInput`] for group flipping without groups, [`Error::Overflow`] if `lo + hi − r`
+/// overflows.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{FlipNoise, FlipUnit};
+/// use rewardkit_core::{GroupIndex, rng::SplitMix64};
+///
+/// let groups = GroupIndex::uniform(4, 2)?;
+/// let noise = FlipNoise::new(1.0f64, FlipUnit::Group)?; // flip everything
+/// let mut out = [0.0; 4];
+/// noise.apply(&mut out, &[1.0, 0.0, 0.0, 0.0], Some(&groups), &mut SplitMix64::new(0))?;
+/// assert_eq!(out, [0.0, 1.0, 1.0, 1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Lv et al. (2025), *The Climb Carves Wisdom Deeper Than the Summit: On the Noisy Rewards
+///     in Learning to Reason*, arXiv:2505.22653 (`reward_manager/naive.py`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FlipNoise<F> {
+    rate: F,
+    unit: FlipUnit,
+    lo: F,
+    hi: F,
+}
+
+impl<F: Real> FlipNoise<F> {
+    /// Flipping at `rate` per `unit`, over the range `[0, 1]`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] unless `rate ∈ [0, 1]`.
+    pub fn new(rate: F, unit: FlipUnit) -> Result<Self> {
+        Ok(Self {
+            rate: param_in("rate", rate, F::ZERO, F::ONE, "a probability in [0, 1]")?,
+            unit,
+            lo: F::ZERO,
+            hi: F::ONE,
+        })
+    }
+
+    /// Flips over `[lo, hi]`: `r ↦ lo + hi − r`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a non-finite bound.
+    pub fn with_range(mut self, lo: F, hi: F) -> Result<Self> {
+        self.lo = param_finite("lo", lo)?;
+        self.hi = param_finite("hi", hi)?;
+        Ok(self)
+    }
+
+    /// The flip rate.
+    pub fn rate(&self) -> F {
+        self.rate
+    }
+
+    /// Applies the noise.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn apply<R: RandomSource + ?Sized>(
+        &self,
+        out: &mut [F],
+        scores: &[F],
+        groups: Option<&GroupIndex<'_>>,
+        rng: &mut R,
+    ) -> Result<()> {
+        ensure_len("out", scores.len(), out.len())?;
+        ensure_finite("scores", scores)?;
+        let rate = self.rate.as_f64();
+        let sum = self.lo + self.hi;
+        match self.unit {
+            FlipUnit::Sample => {
+                for (o, &s) in out.iter_mut().zip(scores) {
+                    let flip = rng.next_f64() < rate;
+                    *o = if flip { sum - s } else { s };
+                }
+            }
+            FlipUnit::Group => {
+                let groups = groups.ok_or(Error::MissingInput { what: "groups" })?;
+                groups.check_rows("scores", scores.len())?;
+                struct V<'a, F, R: ?Sized> {
+                    out: &'a mut [F],
+                    scores: &'a [F],
+                    rate: f64,
+                    sum: F,
+                    rng: &'a mut R,
+                }
+                impl<F: Real, R: RandomSource + ?Sized> GroupVisitor for V<'_, F, R> {
+                    fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
+                        let flip = self.rng.next_f64() < self.rate;
+                        let sum = self.sum;
+                        rows.map(self.out, self.scores, |s| if flip { sum - s } else { s });
+                        Ok(())
+                    }
+                }
+                groups.visit(&mut V {
+                    out: &mut *out,
+                    scores,
+                    rate,
+                    sum,
+                    rng,
+                })?;
+            }
+        }
+        super::check_output("flipped reward", out)
+    }
+}
+
+/// Calibration of a noisy reward model with the reasoning-pattern reward (Lv et al.[^1]).
+///
+/// # Definition
+/// `r' = min(cap, r + c·RPR)` if `r < τ`, else `r' = r`. Defaults `c = 0.1`, `τ = 0.5`, `cap = 1`
+/// (the reference's `add_format_reward_when_wrong` path). RPR values come from
+/// [`ReasoningPattern`](super::ReasoningPattern) (behind `alloc`) or the caller.
+///
+/// # Shapes
+/// `out`, `rm`, `rpr`: `(B)`.
+///
+/// # Errors
+/// [`RprCalibration::new`]: [`Error::InvalidParam`] for a negative `c` or non-finite value.
+/// [`RprCalibration::apply`]: [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::Overflow`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::RprCalibration;
+/// let cal = RprCalibration::<f64>::default();
+/// let mut out = [0.0; 3];
+/// cal.apply(&mut out, &[0.2, 0.7, 0.95], &[0.5, 0.5, 1.0])?;
+/// assert!((out[0] - 0.25).abs() < 1e-15); // 0.2 + 0.1·0.5
+/// assert_eq!(out[1], 0.7);                 // above the threshold: unchanged
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Lv et al. (2025), arXiv:2505.22653.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RprCalibration<F> {
+    coef: F,
+    threshold: F,
+    cap: F,
+}
+
+impl<F: Real> Default for RprCalibration<F> {
+    fn default() -> Self {
+        Self {
+            coef: F::lit(0.1),
+            threshold: F::lit(0.5),
+            cap: F::ONE,
+        }
+    }
+}
+
+impl<F: Real> RprCalibration<F> {
+    /// Coefficient `c >= 0`, threshold `τ` and cap.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a negative `c` or a non-finite value.
+    pub fn new(coef: F, threshold: F, cap: F) -> Result<Self> {
+        Ok(Self {
+            coef: crate::error::param_nonneg("coef", coef)?,
+            threshold: param_finite("threshold", threshold)?,
+            cap: param_finite("cap", cap)?,
+        })
+    }
+
+    /// The calibrated reward of one response.
+    #[inline]
+    pub fn value(&self, rm: F, rpr: F) -> F {
+        if rm < self.threshold {
+            (rm + self.coef * rpr).min(self.cap)
+        } else {
+            rm
+        }
+    }
+
+    /// Batch form.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn apply(&self, out: &mut [F], rm: &[F], rpr: &[F]) -> Result<()> {
+        ensure_len("out", rm.len(), out.len())?;
+        ensure_len("rpr", rm.len(), rpr.len())?;
+        ensure_finite("rm", rm)?;
+        ensure_finite("rpr", rpr)?;
+        for ((o, &r), &p) in out.iter_mut().zip(rm).zip(rpr) {
+            *o = self.value(r, p);
+        }
+        super::check_output("calibrated reward", out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn correctness_values() {
+        let c = Correctness::<f64>::new(2.0, -1.0, -3.0).unwrap();
+        assert_eq!(c.value(true, true), 2.0);
+        assert_eq!(c.value(false, true), -1.0);
+        assert_eq!(c.value(true, false), -3.0);
+        assert!(Correctness::<f64>::new(f64::NAN, 0.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn flip_rate_zero_is_identity_and_sample_unit() {
+        let s = [0.0f32, 1.0, 0.5];
+        let mut out = [9.0f32; 3];
+        let n = FlipNoise::new(0.0, FlipUnit::Sample).unwrap();
+        n.apply(&mut out, &s, None, &mut SplitMix64::new(1))
+            .unwrap();
+        assert_eq!(out, s);
+        let n = FlipNoise::new(1.0, FlipUnit::Sample).unwrap();
+        n.apply(&mut out, &s, None, &mut SplitMix64::new(1))
+            .unwrap();
+        assert_eq!(out, [1.0, 0.0, 0.5]);
+        let g = FlipNoise::new(0.5f32, FlipUnit::Group).unwrap();
+        assert_eq!(
+            g.apply(&mut out, &s, None, &mut SplitMix64::new(1)),
+            Err(Error::MissingInput { what: "groups" })
+        );
+        assert!(FlipNoise::new(1.5f32, FlipUnit::Group).is_err());
+    }
+}

@@ -1,1 +1,0 @@
-//! Integration tests for `rewardkit_core::reward` (in progress).
