@@ -273,7 +273,7 @@ impl<F: Real> KlPenalty<F> {
     }
 
     /// Value and derivative with respect to `log π` for one token.
-    #[inline]
+    #[inline(always)]
     pub fn eval(&self, logp: F, ref_logp: F) -> (F, F) {
         let (lo, hi) = bounds(self.log_ratio_clamp);
         let (vlo, vhi) = bounds(self.value_clamp);

@@ -1054,13 +1054,7 @@ fn run<F: Real, R: RandomSource + ?Sized>(
 
 #[inline]
 fn all_finite<F: Real>(x: &[F]) -> bool {
-    let mut acc = F::ZERO;
-    for &v in x {
-        #[expect(clippy::eq_op, reason = "v − v is 0 for finite v and NaN otherwise")]
-        let z = v - v;
-        acc = acc + z;
-    }
-    acc == F::ZERO
+    x.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
 /// The extra per-token terms shared by every kind: KL value/gradient and the entropy bonus.
