@@ -1,0 +1,447 @@
+//! Canonicalisations: EPIC's, DARD's, the value-adjusted levelling (VAL) of STARC and the minimal
+//! `L2` representative, computed exactly in `f64`.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use num_traits::Float;
+
+use super::norm::Layout;
+use crate::error::{Error, Result, ensure_len};
+use crate::mdp::linalg::{lu_factor, lu_solve};
+use crate::mdp::{
+    Evaluation, Mdp, Policy, Reward, RewardRow, check_probabilities, checked_size, evaluate_f64,
+    fill_expected_reward,
+};
+use crate::real::Real;
+
+/// Coverage distributions over states and actions (`None` = uniform), as EPIC and DARD use them.
+///
+/// # Definition
+/// `D_S` over states and `D_A` over actions; EPIC's Pearson correlation is taken under
+/// `D_S(s)·D_A(a)·D_S(s')`.
+///
+/// # Shapes
+/// `states`: `(S)`; `actions`: `(A)`.
+///
+/// # Errors
+/// Users return [`Error::LengthMismatch`], [`Error::NonFinite`] or [`Error::InvalidParam`] if a
+/// given distribution has the wrong length or is not a probability vector within
+/// [`crate::mdp::stochastic_tolerance`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::distance::Coverage;
+/// let c = Coverage::<f64>::uniform();
+/// assert!(c.states.is_none() && c.actions.is_none());
+/// ```
+///
+/// Citation: Gleave et al. (2021), EPIC, arXiv:2006.13900, §4.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Coverage<'a, F> {
+    /// `D_S`, `(S)`; `None` is uniform.
+    pub states: Option<&'a [F]>,
+    /// `D_A`, `(A)`; `None` is uniform.
+    pub actions: Option<&'a [F]>,
+}
+
+impl<'a, F: Real> Coverage<'a, F> {
+    /// Uniform `D_S` and `D_A`.
+    pub const fn uniform() -> Self {
+        Self {
+            states: None,
+            actions: None,
+        }
+    }
+
+    /// Validated distributions as `f64` vectors `(D_S, D_A)`.
+    pub(crate) fn resolve(
+        &self,
+        n_states: usize,
+        n_actions: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        fn one<F: Real>(what: &'static str, d: Option<&[F]>, n: usize) -> Result<Vec<f64>> {
+            match d {
+                None => Ok(vec![1.0 / n as f64; n]),
+                Some(d) => {
+                    ensure_len(what, n, d.len())?;
+                    check_probabilities(what, d)?;
+                    Ok(d.iter().map(|x| x.as_f64()).collect())
+                }
+            }
+        }
+        Ok((
+            one("coverage_states", self.states, n_states)?,
+            one("coverage_actions", self.actions, n_actions)?,
+        ))
+    }
+}
+
+/// A canonicalisation `c`: a linear map that removes potential shaping (and, for `Value` and
+/// `MinimalL2`, S'-redistribution) from a reward.
+///
+/// # Definition
+/// With `Φ` a potential, `r̄(s, a) = E_{S'~τ(s,a)}[R(s, a, S')]`:
+/// - `Epic(cov)`: `C(R)(s, a, s') = R(s, a, s') + γΦ(s') − Φ(s) − γ·E_{D_S}[Φ]` with
+///   `Φ(s) = E_{A~D_A, S'~D_S}[R(s, A, S')]` (Gleave et al.; `evaluating-rewards`
+///   `fully_connected_random_canonical_reward`).
+/// - `Dard(cov)`: `C(R)(s, a, s') = R(s, a, s') + γΦ_τ(s') − Φ_τ(s) − γ·E_{A~D_A, S₁~τ(s,A),
+///   S₂~τ(s',A)}[R(S₁, A, S₂)]` with `Φ_τ(s) = E_{A~D_A}[r̄(s, A)]` (Wulfe et al.; only `D_A` is
+///   used).
+/// - `Value(π)` (STARC's value-adjusted levelling, VAL): `c(R)(s, a, s') = r̄(s, a) +
+///   γ·E_{S'~τ(s,a)}[V^π(S')] − V^π(s)`, with `V^π` the values of `π` under `R`; constant in `s'`.
+/// - `MinimalL2`: the element of smallest unweighted `L2` norm among all rewards that differ from
+///   `R` by potential shaping and S'-redistribution. Closed form (derived; the STARC code runs Adam
+///   instead): `c(R)(s, a, s') = τ(s, a, s')·m(s, a)/‖τ(s, a, ·)‖₂²` with
+///   `m(s, a) = r̄(s, a) + γ(τΦ*)(s, a) − Φ*(s)` and `Φ*` the weighted least-squares potential
+///   `argmin_Φ Σ_{s,a} m_Φ(s, a)²/‖τ(s, a, ·)‖₂²` (unique for `γ < 1`; a dense `S × S` solve).
+///
+/// `Value` and `MinimalL2` are canonicalisations in the STARC sense: `c(R₁) = c(R₂)` exactly when
+/// `R₁, R₂` differ by potential shaping and S'-redistribution. `Epic` and `Dard` are invariant to
+/// potential shaping only.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::distance::{Canonicalization, canonicalize};
+/// use rewardkit_core::mdp::{Mdp, Policy, Reward, Transitions};
+/// // One state, two actions that both stay: c(R)(s, a) = r(a) − mean_a r(a) under VAL.
+/// let mdp = Mdp::new(1, 2, Transitions::Dense(&[1.0f64, 1.0]), &[1.0], 0.9)?;
+/// let mut c = [0.0f64; 2];
+/// canonicalize(&mut c, &mdp, &Reward::StateAction(&[1.0, 3.0]),
+///     &Canonicalization::Value(Policy::Uniform))?;
+/// assert!((c[0] + 1.0).abs() < 1e-12 && (c[1] - 1.0).abs() < 1e-12);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citations: Skalse et al. (2024), STARC, arXiv:2309.15257, §3 (canonicalisation functions, VAL,
+/// minimal canonicalisation); Gleave et al. (2021), EPIC, arXiv:2006.13900; Wulfe et al. (2022),
+/// DARD, arXiv:2201.10081; `lucyfarnik/starc` `src/distance/canon/`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Canonicalization<'a, F> {
+    /// EPIC's canonically shaped reward.
+    Epic(Coverage<'a, F>),
+    /// DARD's dynamics-aware transformation.
+    Dard(Coverage<'a, F>),
+    /// STARC's value-adjusted levelling under the given policy.
+    Value(Policy<'a, F>),
+    /// The minimal-`L2` representative of the equivalence class.
+    MinimalL2,
+}
+
+impl<F: Real> Default for Canonicalization<'_, F> {
+    /// `Value(Policy::Uniform)`, the canonicalisation of the STARC code's headline metric.
+    fn default() -> Self {
+        Canonicalization::Value(Policy::Uniform)
+    }
+}
+
+/// A canonical reward in `f64`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Canon {
+    pub(crate) layout: Layout,
+    pub(crate) values: Vec<f64>,
+}
+
+/// Threshold under which a canonical reward is treated as exactly 0: `64·ε_F·max|R|·κ`, with
+/// `κ = 1/(1−γ)` for canonicalisations built from values (VAL, minimal) and `κ = 1` otherwise.
+pub(crate) fn zero_tol<F: Real>(scale: f64, gamma: f64, value_based: bool) -> f64 {
+    let k = if value_based {
+        1.0 / (1.0 - gamma)
+    } else {
+        1.0
+    };
+    64.0 * F::epsilon().as_f64() * scale * k
+}
+
+/// `Φ(s) = Σ_a D_A(a) Σ_{s'} D_S(s') R(s, a, s')` and `c̄ = Σ_s D_S(s) Φ(s)`.
+pub(crate) fn epic_potential<F: Real>(
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    ds: &[f64],
+    da: &[f64],
+) -> (Vec<f64>, f64) {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    let ds_sum: f64 = ds.iter().sum();
+    let phi: Vec<f64> = (0..ns)
+        .map(|s| {
+            da.iter()
+                .enumerate()
+                .map(|(a, &wa)| {
+                    let m = match reward.row(s, a, ns, na) {
+                        RewardRow::Slice(r) => {
+                            r.iter().zip(ds).map(|(x, w)| x.as_f64() * w).sum::<f64>()
+                        }
+                        RewardRow::Const(c) => c * ds_sum,
+                    };
+                    wa * m
+                })
+                .sum()
+        })
+        .collect();
+    let cbar = phi.iter().zip(ds).map(|(p, w)| p * w).sum();
+    (phi, cbar)
+}
+
+/// DARD's `Φ_τ(s) = Σ_a D_A(a) r̄(s, a)` and `T(s, s') = Σ_a D_A(a) Σ_{s₁,s₂} τ(s,a,s₁) τ(s',a,s₂)
+/// R(s₁, a, s₂)` (row-major `S × S`).
+pub(crate) fn dard_parts<F: Real>(
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    da: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    let mut rbar = vec![0.0f64; ns * na];
+    fill_expected_reward(&mut rbar, mdp, reward);
+    let phi: Vec<f64> = rbar
+        .chunks_exact(na)
+        .map(|row| row.iter().zip(da).map(|(r, w)| r * w).sum())
+        .collect();
+    let mut t = vec![0.0f64; checked_size("states x states", ns, ns)?];
+    let mut m1 = vec![0.0f64; ns];
+    for (a, &wa) in da.iter().enumerate() {
+        if wa == 0.0 {
+            continue;
+        }
+        for (s, trow) in t.chunks_exact_mut(ns).enumerate() {
+            // m1(x) = Σ_{s₁} τ(s, a, s₁) R(s₁, a, x)
+            m1.iter_mut().for_each(|x| *x = 0.0);
+            mdp.row(s, a)
+                .for_each_nonzero(|s1, p| match reward.row(s1, a, ns, na) {
+                    RewardRow::Slice(r) => {
+                        for (x, v) in m1.iter_mut().zip(r) {
+                            *x += p * v.as_f64();
+                        }
+                    }
+                    RewardRow::Const(c) => m1.iter_mut().for_each(|x| *x += p * c),
+                });
+            for (s2, tv) in trow.iter_mut().enumerate() {
+                *tv += wa * mdp.row(s2, a).dot(&m1);
+            }
+        }
+    }
+    Ok((phi, t))
+}
+
+/// `V^π`-based VAL canonical reward, `(S, A)`.
+fn value_canon<F: Real>(
+    mdp: &Mdp<'_, F>,
+    rbar: &[f64],
+    policy: &Policy<'_, F>,
+    evaluation: Evaluation,
+) -> Result<Vec<f64>> {
+    let v = evaluate_f64(mdp, rbar, policy, evaluation, None)?;
+    let g = mdp.gamma().as_f64();
+    let na = mdp.n_actions();
+    Ok(rbar
+        .iter()
+        .zip(mdp.rows())
+        .enumerate()
+        .map(|(i, (r, row))| r + g * row.dot(&v) - v.get(i / na).copied().unwrap_or(0.0))
+        .collect())
+}
+
+/// The minimal-`L2` canonical reward (closed form, see [`Canonicalization::MinimalL2`]).
+fn minimal_canon<F: Real>(mdp: &Mdp<'_, F>, rbar: &[f64]) -> Result<Canon> {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    let g = mdp.gamma().as_f64();
+    let mut normal = vec![0.0f64; checked_size("states x states", ns, ns)?];
+    let mut rhs = vec![0.0f64; ns];
+    let mut ent: Vec<(usize, f64)> = Vec::new();
+    let mut inv_q = vec![0.0f64; ns * na];
+    for (i, (row, &r)) in mdp.rows().zip(rbar).enumerate() {
+        let s = i / na;
+        let q = row.sum_sq();
+        let w = 1.0 / q;
+        if let Some(x) = inv_q.get_mut(i) {
+            *x = w;
+        }
+        // v = γτ(s, a, ·) − e_s
+        ent.clear();
+        row.for_each_nonzero(|j, p| ent.push((j, g * p)));
+        match ent.iter_mut().find(|(j, _)| *j == s) {
+            Some((_, v)) => *v -= 1.0,
+            None => ent.push((s, -1.0)),
+        }
+        for &(j, vj) in &ent {
+            if let Some(x) = rhs.get_mut(j) {
+                *x -= w * r * vj;
+            }
+            if let Some(nrow) = normal.get_mut(j * ns..(j + 1) * ns) {
+                for &(k, vk) in &ent {
+                    if let Some(x) = nrow.get_mut(k) {
+                        *x += w * vj * vk;
+                    }
+                }
+            }
+        }
+    }
+    let mut piv = vec![0usize; ns];
+    lu_factor(&mut normal, &mut piv, ns)?;
+    let mut phi = rhs;
+    lu_solve(&normal, &piv, &mut phi, ns)?;
+    // m(s, a)·w(s, a), then spread over τ(s, a, ·).
+    let mut values = Vec::with_capacity(mdp.nnz());
+    for (i, ((row, &r), &w)) in mdp.rows().zip(rbar).zip(&inv_q).enumerate() {
+        let m = r + g * row.dot(&phi) - phi.get(i / na).copied().unwrap_or(0.0);
+        row.for_each(|_, p| values.push(p * m * w));
+    }
+    let layout = if mdp.is_sparse() {
+        Layout::Support
+    } else {
+        Layout::Full
+    };
+    Ok(Canon { layout, values })
+}
+
+/// Computes `c(R)` in its natural layout (validation of `reward` and the canonicalisation's
+/// parameters included).
+pub(crate) fn canonical<F: Real>(
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    what: &'static str,
+    canon: &Canonicalization<'_, F>,
+    evaluation: Evaluation,
+) -> Result<Canon> {
+    reward.validate(what, mdp)?;
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    let g = mdp.gamma().as_f64();
+    let values = match canon {
+        Canonicalization::Epic(cov) => {
+            let (ds, da) = cov.resolve(ns, na)?;
+            let (phi, cbar) = epic_potential(mdp, reward, &ds, &da);
+            let mut out = vec![0.0f64; mdp.full_len()];
+            for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
+                let (s, a) = (i / na, i % na);
+                let base = -phi.get(s).copied().unwrap_or(0.0) - g * cbar;
+                let r = reward.row(s, a, ns, na);
+                for ((j, o), p) in orow.iter_mut().enumerate().zip(&phi) {
+                    *o = r.at(j) + g * p + base;
+                }
+            }
+            Canon {
+                layout: Layout::Full,
+                values: out,
+            }
+        }
+        Canonicalization::Dard(cov) => {
+            let (_, da) = cov.resolve(ns, na)?;
+            let (phi, t) = dard_parts(mdp, reward, &da)?;
+            let mut out = vec![0.0f64; mdp.full_len()];
+            for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
+                let (s, a) = (i / na, i % na);
+                let base = -phi.get(s).copied().unwrap_or(0.0);
+                let trow = t.get(s * ns..(s + 1) * ns).unwrap_or(&[]);
+                let r = reward.row(s, a, ns, na);
+                for ((j, o), (p, tv)) in orow.iter_mut().enumerate().zip(phi.iter().zip(trow)) {
+                    *o = r.at(j) + g * p + base - g * tv;
+                }
+            }
+            Canon {
+                layout: Layout::Full,
+                values: out,
+            }
+        }
+        Canonicalization::Value(policy) => {
+            policy.validate(mdp)?;
+            let mut rbar = vec![0.0f64; ns * na];
+            fill_expected_reward(&mut rbar, mdp, reward);
+            Canon {
+                layout: Layout::PerSa,
+                values: value_canon(mdp, &rbar, policy, evaluation)?,
+            }
+        }
+        Canonicalization::MinimalL2 => {
+            let mut rbar = vec![0.0f64; ns * na];
+            fill_expected_reward(&mut rbar, mdp, reward);
+            minimal_canon(mdp, &rbar)?
+        }
+    };
+    if values.values.iter().all(|x| x.is_finite()) {
+        Ok(values)
+    } else {
+        Err(Error::Overflow {
+            what: "canonical reward",
+        })
+    }
+}
+
+impl Canon {
+    /// Writes the full `(S, A, S')` tensor `scale·c`.
+    pub(crate) fn expand<F: Real>(
+        &self,
+        out: &mut [F],
+        mdp: &Mdp<'_, F>,
+        scale: f64,
+    ) -> Result<()> {
+        ensure_len("out", mdp.full_len(), out.len())?;
+        let ns = mdp.n_states();
+        match self.layout {
+            Layout::Full => {
+                for (o, v) in out.iter_mut().zip(&self.values) {
+                    *o = F::lit(v * scale);
+                }
+            }
+            Layout::PerSa => {
+                for (orow, v) in out.chunks_exact_mut(ns).zip(&self.values) {
+                    orow.iter_mut().for_each(|o| *o = F::lit(v * scale));
+                }
+            }
+            Layout::Support => {
+                out.iter_mut().for_each(|o| *o = F::ZERO);
+                let mut vals = self.values.iter();
+                for (orow, row) in out.chunks_exact_mut(ns).zip(mdp.rows()) {
+                    row.for_each(|j, _| {
+                        if let (Some(o), Some(v)) = (orow.get_mut(j), vals.next()) {
+                            *o = F::lit(v * scale);
+                        }
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `max |c|`.
+    pub(crate) fn max_abs(&self) -> f64 {
+        self.values
+            .iter()
+            .fold(0.0f64, |m, x| m.max(Float::abs(*x)))
+    }
+}
+
+/// Writes the canonical reward `c(R)` as a full `(S, A, S')` tensor.
+///
+/// # Definition
+/// See [`Canonicalization`]. `Value` is evaluated with [`Evaluation::Auto`].
+///
+/// # Shapes
+/// `out`: `(S, A, S')`; the reward: see [`Reward`].
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ rewards; [`Error::InvalidParam`] for
+/// an invalid coverage distribution or policy; [`Error::Overflow`] if the result is not finite.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::distance::{Canonicalization, Coverage, canonicalize};
+/// use rewardkit_core::mdp::{Mdp, Reward, Transitions};
+/// // EPIC removes potential shaping: a pure shaping term canonicalises to 0.
+/// let mdp = Mdp::new(2, 1, Transitions::Dense(&[0.5f64, 0.5, 0.5, 0.5]), &[1.0, 0.0], 0.5)?;
+/// let phi = [1.0, -2.0];
+/// let shaping: Vec<f64> = (0..4).map(|i| 0.5 * phi[i % 2] - phi[i / 2]).collect();
+/// let mut c = [1.0f64; 4];
+/// canonicalize(&mut c, &mdp, &Reward::Full(&shaping), &Canonicalization::Epic(Coverage::uniform()))?;
+/// assert!(c.iter().all(|x| x.abs() < 1e-15));
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: Skalse et al. (2024), STARC, arXiv:2309.15257, §3.
+pub fn canonicalize<F: Real>(
+    out: &mut [F],
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    canon: &Canonicalization<'_, F>,
+) -> Result<()> {
+    ensure_len("out", mdp.full_len(), out.len())?;
+    canonical(mdp, reward, "reward", canon, Evaluation::Auto)?.expand(out, mdp, 1.0)
+}
