@@ -203,6 +203,10 @@ impl NormAcc {
 
 /// How a canonical reward is stored: which `(s, a, s')` each stored value stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    not(feature = "alloc"),
+    expect(dead_code, reason = "only the canonicalisations (alloc) build PerSa/Support")
+)]
 pub(crate) enum Layout {
     /// `(S, A, S')`.
     Full,

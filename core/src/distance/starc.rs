@@ -18,9 +18,9 @@ use crate::real::Real;
 /// - `d` is a pseudometric on rewards: `d(R, R) = 0`, symmetric, triangle inequality; `d(R₁, R₂)
 ///   = 0` for rewards that differ by positive scaling and potential shaping, and, with `Value`
 ///   and `MinimalL2`, S'-redistribution (a metric on those equivalence classes).
-/// - With `m = n` (the default, [`Starc::new`]), `d ∈ [0, 2]`; `d(R, −R) = 2` whenever `n(c(R)) >
-///   0`; `d(R, R₀) = 1` for a trivial `R₀` (zero canonical reward). In general
-///   `d <= n'(s(R₁)) + n'(s(R₂))`.
+/// - With `m = n` (the default, [`Starc::new`]), `d ∈ [0, 2]` (rounding above 2 is clamped);
+///   `d(R, −R) = 2` whenever `n(c(R)) > 0`; `d(R, R₀) = 1` for a trivial `R₀` (zero canonical
+///   reward). In general `d <= n'(s(R₁)) + n'(s(R₂))`.
 /// - Soundness (STARC Thm 3.8): with `Value`/`MinimalL2` and a norm, small `d` bounds the
 ///   normalised regret of an optimal policy for one reward under the other.
 ///
@@ -238,7 +238,10 @@ impl<'a, F: Real> Starc<'a, F> {
             let y = b.canon.values.get(i).copied().unwrap_or(0.0) * kb;
             acc.push(x - y, w);
         });
-        Ok(F::lit(acc.finish()?))
+        let d = acc.finish()?;
+        // With m = n the triangle inequality bounds d by n(s₁) + n(s₂) <= 2; clamp the rounding.
+        let d = if self.metric == self.norm { d.min(2.0) } else { d };
+        Ok(F::lit(d))
     }
 
     /// The STARC distance `d(R₁, R₂)`.

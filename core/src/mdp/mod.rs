@@ -438,6 +438,10 @@ impl<F: Real> Row<'_, F> {
 
     /// `Σ_{s'} τ(s, a, s')·v(s')`.
     #[inline]
+    #[cfg_attr(
+        not(feature = "alloc"),
+        expect(dead_code, reason = "used by the alloc-only solvers and distances")
+    )]
     pub(crate) fn dot(self, v: &[f64]) -> f64 {
         match self {
             Row::Dense(r) => r.iter().zip(v).map(|(p, x)| p.as_f64() * x).sum(),
@@ -460,6 +464,10 @@ impl<F: Real> Row<'_, F> {
 
     /// `Σ τ²`.
     #[inline]
+    #[cfg_attr(
+        not(feature = "alloc"),
+        expect(dead_code, reason = "used by the alloc-only solvers and distances")
+    )]
     pub(crate) fn sum_sq(self) -> f64 {
         let sq = |p: &F| p.as_f64() * p.as_f64();
         match self {
@@ -470,6 +478,10 @@ impl<F: Real> Row<'_, F> {
 
     /// Inverse-CDF draw of `s'` for a uniform `u ∈ [0, 1)`.
     #[inline]
+    #[cfg_attr(
+        not(feature = "alloc"),
+        expect(dead_code, reason = "used by the alloc-only solvers and distances")
+    )]
     pub(crate) fn sample(self, u: f64) -> usize {
         let target = u * self.sum();
         let mut acc = 0.0;
@@ -612,6 +624,10 @@ impl<'a, F: Real> Reward<'a, F> {
     }
 
     /// `max |R|` (0 for an empty table).
+    #[cfg_attr(
+        not(feature = "alloc"),
+        expect(dead_code, reason = "used by the alloc-only distances")
+    )]
     pub(crate) fn max_abs(&self) -> f64 {
         self.values()
             .iter()
@@ -651,6 +667,10 @@ impl<'a, F: Real> Reward<'a, F> {
 
 /// Fills `out[s·A + a] = r̄(s, a) = Σ_{s'} τ(s, a, s')·R(s, a, s')` in `f64` (reward validated by the
 /// caller).
+#[cfg_attr(
+    not(feature = "alloc"),
+    expect(dead_code, reason = "used by the alloc-only solvers and distances")
+)]
 pub(crate) fn fill_expected_reward<F: Real>(
     out: &mut [f64],
     mdp: &Mdp<'_, F>,
