@@ -605,9 +605,14 @@ mod tests {
             }
             sum
         };
-        for &u in &[0.0999f64, 0.1, 0.05, -0.05, -0.0999, -0.1, 1e-3, 1e-8, 0.3, -0.7, 2.0] {
+        for &u in &[
+            0.0999f64, 0.1, 0.05, -0.05, -0.0999, -0.1, 1e-3, 1e-8, 0.3, -0.7, 2.0,
+        ] {
             let (got, want) = (kl_term(u), reference(u));
-            assert!((got - want).abs() <= 2e-15 * want, "u = {u}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 2e-15 * want,
+                "u = {u}: {got} vs {want}"
+            );
         }
         assert_eq!(kl_term(0.0), 0.0);
         assert!((kl_term(-50.0) - 1.0).abs() < 1e-15);

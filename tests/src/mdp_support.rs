@@ -258,7 +258,8 @@ pub fn dard_canon(m: &MdpCase, r: &[f64], da: &[f64]) -> Vec<f64> {
                 for b in 0..na {
                     for s1 in 0..ns {
                         for s2 in 0..ns {
-                            third += da[b] * m.t(s, b, s1) * m.t(t, b, s2) * r[(s1 * na + b) * ns + s2];
+                            third +=
+                                da[b] * m.t(s, b, s1) * m.t(t, b, s2) * r[(s1 * na + b) * ns + s2];
                         }
                     }
                 }

@@ -44,13 +44,27 @@ impl<F: Real> Owned<F> {
 
     /// The dense MDP.
     pub(crate) fn dense(&self) -> Mdp<'_, F> {
-        Mdp::new(self.s, self.a, Transitions::Dense(&self.tau), &self.init, self.gamma).unwrap()
+        Mdp::new(
+            self.s,
+            self.a,
+            Transitions::Dense(&self.tau),
+            &self.init,
+            self.gamma,
+        )
+        .unwrap()
     }
 
     /// The same MDP in sparse form.
     pub(crate) fn sparse(&self) -> Mdp<'_, F> {
         let sp = SparseTransitions::new(&self.offsets, &self.next, &self.probs);
-        Mdp::new(self.s, self.a, Transitions::Sparse(sp), &self.init, self.gamma).unwrap()
+        Mdp::new(
+            self.s,
+            self.a,
+            Transitions::Sparse(sp),
+            &self.init,
+            self.gamma,
+        )
+        .unwrap()
     }
 }
 

@@ -205,7 +205,10 @@ impl NormAcc {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(
     not(feature = "alloc"),
-    expect(dead_code, reason = "only the canonicalisations (alloc) build PerSa/Support")
+    expect(
+        dead_code,
+        reason = "only the canonicalisations (alloc) build PerSa/Support"
+    )
 )]
 pub(crate) enum Layout {
     /// `(S, A, S')`.

@@ -251,12 +251,14 @@ pub fn epic_sampled<F: Real, R: RandomSource + ?Sized>(
 ///
 /// # Definition
 /// Draw `N` transitions `sᵢ ~ D_S`, `aᵢ ~ D_A`, `s'ᵢ ~ τ(sᵢ, aᵢ)` ([`DardWeights::Dynamics`]) or
-/// `s'ᵢ ~ D_S` ([`DardWeights::Coverage`]); for each, with fresh draws shared by both rewards,
-/// estimate `Φ̂_τ(x) = (1/M) Σ_j R(x, A_j, Y_j)` (`A_j ~ D_A`, `Y_j ~ τ(x, A_j)`) at `x = sᵢ` and
-/// `x = s'ᵢ`, and `T̂(sᵢ, s'ᵢ) = (1/M) Σ_j R(S₁, A_j, S₂)` (`S₁ ~ τ(sᵢ, A_j)`, `S₂ ~ τ(s'ᵢ, A_j)`);
-/// `Ĉᵢ = R(sᵢ, aᵢ, s'ᵢ) + γΦ̂_τ(s'ᵢ) − Φ̂_τ(sᵢ) − γT̂(sᵢ, s'ᵢ)`; return the Pearson distance over the
-/// batch. Converges to [`crate::distance::Dard`] as `N, M → ∞`. Cost: `N·(3M + 1)` evaluations
-/// per reward.
+/// `s'ᵢ ~ D_S` ([`DardWeights::Coverage`]); for each, draw `M` triples `A_j ~ D_A`,
+/// `S₁ⱼ ~ τ(sᵢ, A_j)`, `S₂ⱼ ~ τ(s'ᵢ, A_j)` (shared by all three estimates and both rewards) and
+/// estimate `Φ̂_τ(sᵢ) = (1/M) Σ_j R(sᵢ, A_j, S₁ⱼ)`, `Φ̂_τ(s'ᵢ) = (1/M) Σ_j R(s'ᵢ, A_j, S₂ⱼ)`,
+/// `T̂(sᵢ, s'ᵢ) = (1/M) Σ_j R(S₁ⱼ, A_j, S₂ⱼ)`; `Ĉᵢ = R(sᵢ, aᵢ, s'ᵢ) + γΦ̂_τ(s'ᵢ) − Φ̂_τ(sᵢ) −
+/// γT̂(sᵢ, s'ᵢ)`; return the Pearson distance over the batch. Sharing the draws makes the estimate
+/// exactly invariant to potential shaping (the shaping terms cancel draw by draw) and lowers its
+/// variance. Converges to [`crate::distance::Dard`] as `N, M → ∞`. Cost: `N·(3M + 1)`
+/// evaluations per reward.
 ///
 /// # Errors
 /// As [`epic_sampled`] (`γ` comes from the MDP).
@@ -300,21 +302,19 @@ pub fn dard_sampled<F: Real, R: RandomSource + ?Sized>(
             DardWeights::Dynamics => mdp.row(s, a).sample(rng.next_f64()),
             DardWeights::Coverage => ds.draw(rng),
         };
-        let mut acc = [0.0f64; 6]; // Φ(s), Φ(s'), T(s, s') for A then B
+        // Φ(s), Φ(s'), T(s, s') for A then B, from shared draws (A_j, S₁ ~ τ(s, A_j),
+        // S₂ ~ τ(s', A_j)): the shaping terms then cancel exactly, as in the exact transformation.
+        let mut acc = [0.0f64; 6];
         for _ in 0..m {
-            let a1 = da.draw(rng);
-            let y1 = mdp.row(s, a1).sample(rng.next_f64());
-            acc[0] += eval(&reward_a, "reward_a", s, a1, y1, i, &mut max.0)?;
-            acc[3] += eval(&reward_b, "reward_b", s, a1, y1, i, &mut max.1)?;
-            let a2 = da.draw(rng);
-            let y2 = mdp.row(t, a2).sample(rng.next_f64());
-            acc[1] += eval(&reward_a, "reward_a", t, a2, y2, i, &mut max.0)?;
-            acc[4] += eval(&reward_b, "reward_b", t, a2, y2, i, &mut max.1)?;
-            let a3 = da.draw(rng);
-            let s1 = mdp.row(s, a3).sample(rng.next_f64());
-            let s2 = mdp.row(t, a3).sample(rng.next_f64());
-            acc[2] += eval(&reward_a, "reward_a", s1, a3, s2, i, &mut max.0)?;
-            acc[5] += eval(&reward_b, "reward_b", s1, a3, s2, i, &mut max.1)?;
+            let aj = da.draw(rng);
+            let s1 = mdp.row(s, aj).sample(rng.next_f64());
+            let s2 = mdp.row(t, aj).sample(rng.next_f64());
+            acc[0] += eval(&reward_a, "reward_a", s, aj, s1, i, &mut max.0)?;
+            acc[3] += eval(&reward_b, "reward_b", s, aj, s1, i, &mut max.1)?;
+            acc[1] += eval(&reward_a, "reward_a", t, aj, s2, i, &mut max.0)?;
+            acc[4] += eval(&reward_b, "reward_b", t, aj, s2, i, &mut max.1)?;
+            acc[2] += eval(&reward_a, "reward_a", s1, aj, s2, i, &mut max.0)?;
+            acc[5] += eval(&reward_b, "reward_b", s1, aj, s2, i, &mut max.1)?;
         }
         let r_a = eval(&reward_a, "reward_a", s, a, t, i, &mut max.0)?;
         let r_b = eval(&reward_b, "reward_b", s, a, t, i, &mut max.1)?;

@@ -240,7 +240,11 @@ impl<'a, F: Real> Starc<'a, F> {
         });
         let d = acc.finish()?;
         // With m = n the triangle inequality bounds d by n(s₁) + n(s₂) <= 2; clamp the rounding.
-        let d = if self.metric == self.norm { d.min(2.0) } else { d };
+        let d = if self.metric == self.norm {
+            d.min(2.0)
+        } else {
+            d
+        };
         Ok(F::lit(d))
     }
 

@@ -7,10 +7,10 @@ use rewardkit_core::distance::{
     pearson_distance,
 };
 use rewardkit_core::mdp::{
-    Evaluation, Mdp, Policy, Reward, Transitions, normalized_regret, optimal_policy,
-    policy_return, policy_values, regret, value_iteration,
+    Evaluation, Mdp, Policy, Reward, Transitions, normalized_regret, optimal_policy, policy_return,
+    policy_values, regret, value_iteration,
 };
-use rewardkit_core::objective::{beta_for_kl, best_of_n, tilt, tilt_stats};
+use rewardkit_core::objective::{best_of_n, beta_for_kl, tilt, tilt_stats};
 
 use super::CHAIN_TAU;
 
@@ -61,9 +61,15 @@ fn chain_values_policies_and_regret() {
 
     assert_eq!(policy_return(&mdp, &r, &Policy::Uniform).unwrap(), 0.5);
     assert_eq!(regret(&mdp, &r, &Policy::Uniform).unwrap(), 0.5);
-    assert_eq!(regret(&mdp, &r, &Policy::Deterministic(&[1, 0])).unwrap(), 0.0);
+    assert_eq!(
+        regret(&mdp, &r, &Policy::Deterministic(&[1, 0])).unwrap(),
+        0.0
+    );
     assert_eq!(normalized_regret(&mdp, &r, &Policy::Uniform).unwrap(), 0.5);
-    assert_eq!(normalized_regret(&mdp, &r, &Policy::Deterministic(&[0, 1])).unwrap(), 1.0);
+    assert_eq!(
+        normalized_regret(&mdp, &r, &Policy::Deterministic(&[0, 1])).unwrap(),
+        1.0
+    );
     // Always switching: V(0) = ½V(1), V(1) = 1 + ½V(0) ⇒ V(0) = 2/3 = J.
     let j = policy_return(&mdp, &r, &Policy::Deterministic(&[1, 1])).unwrap();
     assert!(close(j, 2.0 / 3.0, 1e-15));
@@ -102,10 +108,14 @@ fn chain_starc_value_l2() {
     let d = starc.distance(&mdp, &r1, &r3).unwrap();
     assert!(close(d, (2.0 - 2.0 / 5f64.sqrt()).sqrt(), 1e-14), "{d}");
     // 1 − R₁ differs from −R₁ by a constant (a potential shaping for γ < 1): distance 2.
-    let d = starc.distance(&mdp, &r1, &Reward::State(&[1.0, 0.0])).unwrap();
+    let d = starc
+        .distance(&mdp, &r1, &Reward::State(&[1.0, 0.0]))
+        .unwrap();
     assert!(close(d, 2.0, 1e-14), "{d}");
     // A constant reward is trivial: at distance 1 from any standardised reward.
-    let d = starc.distance(&mdp, &r1, &Reward::State(&[3.0, 3.0])).unwrap();
+    let d = starc
+        .distance(&mdp, &r1, &Reward::State(&[3.0, 3.0]))
+        .unwrap();
     assert!(close(d, 1.0, 1e-14), "{d}");
 
     // L1 normalisation and L1 metric: ‖c₁‖₁ = 8·¼ = 2, ‖c₃‖₁ = 2·(2·0.375 + 2·0.125) = 2;
@@ -115,7 +125,11 @@ fn chain_starc_value_l2() {
     // L∞: s₁ = c₁/max|c₁| = (−1, 1, 1, −1), s₃ = c₃/0.375 = (−1, 1, −1/3, 1/3);
     // max |s₁ − s₃| = |1 − (−1/3)| = 4/3.
     let linf = Starc::new(Canonicalization::Value(Policy::Uniform), Norm::linf());
-    assert!(close(linf.distance(&mdp, &r1, &r3).unwrap(), 4.0 / 3.0, 1e-14));
+    assert!(close(
+        linf.distance(&mdp, &r1, &r3).unwrap(),
+        4.0 / 3.0,
+        1e-14
+    ));
     // τ-weighted L2 on a per-(s, a) canonical reward is the L2 norm over (s, a): ‖c₁‖ = ½,
     // ‖c₃‖ = √0.3125, ⟨c₁, c₃⟩ = 0.125 ⇒ the same d as the unweighted metric (√2 cancels).
     let tw = Starc::new(
@@ -140,7 +154,13 @@ fn chain_epic() {
     let r1 = Reward::State(&[0.0, 1.0]);
     let r3 = Reward::StateAction(&[0.0, 1.0, 0.0, 0.0]);
     let mut c = [0.0f64; 8];
-    canonicalize(&mut c, &mdp, &r3, &Canonicalization::Epic(Coverage::uniform())).unwrap();
+    canonicalize(
+        &mut c,
+        &mdp,
+        &r3,
+        &Canonicalization::Epic(Coverage::uniform()),
+    )
+    .unwrap();
     let want = [-0.375, -0.625, 0.625, 0.375, 0.125, -0.125, 0.125, -0.125];
     for (g, w) in c.iter().zip(want) {
         assert!(close(*g, w, 1e-15), "{c:?}");
@@ -183,7 +203,13 @@ fn chain_dard() {
     let want = ((1.0 - 1.0 / 6f64.sqrt()) / 2.0).sqrt();
     assert!(close(d, want, 1e-15), "{d} vs {want}");
     let mut c = [0.0f64; 8];
-    canonicalize(&mut c, &mdp, &r3, &Canonicalization::Dard(Coverage::uniform())).unwrap();
+    canonicalize(
+        &mut c,
+        &mdp,
+        &r3,
+        &Canonicalization::Dard(Coverage::uniform()),
+    )
+    .unwrap();
     // On-support entries: indices (0,0,0) = 0, (0,1,1) = 3, (1,0,1) = 5, (1,1,0) = 6.
     for (i, w) in [(0, -0.25), (3, 0.5), (5, -0.25), (6, 0.0)] {
         assert!(close(c[i], w, 1e-15), "{c:?}");

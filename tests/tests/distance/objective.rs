@@ -50,9 +50,20 @@ fn check_monotone<F: Real>(p: &[f64], r: &[f64]) {
         let s = tilt_stats(&pf, &rf, F::lit(beta)).unwrap();
         let (kl, er) = (s.kl.as_f64(), s.expected_reward.as_f64());
         // KL and E[r] both fall as β grows (λ = 1/β shrinks).
-        assert!(kl <= prev.0 * (1.0 + slack) + slack, "β = {beta}: KL {kl} > {}", prev.0);
-        assert!(er <= prev.1 + slack * (1.0 + er.abs()), "β = {beta}: E {er} > {}", prev.1);
-        assert!(kl >= 0.0 && kl <= kmax * (1.0 + slack) + slack, "KL {kl} ∉ [0, {kmax}]");
+        assert!(
+            kl <= prev.0 * (1.0 + slack) + slack,
+            "β = {beta}: KL {kl} > {}",
+            prev.0
+        );
+        assert!(
+            er <= prev.1 + slack * (1.0 + er.abs()),
+            "β = {beta}: E {er} > {}",
+            prev.1
+        );
+        assert!(
+            kl >= 0.0 && kl <= kmax * (1.0 + slack) + slack,
+            "KL {kl} ∉ [0, {kmax}]"
+        );
         prev = (kl, er);
     }
 }
@@ -235,8 +246,15 @@ fn best_of_n_kl_reaches_the_bound_in_the_continuous_limit() {
             let mut pi = vec![0.0f64; m];
             let b = best_of_n(&mut pi, &p, &r, n).unwrap();
             let gap = bound - b.kl;
-            assert!(gap > 0.0, "N = {n}, M = {m}: KL {} above the bound {bound}", b.kl);
-            assert!(gap < last_gap, "N = {n}: gap {gap} did not shrink from {last_gap}");
+            assert!(
+                gap > 0.0,
+                "N = {n}, M = {m}: KL {} above the bound {bound}",
+                b.kl
+            );
+            assert!(
+                gap < last_gap,
+                "N = {n}: gap {gap} did not shrink from {last_gap}"
+            );
             last_gap = gap;
         }
         assert!(last_gap < 1e-3, "N = {n}: gap {last_gap} at M = 1e5");
@@ -277,6 +295,10 @@ fn small_lambda_kl_has_full_relative_accuracy() {
     for lambda in [1e-3f64, 1e-5, 1e-7, 1e-9] {
         let s = tilt_lambda(&mut phi, &p, &r, lambda).unwrap();
         let approx = lambda * lambda * var / 2.0;
-        assert!(((s.kl / approx) - 1.0).abs() <= 10.0 * lambda + 1e-9, "λ = {lambda}: {} vs {approx}", s.kl);
+        assert!(
+            ((s.kl / approx) - 1.0).abs() <= 10.0 * lambda + 1e-9,
+            "λ = {lambda}: {} vs {approx}",
+            s.kl
+        );
     }
 }

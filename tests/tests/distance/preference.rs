@@ -54,7 +54,11 @@ fn hand_computed_logits() {
 }
 
 /// Random segments of length 1..=3 following the dynamics, with random labels.
-fn random_data(m: &MdpCase, seed: u64, count: usize) -> Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, f64)> {
+fn random_data(
+    m: &MdpCase,
+    seed: u64,
+    count: usize,
+) -> Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, f64)> {
     let mut rng = SplitMix64::new(seed);
     let seg = |rng: &mut SplitMix64| {
         let len = 1 + rng.below(3);
@@ -172,7 +176,13 @@ proptest! {
 
 /// Fits a reward from comparisons labelled by `model` under a generating reward and returns the
 /// STARC (VAL, L2) distance between the fit and the generator, and the final loss.
-fn recover(m: &MdpCase, truth: &[f64], model: PreferenceModel, sampled_labels: Option<usize>, seed: u64) -> (f64, f64) {
+fn recover(
+    m: &MdpCase,
+    truth: &[f64],
+    model: PreferenceModel,
+    sampled_labels: Option<usize>,
+    seed: u64,
+) -> (f64, f64) {
     let o = Owned::<f64>::new(m);
     let mdp = o.dense();
     let count = sampled_labels.unwrap_or(600);
@@ -187,7 +197,7 @@ fn recover(m: &MdpCase, truth: &[f64], model: PreferenceModel, sampled_labels: O
         let z = preference_logit(&mdp, truth, &c.left, &c.right, model).unwrap();
         let p = 1.0 / (1.0 + (-z).exp());
         item.4 = match sampled_labels {
-            None => p,                                  // infinitely many labellers
+            None => p,                                          // infinitely many labellers
             Some(_) => f64::from(u8::from(rng.next_f64() < p)), // one 0/1 label each
         };
     }
@@ -197,11 +207,20 @@ fn recover(m: &MdpCase, truth: &[f64], model: PreferenceModel, sampled_labels: O
     let cfg = FitConfig::new(steps, 0.05, 1e-6).unwrap();
     if model == PreferenceModel::Regret {
         // Warm start from the partial-return fit (the regret loss is not convex).
-        fit_reward(&mut fit, &mdp, &data, PreferenceModel::PartialReturn, &FitConfig::new(500, 0.05, 1e-6).unwrap()).unwrap();
+        fit_reward(
+            &mut fit,
+            &mdp,
+            &data,
+            PreferenceModel::PartialReturn,
+            &FitConfig::new(500, 0.05, 1e-6).unwrap(),
+        )
+        .unwrap();
     }
     let rep = fit_reward(&mut fit, &mdp, &data, model, &cfg).unwrap();
     let starc = Starc::new(Canonicalization::Value(Policy::Uniform), Norm::l2());
-    let d = starc.distance(&mdp, &Reward::Full(truth), &Reward::Full(&fit)).unwrap();
+    let d = starc
+        .distance(&mdp, &Reward::Full(truth), &Reward::Full(&fit))
+        .unwrap();
     (d, rep.loss)
 }
 

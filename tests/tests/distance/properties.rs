@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use rewardkit_core::Real;
 use rewardkit_core::distance::{
-    Canonicalization, Coverage, Dard, DardWeights, Epic, Norm, Order, Starc, Weights,
-    canonicalize, norm, redistribute, scale_reward, shape_potential,
+    Canonicalization, Coverage, Dard, DardWeights, Epic, Norm, Order, Starc, Weights, canonicalize,
+    norm, redistribute, scale_reward, shape_potential,
 };
 use rewardkit_core::mdp::{
     Evaluation, Mdp, Policy, Reward, normalized_regret, optimal_policy, policy_values, regret,
@@ -160,8 +160,14 @@ fn check_solvers<F: Real>(m: &MdpCase, r: &[f64], pi: &[f64]) {
     for mdp in [o.dense(), o.sparse()] {
         for method in [Evaluation::Exact, it, Evaluation::Auto] {
             let mut v = vec![F::ZERO; m.s];
-            policy_values(&mut v, &mdp, &Reward::Full(&rf), &Policy::Stochastic(&pif), method)
-                .unwrap();
+            policy_values(
+                &mut v,
+                &mdp,
+                &Reward::Full(&rf),
+                &Policy::Stochastic(&pif),
+                method,
+            )
+            .unwrap();
             for (g, w) in v.iter().zip(&want) {
                 assert!(
                     (g.as_f64() - w).abs() <= tol * (1.0 + w.abs()),
@@ -178,7 +184,10 @@ fn check_solvers<F: Real>(m: &MdpCase, r: &[f64], pi: &[f64]) {
             .zip(&m.init)
             .map(|(v, p)| v.as_f64() * p)
             .sum();
-        assert!((j - best).abs() <= tol * (1.0 + best.abs()), "{j} vs {best}");
+        assert!(
+            (j - best).abs() <= tol * (1.0 + best.abs()),
+            "{j} vs {best}"
+        );
         let pol = Policy::Deterministic(&opt.actions);
         assert!(regret(&mdp, &Reward::Full(&rf), &pol).unwrap().as_f64() <= tol);
         // Value iteration agrees with policy iteration.
@@ -261,7 +270,10 @@ fn check_canonical_oracles<F: Real>(m: &MdpCase, r: &[f64]) {
             let mut c = vec![F::ZERO; m.full()];
             canonicalize(&mut c, &mdp, &Reward::Full(&rf), canon).unwrap();
             for (g, w) in c.iter().zip(want) {
-                assert!((g.as_f64() - w).abs() <= tol * 10.0, "{canon:?}: {c:?} vs {want:?}");
+                assert!(
+                    (g.as_f64() - w).abs() <= tol * 10.0,
+                    "{canon:?}: {c:?} vs {want:?}"
+                );
             }
         }
     }
@@ -315,13 +327,7 @@ proptest! {
 // Invariances
 // ---------------------------------------------------------------------------------------------
 
-fn check_invariances<F: Real>(
-    m: &MdpCase,
-    r: &[f64],
-    phi: &[f64],
-    alpha: f64,
-    pert: &[f64],
-) {
+fn check_invariances<F: Real>(m: &MdpCase, r: &[f64], phi: &[f64], alpha: f64, pert: &[f64]) {
     let o = Owned::<F>::new(m);
     let rf = cast::<F>(r);
     let scaled = cast::<F>(&equivalent(m, r, alpha, &vec![0.0; m.s], None));
@@ -336,7 +342,11 @@ fn check_invariances<F: Real>(
             assert!(d(&scaled) <= tol, "{metric:?}: scaling {}", d(&scaled));
             assert!(d(&shaped) <= tol, "{metric:?}: shaping {}", d(&shaped));
             if metric.removes_redistribution() {
-                assert!(d(&redistributed) <= tol, "{metric:?}: S' {}", d(&redistributed));
+                assert!(
+                    d(&redistributed) <= tol,
+                    "{metric:?}: S' {}",
+                    d(&redistributed)
+                );
                 assert!(d(&all) <= tol, "{metric:?}: all three {}", d(&all));
             }
         }
@@ -350,7 +360,8 @@ fn check_canonical_forms_are_equal<F: Real>(m: &MdpCase, r: &[f64], phi: &[f64],
     let rf = cast::<F>(r);
     let shaped = cast::<F>(&equivalent(m, r, 1.0, phi, None));
     let all = cast::<F>(&equivalent(m, r, 1.0, phi, Some(pert)));
-    let tol = if F::NAME == "f64" { 1e-11 } else { 3e-5 } * (1.0 + phi.iter().fold(0.0f64, |a, b| a.max(b.abs())));
+    let tol = if F::NAME == "f64" { 1e-11 } else { 3e-5 }
+        * (1.0 + phi.iter().fold(0.0f64, |a, b| a.max(b.abs())));
     let canon_of = |c: &Canonicalization<'_, F>, x: &[F]| {
         let mut out = vec![F::ZERO; m.full()];
         canonicalize(&mut out, &mdp, &Reward::Full(x), c).unwrap();
@@ -370,7 +381,10 @@ fn check_canonical_forms_are_equal<F: Real>(m: &MdpCase, r: &[f64], phi: &[f64],
             canon_of(&c, &shaped)
         };
         for (x, y) in base.iter().zip(&other) {
-            assert!((x.as_f64() - y.as_f64()).abs() <= tol * k, "{c:?}: {base:?} vs {other:?}");
+            assert!(
+                (x.as_f64() - y.as_f64()).abs() <= tol * k,
+                "{c:?}: {base:?} vs {other:?}"
+            );
         }
     }
 }
@@ -408,7 +422,13 @@ fn epic_and_dard_see_redistribution() {
     // R(s, a, s') = 1{a = 1}: action 1 is better everywhere.
     let r = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0f64];
     let mut r2 = [0.0f64; 8];
-    redistribute(&mut r2, &mdp, &Reward::Full(&r), &[3.0, -3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).unwrap();
+    redistribute(
+        &mut r2,
+        &mdp,
+        &Reward::Full(&r),
+        &[3.0, -3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    )
+    .unwrap();
     assert_eq!(r2, [3.0, -3.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
     let d_epic = Metric::Epic.distance(&mdp, &r, &r2);
     let d_dard = Metric::DardDynamics.distance(&mdp, &r, &r2);
@@ -434,7 +454,10 @@ fn check_axioms<F: Real>(m: &MdpCase, r1: &[f64], r2: &[f64], r3: &[f64]) {
             let bc = metric.distance(&mdp, &b, &c);
             let ac = metric.distance(&mdp, &a, &c);
             assert!((ab - ba).abs() <= slack, "{metric:?}: symmetry {ab} {ba}");
-            assert!(ac <= ab + bc + slack, "{metric:?}: triangle {ac} > {ab} + {bc}");
+            assert!(
+                ac <= ab + bc + slack,
+                "{metric:?}: triangle {ac} > {ab} + {bc}"
+            );
             for d in [ab, bc, ac] {
                 assert!((0.0..=metric.max()).contains(&d), "{metric:?}: range {d}");
             }
@@ -449,7 +472,10 @@ fn check_axioms<F: Real>(m: &MdpCase, r1: &[f64], r2: &[f64], r3: &[f64]) {
                 None => false,
             };
             let want = if trivial { 0.0 } else { metric.max() };
-            assert!((dn - want).abs() <= 10.0 * slack, "{metric:?}: d(R, −R) = {dn}");
+            assert!(
+                (dn - want).abs() <= 10.0 * slack,
+                "{metric:?}: d(R, −R) = {dn}"
+            );
         }
     }
 }
@@ -472,10 +498,19 @@ fn check_mixed_norm_range<F: Real>(m: &MdpCase, r1: &[f64], r2: &[f64]) {
             .as_f64();
         let mut sa = vec![F::ZERO; m.full()];
         let mut sb = vec![F::ZERO; m.full()];
-        s.standardize(&mdp, &Reward::Full(&a)).unwrap().expand(&mut sa, &mdp).unwrap();
-        s.standardize(&mdp, &Reward::Full(&b)).unwrap().expand(&mut sb, &mdp).unwrap();
+        s.standardize(&mdp, &Reward::Full(&a))
+            .unwrap()
+            .expand(&mut sa, &mdp)
+            .unwrap();
+        s.standardize(&mdp, &Reward::Full(&b))
+            .unwrap()
+            .expand(&mut sb, &mdp)
+            .unwrap();
         let bound = norm(&sa, &mdp, &n2).unwrap().as_f64() + norm(&sb, &mdp, &n2).unwrap().as_f64();
-        assert!(d >= 0.0 && d <= bound * (1.0 + 1e-5) + 1e-12, "{d} > {bound}");
+        assert!(
+            d >= 0.0 && d <= bound * (1.0 + 1e-5) + 1e-12,
+            "{d} > {bound}"
+        );
         // The standardised rewards have unit n-norm.
         let na = norm(&sa, &mdp, &n).unwrap().as_f64();
         assert!((na - 1.0).abs() <= 1e-5, "{na}");
@@ -545,8 +580,16 @@ fn check_same_optimal_policies<F: Real>(
     // greedy actions coincide wherever the optimum is unique.
     let p1 = optimal_policy(&mdp, &Reward::Full(&rf)).unwrap();
     let p2 = optimal_policy(&mdp, &Reward::Full(&other)).unwrap();
-    let nr12 = normalized_regret(&mdp, &Reward::Full(&rf), &Policy::Deterministic(&p2.actions));
-    let nr21 = normalized_regret(&mdp, &Reward::Full(&other), &Policy::Deterministic(&p1.actions));
+    let nr12 = normalized_regret(
+        &mdp,
+        &Reward::Full(&rf),
+        &Policy::Deterministic(&p2.actions),
+    );
+    let nr21 = normalized_regret(
+        &mdp,
+        &Reward::Full(&other),
+        &Policy::Deterministic(&p1.actions),
+    );
     assert!(nr12.unwrap().as_f64() <= rtol && nr21.unwrap().as_f64() <= rtol);
     let gap = if F::NAME == "f64" { 1e-6 } else { 1e-2 };
     if optimality_gap(m, r) > gap {
@@ -660,12 +703,18 @@ fn reward_conveniences_match_full_tensors() {
     let mut full_s = vec![0.0; 18];
     let mut full_sa = vec![0.0; 18];
     Reward::State(&rs).expand(&mut full_s, &mdp).unwrap();
-    Reward::StateAction(&rsa).expand(&mut full_sa, &mdp).unwrap();
+    Reward::StateAction(&rsa)
+        .expand(&mut full_sa, &mdp)
+        .unwrap();
     for metric in METRICS {
         let (da, db) = (Reward::State(&rs), Reward::StateAction(&rsa));
         let want = metric.distance(&mdp, &full_s, &full_sa);
         let got = match metric {
-            Metric::Starc(..) => metric.starc::<f64>().unwrap().distance(&mdp, &da, &db).unwrap(),
+            Metric::Starc(..) => metric
+                .starc::<f64>()
+                .unwrap()
+                .distance(&mdp, &da, &db)
+                .unwrap(),
             Metric::Epic => Epic::default().distance(&mdp, &da, &db).unwrap(),
             Metric::DardDynamics => Dard::default().distance(&mdp, &da, &db).unwrap(),
             Metric::DardCoverage => Dard::new(Coverage::uniform(), DardWeights::Coverage)
