@@ -61,6 +61,7 @@ struct Support<'a, F> {
     inv_sum: f64,
     mean: f64,
     r_max: f64,
+    r_min: f64,
     /// `p(Y*)`, normalised.
     top_mass: f64,
 }
@@ -74,12 +75,16 @@ impl<'a, F: Real> Support<'a, F> {
         let inv_sum = 1.0 / sum;
         let mut mean = 0.0;
         let mut r_max = f64::NEG_INFINITY;
+        let mut r_min = f64::INFINITY;
         for (&pi, &ri) in p.iter().zip(r) {
             if pi > F::ZERO {
                 mean += pi.as_f64() * inv_sum * ri.as_f64();
                 r_max = r_max.max(ri.as_f64());
+                r_min = r_min.min(ri.as_f64());
             }
         }
+        // The mean lies in [min r, max r] (rounding could push it out; a constant is exact).
+        let mean = mean.clamp(r_min, r_max);
         let top_mass = p
             .iter()
             .zip(r)
@@ -97,6 +102,7 @@ impl<'a, F: Real> Support<'a, F> {
             inv_sum,
             mean,
             r_max,
+            r_min,
             top_mass,
         })
     }
@@ -119,6 +125,10 @@ impl<'a, F: Real> Support<'a, F> {
 /// `h(u) = 1 + (u − 1)·eᵘ = u·eᵘ − expm1(u) >= 0`, so that `KL = Σ p·h(log(φ/p))`.
 #[inline]
 fn kl_term(u: f64) -> f64 {
+    if u < -745.0 {
+        // eᵘ underflows to 0 (and u·eᵘ would be −∞·0 for u = −∞).
+        return 1.0;
+    }
     if Float::abs(u) < 0.1 {
         // Σ_{k=2}^{12} (k − 1)uᵏ/k!; the first omitted term is below 1e-17 of the sum.
         const C: [f64; 11] = [
@@ -146,7 +156,8 @@ fn tilt_core<F: Real>(
     lambda: f64,
     mut out: Option<&mut [F]>,
 ) -> (f64, f64, f64) {
-    if lambda == 0.0 {
+    if lambda == 0.0 || sup.r_min == sup.r_max {
+        // φ = p (a constant reward is not tilted by any λ).
         if let Some(o) = out.as_deref_mut() {
             for (x, &p) in o.iter_mut().zip(sup.p) {
                 *x = F::lit(p.as_f64() * sup.inv_sum);
@@ -158,8 +169,9 @@ fn tilt_core<F: Real>(
             .sum();
         return (0.0, sup.mean, var);
     }
-    // Log-partition around a centre c: Λ_c = log E_p[e^{λ(r − c)}].
-    let small = lambda * (sup.r_max - sup.mean) <= 1.0;
+    // Log-partition around a centre c: Λ_c = log E_p[e^{λ(r − c)}]. Around the mean when every
+    // λ(r − mean) lies in [−30, 1] (then Σ p·expm1(x) > −1), else around max r with log-sum-exp.
+    let small = lambda * (sup.r_max - sup.mean) <= 1.0 && lambda * (sup.mean - sup.r_min) <= 30.0;
     let c = if small { sup.mean } else { sup.r_max };
     let lam_c = if small {
         let s: f64 = sup

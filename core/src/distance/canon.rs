@@ -11,7 +11,7 @@ use crate::error::{Error, Result, ensure_len};
 use crate::mdp::linalg::{lu_factor, lu_solve};
 use crate::mdp::{
     Evaluation, Mdp, Policy, Reward, RewardRow, check_probabilities, checked_size, evaluate_f64,
-    fill_expected_reward,
+    fill_expected_reward, to_real,
 };
 use crate::real::Real;
 
@@ -378,16 +378,22 @@ impl Canon {
         match self.layout {
             Layout::Full => {
                 for (o, v) in out.iter_mut().zip(&self.values) {
-                    *o = F::lit(v * scale);
+                    *o = to_real(v * scale, "canonical reward")?;
                 }
             }
             Layout::PerSa => {
                 for (orow, v) in out.chunks_exact_mut(ns).zip(&self.values) {
-                    orow.iter_mut().for_each(|o| *o = F::lit(v * scale));
+                    let x = to_real(v * scale, "canonical reward")?;
+                    orow.iter_mut().for_each(|o| *o = x);
                 }
             }
             Layout::Support => {
                 out.iter_mut().for_each(|o| *o = F::ZERO);
+                if self.max_abs() * scale > F::max_value().as_f64() {
+                    return Err(Error::Overflow {
+                        what: "canonical reward",
+                    });
+                }
                 let mut vals = self.values.iter();
                 for (orow, row) in out.chunks_exact_mut(ns).zip(mdp.rows()) {
                     row.for_each(|j, _| {

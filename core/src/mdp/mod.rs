@@ -86,6 +86,18 @@ pub(crate) fn check_probabilities<F: Real>(what: &'static str, p: &[F]) -> Resul
     Ok(sum)
 }
 
+/// Rounds an `f64` result to `F`, or [`Error::Overflow`] if it is not finite in `F` (an `f64` value
+/// beyond `f32::MAX` becomes `∞` in `f32`).
+#[inline]
+pub(crate) fn to_real<F: Real>(x: f64, what: &'static str) -> Result<F> {
+    let y = F::lit(x);
+    if y.is_finite() {
+        Ok(y)
+    } else {
+        Err(Error::Overflow { what })
+    }
+}
+
 /// `a·b` as a checked product, or [`Error::TooLarge`].
 pub(crate) fn checked_size(what: &'static str, a: usize, b: usize) -> Result<usize> {
     a.checked_mul(b).ok_or(Error::TooLarge {
@@ -726,12 +738,7 @@ pub fn expected_reward<F: Real>(
         let r = reward.row(i / na, i % na, ns, na);
         let mut acc = 0.0;
         row.for_each(|j, p| acc += p * r.at(j));
-        if !acc.is_finite() {
-            return Err(Error::Overflow {
-                what: "expected reward",
-            });
-        }
-        *o = F::lit(acc);
+        *o = to_real(acc, "expected reward")?;
     }
     Ok(())
 }
@@ -778,10 +785,7 @@ pub fn q_values<F: Real>(
             let v = values.get(j).map_or(0.0, |x| x.as_f64());
             acc += p * (r.at(j) + g * v);
         });
-        if !acc.is_finite() {
-            return Err(Error::Overflow { what: "Q values" });
-        }
-        *o = F::lit(acc);
+        *o = to_real(acc, "Q values")?;
     }
     Ok(())
 }

@@ -31,7 +31,9 @@ use crate::error::{
     Error, Result, ensure_finite, ensure_len, param_in, param_nonneg, param_positive,
 };
 use crate::mdp::linalg::{lu_factor, lu_solve_transpose};
-use crate::mdp::{Evaluation, Mdp, Reward, checked_size, fill_expected_reward, solve_optimal_f64};
+use crate::mdp::{
+    Evaluation, Mdp, Reward, checked_size, fill_expected_reward, solve_optimal_f64, to_real,
+};
 use crate::real::Real;
 
 /// A trajectory segment `(s₀, a₀, s₁, …, a_{k−1}, s_k)`.
@@ -288,9 +290,10 @@ pub fn preference_logit<F: Real>(
     left.validate(mdp)?;
     right.validate(mdp)?;
     let sc = Scorer::new(mdp, reward, model)?;
-    Ok(F::lit(
+    to_real(
         sc.score(mdp, reward, left) - sc.score(mdp, reward, right),
-    ))
+        "preference logit",
+    )
 }
 
 /// The mean cross-entropy of a preference model on labelled comparisons, and optionally its exact
@@ -339,10 +342,10 @@ pub fn preference_loss<F: Real>(
     if let (Some(g), Some(g64)) = (grad, g64) {
         ensure_len("grad", mdp.full_len(), g.len())?;
         for (o, v) in g.iter_mut().zip(&g64) {
-            *o = F::lit(*v);
+            *o = to_real(*v, "preference gradient")?;
         }
     }
-    Ok(F::lit(loss))
+    to_real(loss, "preference loss")
 }
 
 /// Loss and (optionally) gradient in `f64`, data validated.
@@ -586,7 +589,7 @@ pub fn fit_reward<F: Real>(
     let (mut p1, mut p2) = (1.0f64, 1.0f64);
     for _ in 0..config.steps {
         for (c, t) in cur.iter_mut().zip(&theta) {
-            *c = F::lit(*t);
+            *c = to_real(*t, "fitted reward")?;
         }
         loss_grad_f64(mdp, &cur, data, model, Some(&mut g))?;
         p1 *= b1;
@@ -601,11 +604,11 @@ pub fn fit_reward<F: Real>(
         }
     }
     for (o, t) in out.iter_mut().zip(&theta) {
-        *o = F::lit(*t);
+        *o = to_real(*t, "fitted reward")?;
     }
     let loss = loss_grad_f64(mdp, out, data, model, None)?;
     Ok(FitReport {
-        loss: F::lit(loss),
+        loss: to_real(loss, "preference loss")?,
         steps: config.steps,
     })
 }

@@ -8,7 +8,7 @@ use num_traits::Float;
 
 use crate::error::{Error, Result, ensure_len, param_positive};
 use crate::mdp::linalg::{lu_factor, lu_solve};
-use crate::mdp::{Mdp, Policy, Reward, checked_size, fill_expected_reward};
+use crate::mdp::{Mdp, Policy, Reward, checked_size, fill_expected_reward, to_real};
 use crate::real::Real;
 
 /// Largest `S` that [`Evaluation::Auto`] evaluates exactly (dense LU, `O(S³)`).
@@ -302,10 +302,7 @@ fn rbar_of<F: Real>(mdp: &Mdp<'_, F>, reward: &Reward<'_, F>) -> Result<Vec<f64>
 
 fn write_out<F: Real>(out: &mut [F], v: &[f64]) -> Result<()> {
     for (o, &x) in out.iter_mut().zip(v) {
-        if !x.is_finite() {
-            return Err(Error::Overflow { what: "values" });
-        }
-        *o = F::lit(x);
+        *o = to_real(x, "values")?;
     }
     Ok(())
 }
@@ -512,7 +509,7 @@ pub fn policy_return<F: Real>(
     policy.validate(mdp)?;
     let rbar = rbar_of(mdp, reward)?;
     let v = evaluate_f64(mdp, &rbar, policy, Evaluation::Auto, None)?;
-    Ok(F::lit(return_f64(mdp, &v)))
+    to_real(return_f64(mdp, &v), "return")
 }
 
 /// Optimal and worst returns and the return of `policy`, in `f64`.
@@ -562,9 +559,10 @@ pub fn regret<F: Real>(
     let rbar = rbar_of(mdp, reward)?;
     let best = solve_optimal_f64(mdp, &rbar, Evaluation::Auto)?;
     let v = evaluate_f64(mdp, &rbar, policy, Evaluation::Auto, None)?;
-    Ok(F::lit(
+    to_real(
         (return_f64(mdp, &best.v) - return_f64(mdp, &v)).max(0.0),
-    ))
+        "regret",
+    )
 }
 
 /// Regret normalised by the range of returns, as in the STARC experiments.

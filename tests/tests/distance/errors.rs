@@ -495,3 +495,41 @@ fn preferences() {
         Err(Error::NonFinite { what: "reward", .. })
     ));
 }
+
+/// Regressions found by `fuzz/fuzz_targets/distances.rs` (root causes in the comments).
+#[test]
+fn fuzz_regressions() {
+    // crash-64fe5af4: a constant reward of magnitude 1.8e10 with p = (1 − 4e-13, 4e-13) and a
+    // subnormal β = 3.8e-40 (λ ≈ 2.6e39). The probability-weighted mean rounded above max r, so
+    // λ·(r − mean) was −∞ and the log-partition −∞ − (−∞) = NaN. Fixed: the mean is clamped into
+    // [min r, max r], a constant reward returns φ = p, and the small-λ branch is only taken when
+    // every λ(r − mean) ∈ [−30, 1].
+    let p = [6.340206e22f32, 2.8026348e10];
+    let s: f32 = p.iter().sum();
+    let p = [p[0] / s, p[1] / s];
+    let r = [-1.7936843e10f32; 2];
+    let mut out = [0.0f32; 2];
+    let st = tilt(&mut out, &p, &r, 3.84523e-40).unwrap();
+    assert_eq!(st.kl, 0.0);
+    assert_eq!(st.expected_reward, -1.7936843e10);
+    assert_eq!(out, p);
+    // The same with a non-constant reward and an enormous λ: the argmax limit, no NaN.
+    let mut out64 = [0.0f64; 2];
+    let st = tilt(&mut out64, &[0.5f64, 0.5], &[-1e10, -1e10 + 1e-3], 1e-300).unwrap();
+    assert!((st.kl - 2f64.ln()).abs() < 1e-12 && st.expected_reward == -1e10 + 1e-3);
+
+    // crash-76335e12: f32 rewards near −f32::MAX give values beyond the f32 range; the f64
+    // solver's finite results became −∞ when rounded to f32. Fixed: results that overflow `F`
+    // are `Error::Overflow`.
+    let mdp = Mdp::new(1, 1, Transitions::Dense(&[1.0f32]), &[1.0], 0.5).unwrap();
+    let huge = Reward::State(&[-2.7997575e38f32]);
+    assert_eq!(
+        rewardkit_core::mdp::optimal_policy(&mdp, &huge),
+        Err(Error::Overflow { what: "values" })
+    );
+    let mut v = [0.0f32];
+    assert!(matches!(
+        policy_values(&mut v, &mdp, &huge, &Policy::Uniform, Evaluation::Exact),
+        Err(Error::Overflow { .. })
+    ));
+}
