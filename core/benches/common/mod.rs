@@ -31,7 +31,11 @@ impl Harness {
 
     /// `full` in normal runs, `full / div` (at least 1) in quick runs.
     pub fn size(&self, full: usize, div: usize) -> usize {
-        if self.quick { (full / div).max(1) } else { full }
+        if self.quick {
+            (full / div).max(1)
+        } else {
+            full
+        }
     }
 
     /// Median of `reps` timed runs of `f` after one warm-up run.
@@ -60,7 +64,10 @@ impl Harness {
 
     /// Prints the table header.
     pub fn header(&self, title: &str) {
-        println!("\n## {title}{}", if self.quick { " (quick smoke run)" } else { "" });
+        println!(
+            "\n## {title}{}",
+            if self.quick { " (quick smoke run)" } else { "" }
+        );
         println!(
             "{:<52} {:>12} {:>12} {:>8} {:>12}",
             "op", "time", "copy floor", "ratio", "per item"

@@ -496,7 +496,7 @@ fn preferences() {
     ));
 }
 
-/// Regressions found by `fuzz/fuzz_targets/distances.rs` (root causes in the comments).
+// Regressions found by `fuzz/fuzz_targets/distances.rs` (root causes in the comments).
 #[test]
 fn fuzz_regressions() {
     // crash-64fe5af4: a constant reward of magnitude 1.8e10 with p = (1 − 4e-13, 4e-13) and a

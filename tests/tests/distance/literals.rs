@@ -14,10 +14,7 @@ use rewardkit_core::objective::{best_of_n, beta_for_kl, tilt, tilt_stats};
 
 use super::CHAIN_TAU;
 
-fn chain<F: rewardkit_core::Real>(tau: &[F], init: &[F]) -> Mdp<'static, F>
-where
-    F: 'static,
-{
+fn chain<F: rewardkit_core::Real>(tau: &[F], init: &[F]) -> Mdp<'static, F> {
     // Leak the two small buffers so the MDP can be returned ('static is fine in tests).
     let tau: &'static [F] = Box::leak(tau.to_vec().into_boxed_slice());
     let init: &'static [F] = Box::leak(init.to_vec().into_boxed_slice());
@@ -28,11 +25,11 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
 }
 
-/// R₁(s) = (0, 1).
-///
-/// Optimal: stay in 1 (V = 1 + V/2 ⇒ V(1) = 2), switch from 0 (V(0) = 0.5·2 = 1); J* = 1.
-/// Worst: stay in 0 (V(0) = 0), switch from 1 (V(1) = 1 + 0.5·0 = 1); J_min = 0.
-/// Uniform: V(0) = ¼V(0) + ¼V(1), V(1) = 1 + ¼V(1) + ¼V(0) ⇒ V = (0.5, 1.5).
+// R₁(s) = (0, 1).
+//
+// Optimal: stay in 1 (V = 1 + V/2 ⇒ V(1) = 2), switch from 0 (V(0) = 0.5·2 = 1); J* = 1.
+// Worst: stay in 0 (V(0) = 0), switch from 1 (V(1) = 1 + 0.5·0 = 1); `J_min` = 0.
+// Uniform: V(0) = ¼V(0) + ¼V(1), V(1) = 1 + ¼V(1) + ¼V(0) ⇒ V = (0.5, 1.5).
 #[test]
 fn chain_values_policies_and_regret() {
     let tau: Vec<f64> = CHAIN_TAU.to_vec();
@@ -81,12 +78,12 @@ fn chain_values_policies_and_regret() {
     assert_eq!(opt32.values, [1.0f32, 2.0]);
 }
 
-/// VAL under the uniform policy, with `V = (0.5, 1.5)` for R₁ = (0, 1):
-/// c(0, stay) = 0 + ½·0.5 − 0.5 = −¼, c(0, switch) = ½·1.5 − 0.5 = ¼, c(1, stay) = 1 + ½·1.5 − 1.5
-/// = ¼, c(1, switch) = 1 + ½·0.5 − 1.5 = −¼, repeated over s'.
-/// R₃ = 1 for (0, switch): V = (0.75, 0.25), c₃ = (−0.375, 0.375, −0.125, 0.125).
-/// ⟨c₁, c₃⟩ = 2·0.125, ‖c₁‖² = 0.5, ‖c₃‖² = 0.625 (L2 over the 8 entries) ⇒ ⟨s₁, s₃⟩ = 1/√5 and
-/// d = √(2 − 2/√5).
+// VAL under the uniform policy, with `V = (0.5, 1.5)` for R₁ = (0, 1):
+// c(0, stay) = 0 + ½·0.5 − 0.5 = −¼, c(0, switch) = ½·1.5 − 0.5 = ¼, c(1, stay) = 1 + ½·1.5 − 1.5
+// = ¼, c(1, switch) = 1 + ½·0.5 − 1.5 = −¼, repeated over s'.
+// R₃ = 1 for (0, switch): V = (0.75, 0.25), c₃ = (−0.375, 0.375, −0.125, 0.125).
+// ⟨c₁, c₃⟩ = 2·0.125, ‖c₁‖² = 0.5, ‖c₃‖² = 0.625 (L2 over the 8 entries) ⇒ ⟨s₁, s₃⟩ = 1/√5 and
+// d = √(2 − 2/√5).
 #[test]
 fn chain_starc_value_l2() {
     let tau: Vec<f64> = CHAIN_TAU.to_vec();
@@ -143,10 +140,10 @@ fn chain_starc_value_l2() {
     ));
 }
 
-/// EPIC with uniform coverage. R₁(s, a, s') = r(s) with r = (0, 1): Φ = (0, 1), c̄ = ½,
-/// C₁ = r(s) + ½Φ(s') − Φ(s) − ¼ = ½r(s') − ¼ = ∓¼. R₃ (1 at (0, switch)): Φ = (½, 0), c̄ = ¼,
-/// C₃ over (s, a, s') = (−0.375, −0.625, 0.625, 0.375, 0.125, −0.125, 0.125, −0.125).
-/// Both have mean 0; cov = −1/32, var₁ = 1/16, var₃ = 9/64 ⇒ ρ = −1/3, D = √(2/3).
+// EPIC with uniform coverage. R₁(s, a, s') = r(s) with r = (0, 1): Φ = (0, 1), c̄ = ½,
+// C₁ = r(s) + ½Φ(s') − Φ(s) − ¼ = ½r(s') − ¼ = ∓¼. R₃ (1 at (0, switch)): Φ = (½, 0), c̄ = ¼,
+// C₃ over (s, a, s') = (−0.375, −0.625, 0.625, 0.375, 0.125, −0.125, 0.125, −0.125).
+// Both have mean 0; cov = −1/32, var₁ = 1/16, var₃ = 9/64 ⇒ ρ = −1/3, D = √(2/3).
 #[test]
 fn chain_epic() {
     let tau: Vec<f64> = CHAIN_TAU.to_vec();
@@ -188,11 +185,11 @@ fn chain_epic() {
     assert!(Epic::new(cov).distance(&mdp, &r1, &r3).is_err());
 }
 
-/// DARD with uniform `D_S`, `D_A` and dynamics weights (the 4 transitions with τ = 1, weight ¼).
-/// R₁: Φ_τ = (0, 1), T(s, s') = ½[r(s) + r(1 − s)] = ½ ⇒ C₁ = ½r(s') − ¼ = (−¼, ¼, ¼, −¼) on
-/// (0, stay, 0), (0, switch, 1), (1, stay, 1), (1, switch, 0).
-/// R₃: Φ_τ = (½, 0), T(s, ·) = ½·1{s = 1} ⇒ C₃ = (−¼, ½, −¼, 0).
-/// cov = 1/32, var₁ = 1/16, var₃ = 3/32 ⇒ ρ = 1/√6, D = √((1 − 1/√6)/2).
+// DARD with uniform `D_S`, `D_A` and dynamics weights (the 4 transitions with τ = 1, weight ¼).
+// R₁: `Φ_τ` = (0, 1), T(s, s') = ½[r(s) + r(1 − s)] = ½ ⇒ C₁ = ½r(s') − ¼ = (−¼, ¼, ¼, −¼) on
+// (0, stay, 0), (0, switch, 1), (1, stay, 1), (1, switch, 0).
+// R₃: `Φ_τ` = (½, 0), T(s, ·) = ½·1{s = 1} ⇒ C₃ = (−¼, ½, −¼, 0).
+// cov = 1/32, var₁ = 1/16, var₃ = 3/32 ⇒ ρ = 1/√6, D = √((1 − 1/√6)/2).
 #[test]
 fn chain_dard() {
     let tau: Vec<f64> = CHAIN_TAU.to_vec();
@@ -227,9 +224,9 @@ fn chain_dard() {
     assert!(close(cov_d, ((1.0 - rho) / 2.0).sqrt(), 1e-15), "{cov_d}");
 }
 
-/// Minimal L2 canonicalisation on a 1-state, 2-action MDP with deterministic self-loops:
-/// equivalence class = R + γΦ − Φ = R − (1 − γ)Φ (a constant shift) and S'-redistribution is
-/// trivial (one next state), so the minimal L2 member is R minus its mean: R = (1, 3) ⇒ (−1, 1).
+// Minimal L2 canonicalisation on a 1-state, 2-action MDP with deterministic self-loops:
+// equivalence class = R + γΦ − Φ = R − (1 − γ)Φ (a constant shift) and S'-redistribution is
+// trivial (one next state), so the minimal L2 member is R minus its mean: R = (1, 3) ⇒ (−1, 1).
 #[test]
 fn minimal_l2_centres_a_bandit() {
     let tau = [1.0f64, 1.0];
@@ -259,8 +256,8 @@ fn minimal_l2_centres_a_bandit() {
     assert!(c2.iter().all(|x| x.abs() < 1e-14), "{c2:?}");
 }
 
-/// Tilted distribution, p = (½, ½), r = (0, ln 2), β = 1: φ ∝ (1, 2) ⇒ (⅓, ⅔);
-/// E_φ[r] = ⅔·ln 2; KL = ⅓·ln(⅔) + ⅔·ln(4/3).
+// Tilted distribution, p = (½, ½), r = (0, ln 2), β = 1: φ ∝ (1, 2) ⇒ (⅓, ⅔);
+// `E_φ`[r] = ⅔·ln 2; KL = ⅓·ln(⅔) + ⅔·ln(4/3).
 #[test]
 fn tilt_literals() {
     let mut phi = [0.0f64; 2];
@@ -283,12 +280,12 @@ fn tilt_literals() {
     assert!(close(f64::from(st32.kl), kl1, 1e-7));
 }
 
-/// Best-of-N by hand.
-/// - p = (¼, ¼, ½), r = (1, 1, 0), N = 2 (a tie at the top): the worse level wins only if both
-///   draws are in it, ¼; the tied level gets ¾, split by p ⇒ π = (⅜, ⅜, ¼);
-///   KL = ¾·ln(¾/½) + ¼·ln(¼/½), E[r] = ¾.
-/// - p uniform on 3, r = (0, 1, 2), N = 3: q = (1/27, 8/27 − 1/27, 1 − 8/27);
-///   KL = Σ q·ln(3q), E[r] = 7/27 + 2·19/27 = 5/3.
+// Best-of-N by hand.
+// - p = (¼, ¼, ½), r = (1, 1, 0), N = 2 (a tie at the top): the worse level wins only if both
+//   draws are in it, ¼; the tied level gets ¾, split by p ⇒ π = (⅜, ⅜, ¼);
+//   KL = ¾·ln(¾/½) + ¼·ln(¼/½), E[r] = ¾.
+// - p uniform on 3, r = (0, 1, 2), N = 3: q = (1/27, 8/27 − 1/27, 1 − 8/27);
+//   KL = Σ q·ln(3q), E[r] = 7/27 + 2·19/27 = 5/3.
 #[test]
 fn best_of_n_literals() {
     let mut pi = [0.0f64; 3];

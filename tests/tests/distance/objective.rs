@@ -8,7 +8,7 @@ use rewardkit_core::objective::{
     best_of_n, best_of_n_kl_bound, beta_for_kl, tilt, tilt_lambda, tilt_stats,
 };
 
-/// A finite support: probabilities (some zero) and rewards (sometimes tied).
+// A finite support: probabilities (some zero) and rewards (sometimes tied).
 fn support() -> impl Strategy<Value = (Vec<f64>, Vec<f64>)> {
     (1..=8usize).prop_flat_map(|n| {
         (
@@ -68,7 +68,7 @@ fn check_monotone<F: Real>(p: &[f64], r: &[f64]) {
     }
 }
 
-/// The f64 brute-force tilt: `p·e^{r/β}` normalised, computed naïvely (fine for |r/β| < 700).
+// The f64 brute-force tilt: `p·e^{r/β}` normalised, computed naïvely (fine for |r/β| < 700).
 fn naive_tilt(p: &[f64], r: &[f64], beta: f64) -> (Vec<f64>, f64, f64) {
     let w: Vec<f64> = p.iter().zip(r).map(|(p, r)| p * (r / beta).exp()).collect();
     let z: f64 = w.iter().sum();
@@ -113,7 +113,7 @@ proptest! {
         prop_assert!((f64::from(s32.kl) - kl).abs() <= 2e-5 * (1.0 + kl));
     }
 
-    /// The budget solver meets Δ, and the tilt at the returned β spends exactly Δ.
+    // The budget solver meets Δ, and the tilt at the returned β spends exactly Δ.
     #[test]
     fn budget_solver_meets_the_budget((p, r) in support(), frac in 0.0..1.2f64) {
         let kmax = kl_max(&p, &r);
@@ -141,8 +141,8 @@ proptest! {
         }
     }
 
-    /// φ_β maximises `E_q[r] − β·KL(q‖p)` over a grid of the 3-point simplex, and
-    /// `max = β·log E_p[e^{r/β}]`.
+    // φ_β maximises `E_q[r] − β·KL(q‖p)` over a grid of the 3-point simplex, and
+    // `max = β·log E_p[e^{r/β}]`.
     #[test]
     fn tilt_maximises_the_regularised_objective(
         w in prop::collection::vec(0.05..1.0f64, 3),
@@ -175,7 +175,7 @@ proptest! {
         prop_assert!(best - grid_best <= 0.02 * (1.0 + best.abs()));
     }
 
-    /// Best-of-N equals the law obtained by enumerating all M^N draws (ties broken uniformly).
+    // Best-of-N equals the law obtained by enumerating all M^N draws (ties broken uniformly).
     #[test]
     fn best_of_n_matches_enumeration(
         (p, r) in (1..=4usize).prop_flat_map(|m| (
@@ -223,7 +223,7 @@ proptest! {
         prop_assert!((f64::from(b32.kl) - kl).abs() <= 1e-5);
     }
 
-    /// `KL(π_N‖p) <= log N − (N−1)/N` for any support and N.
+    // `KL(π_N‖p) <= log N − (N−1)/N` for any support and N.
     #[test]
     fn best_of_n_kl_is_bounded((p, r) in support(), n in 1..=64usize) {
         let mut pi = vec![0.0f64; p.len()];
@@ -233,8 +233,8 @@ proptest! {
     }
 }
 
-/// With distinct rewards on a uniform support of M points, `KL(π_N‖p)` approaches
-/// `log N − (N−1)/N` as M grows (the continuous limit), from below.
+// With distinct rewards on a uniform support of M points, `KL(π_N‖p)` approaches
+// `log N − (N−1)/N` as M grows (the continuous limit), from below.
 #[test]
 fn best_of_n_kl_reaches_the_bound_in_the_continuous_limit() {
     for n in [2usize, 4, 16, 64] {
@@ -266,7 +266,7 @@ fn best_of_n_kl_reaches_the_bound_in_the_continuous_limit() {
     assert!(b.kl_bound - b.kl > 0.06);
 }
 
-/// The KL-constrained optimum beats best-of-N at the same KL (it is the optimum), and both beat p.
+// The KL-constrained optimum beats best-of-N at the same KL (it is the optimum), and both beat p.
 #[test]
 fn tilt_dominates_best_of_n_at_equal_kl() {
     let m = 50;
@@ -284,7 +284,7 @@ fn tilt_dominates_best_of_n_at_equal_kl() {
     }
 }
 
-/// Tiny λ keeps relative accuracy: KL ≈ λ²·Var_p(r)/2·(1 + O(λ)).
+// Tiny λ keeps relative accuracy: KL ≈ `λ²·Var_p(r)/2·(1` + O(λ)).
 #[test]
 fn small_lambda_kl_has_full_relative_accuracy() {
     let p = [0.2f64, 0.3, 0.5];

@@ -13,11 +13,11 @@ use rewardkit_tests::mdp_support::{MdpCase, mdp_case_in};
 
 use super::{CHAIN_TAU, Owned};
 
-/// Chain, R(s) = (0, 1), γ = ½: Q* = (½, 1, 2, 3/2), V* = (1, 2) ⇒ A* = (−½, 0, 0, −½).
-/// Left (0 →switch→ 1): ΣA* = 0; right (0 →stay→ 0): ΣA* = −½ ⇒ regret logit ½.
-/// Partial return: R = 0 on both transitions (they leave state 0) ⇒ logit 0.
-/// A 2-step left segment (0 →switch→ 1 →stay→ 1) vs (1 →switch→ 0 →stay→ 0):
-/// partial returns 0 + 1 vs 1 + 0 ⇒ 0; advantages 0 + 0 vs −½ − ½ ⇒ regret logit 1.
+// Chain, R(s) = (0, 1), γ = ½: Q* = (½, 1, 2, 3/2), V* = (1, 2) ⇒ A* = (−½, 0, 0, −½).
+// Left (0 →switch→ 1): ΣA* = 0; right (0 →stay→ 0): ΣA* = −½ ⇒ regret logit ½.
+// Partial return: R = 0 on both transitions (they leave state 0) ⇒ logit 0.
+// A 2-step left segment (0 →switch→ 1 →stay→ 1) vs (1 →switch→ 0 →stay→ 0):
+// partial returns 0 + 1 vs 1 + 0 ⇒ 0; advantages 0 + 0 vs −½ − ½ ⇒ regret logit 1.
 #[test]
 fn hand_computed_logits() {
     let init = [1.0f64, 0.0];
@@ -53,12 +53,11 @@ fn hand_computed_logits() {
     assert_eq!(z, 0.0);
 }
 
-/// Random segments of length 1..=3 following the dynamics, with random labels.
-fn random_data(
-    m: &MdpCase,
-    seed: u64,
-    count: usize,
-) -> Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, f64)> {
+// Raw comparisons: (left states, left actions, right states, right actions, label).
+type Raw = Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, f64)>;
+
+// Random segments of length 1..=3 following the dynamics, with random labels.
+fn random_data(m: &MdpCase, seed: u64, count: usize) -> Raw {
     let mut rng = SplitMix64::new(seed);
     let seg = |rng: &mut SplitMix64| {
         let len = 1 + rng.below(3);
@@ -91,8 +90,6 @@ fn random_data(
         })
         .collect()
 }
-
-type Raw = Vec<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, f64)>;
 
 fn comparisons(raw: &Raw) -> Vec<Comparison<'_, f64>> {
     raw.iter()
@@ -174,8 +171,8 @@ proptest! {
     }
 }
 
-/// Fits a reward from comparisons labelled by `model` under a generating reward and returns the
-/// STARC (VAL, L2) distance between the fit and the generator, and the final loss.
+// Fits a reward from comparisons labelled by `model` under a generating reward and returns the
+// STARC (VAL, L2) distance between the fit and the generator, and the final loss.
 fn recover(
     m: &MdpCase,
     truth: &[f64],

@@ -58,21 +58,21 @@ const METRICS: [Metric; 14] = [
 ];
 
 impl Metric {
-    /// The documented upper end of the range.
+    // The documented upper end of the range.
     fn max(self) -> f64 {
         match self {
-            Metric::Starc(..) => 2.0,
+            Self::Starc(..) => 2.0,
             _ => 1.0,
         }
     }
 
-    /// Whether the theory makes the metric invariant to S'-redistribution.
+    // Whether the theory makes the metric invariant to S'-redistribution.
     fn removes_redistribution(self) -> bool {
-        matches!(self, Metric::Starc(Canon::Value | Canon::Minimal, _, _))
+        matches!(self, Self::Starc(Canon::Value | Canon::Minimal, _, _))
     }
 
     fn starc<F: Real>(self) -> Option<Starc<'static, F>> {
-        let Metric::Starc(c, order, weighted) = self else {
+        let Self::Starc(c, order, weighted) = self else {
             return None;
         };
         let canon = match c {
@@ -92,10 +92,10 @@ impl Metric {
     fn distance<F: Real>(self, mdp: &Mdp<'_, F>, a: &[F], b: &[F]) -> f64 {
         let (ra, rb) = (Reward::Full(a), Reward::Full(b));
         let d = match self {
-            Metric::Starc(..) => self.starc::<F>().unwrap().distance(mdp, &ra, &rb),
-            Metric::Epic => Epic::default().distance(mdp, &ra, &rb),
-            Metric::DardDynamics => Dard::default().distance(mdp, &ra, &rb),
-            Metric::DardCoverage => {
+            Self::Starc(..) => self.starc::<F>().unwrap().distance(mdp, &ra, &rb),
+            Self::Epic => Epic::default().distance(mdp, &ra, &rb),
+            Self::DardDynamics => Dard::default().distance(mdp, &ra, &rb),
+            Self::DardCoverage => {
                 Dard::new(Coverage::uniform(), DardWeights::Coverage).distance(mdp, &ra, &rb)
             }
         };
@@ -103,7 +103,7 @@ impl Metric {
     }
 }
 
-/// Absolute tolerance for "distance 0" in `F`.
+// Absolute tolerance for "distance 0" in `F`.
 fn zero_tol<F: Real>() -> f64 {
     if F::NAME == "f64" { 1e-8 } else { 3e-3 }
 }
@@ -112,7 +112,7 @@ fn zero_tol<F: Real>() -> f64 {
 // Transformations (built in f64, then cast)
 // ---------------------------------------------------------------------------------------------
 
-/// `α·R + γΦ(s') − Φ(s)`, then S'-redistributed by `d` (all in `f64`).
+// `α·R + γΦ(s') − Φ(s)`, then S'-redistributed by `d` (all in `f64`).
 fn equivalent(m: &MdpCase, r: &[f64], alpha: f64, phi: &[f64], d: Option<&[f64]>) -> Vec<f64> {
     let o = Owned::<f64>::new(m);
     let mdp = o.dense();
@@ -130,7 +130,7 @@ fn equivalent(m: &MdpCase, r: &[f64], alpha: f64, phi: &[f64], d: Option<&[f64]>
     }
 }
 
-/// Smallest gap between the best and second-best `Q*` over states (∞ for one action).
+// Smallest gap between the best and second-best `Q*` over states (∞ for one action).
 fn optimality_gap(m: &MdpCase, r: &[f64]) -> f64 {
     let o = Owned::<f64>::new(m);
     let opt = optimal_policy(&o.dense(), &Reward::Full(r)).unwrap();
@@ -403,10 +403,10 @@ proptest! {
     }
 }
 
-/// EPIC and DARD are *not* invariant to S'-redistribution (the STARC paper's criticism of them), so
-/// "0 under S'-redistribution" holds only for STARC's canonicalisations (`Value`, `MinimalL2`).
-/// A concrete case: 2 states, 2 actions, τ(s, a, ·) = (½, ½) everywhere, R = 1{a = 1}; R' moves
-/// +3/−3 between the two next states of (0, 0), keeping every expectation under τ.
+// EPIC and DARD are *not* invariant to S'-redistribution (the STARC paper's criticism of them), so
+// "0 under S'-redistribution" holds only for STARC's canonicalisations (`Value`, `MinimalL2`).
+// A concrete case: 2 states, 2 actions, τ(s, a, ·) = (½, ½) everywhere, R = 1{a = 1}; R' moves
+// +3/−3 between the two next states of (0, 0), keeping every expectation under τ.
 #[test]
 fn epic_and_dard_see_redistribution() {
     let tau = [0.5f64, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
@@ -480,8 +480,8 @@ fn check_axioms<F: Real>(m: &MdpCase, r1: &[f64], r2: &[f64], r3: &[f64]) {
     }
 }
 
-/// With a metric norm `n'` other than the normalising norm `n`, the range is
-/// `[0, n'(s(R₁)) + n'(s(R₂))]`.
+// With a metric norm `n'` other than the normalising norm `n`, the range is
+// `[0, n'(s(R₁)) + n'(s(R₂))]`.
 fn check_mixed_norm_range<F: Real>(m: &MdpCase, r1: &[f64], r2: &[f64]) {
     let o = Owned::<F>::new(m);
     let mdp = o.dense();
@@ -608,9 +608,9 @@ proptest! {
         check_same_optimal_policies::<f32>(&m, &r, &phi, alpha, &pert);
     }
 
-    /// Along `R_t = (1 − t)R₂ + tR₁`, every distance to R₁ goes to 0 and the normalised regret
-    /// (under R₁) of an optimal policy for R_t goes to 0 — and is exactly 0 once `R_t` is within
-    /// R₁'s optimality gap.
+    // Along `R_t = (1 − t)R₂ + tR₁`, every distance to R₁ goes to 0 and the normalised regret
+    // (under R₁) of an optimal policy for R_t goes to 0 — and is exactly 0 once `R_t` is within
+    // R₁'s optimality gap.
     #[test]
     fn regret_vanishes_as_distance_vanishes((m, r1, r2, ..) in mdp_with_rewards()) {
         let gap = optimality_gap(&m, &r1);
@@ -682,7 +682,7 @@ proptest! {
     }
 }
 
-/// `(S)` and `(S, A)` rewards are the same as their full expansions for every metric.
+// `(S)` and `(S, A)` rewards are the same as their full expansions for every metric.
 #[test]
 fn reward_conveniences_match_full_tensors() {
     let m = MdpCase {

@@ -39,7 +39,7 @@ fn lookup(r: &[f64]) -> impl Fn(usize, usize, usize) -> f64 + '_ {
     move |s, a, t| r[(s * 2 + a) * 4 + t]
 }
 
-/// Mean absolute error over seeds at each sample size.
+// Mean absolute error over seeds at each sample size.
 fn errors(
     exact: f64,
     sizes: &[(usize, usize)],
@@ -130,9 +130,9 @@ fn sampled_dard_converges_to_exact_dard() {
     assert!((f64::from(est) - exact).abs() < 0.03, "{est} vs {exact}");
 }
 
-/// With the mean samples shared, the sampled canonical reward of a positive scaling plus a
-/// potential shaping is an affine image of the original's, so the estimate is exactly 0 (and
-/// exactly 1 for the negation) at any sample size; a constant reward has zero variance.
+// With the mean samples shared, the sampled canonical reward of a positive scaling plus a
+// potential shaping is an affine image of the original's, so the estimate is exactly 0 (and
+// exactly 1 for the negation) at any sample size; a constant reward has zero variance.
 #[test]
 fn sampled_estimators_keep_exact_invariances() {
     let (tau, init, ra, _) = case();
