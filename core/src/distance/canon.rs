@@ -10,8 +10,8 @@ use super::norm::Layout;
 use crate::error::{Error, Result, ensure_len};
 use crate::mdp::linalg::{lu_factor, lu_solve};
 use crate::mdp::{
-    Evaluation, Mdp, Policy, Reward, RewardRow, check_probabilities, checked_size, evaluate_f64,
-    fill_expected_reward, to_real,
+    Evaluation, Evaluator, Mdp, Policy, Reward, RewardRow, check_probabilities, checked_size,
+    dot_lanes, expected_reward_checked, fill_expected_reward, scan_lanes, to_real,
 };
 use crate::real::Real;
 
@@ -168,9 +168,7 @@ pub(crate) fn epic_potential<F: Real>(
                 .enumerate()
                 .map(|(a, &wa)| {
                     let m = match reward.row(s, a, ns, na) {
-                        RewardRow::Slice(r) => {
-                            r.iter().zip(ds).map(|(x, w)| x.as_f64() * w).sum::<f64>()
-                        }
+                        RewardRow::Slice(r) => dot_lanes(r, ds),
                         RewardRow::Const(c) => c * ds_sum,
                     };
                     wa * m
@@ -180,6 +178,42 @@ pub(crate) fn epic_potential<F: Real>(
         .collect();
     let cbar = phi.iter().zip(ds).map(|(p, w)| p * w).sum();
     (phi, cbar)
+}
+
+/// [`epic_potential`] fused with the reward's validation: checks the length, and scans each row
+/// for NaN/∞ and `max |R|` while it is in cache for the dot product (one memory pass instead of
+/// two). Returns `(Φ, c̄, max |R|)`.
+pub(crate) fn epic_potential_checked<F: Real>(
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    what: &'static str,
+    ds: &[f64],
+    da: &[f64],
+) -> Result<(Vec<f64>, f64, f64)> {
+    let Reward::Full(values) = *reward else {
+        // Small tables: validate up front.
+        let max = reward.validate_max(what, mdp)?;
+        let (phi, cbar) = epic_potential(mdp, reward, ds, da);
+        return Ok((phi, cbar, max));
+    };
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    ensure_len(what, mdp.full_len(), values.len())?;
+    let mut max = 0.0f64;
+    let mut finite = true;
+    let mut phi = vec![0.0f64; ns];
+    for (i, row) in values.chunks_exact(ns).enumerate() {
+        let (m, f) = scan_lanes(row);
+        max = max.max(m);
+        finite &= f;
+        if let (Some(p), Some(&wa)) = (phi.get_mut(i / na), da.get(i % na)) {
+            *p += wa * dot_lanes(row, ds);
+        }
+    }
+    if !finite {
+        crate::error::ensure_finite(what, values)?;
+    }
+    let cbar = phi.iter().zip(ds).map(|(p, w)| p * w).sum();
+    Ok((phi, cbar, max))
 }
 
 /// DARD's `Φ_τ(s) = Σ_a D_A(a) r̄(s, a)` and `T(s, s') = Σ_a D_A(a) Σ_{s₁,s₂} τ(s,a,s₁) τ(s',a,s₂)
@@ -227,9 +261,9 @@ fn value_canon<F: Real>(
     mdp: &Mdp<'_, F>,
     rbar: &[f64],
     policy: &Policy<'_, F>,
-    evaluation: Evaluation,
+    evaluator: &Evaluator,
 ) -> Result<Vec<f64>> {
-    let v = evaluate_f64(mdp, rbar, policy, evaluation, None)?;
+    let v = evaluator.values(mdp, rbar, policy, None)?;
     let g = mdp.gamma().as_f64();
     let na = mdp.n_actions();
     Ok(rbar
@@ -240,75 +274,166 @@ fn value_canon<F: Real>(
         .collect())
 }
 
-/// The minimal-`L2` canonical reward (closed form, see [`Canonicalization::MinimalL2`]).
-fn minimal_canon<F: Real>(mdp: &Mdp<'_, F>, rbar: &[f64]) -> Result<Canon> {
-    let (ns, na) = (mdp.n_states(), mdp.n_actions());
-    let g = mdp.gamma().as_f64();
-    let mut normal = vec![0.0f64; checked_size("states x states", ns, ns)?];
-    let mut rhs = vec![0.0f64; ns];
-    let mut ent: Vec<(usize, f64)> = Vec::new();
-    let mut inv_q = vec![0.0f64; ns * na];
-    for (i, (row, &r)) in mdp.rows().zip(rbar).enumerate() {
-        let s = i / na;
-        let q = row.sum_sq();
-        let w = 1.0 / q;
-        if let Some(x) = inv_q.get_mut(i) {
-            *x = w;
-        }
-        // v = γτ(s, a, ·) − e_s
-        ent.clear();
-        row.for_each_nonzero(|j, p| ent.push((j, g * p)));
-        match ent.iter_mut().find(|(j, _)| *j == s) {
-            Some((_, v)) => *v -= 1.0,
-            None => ent.push((s, -1.0)),
-        }
-        for &(j, vj) in &ent {
-            if let Some(x) = rhs.get_mut(j) {
-                *x -= w * r * vj;
-            }
-            if let Some(nrow) = normal.get_mut(j * ns..(j + 1) * ns) {
-                for &(k, vk) in &ent {
-                    if let Some(x) = nrow.get_mut(k) {
-                        *x += w * vj * vk;
+/// `γτ(s, a, ·) − e_s` as `(index, value)` pairs.
+fn shaping_row<F: Real>(
+    row: crate::mdp::Row<'_, F>,
+    s: usize,
+    g: f64,
+    ent: &mut Vec<(usize, f64)>,
+) {
+    ent.clear();
+    row.for_each_nonzero(|j, p| ent.push((j, g * p)));
+    match ent.iter_mut().find(|(j, _)| *j == s) {
+        Some((_, v)) => *v -= 1.0,
+        None => ent.push((s, -1.0)),
+    }
+}
+
+/// The reward-independent part of the minimal-`L2` canonicalisation: the factored normal matrix
+/// `Σ_{s,a} w(s, a)·v vᵀ` (`v = γτ(s, a, ·) − e_s`, `w = 1/‖τ(s, a, ·)‖₂²`) and the weights.
+pub(crate) struct MinimalSystem {
+    lu: Vec<f64>,
+    piv: Vec<usize>,
+    inv_q: Vec<f64>,
+}
+
+impl MinimalSystem {
+    fn new<F: Real>(mdp: &Mdp<'_, F>) -> Result<Self> {
+        let (ns, na) = (mdp.n_states(), mdp.n_actions());
+        let g = mdp.gamma().as_f64();
+        let mut normal = vec![0.0f64; checked_size("states x states", ns, ns)?];
+        let mut ent: Vec<(usize, f64)> = Vec::new();
+        let mut inv_q = vec![0.0f64; ns * na];
+        for (i, (row, wq)) in mdp.rows().zip(inv_q.iter_mut()).enumerate() {
+            let w = 1.0 / row.sum_sq();
+            *wq = w;
+            shaping_row(row, i / na, g, &mut ent);
+            for &(j, vj) in &ent {
+                if let Some(nrow) = normal.get_mut(j * ns..(j + 1) * ns) {
+                    for &(k, vk) in &ent {
+                        if let Some(x) = nrow.get_mut(k) {
+                            *x += w * vj * vk;
+                        }
                     }
                 }
             }
         }
+        let mut piv = vec![0usize; ns];
+        lu_factor(&mut normal, &mut piv, ns)?;
+        Ok(Self {
+            lu: normal,
+            piv,
+            inv_q,
+        })
     }
-    let mut piv = vec![0usize; ns];
-    lu_factor(&mut normal, &mut piv, ns)?;
-    let mut phi = rhs;
-    lu_solve(&normal, &piv, &mut phi, ns)?;
-    // m(s, a)·w(s, a), then spread over τ(s, a, ·).
-    let mut values = Vec::with_capacity(mdp.nnz());
-    for (i, ((row, &r), &w)) in mdp.rows().zip(rbar).zip(&inv_q).enumerate() {
-        let m = r + g * row.dot(&phi) - phi.get(i / na).copied().unwrap_or(0.0);
-        row.for_each(|_, p| values.push(p * m * w));
+
+    /// The minimal-`L2` canonical reward of expected rewards `r̄`.
+    fn canon<F: Real>(&self, mdp: &Mdp<'_, F>, rbar: &[f64]) -> Result<Canon> {
+        let (ns, na) = (mdp.n_states(), mdp.n_actions());
+        let g = mdp.gamma().as_f64();
+        let mut phi = vec![0.0f64; ns];
+        let mut ent: Vec<(usize, f64)> = Vec::new();
+        for (i, ((row, &r), &w)) in mdp.rows().zip(rbar).zip(&self.inv_q).enumerate() {
+            shaping_row(row, i / na, g, &mut ent);
+            for &(j, vj) in &ent {
+                if let Some(x) = phi.get_mut(j) {
+                    *x -= w * r * vj;
+                }
+            }
+        }
+        lu_solve(&self.lu, &self.piv, &mut phi, ns)?;
+        // m(s, a)·w(s, a), then spread over τ(s, a, ·).
+        let mut values = Vec::with_capacity(mdp.nnz());
+        for (i, ((row, &r), &w)) in mdp.rows().zip(rbar).zip(&self.inv_q).enumerate() {
+            let m = r + g * row.dot(&phi) - phi.get(i / na).copied().unwrap_or(0.0);
+            row.for_each(|_, p| values.push(p * m * w));
+        }
+        let layout = if mdp.is_sparse() {
+            Layout::Support
+        } else {
+            Layout::Full
+        };
+        Ok(Canon { layout, values })
     }
-    let layout = if mdp.is_sparse() {
-        Layout::Support
-    } else {
-        Layout::Full
-    };
-    Ok(Canon { layout, values })
 }
 
-/// Computes `c(R)` in its natural layout (validation of `reward` and the canonicalisation's
-/// parameters included).
+/// Work shared by every reward canonicalised on one MDP: validated coverage, the policy
+/// evaluator of VAL, or the factored normal equations of the minimal canonicalisation.
+pub(crate) enum Prepared {
+    Epic(Vec<f64>, Vec<f64>),
+    Dard(Vec<f64>),
+    Value(Evaluator),
+    Minimal(MinimalSystem),
+}
+
+/// Validates a canonicalisation's parameters and does its reward-independent work.
+pub(crate) fn prepare<F: Real>(
+    mdp: &Mdp<'_, F>,
+    canon: &Canonicalization<'_, F>,
+    evaluation: Evaluation,
+) -> Result<Prepared> {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    Ok(match canon {
+        Canonicalization::Epic(cov) => {
+            let (ds, da) = cov.resolve(ns, na)?;
+            Prepared::Epic(ds, da)
+        }
+        Canonicalization::Dard(cov) => Prepared::Dard(cov.resolve(ns, na)?.1),
+        Canonicalization::Value(policy) => {
+            policy.validate(mdp)?;
+            Prepared::Value(Evaluator::new(mdp, policy, evaluation)?)
+        }
+        Canonicalization::MinimalL2 => Prepared::Minimal(MinimalSystem::new(mdp)?),
+    })
+}
+
+/// Computes `c(R)` in its natural layout from the prepared, reward-independent work (`prep` comes
+/// from [`prepare`] with the same `canon`); also returns `max |R|`.
 pub(crate) fn canonical<F: Real>(
     mdp: &Mdp<'_, F>,
     reward: &Reward<'_, F>,
     what: &'static str,
     canon: &Canonicalization<'_, F>,
-    evaluation: Evaluation,
-) -> Result<Canon> {
-    reward.validate(what, mdp)?;
+    prep: &Prepared,
+) -> Result<(Canon, f64)> {
+    let (values, max) = match (canon, prep) {
+        (Canonicalization::Value(policy), Prepared::Value(ev)) => {
+            let (rbar, max) = expected_reward_checked(mdp, reward, what)?;
+            let c = Canon {
+                layout: Layout::PerSa,
+                values: value_canon(mdp, &rbar, policy, ev)?,
+            };
+            (c, max)
+        }
+        (Canonicalization::MinimalL2, Prepared::Minimal(sys)) => {
+            let (rbar, max) = expected_reward_checked(mdp, reward, what)?;
+            (sys.canon(mdp, &rbar)?, max)
+        }
+        _ => canonical_plain(mdp, reward, what, canon, prep)?,
+    };
+    if values.values.iter().all(|x| x.is_finite()) {
+        Ok((values, max))
+    } else {
+        Err(Error::Overflow {
+            what: "canonical reward",
+        })
+    }
+}
+
+/// EPIC's and DARD's canonical rewards (full tensors).
+fn canonical_plain<F: Real>(
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    what: &'static str,
+    canon: &Canonicalization<'_, F>,
+    prep: &Prepared,
+) -> Result<(Canon, f64)> {
+    let max = reward.validate_max(what, mdp)?;
     let (ns, na) = (mdp.n_states(), mdp.n_actions());
     let g = mdp.gamma().as_f64();
-    let values = match canon {
-        Canonicalization::Epic(cov) => {
-            let (ds, da) = cov.resolve(ns, na)?;
-            let (phi, cbar) = epic_potential(mdp, reward, &ds, &da);
+    let values = match (canon, prep) {
+        (Canonicalization::Epic(_), Prepared::Epic(ds, da)) => {
+            let (phi, cbar) = epic_potential(mdp, reward, ds, da);
             let mut out = vec![0.0f64; mdp.full_len()];
             for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
                 let (s, a) = (i / na, i % na);
@@ -323,9 +448,8 @@ pub(crate) fn canonical<F: Real>(
                 values: out,
             }
         }
-        Canonicalization::Dard(cov) => {
-            let (_, da) = cov.resolve(ns, na)?;
-            let (phi, t) = dard_parts(mdp, reward, &da)?;
+        (Canonicalization::Dard(_), Prepared::Dard(da)) => {
+            let (phi, t) = dard_parts(mdp, reward, da)?;
             let mut out = vec![0.0f64; mdp.full_len()];
             for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
                 let (s, a) = (i / na, i % na);
@@ -341,28 +465,15 @@ pub(crate) fn canonical<F: Real>(
                 values: out,
             }
         }
-        Canonicalization::Value(policy) => {
-            policy.validate(mdp)?;
-            let mut rbar = vec![0.0f64; ns * na];
-            fill_expected_reward(&mut rbar, mdp, reward);
-            Canon {
-                layout: Layout::PerSa,
-                values: value_canon(mdp, &rbar, policy, evaluation)?,
-            }
-        }
-        Canonicalization::MinimalL2 => {
-            let mut rbar = vec![0.0f64; ns * na];
-            fill_expected_reward(&mut rbar, mdp, reward);
-            minimal_canon(mdp, &rbar)?
+        _ => {
+            return Err(Error::InvalidParam {
+                name: "canonicalization",
+                value: 0.0,
+                expected: "prepared work of the same canonicalisation",
+            });
         }
     };
-    if values.values.iter().all(|x| x.is_finite()) {
-        Ok(values)
-    } else {
-        Err(Error::Overflow {
-            what: "canonical reward",
-        })
-    }
+    Ok((values, max))
 }
 
 impl Canon {
@@ -449,5 +560,8 @@ pub fn canonicalize<F: Real>(
     canon: &Canonicalization<'_, F>,
 ) -> Result<()> {
     ensure_len("out", mdp.full_len(), out.len())?;
-    canonical(mdp, reward, "reward", canon, Evaluation::Auto)?.expand(out, mdp, 1.0)
+    let prep = prepare(mdp, canon, Evaluation::Auto)?;
+    canonical(mdp, reward, "reward", canon, &prep)?
+        .0
+        .expand(out, mdp, 1.0)
 }

@@ -139,16 +139,16 @@ impl<'a, F: Real> Dard<'a, F> {
         reward_a: &Reward<'_, F>,
         reward_b: &Reward<'_, F>,
     ) -> Result<F> {
-        reward_a.validate("reward_a", mdp)?;
-        reward_b.validate("reward_b", mdp)?;
+        let max_a = reward_a.validate_max("reward_a", mdp)?;
+        let max_b = reward_b.validate_max("reward_b", mdp)?;
         let (ns, na) = (mdp.n_states(), mdp.n_actions());
         let (ds, da) = self.coverage.resolve(ns, na)?;
         let (phi_a, t_a) = dard_parts(mdp, reward_a, &da)?;
         let (phi_b, t_b) = dard_parts(mdp, reward_b, &da)?;
         let g = mdp.gamma().as_f64();
         let tol = (
-            zero_tol::<F>(reward_a.max_abs(), g, false),
-            zero_tol::<F>(reward_b.max_abs(), g, false),
+            zero_tol::<F>(max_a, g, false),
+            zero_tol::<F>(max_b, g, false),
         );
         let src = DardPairs {
             mdp: *mdp,

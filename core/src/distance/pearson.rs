@@ -10,7 +10,7 @@ pub(crate) trait Pairs {
     fn visit(&self, f: impl FnMut(f64, f64, f64));
 }
 
-fn zero_variance(what: &'static str, sd: f64) -> Error {
+pub(crate) fn zero_variance(what: &'static str, sd: f64) -> Error {
     Error::InvalidParam {
         name: what,
         value: sd,

@@ -1,6 +1,8 @@
 //! STARC metrics: `d(R₁, R₂) = m(s(R₁), s(R₂))` with `s(R) = c(R)/n(c(R))`.
 
-use super::canon::{Canon, Canonicalization, canonical, zero_tol};
+use alloc::vec::Vec;
+
+use super::canon::{Canon, Canonicalization, Prepared, canonical, prepare, zero_tol};
 use super::norm::{Norm, NormAcc, for_each_weighted};
 use crate::error::{Error, Result, ensure_len};
 use crate::mdp::{Evaluation, Mdp, Reward};
@@ -158,20 +160,25 @@ impl<'a, F: Real> Starc<'a, F> {
         self.metric
     }
 
-    fn standardize_named(
+    fn prepared(&self, mdp: &Mdp<'_, F>) -> Result<Prepared> {
+        self.norm.validate(mdp)?;
+        self.metric.validate(mdp)?;
+        prepare(mdp, &self.canon, self.evaluation)
+    }
+
+    fn standardize_with(
         &self,
         mdp: &Mdp<'_, F>,
         reward: &Reward<'_, F>,
         what: &'static str,
+        prep: &Prepared,
     ) -> Result<Standardized> {
-        self.norm.validate(mdp)?;
-        self.metric.validate(mdp)?;
-        let canon = canonical(mdp, reward, what, &self.canon, self.evaluation)?;
+        let (canon, max) = canonical(mdp, reward, what, &self.canon, prep)?;
         let value_based = matches!(
             self.canon,
             Canonicalization::Value(_) | Canonicalization::MinimalL2
         );
-        let tol = zero_tol::<F>(reward.max_abs(), mdp.gamma().as_f64(), value_based);
+        let tol = zero_tol::<F>(max, mdp.gamma().as_f64(), value_based);
         let shape = (mdp.n_states(), mdp.n_actions(), mdp.nnz());
         if canon.max_abs() <= tol {
             return Ok(Standardized {
@@ -202,7 +209,38 @@ impl<'a, F: Real> Starc<'a, F> {
     /// # Errors
     /// As listed on [`Starc`].
     pub fn standardize(&self, mdp: &Mdp<'_, F>, reward: &Reward<'_, F>) -> Result<Standardized> {
-        self.standardize_named(mdp, reward, "reward")
+        let prep = self.prepared(mdp)?;
+        self.standardize_with(mdp, reward, "reward", &prep)
+    }
+
+    /// Computes `s(R)` for many rewards of one MDP, doing the reward-independent work once (the LU
+    /// factors of `I − γP_π` for `Value` with an exact evaluation, the factored normal equations
+    /// for `MinimalL2`).
+    ///
+    /// # Errors
+    /// As listed on [`Starc`].
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::distance::Starc;
+    /// use rewardkit_core::mdp::{Mdp, Reward, Transitions};
+    /// let mdp = Mdp::new(1, 2, Transitions::Dense(&[1.0f64, 1.0]), &[1.0], 0.9)?;
+    /// let starc = Starc::default();
+    /// let all = starc.standardize_all(&mdp, &[Reward::StateAction(&[1.0, 3.0]),
+    ///     Reward::StateAction(&[0.0, 7.0])])?;
+    /// assert!(starc.distance_between(&mdp, &all[0], &all[1])? < 1e-12);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn standardize_all(
+        &self,
+        mdp: &Mdp<'_, F>,
+        rewards: &[Reward<'_, F>],
+    ) -> Result<Vec<Standardized>> {
+        let prep = self.prepared(mdp)?;
+        rewards
+            .iter()
+            .map(|r| self.standardize_with(mdp, r, "rewards", &prep))
+            .collect()
     }
 
     /// `m(a, b) = n'(a − b)` for two standardised rewards of the same MDP and metric.
@@ -258,8 +296,9 @@ impl<'a, F: Real> Starc<'a, F> {
         reward_a: &Reward<'_, F>,
         reward_b: &Reward<'_, F>,
     ) -> Result<F> {
-        let a = self.standardize_named(mdp, reward_a, "reward_a")?;
-        let b = self.standardize_named(mdp, reward_b, "reward_b")?;
+        let prep = self.prepared(mdp)?;
+        let a = self.standardize_with(mdp, reward_a, "reward_a", &prep)?;
+        let b = self.standardize_with(mdp, reward_b, "reward_b", &prep)?;
         self.distance_between(mdp, &a, &b)
     }
 }

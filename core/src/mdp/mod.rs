@@ -28,6 +28,9 @@
 //! Citations: Puterman (1994), *Markov Decision Processes*, §6 (policy evaluation, value and policy
 //! iteration); Skalse et al. (2024), STARC, arXiv:2309.15257 (regret, normalised regret).
 
+#[cfg(feature = "alloc")]
+use alloc::{vec, vec::Vec};
+
 use num_traits::Float;
 
 use crate::error::{Error, Result, ensure_finite, ensure_len, invalid};
@@ -46,7 +49,7 @@ pub use solve::{
 };
 
 #[cfg(feature = "alloc")]
-pub(crate) use solve::{evaluate_f64, solve_optimal_f64};
+pub(crate) use solve::{Evaluator, solve_optimal_f64};
 
 /// The tolerance on "sums to one" for probability rows of type `F`: `√ε_F`.
 ///
@@ -96,6 +99,59 @@ pub(crate) fn to_real<F: Real>(x: f64, what: &'static str) -> Result<F> {
     } else {
         Err(Error::Overflow { what })
     }
+}
+
+/// `Σ xᵢ·wᵢ` over the common length, in `f64` with four independent accumulators (so the loop
+/// vectorises and pipelines; the summation order differs from a left fold only in rounding).
+#[inline]
+pub(crate) fn dot_lanes<F: Real, G: Real>(x: &[F], w: &[G]) -> f64 {
+    let n = x.len().min(w.len());
+    let (x, w) = (x.get(..n).unwrap_or(&[]), w.get(..n).unwrap_or(&[]));
+    let mut acc = [0.0f64; 4];
+    let (xc, wc) = (x.chunks_exact(4), w.chunks_exact(4));
+    let tail: f64 = xc
+        .remainder()
+        .iter()
+        .zip(wc.remainder())
+        .map(|(x, w)| x.as_f64() * w.as_f64())
+        .sum();
+    for (cx, cw) in xc.zip(wc) {
+        for ((a, x), w) in acc.iter_mut().zip(cx).zip(cw) {
+            *a += x.as_f64() * w.as_f64();
+        }
+    }
+    let [a0, a1, a2, a3] = acc;
+    (a0 + a1) + (a2 + a3) + tail
+}
+
+/// `(max |x|, every x finite)` in one pass with four independent lanes.
+#[inline]
+pub(crate) fn scan_lanes<F: Real>(x: &[F]) -> (f64, bool) {
+    let mut m = [0.0f64; 4];
+    let mut z = [0.0f64; 4];
+    let c = x.chunks_exact(4);
+    let mut tail_m = 0.0f64;
+    let mut tail_z = 0.0f64;
+    for v in c.remainder() {
+        let v = v.as_f64();
+        tail_m = tail_m.max(Float::abs(v));
+        #[expect(clippy::eq_op, reason = "v − v is 0 for finite v and NaN otherwise")]
+        let z = v - v;
+        tail_z += z;
+    }
+    for chunk in c {
+        for ((mk, zk), v) in m.iter_mut().zip(z.iter_mut()).zip(chunk) {
+            let v = v.as_f64();
+            *mk = mk.max(Float::abs(v));
+            #[expect(clippy::eq_op, reason = "v − v is 0 for finite v and NaN otherwise")]
+            let d = v - v;
+            *zk += d;
+        }
+    }
+    let [m0, m1, m2, m3] = m;
+    let [z0, z1, z2, z3] = z;
+    let finite = (z0 + z1 + z2 + z3 + tail_z) == 0.0;
+    (m0.max(m1).max(m2.max(m3)).max(tail_m), finite)
 }
 
 /// `a·b` as a checked product, or [`Error::TooLarge`].
@@ -456,12 +512,35 @@ impl<F: Real> Row<'_, F> {
     )]
     pub(crate) fn dot(self, v: &[f64]) -> f64 {
         match self {
-            Row::Dense(r) => r.iter().zip(v).map(|(p, x)| p.as_f64() * x).sum(),
+            Row::Dense(r) => dot_lanes(r, v),
             Row::Sparse(n, p) => n
                 .iter()
                 .zip(p)
                 .map(|(&j, p)| p.as_f64() * v.get(j as usize).copied().unwrap_or(0.0))
                 .sum(),
+        }
+    }
+
+    /// `out[s'] += k·τ(s, a, s')` for every stored entry.
+    #[inline]
+    #[cfg_attr(
+        not(feature = "alloc"),
+        expect(dead_code, reason = "used by the alloc-only solvers")
+    )]
+    pub(crate) fn axpy(self, out: &mut [f64], k: f64) {
+        match self {
+            Row::Dense(r) => {
+                for (o, p) in out.iter_mut().zip(r) {
+                    *o += k * p.as_f64();
+                }
+            }
+            Row::Sparse(n, p) => {
+                for (&j, p) in n.iter().zip(p) {
+                    if let Some(o) = out.get_mut(j as usize) {
+                        *o += k * p.as_f64();
+                    }
+                }
+            }
         }
     }
 
@@ -587,13 +666,22 @@ impl<'a, F: Real> Reward<'a, F> {
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
     pub fn validate(&self, what: &'static str, mdp: &Mdp<'_, F>) -> Result<()> {
+        self.validate_max(what, mdp).map(|_| ())
+    }
+
+    /// [`Reward::validate`], returning `max |R|` from the same pass.
+    pub(crate) fn validate_max(&self, what: &'static str, mdp: &Mdp<'_, F>) -> Result<f64> {
         let expected = match self {
             Reward::Full(_) => mdp.full_len(),
             Reward::StateAction(_) => mdp.n_states * mdp.n_actions,
             Reward::State(_) => mdp.n_states,
         };
         ensure_len(what, expected, self.values().len())?;
-        ensure_finite(what, self.values())
+        let (max, finite) = scan_lanes(self.values());
+        if !finite {
+            ensure_finite(what, self.values())?;
+        }
+        Ok(max)
     }
 
     /// `R(s, a, s')` (0 for out-of-range indices).
@@ -633,17 +721,6 @@ impl<'a, F: Real> Reward<'a, F> {
             }
             Reward::State(r) => RewardRow::Const(r.get(s).map_or(0.0, |x| x.as_f64())),
         }
-    }
-
-    /// `max |R|` (0 for an empty table).
-    #[cfg_attr(
-        not(feature = "alloc"),
-        expect(dead_code, reason = "used by the alloc-only distances")
-    )]
-    pub(crate) fn max_abs(&self) -> f64 {
-        self.values()
-            .iter()
-            .fold(0.0f64, |m, x| m.max(Float::abs(x.as_f64())))
     }
 
     /// Writes the full `(S, A, S')` tensor.
@@ -691,14 +768,65 @@ pub(crate) fn fill_expected_reward<F: Real>(
     let (ns, na) = (mdp.n_states, mdp.n_actions);
     for ((i, o), row) in out.iter_mut().enumerate().zip(mdp.rows()) {
         let r = reward.row(i / na, i % na, ns, na);
-        *o = match r {
-            RewardRow::Const(c) => c * row.sum(),
-            RewardRow::Slice(_) => {
-                let mut acc = 0.0;
-                row.for_each(|j, p| acc += p * r.at(j));
-                acc
-            }
+        *o = match (r, row) {
+            (RewardRow::Const(c), _) => c * row.sum(),
+            (RewardRow::Slice(x), Row::Dense(t)) => dot_lanes(x, t),
+            (RewardRow::Slice(x), Row::Sparse(n, p)) => n
+                .iter()
+                .zip(p)
+                .map(|(&j, p)| p.as_f64() * x.get(j as usize).map_or(0.0, |v| v.as_f64()))
+                .sum(),
         };
+    }
+}
+
+/// Validates `reward` and computes `r̄` in one memory pass (each full-tensor row is scanned for
+/// NaN/∞ while in cache for its dot product with `τ`); returns `(r̄, max |R|)`.
+#[cfg(feature = "alloc")]
+pub(crate) fn expected_reward_checked<F: Real>(
+    mdp: &Mdp<'_, F>,
+    reward: &Reward<'_, F>,
+    what: &'static str,
+) -> Result<(Vec<f64>, f64)> {
+    let mut rbar = vec![0.0f64; mdp.n_states * mdp.n_actions];
+    let max = match *reward {
+        Reward::Full(values) => {
+            ensure_len(what, mdp.full_len(), values.len())?;
+            let (mut max, mut finite) = (0.0f64, true);
+            for ((o, row), trow) in rbar
+                .iter_mut()
+                .zip(values.chunks_exact(mdp.n_states))
+                .zip(mdp.rows())
+            {
+                let (m, f) = scan_lanes(row);
+                max = max.max(m);
+                finite &= f;
+                *o = match trow {
+                    Row::Dense(t) => dot_lanes(row, t),
+                    Row::Sparse(n, p) => n
+                        .iter()
+                        .zip(p)
+                        .map(|(&j, p)| p.as_f64() * row.get(j as usize).map_or(0.0, |v| v.as_f64()))
+                        .sum(),
+                };
+            }
+            if !finite {
+                ensure_finite(what, values)?;
+            }
+            max
+        }
+        _ => {
+            let max = reward.validate_max(what, mdp)?;
+            fill_expected_reward(&mut rbar, mdp, reward);
+            max
+        }
+    };
+    if rbar.iter().all(|x| x.is_finite()) {
+        Ok((rbar, max))
+    } else {
+        Err(Error::Overflow {
+            what: "expected reward",
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use num_traits::Float;
 
 use crate::error::{Error, Result, ensure_len, param_positive};
 use crate::mdp::linalg::{lu_factor, lu_solve};
-use crate::mdp::{Mdp, Policy, Reward, checked_size, fill_expected_reward, to_real};
+use crate::mdp::{Mdp, Policy, Reward, checked_size, expected_reward_checked, to_real};
 use crate::real::Real;
 
 /// Largest `S` that [`Evaluation::Auto`] evaluates exactly (dense LU, `O(S³)`).
@@ -62,41 +62,29 @@ pub enum Evaluation {
     },
 }
 
-/// Resolved evaluation method.
-#[derive(Clone, Copy, Debug)]
-enum Method {
-    Exact,
-    Iterative { tol: f64, max_iters: usize },
-}
-
 impl Evaluation {
-    fn resolve(self, n_states: usize, scale: f64, gamma: f64) -> Result<Method> {
-        match self {
-            Self::Exact => Ok(Method::Exact),
-            Self::Auto if n_states <= AUTO_EXACT_MAX_STATES => Ok(Method::Exact),
-            Self::Auto => Ok(Method::Iterative {
-                tol: AUTO_REL_TOL * scale.max(1.0) / (1.0 - gamma),
-                max_iters: AUTO_MAX_SWEEPS,
-            }),
-            Self::Iterative { tol, max_iters } => {
-                param_positive("tol", tol)?;
-                if max_iters == 0 {
-                    return Err(Error::InvalidParam {
-                        name: "max_iters",
-                        value: 0.0,
-                        expected: "at least 1",
-                    });
-                }
-                Ok(Method::Iterative { tol, max_iters })
+    /// Checks the iterative parameters.
+    fn validate(self) -> Result<()> {
+        if let Self::Iterative { tol, max_iters } = self {
+            param_positive("tol", tol)?;
+            if max_iters == 0 {
+                return Err(Error::InvalidParam {
+                    name: "max_iters",
+                    value: 0.0,
+                    expected: "at least 1",
+                });
             }
         }
+        Ok(())
     }
 
     /// The absolute error bound of this method (0 for exact solves).
     fn tolerance(self, n_states: usize, scale: f64, gamma: f64) -> f64 {
-        match self.resolve(n_states, scale, gamma) {
-            Ok(Method::Iterative { tol, .. }) => tol,
-            _ => 0.0,
+        match self {
+            Self::Exact => 0.0,
+            Self::Auto if n_states <= AUTO_EXACT_MAX_STATES => 0.0,
+            Self::Auto => AUTO_REL_TOL * scale.max(1.0) / (1.0 - gamma),
+            Self::Iterative { tol, .. } => tol,
         }
     }
 }
@@ -119,6 +107,126 @@ fn max_abs(x: &[f64]) -> f64 {
     x.iter().fold(0.0f64, |m, v| m.max(Float::abs(*v)))
 }
 
+/// A policy evaluator for a fixed MDP and policy: the LU factors of `I − γP_π` (exact), or the
+/// sweep settings (iterative). Factor once, evaluate many rewards.
+pub(crate) enum Evaluator {
+    Exact { lu: Vec<f64>, piv: Vec<usize> },
+    Iterative { tol: Option<f64>, max_iters: usize },
+}
+
+impl Evaluator {
+    /// Prepares the evaluation of `policy` (validated by the caller) with `method`.
+    pub(crate) fn new<F: Real>(
+        mdp: &Mdp<'_, F>,
+        policy: &Policy<'_, F>,
+        method: Evaluation,
+    ) -> Result<Self> {
+        let (ns, na) = (mdp.n_states(), mdp.n_actions());
+        let g = mdp.gamma().as_f64();
+        let exact = match method {
+            Evaluation::Exact => true,
+            Evaluation::Auto => ns <= AUTO_EXACT_MAX_STATES,
+            Evaluation::Iterative { tol, max_iters } => {
+                method.validate()?;
+                return Ok(Self::Iterative {
+                    tol: Some(tol),
+                    max_iters,
+                });
+            }
+        };
+        if !exact {
+            return Ok(Self::Iterative {
+                tol: None,
+                max_iters: AUTO_MAX_SWEEPS,
+            });
+        }
+        let mut a = vec![0.0f64; checked_size("states x states", ns, ns)?];
+        for (s, arow) in a.chunks_exact_mut(ns).enumerate() {
+            for act in 0..na {
+                let w = policy.prob(s, act, na);
+                if w == 0.0 {
+                    continue;
+                }
+                mdp.row(s, act).axpy(arow, -g * w);
+            }
+            if let Some(x) = arow.get_mut(s) {
+                *x += 1.0;
+            }
+        }
+        let mut piv = vec![0usize; ns];
+        lu_factor(&mut a, &mut piv, ns)?;
+        Ok(Self::Exact { lu: a, piv })
+    }
+
+    /// The absolute error bound of the iterative path for rewards of scale `scale` (0 if exact).
+    pub(crate) fn tolerance(&self, scale: f64, gamma: f64) -> f64 {
+        match *self {
+            Self::Exact { .. } => 0.0,
+            Self::Iterative { tol: Some(t), .. } => t,
+            Self::Iterative { tol: None, .. } => AUTO_REL_TOL * scale.max(1.0) / (1.0 - gamma),
+        }
+    }
+
+    /// `V^π` for the expected rewards `r̄`.
+    pub(crate) fn values<F: Real>(
+        &self,
+        mdp: &Mdp<'_, F>,
+        rbar: &[f64],
+        policy: &Policy<'_, F>,
+        warm: Option<&[f64]>,
+    ) -> Result<Vec<f64>> {
+        let (ns, na) = (mdp.n_states(), mdp.n_actions());
+        let g = mdp.gamma().as_f64();
+        let r_pi = policy_reward(mdp, rbar, policy);
+        match self {
+            Self::Exact { lu, piv } => {
+                let mut v = r_pi;
+                lu_solve(lu, piv, &mut v, ns)?;
+                Ok(v)
+            }
+            Self::Iterative { max_iters, .. } => {
+                let tol = self.tolerance(max_abs(&r_pi), g);
+                let mut v = match warm {
+                    Some(w) if w.len() == ns => w.to_vec(),
+                    _ => vec![0.0; ns],
+                };
+                let mut next = vec![0.0; ns];
+                let factor = g / (1.0 - g);
+                for _ in 0..*max_iters {
+                    let mut delta = 0.0f64;
+                    for ((s, nv), (&rp, &old)) in
+                        next.iter_mut().enumerate().zip(r_pi.iter().zip(&v))
+                    {
+                        let mut acc = rp;
+                        for act in 0..na {
+                            let w = policy.prob(s, act, na);
+                            if w != 0.0 {
+                                acc += g * w * mdp.row(s, act).dot(&v);
+                            }
+                        }
+                        *nv = acc;
+                        delta = delta.max(Float::abs(acc - old));
+                    }
+                    core::mem::swap(&mut v, &mut next);
+                    if !delta.is_finite() {
+                        return Err(Error::Overflow {
+                            what: "policy evaluation",
+                        });
+                    }
+                    if factor * delta <= tol {
+                        return Ok(v);
+                    }
+                }
+                Err(Error::InvalidParam {
+                    name: "max_iters",
+                    value: *max_iters as f64,
+                    expected: "enough sweeps to reach the tolerance",
+                })
+            }
+        }
+    }
+}
+
 /// `V^π` in `f64` from `r̄` (policy validated by the caller).
 pub(crate) fn evaluate_f64<F: Real>(
     mdp: &Mdp<'_, F>,
@@ -127,72 +235,7 @@ pub(crate) fn evaluate_f64<F: Real>(
     method: Evaluation,
     warm: Option<&[f64]>,
 ) -> Result<Vec<f64>> {
-    let (ns, na) = (mdp.n_states(), mdp.n_actions());
-    let g = mdp.gamma().as_f64();
-    let r_pi = policy_reward(mdp, rbar, policy);
-    let scale = max_abs(&r_pi);
-    match method.resolve(ns, scale, g)? {
-        Method::Exact => {
-            let mut a = vec![0.0f64; checked_size("states x states", ns, ns)?];
-            for (s, arow) in a.chunks_exact_mut(ns).enumerate() {
-                for act in 0..na {
-                    let w = policy.prob(s, act, na);
-                    if w == 0.0 {
-                        continue;
-                    }
-                    mdp.row(s, act).for_each(|j, p| {
-                        if let Some(x) = arow.get_mut(j) {
-                            *x -= g * w * p;
-                        }
-                    });
-                }
-                if let Some(x) = arow.get_mut(s) {
-                    *x += 1.0;
-                }
-            }
-            let mut piv = vec![0usize; ns];
-            lu_factor(&mut a, &mut piv, ns)?;
-            let mut v = r_pi;
-            lu_solve(&a, &piv, &mut v, ns)?;
-            Ok(v)
-        }
-        Method::Iterative { tol, max_iters } => {
-            let mut v = match warm {
-                Some(w) if w.len() == ns => w.to_vec(),
-                _ => vec![0.0; ns],
-            };
-            let mut next = vec![0.0; ns];
-            let factor = g / (1.0 - g);
-            for _ in 0..max_iters {
-                let mut delta = 0.0f64;
-                for ((s, nv), (&rp, &old)) in next.iter_mut().enumerate().zip(r_pi.iter().zip(&v)) {
-                    let mut acc = rp;
-                    for act in 0..na {
-                        let w = policy.prob(s, act, na);
-                        if w != 0.0 {
-                            acc += g * w * mdp.row(s, act).dot(&v);
-                        }
-                    }
-                    *nv = acc;
-                    delta = delta.max(Float::abs(acc - old));
-                }
-                core::mem::swap(&mut v, &mut next);
-                if !delta.is_finite() {
-                    return Err(Error::Overflow {
-                        what: "policy evaluation",
-                    });
-                }
-                if factor * delta <= tol {
-                    return Ok(v);
-                }
-            }
-            Err(Error::InvalidParam {
-                name: "max_iters",
-                value: max_iters as f64,
-                expected: "enough sweeps to reach the tolerance",
-            })
-        }
-    }
+    Evaluator::new(mdp, policy, method)?.values(mdp, rbar, policy, warm)
 }
 
 /// `Q(s, a) = r̄(s, a) + γ Σ τ(s, a, s') V(s')`.
@@ -288,16 +331,7 @@ pub(crate) fn solve_optimal_f64<F: Real>(
 }
 
 fn rbar_of<F: Real>(mdp: &Mdp<'_, F>, reward: &Reward<'_, F>) -> Result<Vec<f64>> {
-    reward.validate("reward", mdp)?;
-    let mut rbar = vec![0.0f64; mdp.n_states() * mdp.n_actions()];
-    fill_expected_reward(&mut rbar, mdp, reward);
-    if rbar.iter().all(|x| x.is_finite()) {
-        Ok(rbar)
-    } else {
-        Err(Error::Overflow {
-            what: "expected reward",
-        })
-    }
+    Ok(expected_reward_checked(mdp, reward, "reward")?.0)
 }
 
 fn write_out<F: Real>(out: &mut [F], v: &[f64]) -> Result<()> {
