@@ -11,7 +11,7 @@ use crate::error::{Error, Result, ensure_len};
 use crate::mdp::linalg::{lu_factor, lu_solve};
 use crate::mdp::{
     Evaluation, Evaluator, Mdp, Policy, Reward, RewardRow, check_probabilities, checked_size,
-    dot_lanes, expected_reward_checked, fill_expected_reward, scan_lanes, to_real,
+    dot_lanes, expected_reward_checked, fill_expected_reward, scan_lanes,
 };
 use crate::real::Real;
 
@@ -304,15 +304,34 @@ impl MinimalSystem {
         let mut normal = vec![0.0f64; checked_size("states x states", ns, ns)?];
         let mut ent: Vec<(usize, f64)> = Vec::new();
         let mut inv_q = vec![0.0f64; ns * na];
+        let mut dense = vec![0.0f64; ns];
         for (i, (row, wq)) in mdp.rows().zip(inv_q.iter_mut()).enumerate() {
             let w = 1.0 / row.sum_sq();
             *wq = w;
             shaping_row(row, i / na, g, &mut ent);
-            for &(j, vj) in &ent {
-                if let Some(nrow) = normal.get_mut(j * ns..(j + 1) * ns) {
-                    for &(k, vk) in &ent {
-                        if let Some(x) = nrow.get_mut(k) {
-                            *x += w * vj * vk;
+            if 4 * ent.len() >= ns {
+                // Many entries: rank-one update row by row with a dense copy of v (vectorises).
+                dense.iter_mut().for_each(|x| *x = 0.0);
+                for &(k, vk) in &ent {
+                    if let Some(x) = dense.get_mut(k) {
+                        *x = vk;
+                    }
+                }
+                for &(j, vj) in &ent {
+                    if let Some(nrow) = normal.get_mut(j * ns..(j + 1) * ns) {
+                        let f = w * vj;
+                        for (x, v) in nrow.iter_mut().zip(&dense) {
+                            *x += f * v;
+                        }
+                    }
+                }
+            } else {
+                for &(j, vj) in &ent {
+                    if let Some(nrow) = normal.get_mut(j * ns..(j + 1) * ns) {
+                        for &(k, vk) in &ent {
+                            if let Some(x) = nrow.get_mut(k) {
+                                *x += w * vj * vk;
+                            }
                         }
                     }
                 }
@@ -411,7 +430,7 @@ pub(crate) fn canonical<F: Real>(
         }
         _ => canonical_plain(mdp, reward, what, canon, prep)?,
     };
-    if values.values.iter().all(|x| x.is_finite()) {
+    if scan_lanes(&values.values).1 {
         Ok((values, max))
     } else {
         Err(Error::Overflow {
@@ -428,27 +447,36 @@ fn canonical_plain<F: Real>(
     canon: &Canonicalization<'_, F>,
     prep: &Prepared,
 ) -> Result<(Canon, f64)> {
-    let max = reward.validate_max(what, mdp)?;
     let (ns, na) = (mdp.n_states(), mdp.n_actions());
     let g = mdp.gamma().as_f64();
-    let values = match (canon, prep) {
+    let (values, max) = match (canon, prep) {
         (Canonicalization::Epic(_), Prepared::Epic(ds, da)) => {
-            let (phi, cbar) = epic_potential(mdp, reward, ds, da);
+            let (phi, cbar, max) = epic_potential_checked(mdp, reward, what, ds, da)?;
             let mut out = vec![0.0f64; mdp.full_len()];
             for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
                 let (s, a) = (i / na, i % na);
                 let base = -phi.get(s).copied().unwrap_or(0.0) - g * cbar;
-                let r = reward.row(s, a, ns, na);
-                for ((j, o), p) in orow.iter_mut().enumerate().zip(&phi) {
-                    *o = r.at(j) + g * p + base;
+                match reward.row(s, a, ns, na) {
+                    RewardRow::Slice(x) => {
+                        for ((o, v), p) in orow.iter_mut().zip(x).zip(&phi) {
+                            *o = v.as_f64() + g * p + base;
+                        }
+                    }
+                    RewardRow::Const(c) => {
+                        for (o, p) in orow.iter_mut().zip(&phi) {
+                            *o = c + g * p + base;
+                        }
+                    }
                 }
             }
-            Canon {
+            let c = Canon {
                 layout: Layout::Full,
                 values: out,
-            }
+            };
+            (c, max)
         }
         (Canonicalization::Dard(_), Prepared::Dard(da)) => {
+            let max = reward.validate_max(what, mdp)?;
             let (phi, t) = dard_parts(mdp, reward, da)?;
             let mut out = vec![0.0f64; mdp.full_len()];
             for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
@@ -460,10 +488,11 @@ fn canonical_plain<F: Real>(
                     *o = r.at(j) + g * p + base - g * tv;
                 }
             }
-            Canon {
+            let c = Canon {
                 layout: Layout::Full,
                 values: out,
-            }
+            };
+            (c, max)
         }
         _ => {
             return Err(Error::InvalidParam {
@@ -489,22 +518,17 @@ impl Canon {
         match self.layout {
             Layout::Full => {
                 for (o, v) in out.iter_mut().zip(&self.values) {
-                    *o = to_real(v * scale, "canonical reward")?;
+                    *o = F::lit(v * scale);
                 }
             }
             Layout::PerSa => {
                 for (orow, v) in out.chunks_exact_mut(ns).zip(&self.values) {
-                    let x = to_real(v * scale, "canonical reward")?;
+                    let x = F::lit(v * scale);
                     orow.iter_mut().for_each(|o| *o = x);
                 }
             }
             Layout::Support => {
                 out.iter_mut().for_each(|o| *o = F::ZERO);
-                if self.max_abs() * scale > F::max_value().as_f64() {
-                    return Err(Error::Overflow {
-                        what: "canonical reward",
-                    });
-                }
                 let mut vals = self.values.iter();
                 for (orow, row) in out.chunks_exact_mut(ns).zip(mdp.rows()) {
                     row.for_each(|j, _| {
@@ -515,7 +539,14 @@ impl Canon {
                 }
             }
         }
-        Ok(())
+        // Finite f64 values can still overflow f32.
+        if scan_lanes(out).1 {
+            Ok(())
+        } else {
+            Err(Error::Overflow {
+                what: "canonical reward",
+            })
+        }
     }
 
     /// `max |c|`.

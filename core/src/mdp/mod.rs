@@ -134,7 +134,8 @@ pub(crate) fn scan_lanes<F: Real>(x: &[F]) -> (f64, bool) {
     let mut tail_z = 0.0f64;
     for v in c.remainder() {
         let v = v.as_f64();
-        tail_m = tail_m.max(Float::abs(v));
+        let a = Float::abs(v);
+        tail_m = if a > tail_m { a } else { tail_m };
         #[expect(clippy::eq_op, reason = "v − v is 0 for finite v and NaN otherwise")]
         let z = v - v;
         tail_z += z;
@@ -142,7 +143,9 @@ pub(crate) fn scan_lanes<F: Real>(x: &[F]) -> (f64, bool) {
     for chunk in c {
         for ((mk, zk), v) in m.iter_mut().zip(z.iter_mut()).zip(chunk) {
             let v = v.as_f64();
-            *mk = mk.max(Float::abs(v));
+            // A plain comparison (maxpd), not f64::max's NaN handling; NaN is caught below.
+            let a = Float::abs(v);
+            *mk = if a > *mk { a } else { *mk };
             #[expect(clippy::eq_op, reason = "v − v is 0 for finite v and NaN otherwise")]
             let d = v - v;
             *zk += d;
@@ -821,7 +824,7 @@ pub(crate) fn expected_reward_checked<F: Real>(
             max
         }
     };
-    if rbar.iter().all(|x| x.is_finite()) {
+    if scan_lanes(&rbar).1 {
         Ok((rbar, max))
     } else {
         Err(Error::Overflow {

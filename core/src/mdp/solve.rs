@@ -110,8 +110,47 @@ fn max_abs(x: &[f64]) -> f64 {
 /// A policy evaluator for a fixed MDP and policy: the LU factors of `I − γP_π` (exact), or the
 /// sweep settings (iterative). Factor once, evaluate many rewards.
 pub(crate) enum Evaluator {
-    Exact { lu: Vec<f64>, piv: Vec<usize> },
-    Iterative { tol: Option<f64>, max_iters: usize },
+    Exact {
+        lu: Vec<f64>,
+        piv: Vec<usize>,
+    },
+    Iterative {
+        tol: Option<f64>,
+        max_iters: usize,
+        /// `γP_π` in compressed rows (the actions of a state concatenated; zeros dropped).
+        offsets: Vec<usize>,
+        next: Vec<u32>,
+        weight: Vec<f64>,
+    },
+}
+
+/// `γP_π` as compressed rows over states.
+fn discounted_policy_kernel<F: Real>(
+    mdp: &Mdp<'_, F>,
+    policy: &Policy<'_, F>,
+) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    let g = mdp.gamma().as_f64();
+    let mut offsets = Vec::with_capacity(ns + 1);
+    offsets.push(0);
+    let (mut next, mut weight) = (Vec::new(), Vec::new());
+    for s in 0..ns {
+        for a in 0..na {
+            let w = policy.prob(s, a, na);
+            if w != 0.0 {
+                mdp.row(s, a).for_each_nonzero(|j, p| {
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        reason = "invariant: j < S and Mdp::new checks that S fits u32"
+                    )]
+                    next.push(j as u32);
+                    weight.push(g * w * p);
+                });
+            }
+        }
+        offsets.push(next.len());
+    }
+    (offsets, next, weight)
 }
 
 impl Evaluator {
@@ -128,16 +167,24 @@ impl Evaluator {
             Evaluation::Auto => ns <= AUTO_EXACT_MAX_STATES,
             Evaluation::Iterative { tol, max_iters } => {
                 method.validate()?;
+                let (offsets, next, weight) = discounted_policy_kernel(mdp, policy);
                 return Ok(Self::Iterative {
                     tol: Some(tol),
                     max_iters,
+                    offsets,
+                    next,
+                    weight,
                 });
             }
         };
         if !exact {
+            let (offsets, next, weight) = discounted_policy_kernel(mdp, policy);
             return Ok(Self::Iterative {
                 tol: None,
                 max_iters: AUTO_MAX_SWEEPS,
+                offsets,
+                next,
+                weight,
             });
         }
         let mut a = vec![0.0f64; checked_size("states x states", ns, ns)?];
@@ -175,7 +222,7 @@ impl Evaluator {
         policy: &Policy<'_, F>,
         warm: Option<&[f64]>,
     ) -> Result<Vec<f64>> {
-        let (ns, na) = (mdp.n_states(), mdp.n_actions());
+        let ns = mdp.n_states();
         let g = mdp.gamma().as_f64();
         let r_pi = policy_reward(mdp, rbar, policy);
         match self {
@@ -184,7 +231,13 @@ impl Evaluator {
                 lu_solve(lu, piv, &mut v, ns)?;
                 Ok(v)
             }
-            Self::Iterative { max_iters, .. } => {
+            Self::Iterative {
+                max_iters,
+                offsets,
+                next: idx,
+                weight,
+                ..
+            } => {
                 let tol = self.tolerance(max_abs(&r_pi), g);
                 let mut v = match warm {
                     Some(w) if w.len() == ns => w.to_vec(),
@@ -194,15 +247,20 @@ impl Evaluator {
                 let factor = g / (1.0 - g);
                 for _ in 0..*max_iters {
                     let mut delta = 0.0f64;
-                    for ((s, nv), (&rp, &old)) in
-                        next.iter_mut().enumerate().zip(r_pi.iter().zip(&v))
+                    for ((nv, (&rp, &old)), win) in next
+                        .iter_mut()
+                        .zip(r_pi.iter().zip(&v))
+                        .zip(offsets.windows(2))
                     {
+                        let (lo, hi) = match *win {
+                            [lo, hi] => (lo, hi),
+                            _ => (0, 0),
+                        };
+                        let js = idx.get(lo..hi).unwrap_or(&[]);
+                        let ws = weight.get(lo..hi).unwrap_or(&[]);
                         let mut acc = rp;
-                        for act in 0..na {
-                            let w = policy.prob(s, act, na);
-                            if w != 0.0 {
-                                acc += g * w * mdp.row(s, act).dot(&v);
-                            }
+                        for (&j, &w) in js.iter().zip(ws) {
+                            acc += w * v.get(j as usize).copied().unwrap_or(0.0);
                         }
                         *nv = acc;
                         delta = delta.max(Float::abs(acc - old));
