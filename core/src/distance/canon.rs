@@ -11,7 +11,7 @@ use crate::error::{Error, Result, ensure_len};
 use crate::mdp::linalg::{lu_factor, lu_solve};
 use crate::mdp::{
     Evaluation, Evaluator, Mdp, Policy, Reward, RewardRow, check_probabilities, checked_size,
-    dot_lanes, expected_reward_checked, fill_expected_reward, scan_lanes,
+    dot_lanes, expected_reward_checked, fill_expected_reward, scan_lanes, state_actions,
 };
 use crate::real::Real;
 
@@ -201,11 +201,11 @@ pub(crate) fn epic_potential_checked<F: Real>(
     let mut max = 0.0f64;
     let mut finite = true;
     let mut phi = vec![0.0f64; ns];
-    for (i, row) in values.chunks_exact(ns).enumerate() {
+    for (row, (s, a)) in values.chunks_exact(ns).zip(state_actions(ns, na)) {
         let (m, f) = scan_lanes(row);
         max = max.max(m);
         finite &= f;
-        if let (Some(p), Some(&wa)) = (phi.get_mut(i / na), da.get(i % na)) {
+        if let (Some(p), Some(&wa)) = (phi.get_mut(s), da.get(a)) {
             *p += wa * dot_lanes(row, ds);
         }
     }
@@ -269,8 +269,8 @@ fn value_canon<F: Real>(
     Ok(rbar
         .iter()
         .zip(mdp.rows())
-        .enumerate()
-        .map(|(i, (r, row))| r + g * row.dot(&v) - v.get(i / na).copied().unwrap_or(0.0))
+        .zip(state_actions(mdp.n_states(), na))
+        .map(|((r, row), (s, _))| r + g * row.dot(&v) - v.get(s).copied().unwrap_or(0.0))
         .collect())
 }
 
@@ -363,8 +363,13 @@ impl MinimalSystem {
         lu_solve(&self.lu, &self.piv, &mut phi, ns)?;
         // m(s, a)·w(s, a), then spread over τ(s, a, ·).
         let mut values = Vec::with_capacity(mdp.nnz());
-        for (i, ((row, &r), &w)) in mdp.rows().zip(rbar).zip(&self.inv_q).enumerate() {
-            let m = r + g * row.dot(&phi) - phi.get(i / na).copied().unwrap_or(0.0);
+        for (((row, &r), &w), (s, _)) in mdp
+            .rows()
+            .zip(rbar)
+            .zip(&self.inv_q)
+            .zip(state_actions(ns, na))
+        {
+            let m = r + g * row.dot(&phi) - phi.get(s).copied().unwrap_or(0.0);
             row.for_each(|_, p| values.push(p * m * w));
         }
         let layout = if mdp.is_sparse() {
@@ -453,8 +458,7 @@ fn canonical_plain<F: Real>(
         (Canonicalization::Epic(_), Prepared::Epic(ds, da)) => {
             let (phi, cbar, max) = epic_potential_checked(mdp, reward, what, ds, da)?;
             let mut out = vec![0.0f64; mdp.full_len()];
-            for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
-                let (s, a) = (i / na, i % na);
+            for (orow, (s, a)) in out.chunks_exact_mut(ns).zip(state_actions(ns, na)) {
                 let base = -phi.get(s).copied().unwrap_or(0.0) - g * cbar;
                 match reward.row(s, a, ns, na) {
                     RewardRow::Slice(x) => {
@@ -479,8 +483,7 @@ fn canonical_plain<F: Real>(
             let max = reward.validate_max(what, mdp)?;
             let (phi, t) = dard_parts(mdp, reward, da)?;
             let mut out = vec![0.0f64; mdp.full_len()];
-            for (i, orow) in out.chunks_exact_mut(ns).enumerate() {
-                let (s, a) = (i / na, i % na);
+            for (orow, (s, a)) in out.chunks_exact_mut(ns).zip(state_actions(ns, na)) {
                 let base = -phi.get(s).copied().unwrap_or(0.0);
                 let trow = t.get(s * ns..(s + 1) * ns).unwrap_or(&[]);
                 let r = reward.row(s, a, ns, na);

@@ -414,9 +414,61 @@ impl<'a, F: Real> Mdp<'a, F> {
 
     /// Every row `τ(s, a, ·)` in `(s, a)` row-major order.
     #[inline]
-    pub(crate) fn rows(&self) -> impl Iterator<Item = Row<'a, F>> + '_ {
-        (0..self.n_states * self.n_actions)
-            .map(move |i| self.row(i / self.n_actions, i % self.n_actions))
+    pub(crate) fn rows(&self) -> Rows<'a, F> {
+        match self.transitions {
+            Transitions::Dense(t) => Rows::Dense(t.chunks_exact(self.n_states)),
+            Transitions::Sparse(sp) => Rows::Sparse {
+                offsets: sp.offsets.windows(2),
+                next: sp.next,
+                probs: sp.probs,
+            },
+        }
+    }
+}
+
+/// `(s, a)` in row-major order without a division per pair.
+#[inline]
+pub(crate) fn state_actions(
+    n_states: usize,
+    n_actions: usize,
+) -> impl Iterator<Item = (usize, usize)> {
+    (0..n_states).flat_map(move |s| (0..n_actions).map(move |a| (s, a)))
+}
+
+/// Iterator over the rows `τ(s, a, ·)` in `(s, a)` order (no index arithmetic per row).
+#[derive(Clone, Debug)]
+pub(crate) enum Rows<'a, F> {
+    Dense(core::slice::ChunksExact<'a, F>),
+    Sparse {
+        offsets: core::slice::Windows<'a, usize>,
+        next: &'a [u32],
+        probs: &'a [F],
+    },
+}
+
+impl<'a, F> Iterator for Rows<'a, F> {
+    type Item = Row<'a, F>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Row<'a, F>> {
+        match self {
+            Rows::Dense(it) => it.next().map(Row::Dense),
+            Rows::Sparse {
+                offsets,
+                next,
+                probs,
+            } => {
+                let w = offsets.next()?;
+                let (lo, hi) = match *w {
+                    [lo, hi] => (lo, hi),
+                    _ => (0, 0),
+                };
+                Some(Row::Sparse(
+                    next.get(lo..hi).unwrap_or(&[]),
+                    probs.get(lo..hi).unwrap_or(&[]),
+                ))
+            }
+        }
     }
 }
 
@@ -769,8 +821,8 @@ pub(crate) fn fill_expected_reward<F: Real>(
     reward: &Reward<'_, F>,
 ) {
     let (ns, na) = (mdp.n_states, mdp.n_actions);
-    for ((i, o), row) in out.iter_mut().enumerate().zip(mdp.rows()) {
-        let r = reward.row(i / na, i % na, ns, na);
+    for ((o, (s, a)), row) in out.iter_mut().zip(state_actions(ns, na)).zip(mdp.rows()) {
+        let r = reward.row(s, a, ns, na);
         *o = match (r, row) {
             (RewardRow::Const(c), _) => c * row.sum(),
             (RewardRow::Slice(x), Row::Dense(t)) => dot_lanes(x, t),
@@ -795,15 +847,24 @@ pub(crate) fn expected_reward_checked<F: Real>(
     let max = match *reward {
         Reward::Full(values) => {
             ensure_len(what, mdp.full_len(), values.len())?;
-            let (mut max, mut finite) = (0.0f64, true);
+            // Long rows: scan each row while it is in cache for its dot product (one memory
+            // pass); short rows: one scan of the whole tensor (less per-row overhead).
+            let fused = mdp.n_states >= 256;
+            let (mut max, mut finite) = if fused {
+                (0.0f64, true)
+            } else {
+                scan_lanes(values)
+            };
             for ((o, row), trow) in rbar
                 .iter_mut()
                 .zip(values.chunks_exact(mdp.n_states))
                 .zip(mdp.rows())
             {
-                let (m, f) = scan_lanes(row);
-                max = max.max(m);
-                finite &= f;
+                if fused {
+                    let (m, f) = scan_lanes(row);
+                    max = max.max(m);
+                    finite &= f;
+                }
                 *o = match trow {
                     Row::Dense(t) => dot_lanes(row, t),
                     Row::Sparse(n, p) => n
