@@ -394,6 +394,10 @@ impl<'a, F: Real> Mdp<'a, F> {
 
     /// The row `τ(s, a, ·)` (empty for out-of-range indices, which callers never pass).
     #[inline]
+    #[cfg_attr(
+        not(feature = "alloc"),
+        expect(dead_code, reason = "used by the alloc-only solvers and distances")
+    )]
     pub(crate) fn row(&self, s: usize, a: usize) -> Row<'a, F> {
         let i = s * self.n_actions + a;
         match self.transitions {
