@@ -12,6 +12,7 @@
 pub mod approx_eq;
 pub mod fd;
 pub mod golden;
+pub mod mdp_support;
 pub mod oracle;
 pub mod strategies;
 

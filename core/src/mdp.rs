@@ -1,1 +1,0 @@
-//! Finite MDPs: policy evaluation, value iteration, regret (issue 5; in progress).
