@@ -13,8 +13,23 @@
 //!   `log_sigmoid` and `softplus`.
 //! - [`layout`]: [`GroupIndex`] (groups from dense ids in any order, built once in `O(B)`) and the
 //!   `(B, T)` token view ([`TokenShape`], [`Mask`]).
+//! - [`loss`]: policy-gradient losses (PPO clip with asymmetric and dual clip, GSPO, SAPO, CISPO,
+//!   GMPO, GPG, Clip-Cov/KL-Cov, DPPO, DRO, VESPO), importance-sampling corrections, the value loss,
+//!   diagnostics and preference losses (DPO and its family, SimPO/CPO, LD-DPO, INPO, DNO,
+//!   Bradley–Terry), each with its exact gradient, returned as additive [`loss::LossParts`] that an
+//!   [`loss::Aggregation`] turns into a shard-safe scalar.
+//! - [`reward`]: reward functions and shaping from the literature (correctness and format, HAPO,
+//!   LASER, cosine, DAPO overlong, PAR, PURE, ensembles, PF-PPO, OREAL, CaRL, potential shaping),
+//!   composable in a weighted [`reward::Pipeline`] with caller-owned, serializable state.
+//! - [`mdp`]: finite MDPs, exact and iterative policy evaluation, value iteration, regret, and the
+//!   Knox et al. preference models with a reward fitter.
+//! - [`distance`]: STARC (canonicalizations × norms), EPIC and DARD reward distances, exact and
+//!   sampled, with the reward transformations they are invariant to.
+//! - [`objective`]: KL-regularized alignment on a finite support: the optimal tilt, `β` from a KL
+//!   budget, and the exact best-of-N distribution.
 //! - [`preset`]: [`Preset`] selects the rewardkit numerics contract or reproduces verl, TRL or
 //!   OpenRLHF exactly (see `docs/numerics.md`).
+//! - [`rng`]: the caller-supplied randomness trait ([`rng::RandomSource`]) and `SplitMix64`.
 //!
 //! # Shapes
 //! Docs use fixed letters: `B` sequences (rows), `T` tokens per sequence (padded), `G` groups
