@@ -471,11 +471,15 @@ impl<'a> GroupIndex<'a> {
         Ok(())
     }
 
-    /// For the scattered layout: the group offsets and the rows in group order.
+    /// For the scattered layout: each row's group id, the group offsets and the rows in group order.
     #[cfg(feature = "alloc")]
-    pub(crate) fn scattered_parts(&self) -> Option<(&[u32], &[u32])> {
+    pub(crate) fn scattered_parts(&self) -> Option<(&[u32], &[u32], &[u32])> {
         match &self.repr {
-            Repr::Scattered { offsets, order, .. } => Some((offsets.as_slice(), order.as_slice())),
+            Repr::Scattered {
+                ids,
+                offsets,
+                order,
+            } => Some((ids.as_slice(), offsets.as_slice(), order.as_slice())),
             _ => None,
         }
     }
@@ -609,22 +613,12 @@ pub trait GroupRows: Copy {
 
     /// For each row `i` of the group, in ascending order, `out[i] = f(i)`.
     fn fill<U>(self, out: &mut [U], f: impl FnMut(usize) -> U);
-
-    /// The rows as a range when they are contiguous.
-    fn as_span(self) -> Option<Range<usize>> {
-        None
-    }
 }
 
 impl GroupRows for Span {
     #[inline(always)]
     fn len(self) -> usize {
         self.end - self.start
-    }
-
-    #[inline(always)]
-    fn as_span(self) -> Option<Range<usize>> {
-        Some(self.range())
     }
 
     #[inline(always)]

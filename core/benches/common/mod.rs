@@ -1,4 +1,4 @@
-//! A small benchmark harness shared by the bench binaries: median wall time over repetitions, and
+//! A small benchmark harness shared by the bench binaries: minimum wall time over repetitions, and
 //! the floor every result is compared against, measured in the same run (a copy of the same bytes).
 //!
 //! `cargo bench -p rewardkit-core` runs full sizes; `-- --quick` (what CI runs) shrinks sizes and
@@ -45,21 +45,22 @@ impl Harness {
         }
     }
 
-    /// Median of `reps` timed runs of `f` after one warm-up run.
+    /// The minimum of `reps` timed runs of `f` after one warm-up run. On a shared machine, noise
+    /// only ever adds time, so the minimum is the most stable estimate of the op's own cost; the
+    /// floor is measured the same way, so their ratio is comparable.
     pub fn time<R>(&self, mut f: impl FnMut() -> R) -> Duration {
         black_box(f());
-        let mut times: Vec<Duration> = (0..self.reps)
+        (0..self.reps)
             .map(|_| {
                 let t0 = Instant::now();
                 black_box(f());
                 t0.elapsed()
             })
-            .collect();
-        times.sort();
-        times[times.len() / 2]
+            .min()
+            .unwrap_or_default()
     }
 
-    /// The copy floor: median time to copy `bytes` bytes from one buffer to another (read + write).
+    /// The copy floor: minimum time to copy `bytes` bytes from one buffer to another (read + write).
     pub fn copy_floor(&self, bytes: usize) -> Duration {
         let src = vec![1u8; bytes];
         let mut dst = vec![0u8; bytes];

@@ -232,96 +232,20 @@ fn non_finite<F: Real>(scores: &[F]) -> Error {
     }
 }
 
-/// The moments of one group's values in the canonical order shared by every layout: `d = x − x₀`;
-/// the first `n − n mod 8` values go to lane `j mod 8` in ascending `j`; the lanes are summed in
-/// order, then the last `n mod 8` values are added in order.
-#[inline(always)]
-pub(crate) fn moments_slice<F: Real>(x: &[F]) -> Moments {
-    let shift = x.first().map_or(0.0, |v| v.as_f64());
-    let (mut a1, mut a2) = ([0.0f64; 8], [0.0f64; 8]);
-    let mut chunks = x.chunks_exact(8);
-    for c in &mut chunks {
-        // A fixed-size view lets the compiler keep the eight lanes in vector registers.
-        let Ok(c) = <&[F; 8]>::try_from(c) else {
-            continue;
-        };
-        let d: [f64; 8] = core::array::from_fn(|l| c.get(l).map_or(0.0, |v| v.as_f64()) - shift);
-        for ((s1, s2), &d) in a1.iter_mut().zip(a2.iter_mut()).zip(&d) {
-            *s1 += d;
-            *s2 += d * d;
-        }
-    }
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for (p, q) in a1.iter().zip(&a2) {
-        s1 += p;
-        s2 += q;
-    }
-    for v in chunks.remainder() {
-        let d = v.as_f64() - shift;
-        s1 += d;
-        s2 += d * d;
-    }
-    Moments {
-        n: x.len(),
-        shift,
-        s1,
-        s2,
-    }
-}
-
-/// [`moments_slice`] over an iterator of `n` values: the same arithmetic in the same order.
-pub(crate) fn moments_stream(n: usize, xs: impl Iterator<Item = f64>) -> Moments {
-    let full = n - n % 8;
-    let (mut a1, mut a2) = ([0.0f64; 8], [0.0f64; 8]);
-    let (mut shift, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
-    let fold = |a1: &[f64; 8], a2: &[f64; 8]| {
-        let (mut p, mut q) = (0.0f64, 0.0f64);
-        for (x, y) in a1.iter().zip(a2) {
-            p += x;
-            q += y;
-        }
-        (p, q)
-    };
-    for (j, v) in xs.take(n).enumerate() {
-        if j == 0 {
-            shift = v;
-        }
-        if j == full {
-            (s1, s2) = fold(&a1, &a2);
-        }
-        let d = v - shift;
-        if j < full {
-            if let (Some(p), Some(q)) = (a1.get_mut(j % 8), a2.get_mut(j % 8)) {
-                *p += d;
-                *q += d * d;
-            }
-        } else {
-            s1 += d;
-            s2 += d * d;
-        }
-    }
-    if full == n {
-        (s1, s2) = fold(&a1, &a2);
-    }
-    Moments { n, shift, s1, s2 }
-}
-
-/// Applies [`moments_slice`] and `coef` to one contiguous group and writes its advantages.
+/// Applies `coef` to one contiguous group's moments and writes its advantages; an advantage beyond
+/// the float range is an [`Error::Overflow`].
 #[inline(always)]
 fn affine_slice<F: Real>(
     o: &mut [F],
     x: &[F],
     g: usize,
+    m: &Moments,
     coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
 ) -> Result<()> {
-    let m = moments_slice(x);
     if !m.finite() {
-        return Err(Error::NonFinite {
-            what: "scores",
-            index: 0,
-        });
+        return Err(non_finite(x));
     }
-    let (a, b) = coef(g, &m)?;
+    let (a, b) = coef(g, m)?;
     let mut ok = true;
     for (o, &v) in o.iter_mut().zip(x) {
         *o = F::lit((v.as_f64() - a) * b);
@@ -336,24 +260,58 @@ fn affine_slice<F: Real>(
     }
 }
 
-/// [`group_affine`] for contiguous blocks of `k` rows.
+/// [`group_affine`] for contiguous blocks of `k` rows: four groups are accumulated side by side
+/// (independent dependency chains; each group still sequential in ascending row order).
 fn uniform_affine<F: Real>(
     out: &mut [F],
     scores: &[F],
     k: usize,
     coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
 ) -> Result<()> {
-    for (g, (o, x)) in out
+    let mut g = 0usize;
+    let mut o4 = out.chunks_exact_mut(4 * k);
+    let mut x4 = scores.chunks_exact(4 * k);
+    for (o, x) in (&mut o4).zip(&mut x4) {
+        let (x0, rest) = x.split_at(k);
+        let (x1, rest) = rest.split_at(k);
+        let (x2, x3) = rest.split_at(k);
+        let first = |v: &[F]| v.first().map_or(0.0, |f| f.as_f64());
+        let mut m = [
+            Moments::new(first(x0)),
+            Moments::new(first(x1)),
+            Moments::new(first(x2)),
+            Moments::new(first(x3)),
+        ];
+        for (((&a, &b), &c), &d) in x0.iter().zip(x1).zip(x2).zip(x3) {
+            let [m0, m1, m2, m3] = &mut m;
+            m0.push(a.as_f64());
+            m1.push(b.as_f64());
+            m2.push(c.as_f64());
+            m3.push(d.as_f64());
+        }
+        for (l, ((o, x), mm)) in o
+            .chunks_exact_mut(k)
+            .zip(x.chunks_exact(k))
+            .zip(&m)
+            .enumerate()
+        {
+            affine_slice(o, x, g + l, mm, coef).map_err(|e| fix_error(e, scores))?;
+        }
+        g += 4;
+    }
+    for (o, x) in o4
+        .into_remainder()
         .chunks_exact_mut(k)
-        .zip(scores.chunks_exact(k))
-        .enumerate()
+        .zip(x4.remainder().chunks_exact(k))
     {
-        affine_slice(o, x, g, coef).map_err(|e| fix_error(e, scores))?;
+        let m = Moments::of(x.iter().map(|v| v.as_f64()));
+        affine_slice(o, x, g, &m, coef).map_err(|e| fix_error(e, scores))?;
+        g += 1;
     }
     Ok(())
 }
 
-/// Replaces the placeholder non-finite error of [`affine_slice`] by the real one.
+/// Replaces a group-local non-finite error by the batch-wide one (first offending row).
 #[cold]
 fn fix_error<F: Real>(e: Error, scores: &[F]) -> Error {
     match e {
@@ -362,45 +320,52 @@ fn fix_error<F: Real>(e: Error, scores: &[F]) -> Error {
     }
 }
 
-/// [`group_affine`] for the scattered layout: the scores are gathered into group order (independent
-/// random reads), each group runs the contiguous kernel, and the results are scattered back
-/// (independent random writes). The same kernel on the same value order as the contiguous layouts:
-/// bit-identical advantages.
+/// [`group_affine`] for the scattered layout: one sequential pass accumulates every group into a
+/// `(G)` table (each group in ascending row order, as in every other path, so a group's statistics
+/// are bit-identical whatever the layout), a second sequential pass maps the rows. Only the small
+/// tables are accessed at random, and nothing of size `B` is allocated.
 #[cfg(feature = "alloc")]
 fn scattered_affine<F: Real>(
     out: &mut [F],
     scores: &[F],
-    offsets: &[u32],
-    order: &[u32],
+    ids: &[u32],
+    firsts: impl Iterator<Item = usize>,
     coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
 ) -> Result<()> {
-    let sorted: Vec<F> = order
-        .iter()
-        .map(|&r| scores.get(r as usize).copied().unwrap_or(F::ZERO))
+    let mut acc: Vec<Moments> = firsts
+        .map(|r| Moments::new(scores.get(r).map_or(0.0, |x| x.as_f64())))
         .collect();
-    let mut res = alloc::vec![F::ZERO; sorted.len()];
-    for (g, w) in offsets.windows(2).enumerate() {
-        let (a, b) = match *w {
-            [a, b] => (a as usize, b as usize),
-            _ => continue,
-        };
-        if let (Some(o), Some(x)) = (res.get_mut(a..b), sorted.get(a..b)) {
-            affine_slice(o, x, g, coef).map_err(|e| fix_error(e, scores))?;
+    for (&x, &id) in scores.iter().zip(ids) {
+        if let Some(m) = acc.get_mut(id as usize) {
+            m.push(x.as_f64());
         }
     }
-    for (&r, &v) in order.iter().zip(&res) {
-        if let Some(o) = out.get_mut(r as usize) {
-            *o = v;
+    let mut table = Vec::with_capacity(acc.len());
+    for (g, m) in acc.iter().enumerate() {
+        if !m.finite() {
+            return Err(non_finite(scores));
         }
+        table.push(coef(g, m)?);
     }
-    Ok(())
+    let mut ok = true;
+    for ((o, &x), &id) in out.iter_mut().zip(scores).zip(ids) {
+        let (a, b) = table.get(id as usize).copied().unwrap_or((0.0, 0.0));
+        *o = F::lit((x.as_f64() - a) * b);
+        ok &= o.is_finite();
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Overflow {
+            what: "advantages (beyond the float range)",
+        })
+    }
 }
 
 /// Per-group affine maps `Aᵢ = (xᵢ − a_g)·b_g`, with `(a_g, b_g) = coef(g, moments_g)`.
 ///
-/// The hot path of GRPO, Dr. GRPO, RLOO and GPG. Contiguous layouts run group by group; the
-/// scattered layout (with `alloc`) accumulates all groups in one pass in row order into a `(G)`
-/// table, then maps every row in a second pass, so both passes read the batch sequentially.
+/// The hot path of GRPO, Dr. GRPO, RLOO and GPG, on every layout with the same per-group
+/// arithmetic.
 fn group_affine<F: Real>(
     out: &mut [F],
     scores: &[F],
@@ -413,8 +378,13 @@ fn group_affine<F: Real>(
         return uniform_affine(out, scores, k, &mut coef);
     }
     #[cfg(feature = "alloc")]
-    if let Some((offsets, order)) = groups.scattered_parts() {
-        return scattered_affine(out, scores, offsets, order, &mut coef);
+    if let Some((ids, offsets, order)) = groups.scattered_parts() {
+        let firsts = offsets.windows(2).map(|w| {
+            w.first()
+                .and_then(|&a| order.get(a as usize))
+                .map_or(0, |&r| r as usize)
+        });
+        return scattered_affine(out, scores, ids, firsts, &mut coef);
     }
     struct V<'a, F, C> {
         out: &'a mut [F],
@@ -424,38 +394,12 @@ fn group_affine<F: Real>(
     impl<F: Real, C: FnMut(usize, &Moments) -> Result<(f64, f64)>> GroupVisitor for V<'_, F, C> {
         #[inline(always)]
         fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
-            // Contiguous rows (sorted layout): the slice kernel in place.
-            if let Some(x) = rows.as_span().and_then(|r| self.scores.get(r)) {
-                if let Some(o) = rows.as_span().and_then(|r| self.out.get_mut(r)) {
-                    return affine_slice(o, x, g, &mut self.coef)
-                        .map_err(|e| fix_error(e, self.scores));
-                }
+            let m = Moments::of(rows.values(self.scores).map(Real::as_f64));
+            if !m.finite() {
+                return Err(non_finite(self.scores));
             }
-            // Gathered rows without an allocator: the same kernel on chunks kept on the stack.
-            const BUF: usize = 256;
-            let n = rows.len();
-            if n > BUF {
-                let m = moments_stream(n, rows.values(self.scores).map(Real::as_f64));
-                if !m.finite() {
-                    return Err(non_finite(self.scores));
-                }
-                let (a, b) = (self.coef)(g, &m)?;
-                rows.map(self.out, self.scores, |x| F::lit((x.as_f64() - a) * b));
-                return Ok(());
-            }
-            let mut buf = [F::ZERO; BUF];
-            let mut res = [F::ZERO; BUF];
-            for (b, x) in buf.iter_mut().zip(rows.values(self.scores)) {
-                *b = x;
-            }
-            if let (Some(o), Some(x)) = (res.get_mut(..n), buf.get(..n)) {
-                affine_slice(o, x, g, &mut self.coef).map_err(|e| fix_error(e, self.scores))?;
-            }
-            for (row, &v) in rows.rows().zip(&res) {
-                if let Some(o) = self.out.get_mut(row) {
-                    *o = v;
-                }
-            }
+            let (a, b) = (self.coef)(g, &m)?;
+            rows.map(self.out, self.scores, |x| F::lit((x.as_f64() - a) * b));
             Ok(())
         }
     }
@@ -875,23 +819,6 @@ pub fn group_std<F: Real>(out: &mut [F], scores: &[F], groups: &GroupIndex<'_>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    #[expect(clippy::cast_possible_truncation, reason = "test data")]
-    fn stream_and_slice_moments_are_bit_identical() {
-        let mut x = 0.37f64;
-        for n in 0..70 {
-            let v: Vec<f32> = (0..n)
-                .map(|_| {
-                    x = (x * 9301.0 + 0.49297).fract();
-                    (x * 10.0) as f32
-                })
-                .collect();
-            let a = moments_slice(&v);
-            let b = moments_stream(n, v.iter().map(|x| f64::from(*x)));
-            assert_eq!(a, b, "n = {n}");
-        }
-    }
 
     #[test]
     fn grpo_hand_values() {
