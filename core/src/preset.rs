@@ -161,7 +161,6 @@ mod dispatch {
         self as adv, AdvantageConfig, AdvantageInputs, Otb, OtbPositions, apply_mask, broadcast,
         check_tokens, gae_rows_raw, sequence_sums, whiten_in_place,
     };
-    use crate::layout::Mask;
 
     pub(crate) fn compute_advantages<F: Real>(
         est: E,
@@ -286,7 +285,13 @@ mod dispatch {
             E::ReinforcePlusPlus => {
                 let gamma = cfg.gamma();
                 if preset == Preset::Verl {
-                    carried_returns(returns, inp.token_rewards, mask, gamma.as_f64());
+                    crate::advantage::returns_rows(
+                        returns,
+                        inp.token_rewards,
+                        mask,
+                        gamma.as_f64(),
+                        true,
+                    );
                     whiten_in_place(advantages_from(advantages, returns), mask, &whiten)?;
                 } else {
                     adv::reinforce_plus_plus(
@@ -408,25 +413,6 @@ mod dispatch {
         match (inp.components, inp.component_weights) {
             (Some(c), Some(w)) => (c, w, w.len()),
             _ => (scores, one, 1),
-        }
-    }
-
-    /// verl's REINFORCE++ returns: `G = r + γ·G` over valid tokens, carried through masked ones
-    /// (where the running value is written as is).
-    fn carried_returns<F: Real>(out: &mut [F], rewards: &[F], mask: Mask<'_>, gamma: f64) {
-        let t = mask.shape().seq_len();
-        for ((o, r), m) in out
-            .chunks_exact_mut(t)
-            .zip(rewards.chunks_exact(t))
-            .zip(mask.rows())
-        {
-            let mut g = 0.0f64;
-            for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
-                if m {
-                    g = r.as_f64() + gamma * g;
-                }
-                *o = F::lit(g);
-            }
         }
     }
 }

@@ -55,7 +55,7 @@ pub use returns::{
 #[cfg(feature = "alloc")]
 pub(crate) use group::gpg_impl;
 #[cfg(feature = "alloc")]
-pub(crate) use returns::{apply_mask, check_tokens, gae_rows_raw, whiten_in_place};
+pub(crate) use returns::{apply_mask, check_tokens, gae_rows_raw, returns_rows, whiten_in_place};
 
 /// An advantage estimator, named as verl's `algorithm.adv_estimator` (OpenRLHF and TRL names are
 /// accepted as aliases).

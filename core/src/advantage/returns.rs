@@ -19,6 +19,35 @@ pub(crate) fn check_tokens<F: Real>(what: &'static str, x: &[F], mask: Mask<'_>)
     ensure_finite(what, x)
 }
 
+/// The discounted-returns recurrence over every row, skipping masked positions; a masked position
+/// receives 0, or the carried running return when `carry_masked` (verl's REINFORCE++ returns).
+pub(crate) fn returns_rows<F: Real>(
+    out: &mut [F],
+    rewards: &[F],
+    mask: Mask<'_>,
+    gamma: f64,
+    carry_masked: bool,
+) {
+    let t = mask.shape().seq_len();
+    for ((o, r), m) in out
+        .chunks_exact_mut(t)
+        .zip(rewards.chunks_exact(t))
+        .zip(mask.rows())
+    {
+        let mut g = 0.0f64;
+        for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
+            if m {
+                g = r.as_f64() + gamma * g;
+            }
+            *o = if m || carry_masked {
+                F::lit(g)
+            } else {
+                F::ZERO
+            };
+        }
+    }
+}
+
 /// Validates a discount `γ ∈ [0, 1]`.
 pub(crate) fn gamma_param<F: Real>(name: &'static str, gamma: F) -> Result<F> {
     param_in(name, gamma, F::ZERO, F::ONE, "in [0, 1]")
@@ -122,22 +151,7 @@ pub fn discounted_returns<F: Real>(
     mask.shape().check("out", out.len())?;
     check_tokens("rewards", rewards, mask)?;
     let gamma = gamma_param("gamma", gamma)?.as_f64();
-    let t = mask.shape().seq_len();
-    for ((o, r), m) in out
-        .chunks_exact_mut(t)
-        .zip(rewards.chunks_exact(t))
-        .zip(mask.rows())
-    {
-        let mut g = 0.0f64;
-        for ((o, &r), &m) in o.iter_mut().zip(r).zip(m).rev() {
-            if m {
-                g = r.as_f64() + gamma * g;
-                *o = F::lit(g);
-            } else {
-                *o = F::ZERO;
-            }
-        }
-    }
+    returns_rows(out, rewards, mask, gamma, false);
     crate::error::ensure_output("discounted_returns", out)?;
     Ok(())
 }
