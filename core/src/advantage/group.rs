@@ -232,6 +232,19 @@ fn non_finite<F: Real>(scores: &[F]) -> Error {
     }
 }
 
+/// `Ok` when every advantage written was finite, else [`Error::Overflow`] (finite rewards whose
+/// advantage exceeds the float range, for example an `f32` RLOO advantage beyond `f32::MAX`).
+#[inline(always)]
+fn finite_outputs(ok: bool) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Overflow {
+            what: "advantages (beyond the float range)",
+        })
+    }
+}
+
 /// Applies `coef` to one contiguous group's moments and writes its advantages; an advantage beyond
 /// the float range is an [`Error::Overflow`].
 #[inline(always)]
@@ -251,13 +264,7 @@ fn affine_slice<F: Real>(
         *o = F::lit((v.as_f64() - a) * b);
         ok &= o.is_finite();
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Overflow {
-            what: "advantages (beyond the float range)",
-        })
-    }
+    finite_outputs(ok)
 }
 
 /// [`group_affine`] for contiguous blocks of `k` rows: four groups are accumulated side by side
@@ -353,13 +360,7 @@ fn scattered_affine<F: Real>(
         *o = F::lit((x.as_f64() - a) * b);
         ok &= o.is_finite();
     }
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Overflow {
-            what: "advantages (beyond the float range)",
-        })
-    }
+    finite_outputs(ok)
 }
 
 /// Per-group affine maps `Aᵢ = (xᵢ − a_g)·b_g`, with `(a_g, b_g) = coef(g, moments_g)`.
