@@ -119,6 +119,15 @@ pub enum Error {
         /// The largest supported length.
         max: usize,
     },
+    /// A token id is not below the vocabulary size.
+    TokenOutOfRange {
+        /// Flat index of the token.
+        index: usize,
+        /// The id found there.
+        id: u32,
+        /// The vocabulary size `V`.
+        vocab: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -168,6 +177,10 @@ impl fmt::Display for Error {
             Self::TooLarge { what, len, max } => {
                 write!(f, "`{what}` has length {len}, the maximum is {max}")
             }
+            Self::TokenOutOfRange { index, id, vocab } => write!(
+                f,
+                "token id {id} at index {index} is out of range for a vocabulary of {vocab}"
+            ),
         }
     }
 }

@@ -754,6 +754,183 @@ pub fn entropy_backward<F: Real>(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Log-probabilities of given tokens from logits
+// ---------------------------------------------------------------------------------------------
+
+/// The logit of token `id` in a row, or [`Error::TokenOutOfRange`] (`index` is the row's flat index).
+#[inline]
+fn token_logit<F: Real>(z: &[F], id: u32, index: usize, vocab: usize) -> Result<F> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|k| z.get(k).copied())
+        .ok_or(Error::TokenOutOfRange { index, id, vocab })
+}
+
+/// `Err(TokenOutOfRange)` for the first id `>= vocab`.
+fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
+    match ids
+        .iter()
+        .position(|&id| usize::try_from(id).map_or(true, |k| k >= vocab))
+    {
+        Some(index) => Err(Error::TokenOutOfRange {
+            index,
+            id: ids.get(index).copied().unwrap_or(0),
+            vocab,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `log π(id)` and `log Σ_v π_v²` of one row of logits, in `f64`: with `m = max z` and
+/// `ln_s = ln Σ e^{z − m}`, `log π(id) = (z_id − m) − ln_s` and
+/// `log Σ π² = ln Σ e^{2(z − m)} − 2·ln_s` (`= LSE(2z) − 2·LSE(z)`, without forming either `LSE`).
+/// The row must be valid (see [`check_rows`]) and `id < V`.
+pub(crate) fn token_logprob_and_concentration<F: Real>(
+    z: &[F],
+    id: u32,
+    index: usize,
+) -> Result<(f64, f64)> {
+    let zi = token_logit(z, id, index, z.len())?.as_f64();
+    let lse = row_lse(z)?;
+    let m = lse.0;
+    let s2: f64 = z.iter().map(|v| Float::exp(2.0 * (v.as_f64() - m))).sum();
+    Ok((logprob(zi, lse), Float::ln(s2) - 2.0 * lse.1))
+}
+
+/// Validates a `(N, V)` row of logits: `NonFinite` for NaN or `+∞` (index within `x`, offset by
+/// `base`), or an all-`−∞` row.
+pub(crate) fn check_logit_row<F: Real>(what: &'static str, z: &[F], base: usize) -> Result<()> {
+    check_logits(z).map_err(|e| match e {
+        Error::NonFinite { index, .. } => Error::NonFinite {
+            what,
+            index: base + index,
+        },
+        other => other,
+    })
+}
+
+/// Log-probabilities of given tokens from logits: `out[n] = log softmax(zₙ)[idₙ]`, TRL's
+/// `selective_log_softmax` and verl's `logprobs_from_logits`, computed per row in `f64`.
+///
+/// # Definition
+/// `log π(id) = (z_id − max z) − ln Σ_v e^{z_v − max z}`. The form keeps full precision for huge
+/// logits (`z_id − logsumexp(z)` would lose `ln Σ` against `max z`). Language-model logits predict
+/// the *next* token: for logits over a sequence `(B, L, V)` and tokens `(B, L)`, pass the logits
+/// of positions `0..L−1` with the tokens of positions `1..L` (TRL's shift).
+///
+/// # Shapes
+/// `out`: `(N)`; `logits`: `(N, V)` row-major; `ids`: `(N)`, each `< V`.
+///
+/// # Errors
+/// [`Error::BadShape`] if `V` does not divide the length of `logits` (or `V = 0`);
+/// [`Error::Empty`] for no logits; [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN or `+∞`
+/// logits or a row of only `−∞`; [`Error::TokenOutOfRange`] for an id `>= V`; [`Error::Overflow`]
+/// when a token has probability zero (its logit is `−∞`, or the result is below the range of `F`).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::kl::logprobs_forward;
+/// let mut lp = [0.0f64; 2];
+/// // Row 0: π = (1/4, 3/4), token 1. Row 1: π = (1/2, 1/2), token 0.
+/// logprobs_forward(&mut lp, &[0.0, 3f64.ln(), 5.0, 5.0], &[1, 0], 2)?;
+/// assert!((lp[0] - 0.75f64.ln()).abs() < 1e-15);
+/// assert!((lp[1] - 0.5f64.ln()).abs() < 1e-15);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: TRL `trl/trainer/utils.py` (`selective_log_softmax`); verl
+/// `verl/utils/torch_functional.py` (`logprobs_from_logits`).
+pub fn logprobs_forward<F: Real>(
+    out: &mut [F],
+    logits: &[F],
+    ids: &[u32],
+    vocab: usize,
+) -> Result<()> {
+    let n = check_rows("logits", logits, vocab)?;
+    ensure_len("ids", n, ids.len())?;
+    ensure_len("out", n, out.len())?;
+    check_ids(ids, vocab)?;
+    for (i, ((o, z), &id)) in out
+        .iter_mut()
+        .zip(logits.chunks_exact(vocab))
+        .zip(ids)
+        .enumerate()
+    {
+        let zi = token_logit(z, id, i, vocab)?;
+        *o = F::lit(logprob(zi.as_f64(), row_lse(z)?));
+    }
+    crate::error::ensure_output("log-probability (a token has probability zero)", out)
+}
+
+/// Gradient of the token log-probabilities with respect to the logits,
+/// `∂ log π(idₙ)/∂z_{n,v} = [v = idₙ] − π_{n,v}`, scaled by the upstream gradient `grad_out[n]`.
+/// Overwrites `grad_logits`.
+///
+/// # Definition
+/// `grad_logits[n, v] = gₙ·([v = idₙ] − softmax(zₙ)_v)` with `gₙ = grad_out[n]`, in `f64` per row;
+/// the `v = idₙ` entry is `−gₙ·expm1(log π(idₙ))`, exact even when `π(idₙ) → 1`. Rows with
+/// `gₙ = 0` (masked tokens) are written as zeros without evaluating the softmax. The gradient of
+/// any loss built from token log-probabilities (DPO through sequence sums, the SFT term, a policy
+/// loss) reaches the logits through this function with `gₙ = ∂loss/∂ log π(idₙ)`.
+///
+/// # Shapes
+/// `grad_logits`, `logits`: `(N, V)`; `grad_out`, `ids`: `(N)`.
+///
+/// # Errors
+/// As [`logprobs_forward`] (except `Overflow`: the gradient is finite for a zero-probability
+/// token; and a row of only `−∞` is an error only where `gₙ ≠ 0`), plus
+/// [`Error::LengthMismatch`] and [`Error::NonFinite`] for `grad_out`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::kl::logprobs_backward;
+/// let mut g = [0.0f64; 2];
+/// // π = (1/4, 3/4), token 1, upstream 2: 2·(0 − 1/4, 1 − 3/4).
+/// logprobs_backward(&mut g, &[2.0], &[0.0, 3f64.ln()], &[1], 2)?;
+/// assert!((g[0] + 0.5).abs() < 1e-15 && (g[1] - 0.5).abs() < 1e-15);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: see [`logprobs_forward`].
+pub fn logprobs_backward<F: Real>(
+    grad_logits: &mut [F],
+    grad_out: &[F],
+    logits: &[F],
+    ids: &[u32],
+    vocab: usize,
+) -> Result<()> {
+    let n = check_rows("logits", logits, vocab)?;
+    ensure_len("ids", n, ids.len())?;
+    ensure_len("grad_logits", logits.len(), grad_logits.len())?;
+    ensure_len("grad_out", n, grad_out.len())?;
+    ensure_finite("grad_out", grad_out)?;
+    check_ids(ids, vocab)?;
+    for (((g, z), &up), &id) in grad_logits
+        .chunks_exact_mut(vocab)
+        .zip(logits.chunks_exact(vocab))
+        .zip(grad_out)
+        .zip(ids)
+    {
+        if up == F::ZERO {
+            g.iter_mut().for_each(|x| *x = F::ZERO);
+            continue;
+        }
+        let lse = row_lse(z)?;
+        let up = up.as_f64();
+        let target = usize::try_from(id).unwrap_or(usize::MAX);
+        for (v, (g, &a)) in g.iter_mut().zip(z).enumerate() {
+            let lp = logprob(a.as_f64(), lse);
+            *g = F::lit(if v == target {
+                -up * Float::exp_m1(lp)
+            } else {
+                -up * Float::exp(lp)
+            });
+        }
+    }
+    crate::error::ensure_output("logprobs_backward", grad_logits)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Controllers
 // ---------------------------------------------------------------------------------------------
 
