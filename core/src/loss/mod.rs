@@ -19,8 +19,9 @@
 //!   sequence masks), rejection masks, high-entropy token selection, TRL's off-policy mask.
 //! - [`value`]: the clipped value loss.
 //! - [`diagnostics`]: clip fractions, approximate KL (`k3`), ratio statistics.
-//! - [`preference`]: DPO and its family over sequence log-probabilities, the Bradley–Terry
-//!   reward-model loss.
+//! - [`preference`]: DPO and its family over sequence log-probabilities, weighted combinations of
+//!   them, LD-DPO token weights, WPO pair weights, the SFT term, the Bradley–Terry reward-model
+//!   loss.
 //!
 //! # Example: PPO with a `k3` KL term, split across two shards
 //! ```
@@ -77,6 +78,6 @@ pub use policy::{
 };
 pub use preference::{
     BradleyTerry, DivergenceKind, PairInputs, PreferenceLoss, PreferenceLossKind,
-    bradley_terry_loss, preference_loss,
+    bradley_terry_loss, combined_preference_loss, preference_loss,
 };
 pub use value::{ValueLoss, value_loss};

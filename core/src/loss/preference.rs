@@ -18,9 +18,10 @@ use crate::error::{
     Error, Result, UnknownName, ensure_len, ensure_nonempty, param_finite, param_in, param_nonneg,
     param_positive,
 };
+use crate::kl::{check_logit_row, token_logprob_and_concentration};
 use crate::layout::{Mask, count_true};
-use crate::loss::aggregate::LossParts;
-use crate::real::Real;
+use crate::loss::aggregate::{Aggregation, LossParts};
+use crate::real::{Real, usize_f64};
 use crate::stats::{log_sigmoid, sigmoid};
 
 /// Which preference loss. With `h_c = log π(y_c) − log π_ref(y_c)`, `h_r` likewise, scores `s`
@@ -370,7 +371,8 @@ impl<F: Real> PreferenceLoss<F> {
 /// Every slice is `(P)`: sequence log-probabilities (masked token sums, see
 /// [`sequence_logps`]) of the chosen and rejected responses under the policy and the reference,
 /// optional lengths `L` (IPO/TRL, `SigmoidNorm`, `Simpo`), optional previous-iterate
-/// log-probabilities (`Inpo`) and soft labels `p ∈ [0, 1]` (`Dno`).
+/// log-probabilities (`Inpo`), soft labels `p ∈ [0, 1]` (`Dno`) and per-pair weights `ω ≥ 0`
+/// (WPO, [`wpo_weights`]).
 ///
 /// # Errors
 /// [`PairInputs::new`] and the setters: [`Error::Empty`], [`Error::LengthMismatch`].
@@ -391,6 +393,7 @@ pub struct PairInputs<'a, F> {
     lengths: Option<(&'a [F], &'a [F])>,
     prev: Option<(&'a [F], &'a [F])>,
     soft_labels: Option<&'a [F]>,
+    pair_weights: Option<&'a [F]>,
 }
 
 impl<'a, F: Real> PairInputs<'a, F> {
@@ -416,6 +419,7 @@ impl<'a, F: Real> PairInputs<'a, F> {
             lengths: None,
             prev: None,
             soft_labels: None,
+            pair_weights: None,
         })
     }
 
@@ -463,8 +467,29 @@ impl<'a, F: Real> PairInputs<'a, F> {
         })
     }
 
+    /// Per-pair weights `ω ≥ 0`, constants that multiply each pair's loss and gradient (TRL's
+    /// `use_weighting`: `per_sequence_loss *= ω`, see [`wpo_weights`]). For `Aot`/`AotUnpaired`
+    /// the weight of index `k` multiplies the loss of sorted position `k`, as TRL does.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`]; NaN/∞ or negative weights are reported by the loss
+    /// ([`Error::NonFinite`], [`Error::InvalidParam`]).
+    pub fn with_pair_weights(self, weights: &'a [F]) -> Result<Self> {
+        ensure_len("pair weights", self.len(), weights.len())?;
+        Ok(Self {
+            pair_weights: Some(weights),
+            ..self
+        })
+    }
+
+    /// The weight of pair `k` (1 without weights).
+    #[inline(always)]
+    fn weight(&self, k: usize) -> F {
+        self.pair_weights.map_or(F::ONE, |w| at(w, k))
+    }
+
     fn check(&self, loss: &PreferenceLoss<F>) -> Result<()> {
-        let named: [(&'static str, Option<&[F]>); 9] = [
+        let named: [(&'static str, Option<&[F]>); 10] = [
             ("chosen", Some(self.chosen)),
             ("rejected", Some(self.rejected)),
             ("ref_chosen", Some(self.ref_chosen)),
@@ -474,6 +499,7 @@ impl<'a, F: Real> PairInputs<'a, F> {
             ("previous chosen", self.prev.map(|l| l.0)),
             ("previous rejected", self.prev.map(|l| l.1)),
             ("soft labels", self.soft_labels),
+            ("pair weights", self.pair_weights),
         ];
         for (what, xs) in named {
             if let Some(xs) = xs {
@@ -485,6 +511,15 @@ impl<'a, F: Real> PairInputs<'a, F> {
                 if let Some(index) = xs.iter().position(|&l| l < F::ZERO) {
                     return Err(Error::NonFinite { what, index });
                 }
+            }
+        }
+        if let Some(w) = self.pair_weights {
+            if let Some(index) = w.iter().position(|&x| x < F::ZERO) {
+                return Err(Error::InvalidParam {
+                    name: "pair weights",
+                    value: w.get(index).map_or(f64::NAN, |x| x.as_f64()),
+                    expected: ">= 0",
+                });
             }
         }
         if let Some(p) = self.soft_labels {
@@ -579,33 +614,23 @@ pub fn preference_loss<F: Real>(
     ensure_len("grad_chosen", n, grad_chosen.len())?;
     ensure_len("grad_rejected", n, grad_rejected.len())?;
     inp.check(loss)?;
-    let mut parts = LossParts {
-        tokens: n,
-        seqs: n,
-        rows: n,
-        ..LossParts::ZERO
-    };
-    if matches!(
-        loss.kind,
-        PreferenceLossKind::Aot | PreferenceLossKind::AotUnpaired
-    ) {
-        parts.sum = aot(grad_chosen, grad_rejected, inp, loss)?;
-    } else {
-        let mut s = 0.0f64;
-        for (k, (gc, gr)) in grad_chosen
-            .iter_mut()
-            .zip(grad_rejected.iter_mut())
-            .enumerate()
-        {
-            let (v, dc, dr) = pair(inp, loss, k);
-            *gc = dc;
-            *gr = dr;
-            s += v.as_f64();
-        }
-        parts.sum = s;
-    }
-    parts.seq_mean_sum = parts.sum;
-    if !parts.sum.is_finite()
+    grad_chosen
+        .iter_mut()
+        .chain(grad_rejected.iter_mut())
+        .for_each(|g| *g = F::ZERO);
+    let sum = accumulate(grad_chosen, grad_rejected, inp, loss, F::ONE)?;
+    finish(grad_chosen, grad_rejected, n, sum)
+}
+
+/// The parts of `P` pairs with loss sum `sum`, or [`Error::Overflow`] for a non-finite sum or
+/// gradient.
+fn finish<F: Real>(
+    grad_chosen: &[F],
+    grad_rejected: &[F],
+    n: usize,
+    sum: f64,
+) -> Result<LossParts> {
+    if !sum.is_finite()
         || grad_chosen
             .iter()
             .chain(grad_rejected.iter())
@@ -615,7 +640,102 @@ pub fn preference_loss<F: Real>(
             what: "preference loss",
         });
     }
-    Ok(parts)
+    Ok(LossParts {
+        sum,
+        seq_mean_sum: sum,
+        tokens: n,
+        seqs: n,
+        rows: n,
+    })
+}
+
+/// Adds `scale·ω_k·∂loss_k` to the gradients and returns `Σ_k ω_k·loss_k` (unscaled). Inputs
+/// already checked.
+fn accumulate<F: Real>(
+    grad_chosen: &mut [F],
+    grad_rejected: &mut [F],
+    inp: &PairInputs<'_, F>,
+    loss: &PreferenceLoss<F>,
+    scale: F,
+) -> Result<f64> {
+    if matches!(
+        loss.kind,
+        PreferenceLossKind::Aot | PreferenceLossKind::AotUnpaired
+    ) {
+        return aot(grad_chosen, grad_rejected, inp, loss, scale);
+    }
+    let mut s = 0.0f64;
+    for (k, (gc, gr)) in grad_chosen
+        .iter_mut()
+        .zip(grad_rejected.iter_mut())
+        .enumerate()
+    {
+        let (v, dc, dr) = pair(inp, loss, k);
+        let w = inp.weight(k);
+        let ws = w * scale;
+        *gc = *gc + ws * dc;
+        *gr = *gr + ws * dr;
+        s += w.as_f64() * v.as_f64();
+    }
+    Ok(s)
+}
+
+/// A weighted combination of preference losses over the same pairs, TRL's `loss_type=[..]` with
+/// `loss_weights` (MPO: `sigmoid` + `bco_pair` + `sft`).
+///
+/// # Definition
+/// `Σₖ Σ_p cₖ·ω_p·ℓₖ(p)` for terms `(lossₖ, cₖ)`, with the pair weights `ω` of the inputs (1
+/// without). Divided by `P` (`Aggregation::TokenMean`) this is TRL's `Σₖ cₖ·mean_p(ω_p·ℓₖ(p))`.
+/// The gradients written are those of the sum. TRL's `sft` term is a token loss over the chosen
+/// responses, not a pair loss: add `c_sft·mean_p(ω_p)·`[`sft_loss`] (TRL multiplies it by the pair
+/// weights too, and only their mean survives).
+///
+/// # Shapes
+/// `grad_chosen`, `grad_rejected`: `(P)`; inputs as [`PairInputs`]; `terms`: any number `>= 1`.
+///
+/// # Errors
+/// [`Error::Empty`] for no terms; [`Error::InvalidParam`] for a non-finite coefficient; otherwise
+/// as [`preference_loss`] for each term (every term is validated before anything is written).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::loss::{PairInputs, PreferenceLoss, PreferenceLossKind as K};
+/// use rewardkit_core::loss::{combined_preference_loss, preference_loss};
+/// let inp = PairInputs::new(&[-5.0f64, -3.0], &[-7.0, -2.0], &[-6.0, -3.0], &[-6.0, -2.5])?;
+/// let (dpo, hinge) = (PreferenceLoss::new(K::Sigmoid), PreferenceLoss::new(K::Hinge));
+/// let (mut gc, mut gr) = ([0.0; 2], [0.0; 2]);
+/// let mix = combined_preference_loss(&mut gc, &mut gr, &inp, &[(dpo, 1.0), (hinge, 0.5)])?;
+/// let a = preference_loss(&mut gc.clone(), &mut gr.clone(), &inp, &dpo)?;
+/// let b = preference_loss(&mut gc.clone(), &mut gr.clone(), &inp, &hinge)?;
+/// assert!((mix.sum - (a.sum + 0.5 * b.sum)).abs() < 1e-15);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: TRL `dpo_trainer.py` (`loss_type` list, `loss_weights`); MPO, Wang et al. (2024),
+/// arXiv:2411.10442.
+pub fn combined_preference_loss<F: Real>(
+    grad_chosen: &mut [F],
+    grad_rejected: &mut [F],
+    inp: &PairInputs<'_, F>,
+    terms: &[(PreferenceLoss<F>, F)],
+) -> Result<LossParts> {
+    let n = inp.len();
+    ensure_nonempty("terms", terms.len())?;
+    ensure_len("grad_chosen", n, grad_chosen.len())?;
+    ensure_len("grad_rejected", n, grad_rejected.len())?;
+    for (loss, c) in terms {
+        param_finite("loss_weights", *c)?;
+        inp.check(loss)?;
+    }
+    grad_chosen
+        .iter_mut()
+        .chain(grad_rejected.iter_mut())
+        .for_each(|g| *g = F::ZERO);
+    let mut sum = 0.0f64;
+    for (loss, c) in terms {
+        sum += c.as_f64() * accumulate(grad_chosen, grad_rejected, inp, loss, *c)?;
+    }
+    finish(grad_chosen, grad_rejected, n, sum)
 }
 
 #[inline(always)]
@@ -761,19 +881,22 @@ fn aot<F: Real>(
     _gr: &mut [F],
     _inp: &PairInputs<'_, F>,
     _loss: &PreferenceLoss<F>,
+    _scale: F,
 ) -> Result<f64> {
     Err(Error::MissingInput {
         what: "scratch memory: aot needs the `alloc` feature",
     })
 }
 
-/// AOT: sorted margins; the gradient of position `k` goes to the pairs sorted there.
+/// AOT: sorted margins; the gradient of position `k` (times `scale·ω_k`) is added to the pairs
+/// sorted there; returns `Σₖ ω_k·loss_k`.
 #[cfg(feature = "alloc")]
 fn aot<F: Real>(
     gc: &mut [F],
     gr: &mut [F],
     inp: &PairInputs<'_, F>,
     loss: &PreferenceLoss<F>,
+    scale: F,
 ) -> Result<f64> {
     let n = inp.len();
     let order = |vals: Vec<F>| -> Vec<usize> {
@@ -781,9 +904,6 @@ fn aot<F: Real>(
         idx.sort_by(|&a, &b| at(&vals, a).as_f64().total_cmp(&at(&vals, b).as_f64()));
         idx
     };
-    gc.iter_mut()
-        .chain(gr.iter_mut())
-        .for_each(|g| *g = F::ZERO);
     let b = loss.beta;
     let mut s = 0.0f64;
     if loss.kind == PreferenceLossKind::Aot {
@@ -794,15 +914,17 @@ fn aot<F: Real>(
             .map(|k| at(inp.ref_chosen, k) - at(inp.ref_rejected, k))
             .collect();
         let (op, or) = (order(pol.clone()), order(rf.clone()));
-        for (&i, &j) in op.iter().zip(&or) {
+        for (k, (&i, &j)) in op.iter().zip(&or).enumerate() {
             let d = at(&pol, i) - at(&rf, j);
             let (v, dv) = smoothed_logistic(b * d, loss.label_smoothing);
-            s += v.as_f64();
+            let w = inp.weight(k);
+            s += w.as_f64() * v.as_f64();
+            let dv = dv * b * w * scale;
             if let Some(g) = gc.get_mut(i) {
-                *g = *g + dv * b;
+                *g = *g + dv;
             }
             if let Some(g) = gr.get_mut(i) {
-                *g = *g - dv * b;
+                *g = *g - dv;
             }
         }
     } else {
@@ -813,15 +935,17 @@ fn aot<F: Real>(
             .map(|k| at(inp.rejected, k) - at(inp.ref_rejected, k))
             .collect();
         let (oc, orr) = (order(hc.clone()), order(hr.clone()));
-        for (&i, &j) in oc.iter().zip(&orr) {
+        for (k, (&i, &j)) in oc.iter().zip(&orr).enumerate() {
             let d = at(&hc, i) - at(&hr, j);
             let (v, dv) = smoothed_logistic(b * d, loss.label_smoothing);
-            s += v.as_f64();
+            let w = inp.weight(k);
+            s += w.as_f64() * v.as_f64();
+            let dv = dv * b * w * scale;
             if let Some(g) = gc.get_mut(i) {
-                *g = *g + dv * b;
+                *g = *g + dv;
             }
             if let Some(g) = gr.get_mut(j) {
-                *g = *g - dv * b;
+                *g = *g - dv;
             }
         }
     }
@@ -951,6 +1075,199 @@ pub fn ld_token_weights<F: Real>(
         }
     }
     Ok(())
+}
+
+/// WPO pair weights from the policy logits: how likely the policy itself is to produce each
+/// response, token by token, relative to its own concentration.
+///
+/// # Definition
+/// For a response `i` with valid tokens `t` (`Lᵢ` of them), logits `z_{it}` and tokens `y_{it}`:
+/// `aᵢ = Σₜ (log π(y_{it}) − log Σ_v π_v²) / max(Lᵢ, 1)` with `log Σ_v π_v² = LSE(2z) − 2·LSE(z)`,
+/// and the pair weight `ω_p = exp(a_c + a_r)` (chosen × rejected). The weights are constants (no
+/// gradient flows through them); use them with [`PairInputs::with_pair_weights`]. They are not
+/// clamped (TRL's current `use_weighting`; older TRL clamped `ω ≤ 1`). Computed per row in `f64`
+/// from `(z − max z)`, so neither `LSE` is formed. A valid token of probability zero gives `ω = 0`.
+///
+/// # Shapes
+/// `out`: `(P)`; `logits_chosen`, `logits_rejected`: `(P, T, V)` (the logits that predict each
+/// token, i.e. already shifted); `ids_*`, `mask_*`: `(P, T)`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::BadShape`] for `V = 0`; [`Error::TooLarge`] when `P·T·V`
+/// overflows `usize`; at valid positions only: [`Error::NonFinite`] for NaN or `+∞` logits or a row
+/// of only `−∞`, [`Error::TokenOutOfRange`] for an id `>= V`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, loss::preference::wpo_weights};
+/// // One pair, one token each, V = 2, π = (1/4, 3/4): Σπ² = 5/8.
+/// let z = [0.0f64, 3f64.ln()];
+/// let m = [true];
+/// let mask = Mask::new(&m, 1)?;
+/// let mut w = [0.0];
+/// wpo_weights(&mut w, &z, &[1], mask, &z, &[0], mask, 2)?;
+/// // chosen: (3/4)/(5/8) = 6/5; rejected: (1/4)/(5/8) = 2/5.
+/// assert!((w[0] - 0.48).abs() < 1e-15);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: Zhou et al. (2024), *WPO: Enhancing RLHF with Weighted Preference Optimization*,
+/// arXiv:2406.11827 (Eq. 2); TRL `dpo_trainer.py` (`use_weighting`).
+pub fn wpo_weights<F: Real>(
+    out: &mut [F],
+    logits_chosen: &[F],
+    ids_chosen: &[u32],
+    mask_chosen: Mask<'_>,
+    logits_rejected: &[F],
+    ids_rejected: &[u32],
+    mask_rejected: Mask<'_>,
+    vocab: usize,
+) -> Result<()> {
+    let shape = mask_chosen.shape();
+    if mask_rejected.shape() != shape {
+        return Err(Error::LengthMismatch {
+            what: "mask_rejected",
+            expected: shape.len(),
+            got: mask_rejected.shape().len(),
+        });
+    }
+    shape.check_batch("out", out.len())?;
+    shape.check("ids_chosen", ids_chosen.len())?;
+    shape.check("ids_rejected", ids_rejected.len())?;
+    if vocab == 0 {
+        return Err(Error::BadShape {
+            what: "logits_chosen",
+            len: logits_chosen.len(),
+            dim: vocab,
+        });
+    }
+    let need = shape.len().checked_mul(vocab).ok_or(Error::TooLarge {
+        what: "logits_chosen",
+        len: shape.len(),
+        max: usize::MAX / vocab,
+    })?;
+    ensure_len("logits_chosen", need, logits_chosen.len())?;
+    ensure_len("logits_rejected", need, logits_rejected.len())?;
+    let t = shape.seq_len();
+    for (k, ((o, mc), mr)) in out
+        .iter_mut()
+        .zip(mask_chosen.rows())
+        .zip(mask_rejected.rows())
+        .enumerate()
+    {
+        let a = wpo_log_weight("logits_chosen", logits_chosen, ids_chosen, mc, k * t, vocab)?;
+        let b = wpo_log_weight(
+            "logits_rejected",
+            logits_rejected,
+            ids_rejected,
+            mr,
+            k * t,
+            vocab,
+        )?;
+        *o = F::lit(num_traits::Float::exp(a + b));
+    }
+    crate::error::ensure_output("WPO weights", out)
+}
+
+/// `aᵢ` of one response whose first token has flat index `start` (see [`wpo_weights`]).
+fn wpo_log_weight<F: Real>(
+    what: &'static str,
+    logits: &[F],
+    ids: &[u32],
+    mask: &[bool],
+    start: usize,
+    vocab: usize,
+) -> Result<f64> {
+    let (mut s, mut n) = (0.0f64, 0usize);
+    for (j, &m) in mask.iter().enumerate() {
+        if !m {
+            continue;
+        }
+        let idx = start + j;
+        let z = logits
+            .get(idx * vocab..(idx + 1) * vocab)
+            .ok_or(Error::LengthMismatch {
+                what,
+                expected: (idx + 1) * vocab,
+                got: logits.len(),
+            })?;
+        check_logit_row(what, z, idx * vocab)?;
+        let id = ids.get(idx).copied().unwrap_or(u32::MAX);
+        let (lp, conc) = token_logprob_and_concentration(z, id, idx)?;
+        s += lp - conc;
+        n += 1;
+    }
+    Ok(s / usize_f64(n.max(1)))
+}
+
+/// The SFT (negative log-likelihood) term of TRL's `loss_type="sft"` and RPO: a token loss
+/// `ℓₜ = −log π(yₜ)` over the chosen responses, written as additive parts.
+///
+/// # Definition
+/// Per valid token `ℓᵢₜ = −log πᵢₜ`; returns the [`LossParts`] of `ℓ` for `agg` and writes the
+/// gradient of the sums, `∂/∂ log πᵢₜ = −mᵢₜ`; scale it with `agg.scale_grad`. With
+/// [`Aggregation::TokenMean`] the value is TRL's `F.cross_entropy(chosen_logits[mask],
+/// chosen_labels[mask])`, the mean over every valid chosen token of the batch. In a weighted
+/// combination TRL multiplies this term by its weight `c_sft` and, with `use_weighting`, by the mean
+/// WPO pair weight (see [`combined_preference_loss`]).
+///
+/// # Shapes
+/// `grad`, `token_logps`: `(B, T)` like `mask` (the chosen responses only).
+///
+/// # Errors
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ at a valid position.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, loss::{Aggregation, preference::sft_loss}};
+/// let mask = Mask::new(&[true, true, false, true], 2)?;
+/// let mut g = [0.0f64; 4];
+/// let agg = Aggregation::TokenMean;
+/// let p = sft_loss(&mut g, &[-1.0, -2.0, f64::NAN, -3.0], mask, &agg)?;
+/// assert_eq!(agg.value(&p, &p)?, 2.0); // (1 + 2 + 3) / 3
+/// agg.scale_grad(&mut g, mask, &p)?;
+/// assert_eq!(g, [-1.0 / 3.0, -1.0 / 3.0, 0.0, -1.0 / 3.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: Pang et al. (2024), *Iterative Reasoning Preference Optimization*, arXiv:2404.19733
+/// (RPO's NLL term); MPO, Wang et al. (2024), arXiv:2411.10442; TRL `dpo_trainer.py`
+/// (`loss_type="sft"`).
+pub fn sft_loss<F: Real>(
+    grad: &mut [F],
+    token_logps: &[F],
+    mask: Mask<'_>,
+    agg: &Aggregation,
+) -> Result<LossParts> {
+    let shape = mask.shape();
+    shape.check("token_logps", token_logps.len())?;
+    shape.check("grad", grad.len())?;
+    let t = shape.seq_len();
+    let mut parts = LossParts::ZERO;
+    for (i, ((g, x), m)) in grad
+        .chunks_exact_mut(t)
+        .zip(token_logps.chunks_exact(t))
+        .zip(mask.rows())
+        .enumerate()
+    {
+        let mut s = 0.0f64;
+        for (j, ((g, &v), &b)) in g.iter_mut().zip(x).zip(m).enumerate() {
+            if b {
+                if !v.is_finite() {
+                    return Err(Error::NonFinite {
+                        what: "token_logps",
+                        index: i * t + j,
+                    });
+                }
+                s -= v.as_f64();
+                *g = -F::ONE;
+            } else {
+                *g = F::ZERO;
+            }
+        }
+        parts.push_row(s, count_true(m), agg);
+    }
+    Ok(parts)
 }
 
 /// The Bradley–Terry reward-model loss.
