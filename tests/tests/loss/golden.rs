@@ -1,14 +1,16 @@
 //! The presets against the anchors' own outputs (`tests/data/golden/*.json`): every case of the
 //! eight loss files, value and gradient, in the dtype the framework ran.
 
-use rewardkit_core::kl::{KlEstimator, KlPenalty, logprobs_backward, logprobs_forward};
-use rewardkit_core::loss::preference::{ld_token_weights, sequence_logps, sft_loss, wpo_weights};
+use rewardkit_core::kl::{KlEstimator, KlPenalty};
+use rewardkit_core::loss::preference::{ld_token_weights, sequence_logps};
 use rewardkit_core::loss::*;
 use rewardkit_core::rng::SplitMix64;
 use rewardkit_core::{Mask, Real};
 use rewardkit_tests::approx_eq::{Tol, assert_all_close};
 use rewardkit_tests::golden::{Case, Tensor, load};
 use serde_json::Value;
+
+use super::dpo_logits::{TrlDpo, trl_dpo_from_logits};
 
 /// A scalar the golden suite runs in.
 pub(crate) trait Fx: Real + Tol {
@@ -556,186 +558,71 @@ fn trl_dpo<F: Fx>(c: &Case) {
     );
 }
 
-/// TRL's `logits -> loss` block: per-token log-probs from shifted logits, sequence sums (LD-DPO
-/// weights), WPO pair weights, the weighted pair losses and the SFT term, and the gradient back to
-/// the logits.
+/// TRL's `logits -> loss` block (`dpo_loss_from_logits`): shift as TRL does, then run the
+/// composition of rewardkit kernels in `dpo_logits` and compare every output and the logits
+/// gradient.
 fn trl_dpo_logits<F: Fx>(c: &Case) {
     let p = &c.params;
     let shape = &c.input("logits").shape;
     let (rows, l, v) = (shape[0], shape[1], shape[2]);
     let (n, t) = (rows / 2, l - 1);
-    let ids_full = &c.input("input_ids").data;
-    let cm_full = c.input("completion_mask").bools();
     // TRL's shift: logits[:, :-1] predict input_ids[:, 1:], masked by completion_mask[:, 1:].
     let shift = |x: &[F]| -> Vec<F> { x.chunks(l * v).flat_map(|r| r[..t * v].to_vec()).collect() };
     let logits = shift(&F::vec(c.input("logits")));
     let ref_logits = shift(&F::vec(c.input("ref_logits")));
-    let ids: Vec<u32> = ids_full
+    let ids: Vec<u32> = c
+        .input("input_ids")
+        .data
         .chunks(l)
         .flat_map(|r| r[1..].iter().map(|&x| x as u32))
         .collect();
-    let bits: Vec<bool> = cm_full.chunks(l).flat_map(|r| r[1..].to_vec()).collect();
-    let (mc, mr) = bits.split_at(n * t);
-    let (mask_c, mask_r) = (Mask::new(mc, t).unwrap(), Mask::new(mr, t).unwrap());
-    let mask_all = Mask::new(&bits, t).unwrap();
-    let mut lp = vec![F::ZERO; rows * t];
-    let mut rf = vec![F::ZERO; rows * t];
-    logprobs_forward(&mut lp, &logits, &ids, v).unwrap();
-    logprobs_forward(&mut rf, &ref_logits, &ids, v).unwrap();
-    // Token weights: the mask, or LD-DPO's public-prefix weights (policy and reference alike).
-    let mut w = vec![F::ZERO; rows * t];
-    match c.param_f64("ld_alpha") {
-        Some(a) => {
-            let (wc, wr) = w.split_at_mut(n * t);
-            ld_token_weights(wc, wr, mask_c, mask_r, F::lit(a)).unwrap();
-        }
-        None => w
-            .iter_mut()
-            .zip(&bits)
-            .for_each(|(w, &b)| *w = if b { F::ONE } else { F::ZERO }),
-    }
-    let mut seq = vec![F::ZERO; rows];
-    let mut seq_ref = vec![F::ZERO; rows];
-    sequence_logps(&mut seq, &lp, Some(&w), mask_all).unwrap();
-    sequence_logps(&mut seq_ref, &rf, Some(&w), mask_all).unwrap();
-    let (pc, pr) = seq.split_at(n);
-    let (rc, rr) = seq_ref.split_at(n);
-    for (name, got) in [
-        ("chosen_logps", pc),
-        ("rejected_logps", pr),
-        ("ref_chosen_logps", rc),
-        ("ref_rejected_logps", rr),
-    ] {
-        check::<F>(c, name, &widen(got), &c.output(name).data, 1.0);
-    }
-    // WPO pair weights (constants).
-    let omega: Option<Vec<F>> = (c.param_bool("use_weighting") == Some(true)).then(|| {
-        let mut o = vec![F::ZERO; n];
-        let (lc, lr) = logits.split_at(n * t * v);
-        let (ic, ir) = ids.split_at(n * t);
-        wpo_weights(&mut o, lc, ic, mask_c, lr, ir, mask_r, v).unwrap();
-        o
-    });
-    let lens: Vec<F> = bits
-        .chunks(t)
-        .map(|r| F::from_usize(r.iter().filter(|&&b| b).count()))
+    let bits: Vec<bool> = c
+        .input("completion_mask")
+        .bools()
+        .chunks(l)
+        .flat_map(|r| r[1..].to_vec())
         .collect();
-    let (lc, lr) = lens.split_at(n);
-    let mut inp = PairInputs::new(pc, pr, rc, rr)
-        .unwrap()
-        .with_lengths(lc, lr)
-        .unwrap();
-    if let Some(o) = &omega {
-        inp = inp.with_pair_weights(o).unwrap();
-    }
-    let beta = F::lit(c.param_f64("beta").unwrap());
-    let types: Vec<&str> = p["loss_type"]
+    let types: Vec<String> = p["loss_type"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_str().unwrap())
+        .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    let weights: Vec<f64> = p.get("loss_weights").and_then(Value::as_array).map_or_else(
-        || vec![1.0; types.len()],
-        |a| a.iter().map(|v| v.as_f64().unwrap()).collect(),
-    );
-    let mean_omega = omega.as_ref().map_or(1.0, |o| {
-        o.iter().map(|x| x.as_f64()).sum::<f64>() / n as f64
-    });
-    let pair_loss = |kind: PreferenceLossKind| {
-        PreferenceLoss::new(kind)
-            .with_beta(beta)
-            .unwrap()
-            .with_label_smoothing(F::lit(c.param_f64("label_smoothing").unwrap_or(0.0)))
-            .unwrap()
+    let cfg = TrlDpo {
+        weights: p.get("loss_weights").and_then(Value::as_array).map_or_else(
+            || vec![1.0; types.len()],
+            |a| a.iter().map(|v| v.as_f64().unwrap()).collect(),
+        ),
+        types,
+        beta: c.param_f64("beta").unwrap(),
+        label_smoothing: c.param_f64("label_smoothing").unwrap_or(0.0),
+        ld_alpha: c.param_f64("ld_alpha"),
+        use_weighting: c.param_bool("use_weighting") == Some(true),
     };
-    // Pair terms through one weighted combination; the SFT term as a token loss.
-    let terms: Vec<(PreferenceLoss<F>, F)> = types
-        .iter()
-        .zip(&weights)
-        .filter(|(ty, _)| **ty != "sft")
-        .map(|(ty, &wt)| (pair_loss(ty.parse().unwrap()), F::lit(wt)))
-        .collect();
-    let (mut gc, mut gr) = (vec![F::ZERO; n], vec![F::ZERO; n]);
-    let mut total = 0.0;
-    if !terms.is_empty() {
-        let parts = combined_preference_loss(&mut gc, &mut gr, &inp, &terms).unwrap();
-        total += Aggregation::TokenMean.value(&parts, &parts).unwrap();
-        Aggregation::TokenMean
-            .scale_grad(&mut gc, Mask::new(&vec![true; n], 1).unwrap(), &parts)
-            .unwrap();
-        Aggregation::TokenMean
-            .scale_grad(&mut gr, Mask::new(&vec![true; n], 1).unwrap(), &parts)
-            .unwrap();
+    assert_eq!(c.param_str("f_divergence_type"), Some("reverse_kl"));
+    let out = trl_dpo_from_logits(&cfg, &logits, &ref_logits, &ids, &bits, t, v);
+    for (name, got) in [
+        ("chosen_logps", &out.seq[..n]),
+        ("rejected_logps", &out.seq[n..]),
+        ("ref_chosen_logps", &out.seq_ref[..n]),
+        ("ref_rejected_logps", &out.seq_ref[n..]),
+    ] {
+        check::<F>(c, name, got, &c.output(name).data, 1.0);
     }
-    // Upstream gradient of every token log-prob: the sequence gradient times the token weight.
-    let mut up: Vec<F> = (0..rows * t)
-        .map(|idx| {
-            let row = idx / t;
-            let g = if row < n { gc[row] } else { gr[row - n] };
-            w[idx] * g
-        })
-        .collect();
-    let mut sft_value = None;
-    if let Some(pos) = types.iter().position(|ty| *ty == "sft") {
-        let agg = Aggregation::TokenMean;
-        let mut g = vec![F::ZERO; n * t];
-        let parts = sft_loss(&mut g, &lp[..n * t], mask_c, &agg).unwrap();
-        agg.scale_grad(&mut g, mask_c, &parts).unwrap();
-        let ce = agg.value(&parts, &parts).unwrap();
-        let coef = weights[pos] * mean_omega;
-        total += coef * ce;
-        for (u, g) in up.iter_mut().zip(&g) {
-            *u = *u + F::lit(coef) * *g;
-        }
-        sft_value = Some(ce);
-    }
-    check::<F>(c, "loss", &[total], &[scalar(c, "loss")], 1.0);
-    // The last loss type's per-pair values (times the WPO weights).
-    let last = *types.last().unwrap();
-    let per_pair: Vec<f64> = (0..n)
-        .map(|k| {
-            let om = omega.as_ref().map_or(1.0, |o| o[k].as_f64());
-            match sft_value {
-                Some(ce) if last == "sft" => ce * om,
-                _ => {
-                    let one = |x: &[F]| [x[k]];
-                    let (a, b, cc, d) = (one(pc), one(pr), one(rc), one(rr));
-                    let (la, lb) = (one(lc), one(lr));
-                    let ok = omega.as_ref().map(|o| [o[k]]);
-                    let mut i1 = PairInputs::new(&a, &b, &cc, &d)
-                        .unwrap()
-                        .with_lengths(&la, &lb)
-                        .unwrap();
-                    if let Some(o) = &ok {
-                        i1 = i1.with_pair_weights(o).unwrap();
-                    }
-                    let (mut g1, mut g2) = ([F::ZERO], [F::ZERO]);
-                    preference_loss(&mut g1, &mut g2, &i1, &pair_loss(last.parse().unwrap()))
-                        .unwrap()
-                        .sum
-                }
-            }
-        })
-        .collect();
+    check::<F>(c, "loss", &[out.loss], &[scalar(c, "loss")], 1.0);
     check::<F>(
         c,
         "last_per_sequence_loss",
-        &per_pair,
+        &out.last,
         &c.output("last_per_sequence_loss").data,
         1.0,
     );
-    // Back to the logits; the last position predicts nothing and gets no gradient.
-    let mut g = vec![F::ZERO; rows * t * v];
-    logprobs_backward(&mut g, &up, &logits, &ids, v).unwrap();
-    let mut g_full = vec![0.0; rows * l * v];
-    for (dst, src) in g_full.chunks_mut(l * v).zip(g.chunks(t * v)) {
-        dst[..t * v]
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, s)| *d = s.as_f64());
+    // The last position predicts nothing and gets no gradient.
+    let mut g = vec![0.0; rows * l * v];
+    for (dst, src) in g.chunks_mut(l * v).zip(out.grad.chunks(t * v)) {
+        dst[..t * v].copy_from_slice(src);
     }
-    check::<F>(c, "grad logits", &g_full, &c.grad["logits"].data, 1.0);
+    check::<F>(c, "grad logits", &g, &c.grad["logits"].data, 1.0);
 }
 
 // ---------------------------------------------------------------------------------------------
