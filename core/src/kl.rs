@@ -529,9 +529,23 @@ fn check_rows<F: Real>(what: &'static str, x: &[F], vocab: usize) -> Result<usiz
 
 /// Row statistics `(max, ln Σ e^{z − max})`. Log-probabilities are then `(z − max) − ln_sum`, which
 /// keeps full precision even when the logits are huge (`max + ln_sum` would absorb `ln_sum`).
+/// `ln_sum = ln_1p(Σ_{v ≠ argmax} e^{z_v − max})`: the maximum contributes exactly 1, so a
+/// confident row keeps its tail (`log π(argmax) ≈ −e^{−40}` instead of `0`).
 #[inline]
 fn row_lse<F: Real>(z: &[F]) -> Result<RowStats> {
-    let m = z.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.as_f64()));
+    row_lse_arg(z).map(|(_, stats)| stats)
+}
+
+/// [`row_lse`] and the index of the (first) maximum.
+#[inline]
+fn row_lse_arg<F: Real>(z: &[F]) -> Result<(usize, RowStats)> {
+    let (arg, m) = z
+        .iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |(i, m), (j, v)| {
+            let x = v.as_f64();
+            if x > m { (j, x) } else { (i, m) }
+        });
     if m == f64::NEG_INFINITY {
         // Every logit is −∞: no distribution.
         return Err(Error::NonFinite {
@@ -539,8 +553,14 @@ fn row_lse<F: Real>(z: &[F]) -> Result<RowStats> {
             index: 0,
         });
     }
-    let s: f64 = z.iter().map(|v| Float::exp(v.as_f64() - m)).sum();
-    Ok((m, Float::ln(s)))
+    Ok((arg, (m, Float::ln_1p(exp_sum_except(z, arg, m, 1.0)))))
+}
+
+/// `Σ_{v ≠ arg} e^{k·(z_v − m)}`, in two contiguous (vectorizable) loops.
+#[inline]
+fn exp_sum_except<F: Real>(z: &[F], arg: usize, m: f64, k: f64) -> f64 {
+    let sum = |xs: &[F]| -> f64 { xs.iter().map(|v| Float::exp(k * (v.as_f64() - m))).sum() };
+    sum(z.get(..arg).unwrap_or(&[])) + sum(z.get(arg + 1..).unwrap_or(&[]))
 }
 
 /// `log π_v` from a logit and its row statistics.
@@ -783,7 +803,8 @@ fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
 
 /// `log π(id)` and `log Σ_v π_v²` of one row of logits, in `f64`: with `m = max z` and
 /// `ln_s = ln Σ e^{z − m}`, `log π(id) = (z_id − m) − ln_s` and
-/// `log Σ π² = ln Σ e^{2(z − m)} − 2·ln_s` (`= LSE(2z) − 2·LSE(z)`, without forming either `LSE`).
+/// `log Σ π² = ln Σ e^{2(z − m)} − 2·ln_s` (`= LSE(2z) − 2·LSE(z)`, without forming either `LSE`;
+/// both sums as `ln_1p` of the terms other than the maximum's).
 /// The row must be valid (see [`check_rows`]) and `id < V`.
 pub(crate) fn token_logprob_and_concentration<F: Real>(
     z: &[F],
@@ -791,10 +812,9 @@ pub(crate) fn token_logprob_and_concentration<F: Real>(
     index: usize,
 ) -> Result<(f64, f64)> {
     let zi = token_logit(z, id, index, z.len())?.as_f64();
-    let lse = row_lse(z)?;
-    let m = lse.0;
-    let s2: f64 = z.iter().map(|v| Float::exp(2.0 * (v.as_f64() - m))).sum();
-    Ok((logprob(zi, lse), Float::ln(s2) - 2.0 * lse.1))
+    let (arg, lse) = row_lse_arg(z)?;
+    let sq = Float::ln_1p(exp_sum_except(z, arg, lse.0, 2.0));
+    Ok((logprob(zi, lse), sq - 2.0 * lse.1))
 }
 
 /// Validates a `(N, V)` row of logits: `NonFinite` for NaN or `+∞` (index within `x`, offset by
@@ -1096,6 +1116,63 @@ mod tests {
         assert!(full_kl_forward(&mut kl, &[0.0, 0.0], &[0.0, f64::NEG_INFINITY], 2).is_err());
         assert!(full_kl_forward(&mut kl, &[0.0, 0.0, 0.0], &[0.0, 0.0, 0.0], 2).is_err());
         assert!(entropy_forward(&mut h, &[f64::NAN, 0.0], 2).is_err());
+    }
+
+    #[test]
+    fn logprobs_literals() {
+        // π = softmax(0, ln 3) = (1/4, 3/4).
+        let z = [0.0, 3f64.ln()];
+        let mut lp = [0.0f64; 2];
+        logprobs_forward(&mut lp, &[z, z].concat(), &[0, 1], 2).unwrap();
+        assert!((lp[0] - 0.25f64.ln()).abs() < 1e-15);
+        assert!((lp[1] - 0.75f64.ln()).abs() < 1e-15);
+        // Huge logits: (z − max) − ln Σ keeps every digit (max + ln Σ would absorb ln Σ).
+        let big = [1e6, 1e6 + 3f64.ln()];
+        logprobs_forward(&mut lp[..1], &big, &[0], 2).unwrap();
+        assert!((lp[0] - 0.25f64.ln()).abs() < 1e-9, "{}", lp[0]);
+        // Backward: g·([v = id] − π_v).
+        let mut g = [0.0f64; 2];
+        logprobs_backward(&mut g, &[-2.0], &z, &[0], 2).unwrap();
+        assert!(
+            (g[0] + 1.5).abs() < 1e-15 && (g[1] - 1.5).abs() < 1e-15,
+            "{g:?}"
+        );
+        // A confident token: 1 − π(id) = e^{−40}/(1 + e^{−40}) survives (expm1), 1 − exp would give 0.
+        logprobs_backward(&mut g, &[1.0], &[0.0, 40.0], &[1], 2).unwrap();
+        let tail = (-40f64).exp() / (1.0 + (-40f64).exp());
+        assert!(
+            (g[1] - tail).abs() < 1e-30 && (g[0] + tail).abs() < 1e-30,
+            "{g:?}"
+        );
+        // Zero upstream: zeros, whatever the row.
+        let mut g = [7.0f64; 2];
+        logprobs_backward(&mut g, &[0.0], &[f64::NEG_INFINITY; 2], &[1], 2).unwrap();
+        assert_eq!(g, [0.0, 0.0]);
+        // −∞ logits are zero-probability tokens; choosing one is an error in the forward pass only.
+        logprobs_forward(&mut lp[..1], &[0.0, f64::NEG_INFINITY], &[0], 2).unwrap();
+        assert_eq!(lp[0], 0.0);
+        assert!(logprobs_forward(&mut lp[..1], &[0.0, f64::NEG_INFINITY], &[1], 2).is_err());
+        logprobs_backward(&mut g, &[1.0], &[0.0, f64::NEG_INFINITY], &[1], 2).unwrap();
+        assert_eq!(g, [-1.0, 1.0]);
+    }
+
+    #[test]
+    fn wpo_concentration_literal() {
+        // π = (1/4, 3/4): Σπ² = 5/8, so log Σπ² = ln(5/8); LSE(2z) − 2·LSE(z) says the same.
+        let (lp, conc) = token_logprob_and_concentration(&[0.0f64, 3f64.ln()], 1, 0).unwrap();
+        assert!((lp - 0.75f64.ln()).abs() < 1e-15);
+        assert!((conc - 0.625f64.ln()).abs() < 1e-15);
+        // Uniform over V: Σπ² = 1/V.
+        let (_, conc) = token_logprob_and_concentration(&[2.5f32; 8], 3, 0).unwrap();
+        assert!((conc - 0.125f64.ln()).abs() < 1e-15);
+        assert!(matches!(
+            token_logprob_and_concentration(&[0.0f64; 2], 2, 5),
+            Err(Error::TokenOutOfRange {
+                index: 5,
+                id: 2,
+                vocab: 2
+            })
+        ));
     }
 
     #[test]
