@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use rewardkit_core::kl::{
     AdaptiveKlController, FixedKlController, KlController, entropy_backward, entropy_forward,
-    full_kl_backward, full_kl_forward,
+    full_kl_backward, full_kl_forward, logprobs_backward, logprobs_forward,
 };
 use rewardkit_core::{Error, KlEstimator, KlPenalty, Preset};
 use rewardkit_tests::approx_eq::{assert_all_close, widen};
@@ -148,6 +148,52 @@ proptest! {
     }
 
     #[test]
+    fn logprobs_gradient_shift_invariance_and_f32(
+        v in 2..7usize,
+        z in prop::collection::vec(-6.0..6.0f64, 3 * 6),
+        ids in prop::collection::vec(0..6u32, 3),
+        up in prop::collection::vec(-2.0..2.0f64, 3),
+        shift in -50.0..50.0f64,
+    ) {
+        // Three rows of V logits; ids folded into the vocabulary.
+        let z = &z[..3 * v];
+        let ids: Vec<u32> = ids.iter().map(|&i| i % v as u32).collect();
+        let mut lp = [0.0; 3];
+        logprobs_forward(&mut lp, z, &ids, v).unwrap();
+        prop_assert!(lp.iter().all(|&x| x <= 0.0));
+        // Against the definition: log softmax via exp/ln of the row.
+        for (r, (&x, &id)) in lp.iter().zip(&ids).enumerate() {
+            let row = &z[r * v..(r + 1) * v];
+            let s: f64 = row.iter().map(|y| y.exp()).sum();
+            prop_assert!((x - (row[id as usize] - s.ln())).abs() < 1e-12, "{x}");
+        }
+        // Gradient of Σ gₙ·log π(idₙ) against central differences; each row sums to zero.
+        let mut g = vec![0.0; 3 * v];
+        logprobs_backward(&mut g, &up, z, &ids, v).unwrap();
+        let f = |x: &[f64]| { let mut o = [0.0; 3]; logprobs_forward(&mut o, x, &ids, v).unwrap(); o.iter().zip(&up).map(|(a, b)| a * b).sum::<f64>() };
+        assert_all_close("logprobs grad", &g, &central_diff(z, 1e-6, f), 1e-6, 1e-7);
+        for row in g.chunks(v) {
+            prop_assert!(row.iter().sum::<f64>().abs() < 1e-12);
+        }
+        // A shift of the logits changes nothing.
+        let zs: Vec<f64> = z.iter().map(|x| x + shift).collect();
+        let mut lps = [0.0; 3];
+        logprobs_forward(&mut lps, &zs, &ids, v).unwrap();
+        assert_all_close("shift", &lps, &lp, 1e-12, 1e-12);
+        // f32 against f64 on the same (rounded) inputs.
+        let z32: Vec<f32> = z.iter().map(|&x| x as f32).collect();
+        let up32: Vec<f32> = up.iter().map(|&x| x as f32).collect();
+        let (mut l32, mut g32) = ([0.0f32; 3], vec![0.0f32; 3 * v]);
+        logprobs_forward(&mut l32, &z32, &ids, v).unwrap();
+        logprobs_backward(&mut g32, &up32, &z32, &ids, v).unwrap();
+        let (mut l64, mut g64) = ([0.0f64; 3], vec![0.0f64; 3 * v]);
+        logprobs_forward(&mut l64, &widen(&z32), &ids, v).unwrap();
+        logprobs_backward(&mut g64, &widen(&up32), &widen(&z32), &ids, v).unwrap();
+        assert_all_close("logprobs f32", &widen(&l32), &l64, 1e-5, 1e-6);
+        assert_all_close("logprobs grad f32", &widen(&g32), &g64, 1e-5, 1e-6);
+    }
+
+    #[test]
     fn adaptive_controller_moves_toward_target(kl in 0.0..1.0f64, steps in 1usize..5000) {
         let mut c = AdaptiveKlController::new(0.1, 0.1, 10_000.0).unwrap();
         let before = c.coef();
@@ -222,6 +268,82 @@ fn bad_input() {
     assert!(matches!(
         full_kl_forward(&mut v[..1], &[0.0, 0.0], &[0.0, f64::NEG_INFINITY], 2),
         Err(Error::Overflow { .. })
+    ));
+    // Token log-probabilities: one case per documented error.
+    let mut lp = [0.0f64; 2];
+    let mut gl = [0.0f64; 4];
+    assert!(matches!(
+        logprobs_forward(&mut lp, &[0.0; 3], &[0, 0], 2),
+        Err(Error::BadShape { .. })
+    ));
+    assert!(matches!(
+        logprobs_forward(&mut lp, &[0.0; 4], &[0, 0], 0),
+        Err(Error::BadShape { .. })
+    ));
+    assert!(matches!(
+        logprobs_forward(&mut lp, &[], &[], 2),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        logprobs_forward(&mut lp, &[0.0; 4], &[0], 2),
+        Err(Error::LengthMismatch { what: "ids", .. })
+    ));
+    assert!(matches!(
+        logprobs_forward(&mut lp[..1], &[0.0; 4], &[0, 0], 2),
+        Err(Error::LengthMismatch { what: "out", .. })
+    ));
+    assert_eq!(
+        logprobs_forward(&mut lp, &[0.0, 0.0, 0.0, f64::NAN], &[0, 0], 2),
+        Err(Error::NonFinite {
+            what: "logits",
+            index: 3
+        })
+    );
+    assert!(matches!(
+        logprobs_forward(
+            &mut lp,
+            &[0.0, 0.0, f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &[0, 0],
+            2
+        ),
+        Err(Error::NonFinite { .. })
+    ));
+    assert_eq!(
+        logprobs_forward(&mut lp, &[0.0; 4], &[1, 2], 2),
+        Err(Error::TokenOutOfRange {
+            index: 1,
+            id: 2,
+            vocab: 2
+        })
+    );
+    assert!(matches!(
+        logprobs_forward(&mut lp, &[0.0, 0.0, 0.0, f64::NEG_INFINITY], &[0, 1], 2),
+        Err(Error::Overflow { .. })
+    ));
+    assert!(matches!(
+        logprobs_backward(&mut gl, &[1.0, f64::NAN], &[0.0; 4], &[0, 0], 2),
+        Err(Error::NonFinite {
+            what: "grad_out",
+            ..
+        })
+    ));
+    assert!(matches!(
+        logprobs_backward(&mut gl[..3], &[1.0, 1.0], &[0.0; 4], &[0, 0], 2),
+        Err(Error::LengthMismatch {
+            what: "grad_logits",
+            ..
+        })
+    ));
+    assert!(matches!(
+        logprobs_backward(&mut gl, &[1.0], &[0.0; 4], &[0, 0], 2),
+        Err(Error::LengthMismatch {
+            what: "grad_out",
+            ..
+        })
+    ));
+    assert!(matches!(
+        logprobs_backward(&mut gl, &[1.0, 1.0], &[0.0; 4], &[0, 9], 2),
+        Err(Error::TokenOutOfRange { id: 9, .. })
     ));
     assert!(AdaptiveKlController::new(0.1f64, -1.0, 1.0).is_err());
     assert!(AdaptiveKlController::new(0.1f64, 0.1, 0.0).is_err());

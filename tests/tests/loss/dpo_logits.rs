@@ -19,6 +19,9 @@ pub(crate) struct TrlDpo {
     pub label_smoothing: f64,
     pub ld_alpha: Option<f64>,
     pub use_weighting: bool,
+    /// WPO weights to use instead of computing them (finite-difference checks hold the weights,
+    /// which carry no gradient, fixed).
+    pub frozen_wpo: Option<Vec<f64>>,
 }
 
 /// Everything the block computes, widened to `f64`.
@@ -32,6 +35,8 @@ pub(crate) struct DpoOut {
     pub loss: f64,
     /// The last loss type's per-pair loss, times the WPO weights (TRL's `per_sequence_loss`).
     pub last: Vec<f64>,
+    /// The WPO pair weights, when used.
+    pub wpo: Option<Vec<f64>>,
     /// `∂loss/∂logits`, `(2P, T, V)`.
     pub grad: Vec<f64>,
 }
@@ -79,12 +84,15 @@ pub(crate) fn trl_dpo_from_logits<F: Real>(
     let (pc, pr) = seq.split_at(n);
     let (rc, rr) = seq_ref.split_at(n);
     // WPO pair weights (constants).
-    let omega: Option<Vec<F>> = cfg.use_weighting.then(|| {
-        let mut o = vec![F::ZERO; n];
-        let (lc, lr) = logits.split_at(n * t * v);
-        let (ic, ir) = ids.split_at(n * t);
-        wpo_weights(&mut o, lc, ic, mask_c, lr, ir, mask_r, v).unwrap();
-        o
+    let omega: Option<Vec<F>> = cfg.use_weighting.then(|| match &cfg.frozen_wpo {
+        Some(o) => o.iter().map(|&x| F::lit(x)).collect(),
+        None => {
+            let mut o = vec![F::ZERO; n];
+            let (lc, lr) = logits.split_at(n * t * v);
+            let (ic, ir) = ids.split_at(n * t);
+            wpo_weights(&mut o, lc, ic, mask_c, lr, ir, mask_r, v).unwrap();
+            o
+        }
     });
     let lens: Vec<F> = bits
         .chunks(t)
@@ -184,6 +192,7 @@ pub(crate) fn trl_dpo_from_logits<F: Real>(
         seq_ref: widen(&seq_ref),
         loss,
         last,
+        wpo: omega.as_deref().map(widen),
         grad: widen(&g),
     }
 }

@@ -598,6 +598,7 @@ fn trl_dpo_logits<F: Fx>(c: &Case) {
         label_smoothing: c.param_f64("label_smoothing").unwrap_or(0.0),
         ld_alpha: c.param_f64("ld_alpha"),
         use_weighting: c.param_bool("use_weighting") == Some(true),
+        frozen_wpo: None,
     };
     assert_eq!(c.param_str("f_divergence_type"), Some("reverse_kl"));
     let out = trl_dpo_from_logits(&cfg, &logits, &ref_logits, &ids, &bits, t, v);

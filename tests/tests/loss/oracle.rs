@@ -1,7 +1,7 @@
 //! Literal values computed by hand, independent `f64` loop oracles written from each framework's
 //! formula (edge cases beyond the golden subset), and one test per documented error.
 
-use rewardkit_core::loss::preference::{ld_token_weights, sequence_logps};
+use rewardkit_core::loss::preference::{self, ld_token_weights, sequence_logps};
 use rewardkit_core::loss::*;
 use rewardkit_core::rng::SplitMix64;
 use rewardkit_core::{Error, KlEstimator, KlPenalty, Mask};
@@ -399,4 +399,225 @@ fn errors_are_typed() {
     assert!(tiny.row_weights(&mut rw, mask, &parts).is_err());
     let mut w = [0.0; 2];
     assert!(entropy_mask(&mut w, &[1.0f64, 2.0], mask, 0.0).is_err());
+}
+
+#[test]
+fn literal_pair_weights_combination_wpo_and_sft() {
+    // One pair with u = 2 (β = 0.25, βu = 0.5) and one with u = 0.
+    let (pc, pr, rc, rr) = ([-5.0f64, -3.0], [-7.0, -2.0], [-6.0, -3.0], [-6.0, -2.0]);
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let dpo = PreferenceLoss::new(PreferenceLossKind::Sigmoid)
+        .with_beta(0.25)
+        .unwrap();
+    let hinge = PreferenceLoss::new(PreferenceLossKind::Hinge)
+        .with_beta(0.25)
+        .unwrap();
+    // Pair weights ω = (2, 0.5) multiply each pair's loss and gradient.
+    let omega = [2.0, 0.5];
+    let inp = PairInputs::new(&pc, &pr, &rc, &rr)
+        .unwrap()
+        .with_pair_weights(&omega)
+        .unwrap();
+    let (mut gc, mut gr) = ([0.0; 2], [0.0; 2]);
+    let p = preference_loss(&mut gc, &mut gr, &inp, &dpo).unwrap();
+    let (l1, l2) = ((1.0 + (-0.5f64).exp()).ln(), 2f64.ln());
+    assert!((p.sum - (2.0 * l1 + 0.5 * l2)).abs() < 1e-15);
+    assert_eq!((p.tokens, p.seqs, p.rows), (2, 2, 2));
+    let d1 = -0.25 * sig(-0.5);
+    let d2 = -0.25 * 0.5;
+    assert_all_close("ω grads", &gc, &[2.0 * d1, 0.5 * d2], 1e-15, 1e-16);
+    assert_all_close("ω grads r", &gr, &[-2.0 * d1, -0.5 * d2], 1e-15, 1e-16);
+    // 1·sigmoid + 2·hinge (hinge: 1 − βu = 0.5 and 1), unweighted pairs.
+    let plain = PairInputs::new(&pc, &pr, &rc, &rr).unwrap();
+    let p =
+        combined_preference_loss(&mut gc, &mut gr, &plain, &[(dpo, 1.0), (hinge, 2.0)]).unwrap();
+    assert!(
+        (p.sum - (l1 + l2 + 2.0 * (0.5 + 1.0))).abs() < 1e-14,
+        "{}",
+        p.sum
+    );
+    assert_all_close(
+        "mix grads",
+        &gc,
+        &[d1 - 2.0 * 0.25, d2 - 2.0 * 0.25],
+        1e-15,
+        1e-16,
+    );
+    // WPO: V = 2. Chosen: (0, ln 3) → token 1, π = 3/4, Σπ² = 5/8: ratio 6/5; (0, 0) → token 0,
+    // ratio (1/2)/(1/2) = 1; a_c = ln(6/5)/2. Rejected: (0, ln 3) → token 0, ratio 2/5; the second
+    // position is masked (NaN logits, any id): a_r = ln(2/5). ω = √(6/5)·2/5.
+    let l3 = 3f64.ln();
+    let zc = [0.0, l3, 0.0, 0.0];
+    let zr = [0.0, l3, f64::NAN, f64::NAN];
+    let (mc, mr) = ([true, true], [true, false]);
+    let mut w = [0.0f64];
+    preference::wpo_weights(
+        &mut w,
+        &zc,
+        &[1, 0],
+        Mask::new(&mc, 2).unwrap(),
+        &zr,
+        &[0, 77],
+        Mask::new(&mr, 2).unwrap(),
+        2,
+    )
+    .unwrap();
+    assert!((w[0] - 1.2f64.sqrt() * 0.4).abs() < 1e-15, "{}", w[0]);
+    // SFT: −log π over the valid chosen tokens; token mean and TRL's per-row mean.
+    let bits = [true, true, false, true, false, false];
+    let mask = Mask::new(&bits, 3).unwrap();
+    let lp = [-1.0f64, -2.0, f64::NAN, -4.0, 9.0, 9.0];
+    let mut g = [0.0; 6];
+    let agg = Aggregation::TokenMean;
+    let p = preference::sft_loss(&mut g, &lp, mask, &agg).unwrap();
+    assert_eq!((p.sum, p.tokens), (7.0, 3));
+    assert_eq!(g, [-1.0, -1.0, 0.0, -1.0, 0.0, 0.0]);
+    assert_eq!(agg.value(&p, &p).unwrap(), 7.0 / 3.0);
+    let rows = Aggregation::RowMeanTokenMean;
+    let p = preference::sft_loss(&mut g, &lp, mask, &rows).unwrap();
+    assert_eq!(rows.value(&p, &p).unwrap(), (1.5 + 4.0) / 2.0);
+}
+
+#[test]
+fn dpo_from_logits_errors_are_typed() {
+    let (pc, pr) = ([-5.0f64, -3.0], [-7.0, -2.0]);
+    let (mut gc, mut gr) = ([0.0; 2], [0.0; 2]);
+    let dpo = PreferenceLoss::new(PreferenceLossKind::Sigmoid);
+    // Pair weights: length, NaN, negative.
+    let inp = PairInputs::new(&pc, &pr, &pc, &pr).unwrap();
+    assert!(matches!(
+        inp.with_pair_weights(&[1.0]),
+        Err(Error::LengthMismatch {
+            what: "pair weights",
+            ..
+        })
+    ));
+    let nan = [1.0, f64::NAN];
+    assert_eq!(
+        preference_loss(
+            &mut gc,
+            &mut gr,
+            &inp.with_pair_weights(&nan).unwrap(),
+            &dpo
+        ),
+        Err(Error::NonFinite {
+            what: "pair weights",
+            index: 1
+        })
+    );
+    let neg = [1.0, -0.5];
+    assert!(matches!(
+        preference_loss(
+            &mut gc,
+            &mut gr,
+            &inp.with_pair_weights(&neg).unwrap(),
+            &dpo
+        ),
+        Err(Error::InvalidParam {
+            name: "pair weights",
+            ..
+        })
+    ));
+    // Combination: no terms, a non-finite coefficient, a term missing its input (nothing written).
+    assert!(matches!(
+        combined_preference_loss::<f64>(&mut gc, &mut gr, &inp, &[]),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        combined_preference_loss(&mut gc, &mut gr, &inp, &[(dpo, f64::INFINITY)]),
+        Err(Error::InvalidParam { .. })
+    ));
+    let simpo = PreferenceLoss::new(PreferenceLossKind::Simpo);
+    let (mut sc, mut sr) = ([7.0; 2], [7.0; 2]);
+    assert!(matches!(
+        combined_preference_loss(&mut sc, &mut sr, &inp, &[(dpo, 1.0), (simpo, 1.0)]),
+        Err(Error::MissingInput { .. })
+    ));
+    assert_eq!((sc, sr), ([7.0; 2], [7.0; 2]));
+    assert!(matches!(
+        combined_preference_loss(&mut gc[..1], &mut gr, &inp, &[(dpo, 1.0)]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    // WPO weights: shapes, vocabulary, non-finite logits and ids at valid positions only.
+    let bits = [true, false];
+    let m = Mask::new(&bits, 2).unwrap();
+    let z = [0.0f64; 4];
+    let mut w = [0.0f64];
+    let wpo = |w: &mut [f64], zc: &[f64], ic: &[u32], mc: Mask<'_>, v: usize| {
+        preference::wpo_weights(w, zc, ic, mc, &z, &[0, 0], m, v)
+    };
+    assert!(wpo(&mut w, &z, &[0, 0], m, 2).is_ok());
+    assert!(matches!(
+        wpo(&mut w, &z, &[0, 0], Mask::new(&[true; 4], 2).unwrap(), 2),
+        Err(Error::LengthMismatch {
+            what: "mask_rejected",
+            ..
+        })
+    ));
+    assert!(matches!(
+        wpo(&mut [0.0; 2], &z, &[0, 0], m, 2),
+        Err(Error::LengthMismatch { what: "out", .. })
+    ));
+    assert!(matches!(
+        wpo(&mut w, &z, &[0], m, 2),
+        Err(Error::LengthMismatch {
+            what: "ids_chosen",
+            ..
+        })
+    ));
+    assert!(matches!(
+        wpo(&mut w, &z[..3], &[0, 0], m, 2),
+        Err(Error::LengthMismatch {
+            what: "logits_chosen",
+            ..
+        })
+    ));
+    assert!(matches!(
+        wpo(&mut w, &z, &[0, 0], m, 0),
+        Err(Error::BadShape { .. })
+    ));
+    assert!(matches!(
+        wpo(&mut w, &z, &[0, 0], m, usize::MAX),
+        Err(Error::TooLarge { .. })
+    ));
+    assert_eq!(
+        wpo(&mut w, &[0.0, f64::INFINITY, 0.0, 0.0], &[0, 0], m, 2),
+        Err(Error::NonFinite {
+            what: "logits_chosen",
+            index: 1
+        })
+    );
+    // The masked position may hold anything.
+    assert!(wpo(&mut w, &[0.0, 0.0, f64::NAN, 0.0], &[0, 99], m, 2).is_ok());
+    assert_eq!(
+        wpo(&mut w, &z, &[5, 0], m, 2),
+        Err(Error::TokenOutOfRange {
+            index: 0,
+            id: 5,
+            vocab: 2
+        })
+    );
+    // SFT: lengths and non-finite log-probabilities at a valid position.
+    let mut g = [0.0; 2];
+    assert!(matches!(
+        preference::sft_loss(&mut g[..1], &[-1.0, -1.0], m, &Aggregation::TokenMean),
+        Err(Error::LengthMismatch { what: "grad", .. })
+    ));
+    assert!(matches!(
+        preference::sft_loss(&mut g, &[-1.0], m, &Aggregation::TokenMean),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert_eq!(
+        preference::sft_loss(
+            &mut g,
+            &[f64::NEG_INFINITY, -1.0],
+            m,
+            &Aggregation::TokenMean
+        ),
+        Err(Error::NonFinite {
+            what: "token_logps",
+            index: 0
+        })
+    );
+    assert!(preference::sft_loss(&mut g, &[-1.0, f64::NAN], m, &Aggregation::TokenMean).is_ok());
 }

@@ -7,6 +7,8 @@ use rewardkit_core::{KlEstimator, KlPenalty, Mask, Real};
 use rewardkit_tests::approx_eq::{assert_all_close, assert_oracle};
 use rewardkit_tests::fd::assert_grad;
 
+use super::dpo_logits::{TrlDpo, trl_dpo_from_logits};
+
 /// A `(B, T)` batch: mask with holes (at least one valid token), log-probs, log-ratios `Δ` in
 /// `delta`, per-token advantages.
 #[derive(Clone, Debug)]
@@ -496,4 +498,112 @@ proptest! {
         is_weights(&mut w32, &l32, &o32, mask, &c32).unwrap();
         prop_assert!(w32.iter().all(|x| x.is_finite() && *x >= 0.0));
     }
+}
+
+/// A DPO batch straight from the model: shifted logits and reference logits `(2P, T, V)`, tokens
+/// and a completion mask `(2P, T)` with at least one valid token per row.
+#[derive(Clone, Debug)]
+struct LogitsBatch {
+    t: usize,
+    v: usize,
+    logits: Vec<f64>,
+    ref_logits: Vec<f64>,
+    ids: Vec<u32>,
+    bits: Vec<bool>,
+}
+
+fn logits_batch() -> impl Strategy<Value = LogitsBatch> {
+    (1..=2usize, 1..=3usize, 2..=4usize).prop_flat_map(|(p, t, v)| {
+        let rows = 2 * p;
+        (
+            prop::collection::vec(-2.0..2.0f64, rows * t * v),
+            prop::collection::vec(-2.0..2.0f64, rows * t * v),
+            prop::collection::vec(0..v as u32, rows * t),
+            prop::collection::vec(prop::bool::weighted(0.7), rows * t),
+        )
+            .prop_map(move |(logits, ref_logits, ids, mut bits)| {
+                for row in bits.chunks_mut(t) {
+                    row[0] = true;
+                }
+                LogitsBatch {
+                    t,
+                    v,
+                    logits,
+                    ref_logits,
+                    ids,
+                    bits,
+                }
+            })
+    })
+}
+
+/// TRL configurations: the golden families, and SFT with WPO (TRL scales the SFT term by the mean
+/// pair weight).
+fn trl_dpo_config(which: usize) -> TrlDpo {
+    let (types, weights, ld, wpo): (&[&str], Vec<f64>, Option<f64>, bool) = match which {
+        0 => (&["sigmoid"], vec![1.0], None, false),
+        1 => (&["sft"], vec![1.0], None, false),
+        2 => (&["sigmoid", "sft"], vec![0.7, 1.3], None, false),
+        3 => (&["sigmoid"], vec![1.0], None, true),
+        4 => (&["ipo"], vec![1.0], None, true),
+        5 => (&["sigmoid"], vec![1.0], Some(0.5), false),
+        _ => (
+            &["hinge", "sigmoid", "sft"],
+            vec![0.3, 1.0, 0.5],
+            None,
+            true,
+        ),
+    };
+    TrlDpo {
+        types: types.iter().map(|s| (*s).to_string()).collect(),
+        weights,
+        beta: 0.1,
+        label_smoothing: 0.0,
+        ld_alpha: ld,
+        use_weighting: wpo,
+        frozen_wpo: None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dpo_from_logits_gradient_and_f32(bt in logits_batch(), which in 0..7usize) {
+        let mut cfg = trl_dpo_config(which);
+        let run = |cfg: &TrlDpo, z: &[f64]| {
+            trl_dpo_from_logits(cfg, z, &bt.ref_logits, &bt.ids, &bt.bits, bt.t, bt.v)
+        };
+        let out = run(&cfg, &bt.logits);
+        // Hinge has a kink at βu = 1: stay away from it.
+        let n = bt.bits.len() / bt.t / 2;
+        let u: Vec<f64> = (0..n)
+            .map(|k| (out.seq[k] - out.seq_ref[k]) - (out.seq[n + k] - out.seq_ref[n + k]))
+            .collect();
+        prop_assume!(u.iter().all(|x| (0.1 * x - 1.0).abs() > 1e-3));
+        // WPO weights carry no gradient: hold them at their value for the finite differences.
+        cfg.frozen_wpo = out.wpo.clone();
+        assert_grad(&format!("{which}"), &bt.logits, &out.grad, 1e-5, 1e-6, |z| run(&cfg, z).loss);
+        // f32 against f64 on the same (rounded) inputs.
+        cfg.frozen_wpo = None;
+        let z32: Vec<f32> = bt.logits.iter().map(|&x| x as f32).collect();
+        let r32: Vec<f32> = bt.ref_logits.iter().map(|&x| x as f32).collect();
+        let o32 = trl_dpo_from_logits(&cfg, &z32, &r32, &bt.ids, &bt.bits, bt.t, bt.v);
+        let o64 = trl_dpo_from_logits(
+            &cfg,
+            &o32_widen(&z32),
+            &o32_widen(&r32),
+            &bt.ids,
+            &bt.bits,
+            bt.t,
+            bt.v,
+        );
+        let scale = 1.0 + o64.loss.abs();
+        assert_all_close("loss f32", &[o32.loss], &[o64.loss], 1e-5, 1e-6 * scale);
+        assert_all_close("grad f32", &o32.grad, &o64.grad, 1e-5, 1e-6 * scale);
+    }
+}
+
+fn o32_widen(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| f64::from(v)).collect()
 }
