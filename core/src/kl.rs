@@ -1,7 +1,7 @@
 //! KL divergence between the policy and a reference policy: per-token estimators from sampled
 //! log-probabilities (`k1`, `k2`, `k3`, `abs`, their straight-through `+` forms, the
-//! importance-weighted off-policy form), the exact full-vocabulary KL and entropy from logits, and the
-//! fixed and adaptive KL-coefficient controllers.
+//! importance-weighted off-policy form), the exact full-vocabulary KL, entropy and token
+//! log-probabilities from logits, and the fixed and adaptive KL-coefficient controllers.
 //!
 //! Every estimator returns its value **and** its exact derivative with respect to the policy
 //! log-probability `log π(a)`; the derivative with respect to the reference log-probability is its

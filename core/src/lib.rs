@@ -7,16 +7,17 @@
 //!   OPO, GPG, the optimal token baseline, GDPO and TRL's multi-reward aggregation, GAE and discounted
 //!   returns, selected by [`AdvantageEstimator`] (verl's names) or called as plain functions.
 //! - [`kl`]: per-token KL estimators `k1`, `k2`, `k3`, `abs`, their straight-through `+` forms and the
-//!   importance-weighted form, each with its exact derivative; exact full-vocabulary KL and entropy
-//!   from logits with gradients; fixed and adaptive KL controllers.
+//!   importance-weighted form, each with its exact derivative; exact full-vocabulary KL, entropy and
+//!   token log-probabilities from logits with gradients; fixed and adaptive KL controllers.
 //! - [`stats`]: group and masked moments, whitening, `logsumexp`, `log_softmax`, stable `sigmoid`,
 //!   `log_sigmoid` and `softplus`.
 //! - [`layout`]: [`GroupIndex`] (groups from dense ids in any order, built once in `O(B)`) and the
 //!   `(B, T)` token view ([`TokenShape`], [`Mask`]).
 //! - [`loss`]: policy-gradient losses (PPO clip with asymmetric and dual clip, GSPO, SAPO, CISPO,
 //!   GMPO, GPG, Clip-Cov/KL-Cov, DPPO, DRO, VESPO), importance-sampling corrections, the value loss,
-//!   diagnostics and preference losses (DPO and its family, SimPO/CPO, LD-DPO, INPO, DNO,
-//!   Bradley–Terry), each with its exact gradient, returned as additive [`loss::LossParts`] that an
+//!   diagnostics and preference losses (DPO and its family, SimPO/CPO, LD-DPO, WPO, INPO, DNO,
+//!   weighted combinations and the SFT term, Bradley–Terry), each with its exact gradient,
+//!   returned as additive [`loss::LossParts`] that an
 //!   [`loss::Aggregation`] turns into a shard-safe scalar.
 //! - [`reward`]: reward functions and shaping from the literature (correctness and format, HAPO,
 //!   LASER, cosine, DAPO overlong, PAR, PURE, ensembles, PF-PPO, OREAL, CaRL, potential shaping),

@@ -1,13 +1,68 @@
 //! Preference losses over sequence log-probabilities of chosen/rejected pairs (DPO and its family),
-//! and the Bradley–Terry reward-model loss, each with its gradient.
+//! their weighted combinations, the pieces of TRL's DPO block around them (LD-DPO token weights,
+//! WPO pair weights, the SFT term), and the Bradley–Terry reward-model loss, each with its gradient.
 //!
 //! Every loss returns [`LossParts`] with one "token" per pair (`sum` = Σ per-pair losses,
 //! `tokens = seqs = rows = P`); the anchors average over pairs, i.e. [`Aggregation::TokenMean`].
 //! The gradients written are those of the *sum*; scale them with `1/P` (or
 //! [`Aggregation::normalizer`]) of the whole batch.
 //!
+//! # From logits to the gradient of the logits (TRL's DPO block)
+//! Every term is a function of the per-token log-probabilities `ℓ` (the WPO weights are
+//! constants), so one [`logprobs_backward`] call takes the summed upstream gradient to the logits:
+//! 1. `ℓ` from the (shifted) logits: [`logprobs_forward`], policy and reference;
+//! 2. sequence sums: [`sequence_logps`] (token weights: the mask, or [`ld_token_weights`]);
+//! 3. pair losses: [`combined_preference_loss`] (or [`preference_loss`]), optionally with
+//!    [`wpo_weights`] through [`PairInputs::with_pair_weights`]; the SFT term: [`sft_loss`];
+//! 4. upstream `∂L/∂ℓᵢₜ = wᵢₜ·∂L/∂seqᵢ (+ c_sft·∂sft/∂ℓᵢₜ)`, then [`logprobs_backward`].
+//!
+//! ```
+//! use rewardkit_core::kl::{logprobs_backward, logprobs_forward};
+//! use rewardkit_core::loss::preference::{sequence_logps, sft_loss};
+//! use rewardkit_core::loss::{
+//!     Aggregation, PairInputs, PreferenceLoss, PreferenceLossKind, combined_preference_loss,
+//! };
+//! use rewardkit_core::Mask;
+//!
+//! // One pair (row 0 chosen, row 1 rejected), T = 2 tokens, V = 3; logits already shifted.
+//! let (t, v) = (2, 3);
+//! let logits = [0.5f64, -1.0, 0.2, 1.0, 0.0, -0.5, -0.3, 0.8, 0.1, 0.0, 0.4, -1.2];
+//! let ref_logits = [0.0f64; 12];
+//! let ids = [0u32, 2, 1, 1];
+//! let bits = [true, true, true, false];
+//! let mask = Mask::new(&bits, t)?;
+//!
+//! let (mut lp, mut rf) = ([0.0; 4], [0.0; 4]);
+//! logprobs_forward(&mut lp, &logits, &ids, v)?;
+//! logprobs_forward(&mut rf, &ref_logits, &ids, v)?;
+//! let (mut seq, mut seq_ref) = ([0.0; 2], [0.0; 2]);
+//! sequence_logps(&mut seq, &lp, None, mask)?;
+//! sequence_logps(&mut seq_ref, &rf, None, mask)?;
+//!
+//! // loss_type = ["sigmoid", "sft"], loss_weights = [1.0, 0.5].
+//! let inp = PairInputs::new(&seq[..1], &seq[1..], &seq_ref[..1], &seq_ref[1..])?;
+//! let dpo = PreferenceLoss::new(PreferenceLossKind::Sigmoid);
+//! let (mut gc, mut gr) = ([0.0], [0.0]);
+//! let pairs = combined_preference_loss(&mut gc, &mut gr, &inp, &[(dpo, 1.0)])?; // P = 1
+//! let agg = Aggregation::TokenMean;
+//! let mut g_sft = [0.0; 2];
+//! let chosen = Mask::new(&bits[..t], t)?;
+//! let sft = sft_loss(&mut g_sft, &lp[..t], chosen, &agg)?;
+//! agg.scale_grad(&mut g_sft, chosen, &sft)?;
+//! let loss = pairs.sum + 0.5 * agg.value(&sft, &sft)?;
+//!
+//! // Upstream: the sequence gradient on every valid token of its row, plus the SFT term.
+//! let up = [gc[0] + 0.5 * g_sft[0], gc[0] + 0.5 * g_sft[1], gr[0], 0.0];
+//! let mut grad = [0.0; 12];
+//! logprobs_backward(&mut grad, &up, &logits, &ids, v)?;
+//! assert!(loss.is_finite() && grad[9..].iter().all(|&g| g == 0.0)); // masked token: no gradient
+//! # Ok::<(), rewardkit_core::Error>(())
+//! ```
+//!
 //! [`Aggregation::TokenMean`]: crate::loss::Aggregation::TokenMean
 //! [`Aggregation::normalizer`]: crate::loss::Aggregation::normalizer
+//! [`logprobs_forward`]: crate::kl::logprobs_forward
+//! [`logprobs_backward`]: crate::kl::logprobs_backward
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
