@@ -817,8 +817,8 @@ pub(crate) fn token_logprob_and_concentration<F: Real>(
     Ok((logprob(zi, lse), sq - 2.0 * lse.1))
 }
 
-/// Validates a `(N, V)` row of logits: `NonFinite` for NaN or `+∞` (index within `x`, offset by
-/// `base`), or an all-`−∞` row.
+/// Validates one row of logits: `NonFinite` for NaN or `+∞`, its index offset by `base` (an
+/// all-`−∞` row is reported by the row statistics).
 pub(crate) fn check_logit_row<F: Real>(what: &'static str, z: &[F], base: usize) -> Result<()> {
     check_logits(z).map_err(|e| match e {
         Error::NonFinite { index, .. } => Error::NonFinite {

@@ -640,8 +640,9 @@ fn smoothed_logistic<F: Real>(x: F, eps: F) -> (F, F) {
 ///
 /// # Errors
 /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ inputs or negative lengths;
-/// [`Error::InvalidParam`] for soft labels outside `[0, 1]`; [`Error::MissingInput`] for a loss
-/// whose extra input is absent, and for `Aot`/`AotUnpaired` without the `alloc` feature;
+/// [`Error::InvalidParam`] for soft labels outside `[0, 1]` or negative pair weights;
+/// [`Error::MissingInput`] for a loss whose extra input is absent, and for `Aot`/`AotUnpaired`
+/// without the `alloc` feature;
 /// [`Error::Overflow`] for a non-finite loss on finite inputs (for example `SppoHard` with
 /// enormous log-ratios).
 ///
