@@ -6,7 +6,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rewardkit_core::kl::{
     AdaptiveKlController, KlController, entropy_backward, entropy_forward, full_kl_backward,
-    full_kl_forward,
+    full_kl_forward, logprobs_backward, logprobs_forward,
 };
 use rewardkit_core::{KlEstimator, KlPenalty};
 
@@ -55,6 +55,12 @@ fuzz_target!(|inp: Input| {
         assert!(out.iter().all(|x| x.is_finite() && *x >= 0.0));
     }
     let _ = entropy_backward(&mut grad, &up, &logp[..m], vocab);
+    // Token log-probabilities from logits: never positive, gradients finite.
+    let ids: Vec<u32> = (0..rows).map(|i| u32::from(inp.estimator).wrapping_add(i as u32) % 9).collect();
+    if logprobs_forward(&mut out, &logp[..m], &ids, vocab).is_ok() {
+        assert!(out.iter().all(|x| x.is_finite() && *x <= 0.0), "{out:?}");
+    }
+    let _ = logprobs_backward(&mut grad, &up, &logp[..m], &ids, vocab);
 
     if let Ok(mut c) = AdaptiveKlController::new(0.1f32, inp.target, 10_000.0) {
         let _ = c.update(inp.kl, 256);
