@@ -962,47 +962,43 @@ fn aot<F: Real>(
     };
     let b = loss.beta;
     let mut s = 0.0f64;
-    if loss.kind == PreferenceLossKind::Aot {
-        let pol: Vec<F> = (0..n)
-            .map(|k| at(inp.chosen, k) - at(inp.rejected, k))
-            .collect();
-        let rf: Vec<F> = (0..n)
-            .map(|k| at(inp.ref_chosen, k) - at(inp.ref_rejected, k))
-            .collect();
-        let (op, or) = (order(pol.clone()), order(rf.clone()));
-        for (k, (&i, &j)) in op.iter().zip(&or).enumerate() {
-            let d = at(&pol, i) - at(&rf, j);
-            let (v, dv) = smoothed_logistic(b * d, loss.label_smoothing);
-            let w = inp.weight(k);
-            s += w.as_f64() * v.as_f64();
-            let dv = dv * b * w * scale;
-            if let Some(g) = gc.get_mut(i) {
-                *g = *g + dv;
-            }
-            if let Some(g) = gr.get_mut(i) {
-                *g = *g - dv;
-            }
-        }
+    // AOT sorts the policy and reference log-ratio differences (`pol`, `rf`) and pairs them by rank;
+    // AOT-unpaired sorts the chosen and rejected log-ratios (`hc`, `hr`). Both differ only in the
+    // two sorted vectors and in which pair the second one's gradient goes to.
+    let paired = loss.kind == PreferenceLossKind::Aot;
+    let (x, y): (Vec<F>, Vec<F>) = if paired {
+        (
+            (0..n)
+                .map(|k| at(inp.chosen, k) - at(inp.rejected, k))
+                .collect(),
+            (0..n)
+                .map(|k| at(inp.ref_chosen, k) - at(inp.ref_rejected, k))
+                .collect(),
+        )
     } else {
-        let hc: Vec<F> = (0..n)
-            .map(|k| at(inp.chosen, k) - at(inp.ref_chosen, k))
-            .collect();
-        let hr: Vec<F> = (0..n)
-            .map(|k| at(inp.rejected, k) - at(inp.ref_rejected, k))
-            .collect();
-        let (oc, orr) = (order(hc.clone()), order(hr.clone()));
-        for (k, (&i, &j)) in oc.iter().zip(&orr).enumerate() {
-            let d = at(&hc, i) - at(&hr, j);
-            let (v, dv) = smoothed_logistic(b * d, loss.label_smoothing);
-            let w = inp.weight(k);
-            s += w.as_f64() * v.as_f64();
-            let dv = dv * b * w * scale;
-            if let Some(g) = gc.get_mut(i) {
-                *g = *g + dv;
-            }
-            if let Some(g) = gr.get_mut(j) {
-                *g = *g - dv;
-            }
+        (
+            (0..n)
+                .map(|k| at(inp.chosen, k) - at(inp.ref_chosen, k))
+                .collect(),
+            (0..n)
+                .map(|k| at(inp.rejected, k) - at(inp.ref_rejected, k))
+                .collect(),
+        )
+    };
+    let (ox, oy) = (order(x.clone()), order(y.clone()));
+    for (k, (&i, &j)) in ox.iter().zip(&oy).enumerate() {
+        let d = at(&x, i) - at(&y, j);
+        let (v, dv) = smoothed_logistic(b * d, loss.label_smoothing);
+        let w = inp.weight(k);
+        s += w.as_f64() * v.as_f64();
+        let dv = dv * b * w * scale;
+        if let Some(g) = gc.get_mut(i) {
+            *g = *g + dv;
+        }
+        // AOT: the reference side has no gradient, so pair i's rejected log-prob takes it.
+        let r = if paired { i } else { j };
+        if let Some(g) = gr.get_mut(r) {
+            *g = *g - dv;
         }
     }
     Ok(s)
