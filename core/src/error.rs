@@ -3,7 +3,7 @@
 //!
 //! Policy: every input-dependent failure in `rewardkit-core` is an `Err`, never a panic and never a
 //! silent NaN. Degenerate but valid inputs (a group of one, a zero-variance group, an all-masked row)
-//! have documented outputs instead of errors; see `docs/numerics.md`.
+//! have documented outputs instead of errors; see [`numerics`](crate::numerics).
 
 use core::fmt;
 
@@ -119,6 +119,8 @@ pub enum Error {
         /// The largest supported length.
         max: usize,
     },
+    /// A configuration name matched no variant (from `?` on a `parse`; see [`UnknownName`]).
+    UnknownName(UnknownName),
     /// A token id is not below the vocabulary size.
     TokenOutOfRange {
         /// Flat index of the token.
@@ -158,7 +160,7 @@ impl fmt::Display for Error {
             Self::NonFinite { what, index } => {
                 write!(f, "`{what}` holds a NaN or infinite value at index {index}")
             }
-            Self::Overflow { what } => write!(f, "{what} overflowed"),
+            Self::Overflow { what } => write!(f, "{what}: the result is outside the float range"),
             Self::InvalidParam {
                 name,
                 value,
@@ -177,6 +179,7 @@ impl fmt::Display for Error {
             Self::TooLarge { what, len, max } => {
                 write!(f, "`{what}` has length {len}, the maximum is {max}")
             }
+            Self::UnknownName(e) => fmt::Display::fmt(&e, f),
             Self::TokenOutOfRange { index, id, vocab } => write!(
                 f,
                 "token id {id} at index {index} is out of range for a vocabulary of {vocab}"
@@ -218,6 +221,25 @@ impl fmt::Display for UnknownName {
 }
 
 impl core::error::Error for UnknownName {}
+
+/// `?` on a name parse works in functions returning the crate's [`Result`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{AdvantageEstimator, Error, Result};
+///
+/// fn estimator(name: &str) -> Result<AdvantageEstimator> {
+///     Ok(name.parse()?)
+/// }
+/// assert_eq!(estimator("rloo")?, AdvantageEstimator::Rloo);
+/// assert!(matches!(estimator("rlooo"), Err(Error::UnknownName(_))));
+/// # Ok::<(), Error>(())
+/// ```
+impl From<UnknownName> for Error {
+    fn from(e: UnknownName) -> Self {
+        Self::UnknownName(e)
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers shared by every module.
@@ -318,12 +340,13 @@ pub(crate) fn param_in<F: Real>(
     }
 }
 
-/// Builds an [`Error::InvalidParam`].
+/// Builds an [`Error::InvalidParam`]; an `f32` value is stored as the `f64` of its shortest decimal,
+/// so the message shows `-0.1`, not `-0.10000000149011612`.
 #[inline]
 pub(crate) fn invalid<F: Real>(name: &'static str, value: F, expected: &'static str) -> Error {
     Error::InvalidParam {
         name,
-        value: value.as_f64(),
+        value: value.as_f64_decimal(),
         expected,
     }
 }
@@ -369,6 +392,15 @@ mod tests {
             e.to_string(),
             "parameter `gamma` = 2 is invalid: expected in [0, 1]"
         );
+        let e = invalid("clip_ratio_low", -0.1f32, "a finite number >= 0");
+        assert_eq!(
+            e.to_string(),
+            "parameter `clip_ratio_low` = -0.1 is invalid: expected a finite number >= 0"
+        );
+        assert_eq!(
+            Error::Overflow { what: "advantages" }.to_string(),
+            "advantages: the result is outside the float range"
+        );
     }
 
     #[test]
@@ -378,5 +410,9 @@ mod tests {
             valid: &["a", "b"],
         };
         assert_eq!(e.to_string(), "unknown thing; valid names: a, b");
+        assert_eq!(
+            Error::from(e).to_string(),
+            "unknown thing; valid names: a, b"
+        );
     }
 }

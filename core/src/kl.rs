@@ -147,7 +147,7 @@ impl FromStr for KlEstimator {
 /// Defaults ([`KlPenalty::new`]): no value clamp; `k3` clamps `d` to `±20` so `e^{−d}` stays finite in
 /// `f32` (exact inside that range); the others are unclamped. [`KlPenalty::verl`],
 /// [`KlPenalty::openrlhf`] and [`KlPenalty::trl`] reproduce those frameworks (see
-/// `docs/numerics.md`).
+/// [`numerics`](crate::numerics)).
 ///
 /// # Examples
 /// ```

@@ -29,7 +29,9 @@
 //! - [`objective`]: KL-regularized alignment on a finite support: the optimal tilt, `β` from a KL
 //!   budget, and the exact best-of-N distribution.
 //! - [`preset`]: [`Preset`] selects the rewardkit numerics contract or reproduces verl, TRL or
-//!   OpenRLHF exactly (see `docs/numerics.md`).
+//!   OpenRLHF exactly (see [`numerics`](crate::numerics)).
+//! - [`numerics`]: the numerics contract (the repository's `docs/numerics.md`, rendered here): every
+//!   epsilon, clamp and masked-position rule, and every framework difference the presets reproduce.
 //! - [`rng`]: the caller-supplied randomness trait ([`rng::RandomSource`]) and `SplitMix64`.
 //!
 //! # Shapes
@@ -106,6 +108,8 @@ pub mod kl;
 pub mod layout;
 pub mod loss;
 pub mod mdp;
+#[doc = include_str!("../numerics.md")]
+pub mod numerics {}
 pub mod objective;
 pub mod preset;
 pub mod real;
@@ -124,3 +128,8 @@ pub use real::Real;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The crate README's examples (the page crates.io shows), compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;

@@ -2,7 +2,7 @@
 //!
 //! The three frameworks disagree on where epsilon goes, on Bessel's correction, on singleton and
 //! zero-variance groups, on KL clamps and on what they leave at masked positions
-//! (`../docs/numerics.md` lists every difference). [`Preset::Rewardkit`] is one explicit contract;
+//! ([`numerics`](crate::numerics) lists every difference). [`Preset::Rewardkit`] is one explicit contract;
 //! the other presets reproduce each framework's numbers, quirks included, for users migrating from
 //! them. Each preset is checked against vectors produced by the framework's own code.
 
@@ -39,7 +39,7 @@ use crate::stats::Whiten;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Preset {
-    /// The rewardkit numerics contract (`docs/numerics.md`).
+    /// The rewardkit numerics contract ([`numerics`](crate::numerics)).
     #[default]
     Rewardkit,
     /// verl (`verl-project/verl` at `1dda039`).

@@ -8,7 +8,7 @@
 //! Reductions (sums, means, variances) accumulate in `f64` whatever `F` is: [`Real::as_f64`] widens
 //! exactly and [`Real::lit`] rounds back once at the end. An `f32` result is therefore the correctly
 //! rounded `f64` result in most cases, and the `f64` path is the oracle for the `f32` path
-//! (tolerances in `docs/numerics.md`).
+//! (tolerances in [`numerics`](crate::numerics)).
 
 use core::fmt::{Debug, Display};
 
@@ -55,6 +55,11 @@ pub trait Real:
     /// Widens to `f64` exactly.
     fn as_f64(self) -> f64;
 
+    /// The `f64` nearest to the shortest decimal that round-trips `self`: `0.1f32` gives `0.1`, not
+    /// [`Real::as_f64`]'s exact `0.10000000149011612`. For messages (errors print parameter values
+    /// this way), never for arithmetic. The identity for `f64`.
+    fn as_f64_decimal(self) -> f64;
+
     /// Converts a count. Exact below 2^24 (`f32`) or 2^53 (`f64`).
     fn from_usize(n: usize) -> Self;
 
@@ -85,6 +90,18 @@ impl Real for f32 {
 
     #[inline(always)]
     fn as_f64(self) -> f64 {
+        f64::from(self)
+    }
+
+    fn as_f64_decimal(self) -> f64 {
+        // `{:e}` prints the shortest digits that round-trip the f32; parsing them as f64 gives the
+        // f64 nearest to that decimal. At most 15 bytes ("-3.4028235e38"); the buffer has room.
+        let mut buf = StackStr::<32>::new();
+        if core::fmt::write(&mut buf, format_args!("{self:e}")).is_ok() {
+            if let Ok(v) = buf.as_str().parse::<f64>() {
+                return v;
+            }
+        }
         f64::from(self)
     }
 
@@ -160,6 +177,11 @@ impl Real for f64 {
     }
 
     #[inline(always)]
+    fn as_f64_decimal(self) -> f64 {
+        self
+    }
+
+    #[inline(always)]
     fn from_usize(n: usize) -> Self {
         n as Self
     }
@@ -225,6 +247,38 @@ fn reduce_f64(x: f64) -> (f64, f64, bool) {
     let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i64;
     let half = f64::from_bits(((ni - 1 + 1023) as u64) << 52);
     (p, half * 2.0, ni == 0)
+}
+
+/// A fixed-capacity string for formatting without `alloc`; writes past the capacity fail.
+struct StackStr<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackStr<N> {
+    fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        self.buf
+            .get(..self.len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+impl<const N: usize> core::fmt::Write for StackStr<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Converts a count to `f64` (exact below 2^53).
@@ -304,5 +358,19 @@ mod tests {
         assert_eq!(0.1f32.as_f64(), f64::from(0.1f32));
         assert_eq!(<f32 as Real>::NAME, "f32");
         assert_eq!(usize_f64(7), 7.0);
+    }
+
+    #[test]
+    fn decimal_widening_prints_what_the_user_wrote() {
+        assert_eq!((-0.1f32).as_f64_decimal(), -0.1);
+        assert_eq!(0.1f32.as_f64(), 0.100_000_001_490_116_12);
+        assert_eq!(f32::MAX.as_f64_decimal(), 3.402_823_5e38);
+        assert_eq!(f32::MIN_POSITIVE.as_f64_decimal(), 1.175_494_4e-38);
+        assert_eq!(1e-45f32.as_f64_decimal(), 1e-45); // subnormal
+        assert_eq!(f32::INFINITY.as_f64_decimal(), f64::INFINITY);
+        assert_eq!(f32::NEG_INFINITY.as_f64_decimal(), f64::NEG_INFINITY);
+        assert!(f32::NAN.as_f64_decimal().is_nan());
+        assert_eq!(0.1f64.as_f64_decimal(), 0.1);
+        assert_eq!(alloc::format!("{}", 0.7f32.as_f64_decimal()), "0.7");
     }
 }

@@ -494,7 +494,7 @@ impl AdvantageEstimator {
     ///
     /// With [`Preset::Rewardkit`], masked positions of both outputs are 0 and the definitions are the
     /// plain functions of this module; the other presets reproduce their framework, masked positions
-    /// included (see `docs/numerics.md`).
+    /// included (see [`numerics`](crate::numerics)).
     ///
     /// # Shapes
     /// `advantages`, `returns`: `(B, T)`; inputs as [`AdvantageInputs`].

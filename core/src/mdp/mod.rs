@@ -64,7 +64,7 @@ pub(crate) use solve::{Evaluator, solve_optimal_f64};
 /// assert!(stochastic_tolerance::<f32>() > 3e-4);
 /// ```
 ///
-/// Anchor: `docs/numerics.md`, section Distances.
+/// Anchor: [`numerics`](crate::numerics#distances), section Distances.
 pub fn stochastic_tolerance<F: Real>() -> f64 {
     Float::sqrt(F::epsilon().as_f64())
 }

@@ -52,7 +52,7 @@
 //! - Items that need a heap (history maps, n-gram sets, lower-cased text) sit behind `alloc`.
 //!
 //! Where the papers or their code are uncertain or disagree, the choice is a parameter and is listed
-//! in `docs/numerics.md` (section *Rewards*).
+//! in [`numerics`](crate::numerics#rewards) (section *Rewards*).
 //!
 //! [`Error::InvalidParam`]: crate::Error::InvalidParam
 

@@ -434,7 +434,7 @@ pub enum RefineMode<F> {
 /// `Σ_{k≥t} r̃_k = r_t` (with `keep_last = false`: `r̃_K = 0` and the return is `r_t − r_K`).
 /// Clip-Delta applies Delta to the clipped rewards. No reference code was found and the paper's `η`
 /// was not recovered: `η` is a required parameter (0.5 suits probability-valued PRMs), and the
-/// last-step rule is an option (see `docs/numerics.md`). `K = 1`: Delta returns `r_1` (or 0).
+/// last-step rule is an option (see [`numerics`](crate::numerics)). `K = 1`: Delta returns `r_1` (or 0).
 ///
 /// # Shapes
 /// One trajectory: `out`, `rewards`: `(K)`; batch: flat steps with `counts` `(B)`.

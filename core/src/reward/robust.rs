@@ -108,7 +108,7 @@ impl<F: Real> Ensemble<F> {
 /// the mean of the most confident head, `r_nom = μ_{k*}`, `k* = argmin_k σ_k` (first on ties); the
 /// robust reward is `r_min = min_k μ_k`; `r = λ·r_nom + (1 − λ)·r_min`, `λ ∈ [0, 1]` (`λ = 1`:
 /// nominal only). No reference code exists: the nominal-head rule and the mix follow the paper's
-/// description and `λ` has no recovered default (see `docs/numerics.md`). `K = 1` gives `μ_1`.
+/// description and `λ` has no recovered default (see [`numerics`](crate::numerics)). `K = 1` gives `μ_1`.
 ///
 /// # Shapes
 /// `out`: `(B)`; `mu`, `sigma`: `(B, K)` row-major.
