@@ -109,6 +109,10 @@ pub mod layout;
 pub mod loss;
 pub mod mdp;
 #[doc = include_str!("../numerics.md")]
+#[expect(
+    clippy::doc_markdown,
+    reason = "a prose document shared with the repository's docs/ (names like ProRL are not code)"
+)]
 pub mod numerics {}
 pub mod objective;
 pub mod preset;

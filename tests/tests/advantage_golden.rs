@@ -51,10 +51,10 @@ fn verl_case<F: Real + Tol>(c: &Case) {
         .with_norm_by_std(norm)
         .with_gamma_lambda(F::lit(gamma), F::lit(lam))
         .unwrap();
-    if let Some(eps) = c.param_f64("epsilon") {
-        if !c.function.contains("optimal_token_baseline") {
-            cfg = cfg.with_eps(F::lit(eps)).unwrap();
-        }
+    if let Some(eps) = c.param_f64("epsilon")
+        && !c.function.contains("optimal_token_baseline")
+    {
+        cfg = cfg.with_eps(F::lit(eps)).unwrap();
     }
     if let Some(h) = c.param_bool("handle_zero_tail") {
         cfg = cfg.with_handle_zero_tail(h);
