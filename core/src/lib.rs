@@ -29,7 +29,7 @@
 //! - [`objective`]: KL-regularized alignment on a finite support: the optimal tilt, `β` from a KL
 //!   budget, and the exact best-of-N distribution.
 //! - [`preset`]: [`Preset`] selects the rewardkit numerics contract or reproduces verl, TRL or
-//!   OpenRLHF exactly (see [`numerics`](crate::numerics)).
+//!   OpenRLHF exactly (see [`numerics`]).
 //! - [`numerics`]: the numerics contract (the repository's `docs/numerics.md`, rendered here): every
 //!   epsilon, clamp and masked-position rule, and every framework difference the presets reproduce.
 //! - [`rng`]: the caller-supplied randomness trait ([`rng::RandomSource`]) and `SplitMix64`.

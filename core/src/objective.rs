@@ -370,9 +370,9 @@ impl<F: Real> KlBudget<F> {
 /// # Definition
 /// Solves `KL(φ_λ‖p) = λΛ'(λ) − Λ(λ) = Δ` for `λ = 1/β` by a safeguarded Newton iteration
 /// (`dKL/dλ = λ·Var_{φ_λ}(r)`) inside a bracket found by doubling; `KL` is increasing in `λ`, so
-/// the root is unique. `Δ = 0` gives `λ = 0` (`φ = p`); `Δ >= −log p(Y*)` gives the saturated
-/// solution `λ = +∞` (`φ = p` restricted to the best responses; a constant reward on the support
-/// always saturates). Otherwise `|KL − Δ| <= 1e-10·Δ` in `f64`.
+/// the root is unique. `Δ >= −log p(Y*)` gives the saturated solution `λ = +∞` (`φ = p`
+/// restricted to the best responses); a constant reward on the support has `−log p(Y*) = 0`, so it
+/// always saturates, `Δ = 0` included. Otherwise `Δ = 0` gives `λ = 0` (`φ = p`). Otherwise `|KL − Δ| <= 1e-10·Δ` in `f64`.
 ///
 /// # Errors
 /// As [`tilt`], with [`Error::InvalidParam`] for `Δ` not finite and `>= 0`.
