@@ -363,8 +363,16 @@ proptest! {
                 let kept = rows.iter().filter(|&&i| keep[i]).count();
                 let want = if f == Filtration::BestOfN { 1 } else { rows.len().min(2) };
                 prop_assert_eq!(kept, want);
-                let best = rows.iter().copied().fold(rows[0], |b, i| if r[i] > r[b] { i } else { b });
-                prop_assert!(keep[best]);
+                let max = rows.iter().map(|&i| r[i]).fold(f64::NEG_INFINITY, f64::max);
+                prop_assert!(rows.iter().any(|&i| keep[i] && r[i] == max));
+            }
+            // The deterministic variants keep exactly the samples their weights put mass on.
+            let mut w = vec![0.0f64; n];
+            f.weights(&mut w, r, &groups).unwrap();
+            if f != Filtration::BestRandom {
+                for i in 0..n {
+                    prop_assert_eq!(keep[i], w[i] > 0.0);
+                }
             }
         }
     }

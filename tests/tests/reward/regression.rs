@@ -36,3 +36,49 @@ fn defect9_uncapped_overlong_overflow_is_an_error() {
         })
     );
 }
+
+/// Defect 8: PF-PPO best-worst on an all-equal group. The reference (`swtheing/PF-PPO-RLHF`,
+/// `replay_buffer.py::select_min_max`) sorts each group by reward with Python's stable `sorted` and
+/// weights `val[-1]` (the last maximal sample) and `val[0]` (the first minimal one): `[1, 0, 1]` for
+/// three equal rewards. rewardkit weighted `[1, 0, 0]` while `select` kept the first two samples.
+#[test]
+fn defect8_best_worst_all_equal_group() {
+    use rewardkit_core::GroupIndex;
+    use rewardkit_core::rng::SplitMix64;
+    let g = GroupIndex::uniform(3, 3).unwrap();
+    let r = [2.0f64, 2.0, 2.0];
+    let mut w = [9.0f64; 3];
+    Filtration::BestWorst.weights(&mut w, &r, &g).unwrap();
+    assert_eq!(w, [1.0, 0.0, 1.0]);
+    let mut keep = [false; 3];
+    Filtration::BestWorst
+        .select(&mut keep, &r, &g, &mut SplitMix64::new(0))
+        .unwrap();
+    assert_eq!(keep, [true, false, true]);
+    // Ties on the maximum only: sorted (0, 3), (1, 0), (3, 1), (3, 2) → best = index 2, worst = 3.
+    let g = GroupIndex::uniform(4, 4).unwrap();
+    let r = [1.0f64, 3.0, 3.0, 0.0];
+    let mut w = [9.0f64; 4];
+    Filtration::BestWorst.weights(&mut w, &r, &g).unwrap();
+    assert_eq!(w, [0.0, 0.0, 1.0, 1.0]);
+    let mut keep = [false; 4];
+    Filtration::BestWorst
+        .select(&mut keep, &r, &g, &mut SplitMix64::new(0))
+        .unwrap();
+    assert_eq!(keep, [false, false, true, true]);
+    // Ties on the minimum: (0, 3, 0, 3) → worst = first minimum 0, best = last maximum 3.
+    let r = [0.0f64, 3.0, 0.0, 3.0];
+    Filtration::BestWorst.weights(&mut w, &r, &g).unwrap();
+    assert_eq!(w, [1.0, 0.0, 0.0, 1.0]);
+    Filtration::BestWorst
+        .select(&mut keep, &r, &g, &mut SplitMix64::new(0))
+        .unwrap();
+    assert_eq!(keep, [true, false, false, true]);
+    // The replay buffer's best-random weights sort the same way: 0.4 on the last maximum.
+    let g = GroupIndex::uniform(3, 3).unwrap();
+    let mut w = [9.0f64; 3];
+    Filtration::BestRandom
+        .weights(&mut w, &[3.0, 1.0, 3.0], &g)
+        .unwrap();
+    assert_eq!(w, [0.1, 0.1, 0.4]);
+}
