@@ -549,12 +549,17 @@ fuzz_target!(|case: Case| {
                 assert!(finite(&out));
             }
             let scores: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+            let answered: Vec<bool> = refs.iter().map(|t| Format::default().flags(t).1).collect();
             if let Ok(noise) = FlipNoise::new(rate, FlipUnit::Sample) {
                 let mut out = vec![0.0f32; n];
                 noise
-                    .apply(&mut out, &scores, None, &mut SplitMix64::new(seed))
+                    .apply(&mut out, &scores, Some(&answered), None, &mut SplitMix64::new(seed))
                     .unwrap();
                 assert!(out.iter().all(|&x| x == 0.0 || x == 1.0));
+                // Unanswered responses keep their score.
+                for ((o, s), a) in out.iter().zip(&scores).zip(&answered) {
+                    assert!(*a || o == s);
+                }
                 if rate == 0.0 {
                     assert_eq!(out, scores);
                 }

@@ -196,8 +196,20 @@ fn outcome_errors() {
     let n = FlipNoise::new(0.5f64, FlipUnit::Group).unwrap();
     let mut rng = SplitMix64::new(0);
     err!(
-        n.apply(&mut [0.0], &[1.0], None, &mut rng),
+        n.apply(&mut [0.0], &[1.0], Some(&[true]), None, &mut rng),
         Error::MissingInput { what: "groups" }
+    );
+    err!(
+        n.apply(&mut [0.0], &[1.0], None, None, &mut rng),
+        Error::MissingInput { what: "answered" }
+    );
+    err!(
+        n.apply(&mut [0.0], &[1.0], Some(&[true, true]), None, &mut rng),
+        Error::LengthMismatch {
+            what: "answered",
+            expected: 1,
+            got: 2
+        }
     );
     err!(
         n.with_range(0.0, f64::NAN),
@@ -205,11 +217,11 @@ fn outcome_errors() {
     );
     let s = FlipNoise::new(0.5f64, FlipUnit::Sample).unwrap();
     err!(
-        s.apply(&mut [0.0], &[f64::NAN], None, &mut rng),
+        s.apply(&mut [0.0], &[f64::NAN], Some(&[true]), None, &mut rng),
         Error::NonFinite { what: "scores", .. }
     );
     err!(
-        s.apply(&mut [0.0; 2], &[1.0], None, &mut rng),
+        s.apply(&mut [0.0; 2], &[1.0], Some(&[true]), None, &mut rng),
         Error::LengthMismatch { .. }
     );
     err!(

@@ -237,25 +237,40 @@ proptest! {
         scores in prop::collection::vec(REWARD_RANGE, 48),
         seed: u64,
         rate in 0.0f64..=1.0,
+        answered in prop::collection::vec(any::<bool>(), 48),
     ) {
         let n = ids.len();
         let scores = &scores[..n];
+        let answered = answered[..n].to_vec();
         let groups = GroupIndex::new(&ids, g).unwrap();
         for unit in [FlipUnit::Group, FlipUnit::Sample] {
             let mut out = vec![0.0; n];
             let mut rng = SplitMix64::new(seed);
-            FlipNoise::new(0.0, unit).unwrap().apply(&mut out, scores, Some(&groups), &mut rng).unwrap();
+            FlipNoise::new(0.0, unit).unwrap().apply(&mut out, scores, Some(&answered), Some(&groups), &mut rng).unwrap();
             prop_assert_eq!(&out[..], scores);
             // The RNG stream does not depend on the rate.
             let mut rng2 = SplitMix64::new(seed);
-            FlipNoise::new(rate, unit).unwrap().apply(&mut out, scores, Some(&groups), &mut rng2).unwrap();
-            prop_assert_eq!(rng.next_u64(), rng2.next_u64());
+            FlipNoise::new(rate, unit).unwrap().apply(&mut out, scores, Some(&answered), Some(&groups), &mut rng2).unwrap();
+            let next = rng2.next_u64();
+            prop_assert_eq!(rng.next_u64(), next);
             // Flipping twice with the same draws restores the input.
             let mut back = vec![0.0; n];
             FlipNoise::new(rate, unit).unwrap()
-                .apply(&mut back, &out, Some(&groups), &mut SplitMix64::new(seed)).unwrap();
+                .apply(&mut back, &out, Some(&answered), Some(&groups), &mut SplitMix64::new(seed)).unwrap();
             for (b, s) in back.iter().zip(scores) {
                 prop_assert!(close(*b, *s, 1e-12, 1e-12));
+            }
+            // Responses without an answer keep their score; the stream ignores the answers.
+            for i in (0..n).filter(|&i| !answered[i]) {
+                prop_assert_eq!(out[i], scores[i]);
+            }
+            let mut rng3 = SplitMix64::new(seed);
+            FlipNoise::new(rate, unit).unwrap().with_flip_unanswered(true)
+                .apply(&mut back, scores, None, Some(&groups), &mut rng3).unwrap();
+            prop_assert_eq!(rng3.next_u64(), next);
+            // Where answered, both modes made the same decision from the same draws.
+            for i in (0..n).filter(|&i| answered[i]) {
+                prop_assert_eq!(back[i], out[i]);
             }
         }
     }

@@ -82,3 +82,39 @@ fn defect8_best_worst_all_equal_group() {
         .unwrap();
     assert_eq!(w, [0.1, 0.1, 0.4]);
 }
+
+/// Defect 7: reward flipping flipped responses with no extractable answer. In the reference
+/// (`trestad/Noisy-Rewards-in-Learning-to-Reason`, `naive.py`) such a response has no format score
+/// and keeps its correctness score 0 even in a flipped group; rewardkit turned its 0 into 1, so a
+/// model could farm the flip by answering nothing. Minimal input: one group of two, rate 1, the
+/// second response unanswered with score 0 (it must stay 0; the answered one flips 0 → 1).
+#[test]
+fn defect7_unanswered_responses_are_not_flipped() {
+    use rewardkit_core::GroupIndex;
+    use rewardkit_core::rng::SplitMix64;
+    let g = GroupIndex::uniform(2, 2).unwrap();
+    let noise = FlipNoise::new(1.0f64, FlipUnit::Group).unwrap();
+    let mut out = [9.0; 2];
+    noise
+        .apply(&mut out, &[0.0, 0.0], Some(&[true, false]), Some(&g), &mut SplitMix64::new(3))
+        .unwrap();
+    assert_eq!(out, [1.0, 0.0]);
+    // The same per sample.
+    let noise = FlipNoise::new(1.0f64, FlipUnit::Sample).unwrap();
+    noise
+        .apply(&mut out, &[0.0, 0.0], Some(&[true, false]), None, &mut SplitMix64::new(3))
+        .unwrap();
+    assert_eq!(out, [1.0, 0.0]);
+    // Without the answers the default (reference) behaviour cannot be applied: an error, not a
+    // silent flip of every response.
+    assert_eq!(
+        noise.apply(&mut out, &[0.0, 0.0], None, None, &mut SplitMix64::new(3)),
+        Err(Error::MissingInput { what: "answered" })
+    );
+    // The old behaviour, on request.
+    noise
+        .with_flip_unanswered(true)
+        .apply(&mut out, &[0.0, 0.0], None, None, &mut SplitMix64::new(3))
+        .unwrap();
+    assert_eq!(out, [1.0, 1.0]);
+}

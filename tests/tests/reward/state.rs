@@ -166,7 +166,7 @@ fn stochastic_terms_are_reproducible_from_the_seed() {
         let mut flips = [0.0; 12];
         FlipNoise::new(0.5, FlipUnit::Group)
             .unwrap()
-            .apply(&mut flips, &r, Some(&g), &mut rng)
+            .apply(&mut flips, &r, Some(&[true; 12]), Some(&g), &mut rng)
             .unwrap();
         let mut keep = [false; 12];
         Filtration::BestRandom
