@@ -527,8 +527,18 @@ fuzz_target!(|case: Case| {
                         assert!((-1.0..=2.0).contains(&v));
                     }
                 }
-                let _ = text::extract_answer(t);
+                // The answer flag is exactly "the reference's answer is not blank".
+                let answer = text::extract_answer(t, "</think>");
+                let blank = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+                assert_eq!(a, !answer.trim_matches(blank).is_empty());
+                assert_eq!(a, text::has_answer(t, "</think>"));
+                if let Some(text::AnswerSpan::Boxed(b) | text::AnswerSpan::Inline(b)) =
+                    text::locate_answer(t, "</think>")
+                {
+                    assert_eq!(answer, b);
+                }
                 let _ = text::last_boxed(t);
+                let _ = text::last_inline_math(t);
             }
             let Ok(batch) = Batch::<f32>::new(n).and_then(|b| b.with_texts(&refs)) else {
                 return;

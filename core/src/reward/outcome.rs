@@ -285,9 +285,7 @@ impl<F: Real> FlipNoise<F> {
                     flippable: P,
                     rng: &'a mut R,
                 }
-                impl<F: Real, R: RandomSource + ?Sized, P: Fn(usize) -> bool> GroupVisitor
-                    for V<'_, F, R, P>
-                {
+                impl<F: Real, R: RandomSource + ?Sized, P: Fn(usize) -> bool> GroupVisitor for V<'_, F, R, P> {
                     fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
                         let flip = self.rng.next_f64() < self.rate;
                         let (sum, scores, flippable) = (self.sum, self.scores, &self.flippable);
@@ -423,8 +421,14 @@ mod tests {
             .unwrap();
         assert_eq!(out, [1.0, 0.0, 0.5]);
         // The second response gave no answer: it keeps its score.
-        n.apply(&mut out, &s, Some(&[true, false, true]), None, &mut SplitMix64::new(1))
-            .unwrap();
+        n.apply(
+            &mut out,
+            &s,
+            Some(&[true, false, true]),
+            None,
+            &mut SplitMix64::new(1),
+        )
+        .unwrap();
         assert_eq!(out, [1.0, 1.0, 0.5]);
         let g = FlipNoise::new(0.5f32, FlipUnit::Group).unwrap();
         assert_eq!(

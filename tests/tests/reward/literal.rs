@@ -552,7 +552,13 @@ fn flip_noise_group_unit_is_per_group() {
     let mut out = [0.0; 6];
     FlipNoise::new(0.5, FlipUnit::Group)
         .unwrap()
-        .apply(&mut out, &s, Some(&[true; 6]), Some(&g), &mut SplitMix64::new(11))
+        .apply(
+            &mut out,
+            &s,
+            Some(&[true; 6]),
+            Some(&g),
+            &mut SplitMix64::new(11),
+        )
         .unwrap();
     for rows in [[0usize, 2], [1, 3], [4, 5]] {
         let flipped: Vec<bool> = rows.iter().map(|&i| out[i] != s[i]).collect();
@@ -563,7 +569,13 @@ fn flip_noise_group_unit_is_per_group() {
         .unwrap()
         .with_range(-1.0, 1.0)
         .unwrap();
-    n.apply(&mut out[..2], &[0.25, -1.0], Some(&[true; 2]), None, &mut SplitMix64::new(0))
-        .unwrap();
+    n.apply(
+        &mut out[..2],
+        &[0.25, -1.0],
+        Some(&[true; 2]),
+        None,
+        &mut SplitMix64::new(0),
+    )
+    .unwrap();
     assert_eq!(out[..2], [-0.25, 1.0]);
 }

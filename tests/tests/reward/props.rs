@@ -456,6 +456,32 @@ proptest! {
     }
 
     #[test]
+    fn answer_extraction_matches_reference_code(parts in prop::collection::vec(
+        prop_oneof![
+            // The delimiters the extraction looks for, often.
+            3 => prop::sample::select(vec![
+                "<answer>", "</answer>", "<think>", "</think>", "\\boxed", "\\boxed{", "{", "}",
+                "\\(", "\\)", "\\[", "\\]", "$", " ",
+            ]),
+            // What the normalization of an <answer> block rewrites or removes.
+            2 => prop::sample::select(vec![
+                ",", "1", "23", "4,567", "frac", "sqrt", "rac", "\n", "\t", "a ", "an ", "dollars",
+                "finalansweris", "oxed{", "\\text{", "\\textbf{", "\\overline{", ".", ".$", "\\$",
+                "\\ ", "é", "\u{3000}", "\u{1c}", "x", "y=2", "\\le", "\\text{and}", "\\text{m}",
+                "mbox", "^\\circ", "\\dots", "\"", "\r", "\u{c}", "\\frac12", "\\sqrt2", "units",
+                "\\;", ",\\!", "{,}", "\\text{}^2", "\\text{\ns}", "final answer is",
+            ]),
+        ],
+        0..16,
+    )) {
+        let t: String = parts.concat();
+        let want = oracle::parse_answer(&t);
+        prop_assert_eq!(text::extract_answer(&t, "</think>"), want.as_str());
+        let has = !want.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).is_empty();
+        prop_assert_eq!(Format::default().flags(&t), (oracle::soft_format(&t), has));
+    }
+
+    #[test]
     fn text_rewards_bounded(words in prop::collection::vec(
         prop::sample::select(vec!["wait", "thus", "x", "y", "user:", "Hence", "<think>", "</think>", "\\boxed{1}", "so that"]),
         0..80), len in 1u32..6000) {

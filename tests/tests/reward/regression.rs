@@ -2,6 +2,7 @@
 //! reported defect and failed before its fix.
 
 use rewardkit_core::Error;
+use rewardkit_core::reward::text;
 use rewardkit_core::reward::*;
 
 /// Defect 9: the uncapped DAPO penalty overflowed to `−∞` and was returned as `Ok`.
@@ -27,7 +28,10 @@ fn defect9_uncapped_overlong_overflow_is_an_error() {
     let o = Overlong::<f32>::new(2, 1, 1e30).unwrap();
     assert_eq!(o.value(u32::MAX), Ok(-1e30));
     // As a term, the error surfaces unchanged.
-    let b = Batch::<f32>::new(1).unwrap().with_lengths(&[u32::MAX]).unwrap();
+    let b = Batch::<f32>::new(1)
+        .unwrap()
+        .with_lengths(&[u32::MAX])
+        .unwrap();
     let o = Overlong::<f32>::new(2, 1, 1e30).unwrap().with_cap(false);
     assert_eq!(
         RewardTerm::score(&o, &mut [0.0], &b),
@@ -96,13 +100,25 @@ fn defect7_unanswered_responses_are_not_flipped() {
     let noise = FlipNoise::new(1.0f64, FlipUnit::Group).unwrap();
     let mut out = [9.0; 2];
     noise
-        .apply(&mut out, &[0.0, 0.0], Some(&[true, false]), Some(&g), &mut SplitMix64::new(3))
+        .apply(
+            &mut out,
+            &[0.0, 0.0],
+            Some(&[true, false]),
+            Some(&g),
+            &mut SplitMix64::new(3),
+        )
         .unwrap();
     assert_eq!(out, [1.0, 0.0]);
     // The same per sample.
     let noise = FlipNoise::new(1.0f64, FlipUnit::Sample).unwrap();
     noise
-        .apply(&mut out, &[0.0, 0.0], Some(&[true, false]), None, &mut SplitMix64::new(3))
+        .apply(
+            &mut out,
+            &[0.0, 0.0],
+            Some(&[true, false]),
+            None,
+            &mut SplitMix64::new(3),
+        )
         .unwrap();
     assert_eq!(out, [1.0, 0.0]);
     // Without the answers the default (reference) behaviour cannot be applied: an error, not a
@@ -117,4 +133,111 @@ fn defect7_unanswered_responses_are_not_flipped() {
         .apply(&mut out, &[0.0, 0.0], None, None, &mut SplitMix64::new(3))
         .unwrap();
     assert_eq!(out, [1.0, 1.0]);
+}
+
+/// Defect 6: answer extraction searched the whole text. The reference
+/// (`insightLLM/rl-without-gt`, `evaluator.py::parse_answer`) looks inside `<answer>…</answer>`
+/// (box, then `\(…\)`, then the normalized block) and, without that block, only for a `\boxed{}`
+/// after the last `</think>`. Both repros earned the answer flag before the fix.
+#[test]
+fn defect6_answers_only_where_the_reference_looks() {
+    let f = Format::default();
+    // Repro 1: `\(…\)` outside <answer> is no answer (reference format-only reward 0.5, not 1).
+    let t = r"<think>a</think> so \(x = 3\)";
+    assert_eq!(f.flags(t), (true, false));
+    assert_eq!(text::extract_answer(t, "</think>"), "");
+    // Repro 2: a box inside the reasoning only is no answer.
+    let t = r"<think>so \boxed{4}</think> no final answer";
+    assert_eq!(f.flags(t), (true, false));
+    assert_eq!(text::extract_answer(t, "</think>"), "");
+    // The format-length reward follows: no answer ⇒ min(0, f(x)) = 0 at the peak, not 2.
+    let fl = FormatLength::<f64>::default();
+    let (s, a) = f.flags(t);
+    assert_eq!(fl.value(s, a, 1536).unwrap(), 0.0);
+    // As pipeline terms (the format-only term is the mean of the two flags).
+    let texts = [
+        r"<think>a</think> so \(x = 3\)",
+        r"<think>so \boxed{4}</think> no final answer",
+    ];
+    let batch = Batch::<f64>::new(2).unwrap().with_texts(&texts).unwrap();
+    let mut out = [9.0; 2];
+    RewardTerm::score(&f, &mut out, &batch).unwrap();
+    assert_eq!(out, [0.5, 0.5]);
+}
+
+/// The reference's own positive cases (`evaluator.py`'s `__main__` responses, reduced to the
+/// structure the extraction sees; long reasoning replaced by a few words). Expected answers by hand
+/// from `parse_answer`: the box (or the last `\(…\)`) of the `<answer>` block as is, the normalized
+/// block, or the box after the last `</think>`.
+#[test]
+fn defect6_reference_positive_cases() {
+    let cases: [(&str, &str); 15] = [
+        // 1. <answer> holds only the answer: normalized block ("\n1000\n" → "1000"); the box in the
+        //    reasoning is not used.
+        (
+            "\n<think>\nso our answer is\\[(9+1)^3 = \\boxed{1000}\\]\n</think>\n<answer>\n1000\n</answer>\n",
+            "1000",
+        ),
+        // 2. <answer> holds a boxed answer inside \( \) or \[ \]: the box wins over the \( \).
+        (
+            "\nassistant\n<think>\nx = 7\n</think>\n<answer>\n\\(\\boxed{7}\\)\n</answer>",
+            "7",
+        ),
+        (
+            "<think>\\(\\frac{8}{22}\\) is \\(\\boxed{\\frac{4}{11}}\\).</think>\n<answer>\n\\(\\boxed{\\frac{4}{11}}\\)\n</answer>",
+            "\\frac{4}{11}",
+        ),
+        (
+            "<think>\n\\[\n\\boxed{(-\\infty, \\infty)}\n\\]\n</think>\n<answer>\n\\[\n\\boxed{(-\\infty, \\infty)}\n\\]\n</answer>\n<|im_end|>",
+            "(-\\infty, \\infty)",
+        ),
+        // 3. \[ \boxed{} \] in <answer>.
+        (
+            "<think>\n10 × 35 × 20 = 7000\n</think>\n<answer>\n\\[\n\\boxed{7000}\n\\]\n</answer>",
+            "7000",
+        ),
+        // 4. Analysis and answer in <answer>, no box: the last \( \).
+        (
+            "<think>\n\\(A + B = 160\\)\n</think>\n<answer>\nTo find \\(A + D\\), add them:\n\\[\nA + D = 540 - 360 = 180\n\\]\nTherefore, Abby and Damon weigh together \\(180\\) pounds.\n</answer>",
+            "180",
+        ),
+        // 5. Analysis and a boxed answer in <answer>.
+        (
+            "<think>\nevaluate $g(4)$\n</think>\n<answer>\nFirst, \\[g(4) = 3.\\] Finally \\[f(g(4)) - g(f(3)) = 4 - 3 = \\boxed{1}.\\]\n</answer>",
+            "1",
+        ),
+        (
+            "<think>\nf(1) = 3/2\n</think>\n<answer>\nThe value of \\( f(g(1)) \\cdot g(f(1)) \\) is \\(\\boxed{-3}\\).\n</answer>",
+            "-3",
+        ),
+        (
+            "<think>\n\\(\\boxed{(0, \\infty)}\\)\n</think>\n<answer>\nThe range is \\(\\boxed{(0, \\infty)}\\).\n</answer>\n<|im_end|>",
+            "(0, \\infty)",
+        ),
+        (
+            "<think>\n<think>\nu = sin^2 x\n</think>\n<answer>\nThe range is:\n\\[\n\\boxed{\\left[\\frac{3}{4}, 1\\right]}\n\\]\n</answer>\n<|im_end|>",
+            "\\left[\\frac{3}{4}, 1\\right]",
+        ),
+        // 6. Analysis and a boxed answer after </think>, no <answer>.
+        (
+            "<think>\n**Final Answer**\nThe largest prime factor of \\( S \\) is \\boxed{103}.\n</think>\n\nThus the largest prime factor of \\( S \\) is \\boxed{103}.",
+            "103",
+        ),
+        // 7. No reasoning block at all: the whole text is "after the last </think>".
+        (
+            "So the volume is \\( 32\\pi \\) cubic feet.\n\nThe final answer is:\n\n\\[\n\\boxed{32\\pi}\n\\]<|endoftext|>",
+            "32\\pi",
+        ),
+        (
+            "So the final answer is:\n\\[\n\\boxed{(2, \\frac{5\\pi}{3})}\n\\]<|endoftext|>",
+            "(2, \\frac{5\\pi}{3})",
+        ),
+        (" \\boxed{1, 3,  5} ", "1, 3,  5"),
+        ("\\boxed{16}", "16"),
+    ];
+    let f = Format::default();
+    for (t, want) in cases {
+        assert_eq!(text::extract_answer(t, "</think>"), want, "{t:?}");
+        assert!(f.flags(t).1, "{t:?}");
+    }
 }
