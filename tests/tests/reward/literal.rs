@@ -78,13 +78,21 @@ fn hapo_merge_workers() {
     b.update(&[5, 6], &[60, 30], &[true, true]).unwrap();
     a.merge(&b);
     assert_eq!((a.get(5), a.get(6)), (Some(60.0), Some(30.0)));
-    // Mean mode: A mean 120 over 2, B mean 60 over 1 → (2·120 + 60)/3 = 100.
+    // Exact mean: A mean 120 over 2, B mean 60 over 1 → (2·120 + 60)/3 = 100.
+    let mut a = HapoHistory::new(HistoryMode::ExactMean);
+    a.update(&[5, 5], &[100, 140], &[true, true]).unwrap();
+    let mut b = HapoHistory::new(HistoryMode::ExactMean);
+    b.update(&[5], &[60], &[true]).unwrap();
+    a.merge(&b);
+    assert!(close(a.get(5).unwrap(), 100.0, 1e-12));
+    // The reference's mean: key 5 occurs twice in A's batch, so A has h = 120 with c = 2 + 2 = 4;
+    // B has h = 60, c = 1. The gathered view is (120·4 + 60·1)/5 = 108.
     let mut a = HapoHistory::new(HistoryMode::Mean);
     a.update(&[5, 5], &[100, 140], &[true, true]).unwrap();
     let mut b = HapoHistory::new(HistoryMode::Mean);
     b.update(&[5], &[60], &[true]).unwrap();
     a.merge(&b);
-    assert!(close(a.get(5).unwrap(), 100.0, 1e-12));
+    assert_eq!(a.get(5), Some(108.0));
 }
 
 #[test]

@@ -397,3 +397,42 @@ pub(super) fn soft_format(response: &str) -> bool {
     find_at(&t, &chars("<think>"), 0)
         .is_some_and(|p| find_at(&t, &chars("</think>"), p + 7).is_some())
 }
+
+// ---------------------------------------------------------------- HAPO mean history
+
+/// HAPO `grpo_trainer.py::combined_reward_func`, mean mode, one batch: the per-prompt lists of
+/// correct lengths, then one update per entry of `prompt_idx` (every row), into `lens` (the
+/// reference's `int64` tensor: `as i64` truncates) and `counts`.
+pub(super) fn hapo_mean_update(
+    lens: &mut HashMap<u64, i64>,
+    counts: &mut HashMap<u64, i64>,
+    prompt_idx: &[u64],
+    seq_lens: &[u32],
+    correct: &[bool],
+) {
+    let mut cur: HashMap<u64, Vec<u32>> = HashMap::new();
+    for &p in prompt_idx {
+        cur.insert(p, Vec::new());
+    }
+    for ((&p, &l), &c) in prompt_idx.iter().zip(seq_lens).zip(correct) {
+        if c {
+            cur.get_mut(&p).unwrap().push(l);
+        }
+    }
+    for &p in prompt_idx {
+        let list = &cur[&p];
+        if list.is_empty() {
+            continue;
+        }
+        let m = list.iter().map(|&l| f64::from(l)).sum::<f64>() / list.len() as f64;
+        let c = counts.get(&p).copied().unwrap_or(0);
+        if c <= 0 {
+            lens.insert(p, m as i64);
+        } else {
+            let ratio = list.len() as f64 / (c as f64 + list.len() as f64);
+            let h = lens[&p] as f64;
+            lens.insert(p, (ratio * m + (1.0 - ratio) * h) as i64);
+        }
+        counts.insert(p, c + list.len() as i64);
+    }
+}

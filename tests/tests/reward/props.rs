@@ -158,6 +158,29 @@ proptest! {
     // ---------------------------------------------------------------- HAPO history
 
     #[test]
+    fn hapo_mean_matches_reference_code(
+        batches in prop::collection::vec(
+            prop::collection::vec((0u64..4, length(), any::<bool>()), 1..20), 1..8),
+    ) {
+        let mut hist = HapoHistory::new(HistoryMode::Mean);
+        let (mut lens, mut counts) = (Default::default(), Default::default());
+        for batch in &batches {
+            let keys: Vec<u64> = batch.iter().map(|x| x.0).collect();
+            let ls: Vec<u32> = batch.iter().map(|x| x.1).collect();
+            let corr: Vec<bool> = batch.iter().map(|x| x.2).collect();
+            hist.update(&keys, &ls, &corr).unwrap();
+            oracle::hapo_mean_update(&mut lens, &mut counts, &keys, &ls, &corr);
+            for k in 0..4u64 {
+                prop_assert_eq!(hist.get(k), lens.get(&k).map(|&h| h as f64));
+                prop_assert_eq!(
+                    hist.entry(k).map(|e| e.mean_count),
+                    counts.get(&k).map(|&c| c as u64)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn hapo_history_only_decreases(
         batches in prop::collection::vec(
             prop::collection::vec((0u64..6, length(), any::<bool>()), 1..12), 1..8),

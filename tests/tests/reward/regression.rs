@@ -241,3 +241,46 @@ fn defect6_reference_positive_cases() {
         assert!(f.flags(t).1, "{t:?}");
     }
 }
+
+/// Defect 10 (reward part): HAPO's mean history was documented as "the reference's recurrence, up
+/// to rounding", but the reference (`HCY123902/HAPO`, `grpo_trainer.py::combined_reward_func`)
+/// runs its update once per **occurrence** of a prompt in the batch (each GRPO prompt occurs `G`
+/// times) and stores the history in an `int64` tensor (truncating). Minimal input: one prompt,
+/// `G = 4`, two batches. Batch 1: correct lengths 80, 100, 95 (`k = 3`, `m = 91.67`), applied four
+/// times: `h = ⌊91.67⌋ = 91` (c = 3), `⌊½·91.67 + ½·91⌋ = 91` (6), `⌊⅓·91.67 + ⅔·91⌋ = 91` (9),
+/// `⌊¼·91.67 + ¾·91⌋ = 91` (12). Batch 2: correct 60, 70 (`k = 2`, `m = 65`):
+/// `⌊(2/14)·65 + (12/14)·91⌋ = ⌊87.29⌋ = 87` (14), `⌊(2/16)·65 + (14/16)·87⌋ = ⌊84.25⌋ = 84` (16),
+/// `⌊(2/18)·65 + (16/18)·84⌋ = ⌊81.89⌋ = 81` (18), `⌊(2/20)·65 + (18/20)·81⌋ = ⌊79.4⌋ = 79` (20).
+/// The old rule gave the exact mean 405/5 = 81 (and 91.67 after batch 1).
+#[test]
+fn defect10_hapo_mean_is_the_reference_integer_rule() {
+    let keys = [7u64; 4];
+    let mut h = HapoHistory::new(HistoryMode::Mean);
+    h.update(&keys, &[80, 100, 95, 300], &[true, true, true, false])
+        .unwrap();
+    assert_eq!(h.get(7), Some(91.0));
+    assert_eq!(h.entry(7).unwrap().mean_count, 12);
+    h.update(&keys, &[60, 70, 200, 210], &[true, true, false, false])
+        .unwrap();
+    assert_eq!(h.get(7), Some(79.0));
+    assert_eq!(h.entry(7).unwrap().mean_count, 20);
+    // The exact mean is still available, as its own mode.
+    let mut e = HapoHistory::new(HistoryMode::ExactMean);
+    e.update(&keys, &[80, 100, 95, 300], &[true, true, true, false])
+        .unwrap();
+    assert!((e.get(7).unwrap() - 275.0 / 3.0).abs() < 1e-12);
+    e.update(&keys, &[60, 70, 200, 210], &[true, true, false, false])
+        .unwrap();
+    assert_eq!(e.get(7), Some(81.0));
+    // Two workers, as the reference gathers them: worker A (h = 91, c = 12 from batch 1 above) and
+    // worker B with correct lengths 50, 52 over two occurrences (h = 51, then ⌊½·51 + ½·51⌋ = 51;
+    // c = 4): the merged view is (91·12 + 51·4)/16 = 81.
+    let mut a = HapoHistory::new(HistoryMode::Mean);
+    a.update(&keys, &[80, 100, 95, 300], &[true, true, true, false])
+        .unwrap();
+    let mut b = HapoHistory::new(HistoryMode::Mean);
+    b.update(&[7, 7], &[50, 52], &[true, true]).unwrap();
+    assert_eq!(b.get(7), Some(51.0));
+    a.merge(&b);
+    assert_eq!(a.get(7), Some(81.0));
+}

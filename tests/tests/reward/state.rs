@@ -153,6 +153,8 @@ fn parameter_objects_round_trip() {
         min: 12,
         sum: 40,
         count: 3,
+        mean_weighted: 13 * 9,
+        mean_count: 9,
     });
 }
 
