@@ -127,6 +127,28 @@ pub(crate) fn check_output<F: crate::real::Real>(what: &'static str, out: &[F]) 
     }
 }
 
+/// `Err(NonFinite)` naming the first NaN or infinity of `xs` at a valid position (`bits[i]`);
+/// masked positions are never read. `xs` and `bits` have the same length (checked by the caller).
+#[inline]
+pub(crate) fn ensure_finite_masked<F: crate::real::Real>(
+    what: &'static str,
+    xs: &[F],
+    bits: &[bool],
+) -> Result<()> {
+    // Fast path: a branch-free AND (vectorizes); the scan for the index runs only on failure.
+    if xs
+        .iter()
+        .zip(bits)
+        .fold(true, |ok, (x, &m)| ok & (!m | x.is_finite()))
+    {
+        return Ok(());
+    }
+    match xs.iter().zip(bits).position(|(x, &m)| m && !x.is_finite()) {
+        Some(index) => Err(Error::NonFinite { what, index }),
+        None => Ok(()),
+    }
+}
+
 /// A length parameter (target, maximum, buffer): must be `>= 1`.
 #[inline]
 pub(crate) fn param_len(name: &'static str, value: u32) -> Result<u32> {

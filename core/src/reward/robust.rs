@@ -882,10 +882,12 @@ impl<F: Real> Oreal<F> {
         groups.visit(&mut V { keep, correct, rng })
     }
 
-    /// Token importance weights `(w⁺, w⁻)` from a token-level RM's logits (0 on masked tokens).
+    /// Token importance weights `(w⁺, w⁻)` from a token-level RM's logits: 0 on masked tokens,
+    /// whose logits are never read (they may hold anything, NaN included).
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+    /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for a NaN/∞ logit at a valid token;
+    /// [`Error::Overflow`] if a row's running logit sum overflows.
     ///
     /// # Examples
     /// ```
@@ -905,7 +907,7 @@ impl<F: Real> Oreal<F> {
         shape.check("logits", logits.len())?;
         shape.check("pos", pos.len())?;
         shape.check("neg", neg.len())?;
-        ensure_finite("logits", logits)?;
+        super::ensure_finite_masked("logits", logits, mask.bits())?;
         let t = shape.seq_len();
         for (((p, n), z), bits) in pos
             .chunks_exact_mut(t)

@@ -962,6 +962,41 @@ fn dense_errors() {
             ..
         }
     );
+    // NaN at a valid token is an error; masked positions (row 1) are never read.
+    err!(
+        fg.rewards(
+            &mut [0.0; 4],
+            mask,
+            &[],
+            Some((&[0.0, f64::NAN, 0.0, 0.0], &[0.0; 4]))
+        ),
+        Error::NonFinite {
+            what: "logp",
+            index: 1
+        }
+    );
+    err!(
+        fg.rewards(
+            &mut [0.0; 4],
+            mask,
+            &[],
+            Some((&[0.0; 4], &[f64::NEG_INFINITY, 0.0, 0.0, 0.0]))
+        ),
+        Error::NonFinite {
+            what: "ref_logp",
+            index: 0
+        }
+    );
+    let nan = f64::NAN;
+    let mut out = [9.0; 4];
+    fg.rewards(
+        &mut out,
+        mask,
+        &[],
+        Some((&[0.0, 0.0, nan, nan], &[0.0, 0.0, nan, 1.0])),
+    )
+    .unwrap();
+    assert_eq!(out, [0.0; 4]);
     let c = Carl::<f64>::default();
     err!(
         c.rewards(&mut [0.0], &[1.0], &[1.5], &[false]),

@@ -384,6 +384,76 @@ proptest! {
         }
     }
 
+    // ---------------------------------------------------------------- masked positions
+
+    #[test]
+    fn masked_positions_are_never_read_and_written_zero(
+        b in 1usize..4,
+        t in 1usize..8,
+        bits in prop::collection::vec(any::<bool>(), 32),
+        vals in prop::collection::vec(-5.0f64..5.0, 32),
+        junk in prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -7.0]),
+    ) {
+        let n = b * t;
+        let mut bits = bits[..n].to_vec();
+        for r in 0..b {
+            bits[r * t] = true; // every row has a valid token (eval_tokens needs one)
+        }
+        let mask = Mask::new(&bits, t).unwrap();
+        let clean = vals[..n].to_vec();
+        let dirty: Vec<f64> = clean.iter().zip(&bits).map(|(&v, &m)| if m { v } else { junk }).collect();
+        let half = |x: &[f64]| x.iter().map(|v| 0.5 * v).collect::<Vec<f64>>();
+        let masked_zero = |x: &[f64]| x.iter().zip(&bits).all(|(&v, &m)| m || v == 0.0);
+
+        // Fine-Grained RLHF with its KL term.
+        let models = FineGrained::<f64>::qa_feedback_models();
+        let fg = FineGrained::new(&models, 0.3).unwrap();
+        let segs = [SegmentScore { row: 0, end: 1, model: 0, value: 1.0 }];
+        let (mut a, mut d) = (vec![9.0; n], vec![-9.0; n]);
+        fg.rewards(&mut a, mask, &segs, Some((&clean, &half(&clean)))).unwrap();
+        fg.rewards(&mut d, mask, &segs, Some((&dirty, &half(&dirty)))).unwrap();
+        prop_assert_eq!(&a, &d);
+        prop_assert!(masked_zero(&a));
+
+        // OREAL token weights.
+        let (mut p1, mut n1, mut p2, mut n2) = (vec![9.0; n], vec![9.0; n], vec![-9.0; n], vec![-9.0; n]);
+        Oreal::token_weights(&mut p1, &mut n1, &clean, mask).unwrap();
+        Oreal::token_weights(&mut p2, &mut n2, &dirty, mask).unwrap();
+        prop_assert_eq!((&p1, &n1), (&p2, &n2));
+        prop_assert!(masked_zero(&p1) && masked_zero(&n1));
+
+        // A pipeline whose token term writes anything at masked positions.
+        struct Fixed<'a>(&'a [f64]);
+        impl TokenRewardTerm<f64> for Fixed<'_> {
+            fn name(&self) -> &'static str {
+                "fixed"
+            }
+            fn score_tokens(&self, out: &mut [f64], _: &Batch<'_, f64>) -> rewardkit_core::Result<()> {
+                out.copy_from_slice(self.0);
+                Ok(())
+            }
+        }
+        let zeroed: Vec<f64> = clean.iter().zip(&bits).map(|(&v, &m)| if m { v } else { 0.0 }).collect();
+        let correct = vec![true; b];
+        let batch = Batch::new(b).unwrap().with_mask(mask).unwrap().with_correct(&correct).unwrap();
+        let c = Correctness::<f64>::default();
+        let (tz, td) = (Fixed(&zeroed), Fixed(&dirty));
+        let run = |term: &dyn TokenRewardTerm<f64>| {
+            let terms = [Weighted::sequence(&c, 1.0), Weighted::token(term, 2.0)];
+            let p = Pipeline::new(&terms).unwrap();
+            let (mut out, mut parts, mut scratch) = (vec![5.0; n], vec![0.0; 2 * b], vec![0.0; n]);
+            p.eval_tokens(&mut out, &mut parts, &mut scratch, &batch).unwrap();
+            let mut per_sample = vec![0.0; b];
+            p.eval(&mut per_sample, &mut parts, &mut scratch, &batch).unwrap();
+            (out, per_sample)
+        };
+        let (z, zs) = run(&tz);
+        let (g, gs) = run(&td);
+        prop_assert_eq!(&z, &g);
+        prop_assert_eq!(&zs, &gs);
+        prop_assert!(masked_zero(&g));
+    }
+
     #[test]
     fn filtration_keeps_the_best(
         (ids, g) in group_ids(),
