@@ -6,7 +6,7 @@
 //! The expected values do not come from the code under test. They are derived by hand from two
 //! documented facts:
 //!
-//! 1. SplitMix64's output sequence (Steele, Lea and Flood 2014; Vigna's `splitmix64.c`), computed
+//! 1. `SplitMix64`'s output sequence (Steele, Lea and Flood 2014; Vigna's `splitmix64.c`), computed
 //!    independently by this Python snippet (the first two outputs of seed 0, `0xe220a8397b1dcdaf`
 //!    and `0x6e789e6aa1b965f4`, are the reference implementation's):
 //!

@@ -805,7 +805,7 @@ mod rep {
     /// in `verl/utils/reward_score/compute_unique_tokens.py`) on a list of token ids: the start of
     /// a detected repetition, or `None` (LASER-DE withholds its exploration bonus from repetitive
     /// responses). The reference calls it on a `torch` tensor, where it never detects anything
-    /// (tensors hash by identity; see [`LaserD`]).
+    /// (tensors hash by identity; see [`LaserD`](super::LaserD)).
     ///
     /// # Definition
     /// With `L` tokens: `None` if `L ≤ 8`. `n = 2` (`L < 30`), `3` (`L < 100`) or `4`; repeat
