@@ -121,7 +121,11 @@ fuzz_target!(|case: Case| {
         } => {
             let shape = if linear { HapoShape::Linear } else { HapoShape::Cosine };
             let Ok(p) = Hapo::new(weight, shape) else { return };
-            let mode = if mean { HistoryMode::Mean } else { HistoryMode::Min };
+            let mode = match (mean, batches & 4 != 0) {
+                (false, _) => HistoryMode::Min,
+                (true, false) => HistoryMode::Mean,
+                (true, true) => HistoryMode::ExactMean,
+            };
             let mut hist = HapoHistory::new(mode);
             let keys: Vec<u64> = keys.iter().map(|&k| u64::from(k % 4)).collect();
             for _ in 0..=(batches % 4) {
@@ -140,6 +144,17 @@ fuzz_target!(|case: Case| {
                         if let Some(b) = before.get(k) {
                             assert!(hist.get(k).unwrap() <= b);
                         }
+                    }
+                }
+                // A history never exceeds the longest correct length, and lies above the shortest
+                // one, except that the reference's truncated mean can round one token below it.
+                let longest = lengths.iter().zip(&correct).filter(|(_, c)| **c).map(|(l, _)| *l).max();
+                for (k, e) in hist.iter() {
+                    let h = hist.get(k).unwrap();
+                    let floor = if mode == HistoryMode::Mean { 1.0 } else { f64::from(e.min) };
+                    assert!(h >= floor, "{mode:?} {h} {e:?}");
+                    if before.entry(k).is_none() {
+                        assert!(h <= f64::from(longest.unwrap()), "{mode:?} {h} {e:?}");
                     }
                 }
             }

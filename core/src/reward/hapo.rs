@@ -32,8 +32,10 @@ pub enum HistoryMode {
     /// afterwards `h ← ⌊(k/(c+k))·m + (c/(c+k))·h⌋`, and `c ← c + k` each time. The history is an
     /// integer (the reference stores it in an `int64` tensor: `torch.full` with an integer fill
     /// value, so each assignment truncates). It is therefore not the mean of the correct lengths:
-    /// the batch's mean is applied `G` times and the count grows by `G·k`. Evaluated in `f64` as
-    /// the reference's Python floats.
+    /// the batch's mean is applied `G` times and the count grows by `G·k`; and a rounded value just
+    /// below a whole number truncates one lower (`(1/12)·100 + (11/12)·100` evaluates to
+    /// `99.99999999999999`, stored as 99), so the history can fall below the shortest correct
+    /// length (never below 1). Evaluated in `f64` as the reference's Python floats.
     Mean,
     /// The exact running mean `Σ L / count` of every correct length seen (each correct response
     /// once, no truncation). Not the reference's rule; it merges across workers exactly.

@@ -96,6 +96,27 @@ fn hapo_merge_workers() {
 }
 
 #[test]
+fn hapo_mean_can_drift_below_the_shortest() {
+    // The reference's truncated mean, one correct answer of 100 tokens per batch (one occurrence):
+    // h = 100 with c = 1, 2, ..., 11; at c = 11 the update is (1/12)·100 + (11/12)·100, which
+    // Python's floats (and f64) evaluate to 99.99999999999999, truncated to 99: the history falls
+    // below every correct length ever seen. rewardkit reproduces it; the exact mean stays 100.
+    let (mut h, mut e) = (
+        HapoHistory::new(HistoryMode::Mean),
+        HapoHistory::new(HistoryMode::ExactMean),
+    );
+    for batch in 1..=12 {
+        h.update(&[1], &[100], &[true]).unwrap();
+        e.update(&[1], &[100], &[true]).unwrap();
+        let want = if batch < 12 { 100.0 } else { 99.0 };
+        assert_eq!(h.get(1), Some(want), "batch {batch}");
+        assert_eq!(e.get(1), Some(100.0));
+    }
+    let r = 1.0f64 / 12.0;
+    assert_eq!(r * 100.0 + (1.0 - r) * 100.0, 99.999_999_999_999_99);
+}
+
+#[test]
 fn laser_d_full_cycle() {
     // Monitor: 2 prompts × G = 4 (uniform groups). Prompt A: 4/4 correct (high), lengths
     // 1000, 1500, 2500, 5000. Prompt B: 0/4 (low), lengths 900, 1100, 1200, 1300.

@@ -187,6 +187,7 @@ proptest! {
     ) {
         let mut hist = HapoHistory::new(HistoryMode::Min);
         let mut mean = HapoHistory::new(HistoryMode::Mean);
+        let mut exact = HapoHistory::new(HistoryMode::ExactMean);
         let mut seen: std::collections::HashMap<u64, (f64, f64)> = Default::default();
         for batch in &batches {
             let keys: Vec<u64> = batch.iter().map(|x| x.0).collect();
@@ -195,6 +196,7 @@ proptest! {
             let before = hist.clone();
             hist.update(&keys, &lens, &corr).unwrap();
             mean.update(&keys, &lens, &corr).unwrap();
+            exact.update(&keys, &lens, &corr).unwrap();
             for (k, _) in hist.iter() {
                 let h = hist.get(k).unwrap();
                 if let Some(b) = before.get(k) {
@@ -212,11 +214,15 @@ proptest! {
                     e.1 = e.1.max(f64::from(l));
                 }
             }
-            // Mean mode stays within the range of correct lengths seen.
-            for (k, _) in mean.iter() {
+            // The exact mean stays within the range of correct lengths seen; the reference's
+            // truncated mean never exceeds it and stays >= 1 (it can round below the shortest
+            // correct length: see `hapo_mean_can_drift_below_the_shortest`).
+            for (k, _) in exact.iter() {
                 let (lo, hi) = seen[&k];
-                let h = mean.get(k).unwrap();
+                let h = exact.get(k).unwrap();
                 prop_assert!(h >= lo && h <= hi);
+                let r = mean.get(k).unwrap();
+                prop_assert!(r >= 1.0 && r <= hi);
             }
         }
     }

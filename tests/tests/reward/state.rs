@@ -19,9 +19,8 @@ proptest! {
     fn hapo_history_restores(
         batches in prop::collection::vec(
             prop::collection::vec((0u64..5, 1u32..3000, any::<bool>()), 1..10), 1..6),
-        mean: bool,
+        mode in prop::sample::select(vec![HistoryMode::Min, HistoryMode::Mean, HistoryMode::ExactMean]),
     ) {
-        let mode = if mean { HistoryMode::Mean } else { HistoryMode::Min };
         let params = Hapo::<f64>::new(0.8, HapoShape::Cosine).unwrap();
         let mut live = HapoHistory::new(mode);
         for (step, batch) in batches.iter().enumerate() {
