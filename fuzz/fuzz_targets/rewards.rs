@@ -121,7 +121,11 @@ fuzz_target!(|case: Case| {
         } => {
             let shape = if linear { HapoShape::Linear } else { HapoShape::Cosine };
             let Ok(p) = Hapo::new(weight, shape) else { return };
-            let mode = if mean { HistoryMode::Mean } else { HistoryMode::Min };
+            let mode = match (mean, batches & 4 != 0) {
+                (false, _) => HistoryMode::Min,
+                (true, false) => HistoryMode::Mean,
+                (true, true) => HistoryMode::ExactMean,
+            };
             let mut hist = HapoHistory::new(mode);
             let keys: Vec<u64> = keys.iter().map(|&k| u64::from(k % 4)).collect();
             for _ in 0..=(batches % 4) {
@@ -140,6 +144,17 @@ fuzz_target!(|case: Case| {
                         if let Some(b) = before.get(k) {
                             assert!(hist.get(k).unwrap() <= b);
                         }
+                    }
+                }
+                // A history never exceeds the longest correct length, and lies above the shortest
+                // one, except that the reference's truncated mean can round one token below it.
+                let longest = lengths.iter().zip(&correct).filter(|(_, c)| **c).map(|(l, _)| *l).max();
+                for (k, e) in hist.iter() {
+                    let h = hist.get(k).unwrap();
+                    let floor = if mode == HistoryMode::Mean { 1.0 } else { f64::from(e.min) };
+                    assert!(h >= floor, "{mode:?} {h} {e:?}");
+                    if before.entry(k).is_none() {
+                        assert!(h <= f64::from(longest.unwrap()), "{mode:?} {h} {e:?}");
                     }
                 }
             }
@@ -527,8 +542,18 @@ fuzz_target!(|case: Case| {
                         assert!((-1.0..=2.0).contains(&v));
                     }
                 }
-                let _ = text::extract_answer(t);
+                // The answer flag is exactly "the reference's answer is not blank".
+                let answer = text::extract_answer(t, "</think>");
+                let blank = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+                assert_eq!(a, !answer.trim_matches(blank).is_empty());
+                assert_eq!(a, text::has_answer(t, "</think>"));
+                if let Some(text::AnswerSpan::Boxed(b) | text::AnswerSpan::Inline(b)) =
+                    text::locate_answer(t, "</think>")
+                {
+                    assert_eq!(answer, b);
+                }
                 let _ = text::last_boxed(t);
+                let _ = text::last_inline_math(t);
             }
             let Ok(batch) = Batch::<f32>::new(n).and_then(|b| b.with_texts(&refs)) else {
                 return;
@@ -549,12 +574,17 @@ fuzz_target!(|case: Case| {
                 assert!(finite(&out));
             }
             let scores: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+            let answered: Vec<bool> = refs.iter().map(|t| Format::default().flags(t).1).collect();
             if let Ok(noise) = FlipNoise::new(rate, FlipUnit::Sample) {
                 let mut out = vec![0.0f32; n];
                 noise
-                    .apply(&mut out, &scores, None, &mut SplitMix64::new(seed))
+                    .apply(&mut out, &scores, Some(&answered), None, &mut SplitMix64::new(seed))
                     .unwrap();
                 assert!(out.iter().all(|&x| x == 0.0 || x == 1.0));
+                // Unanswered responses keep their score.
+                for ((o, s), a) in out.iter().zip(&scores).zip(&answered) {
+                    assert!(*a || o == s);
+                }
                 if rate == 0.0 {
                     assert_eq!(out, scores);
                 }

@@ -15,3 +15,4 @@ mod loss;
 mod preset_oracles;
 mod reward;
 mod stats_props;
+mod value_stability;

@@ -307,7 +307,8 @@ pub trait RewardTerm<F: Real> {
     fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()>;
 }
 
-/// A reward term that scores tokens: writes a `(B, T)` reward matrix (zero where the mask is off).
+/// A reward term that scores tokens: writes a `(B, T)` reward matrix. Positions where the mask is
+/// off are never read by a [`Pipeline`] (rewardkit's own terms write 0 there).
 ///
 /// # Shapes
 /// `out`: `(B, T)`, the shape of the batch's mask.
@@ -514,7 +515,8 @@ impl<'t, F: Real> Pipeline<'t, F> {
                     let mask = batch.mask()?;
                     mask.shape().check("scratch", scratch.len())?;
                     t.score_tokens(scratch, batch)?;
-                    check_term_output(scratch)?;
+                    // Masked positions of a token term's output are never read.
+                    super::ensure_finite_masked("term output", scratch, mask.bits())?;
                     let tcols = mask.shape().seq_len();
                     for ((p, row), bits) in part
                         .iter_mut()

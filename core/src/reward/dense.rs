@@ -93,7 +93,8 @@ pub struct SegmentScore<F> {
 /// # Definition
 /// Every [`SegmentScore`] adds its model's [`RmSpec::reward`] on the segment's last token (its
 /// `end`-th valid token, clipped to the row's last valid token); per token, with a KL penalty:
-/// `r_t = Σ_k r_{k,t} − β·(log π(y_t) − log π_ref(y_t))` on valid tokens, 0 elsewhere. The QA-Feedback
+/// `r_t = Σ_k r_{k,t} − β·(log π(y_t) − log π_ref(y_t))` on valid tokens, 0 elsewhere (masked
+/// positions of `logp` and `ref_logp` are never read: they may hold anything). The QA-Feedback
 /// configuration ([`FineGrained::qa_feedback_models`]): relevance (sub-sentences) `Binary{0.3}`,
 /// factuality (sentences) `Binary{0.5}`, completeness (sequence, on the final token)
 /// `Normalized{0.3, −0.44678, 8.30116, 0}`; `β = 0.3`. Segmentation (spaCy sentences in the
@@ -104,7 +105,8 @@ pub struct SegmentScore<F> {
 ///
 /// # Errors
 /// [`FineGrained::new`]: [`Error::Empty`] for no models; `InvalidParam` for invalid specs or a
-/// negative `β`. [`FineGrained::rewards`]: `LengthMismatch`, [`Error::NonFinite`];
+/// negative `β`. [`FineGrained::rewards`]: `LengthMismatch`, [`Error::NonFinite`] (a segment value,
+/// or `logp`/`ref_logp` at a valid token);
 /// `InvalidParam` for a segment whose row or model is out of range; [`Error::TooFewValid`] for a
 /// segment on a row without valid tokens.
 ///
@@ -218,8 +220,8 @@ impl<'m, F: Real> FineGrained<'m, F> {
         if let Some((logp, ref_logp)) = kl {
             shape.check("logp", logp.len())?;
             shape.check("ref_logp", ref_logp.len())?;
-            ensure_finite("logp", logp)?;
-            ensure_finite("ref_logp", ref_logp)?;
+            super::ensure_finite_masked("logp", logp, mask.bits())?;
+            super::ensure_finite_masked("ref_logp", ref_logp, mask.bits())?;
             let beta = self.kl_coef;
             for (((o, &a), &b), &m) in out.iter_mut().zip(logp).zip(ref_logp).zip(mask.bits()) {
                 if m {

@@ -1,23 +1,35 @@
 //! Format rewards without ground truth: the format-only and format-length surrogate rewards, and the
 //! reasoning-pattern reward (RPR).
 
-use crate::error::{Result, ensure_len, param_in};
+#[cfg(feature = "alloc")]
+use crate::error::ensure_len;
+use crate::error::{Result, param_in};
 use crate::real::Real;
 
-use super::compose::{Batch, RewardTerm};
-use super::text::{extract_answer, find_block};
-use super::{check_lengths, param_len};
+use super::param_len;
+#[cfg(feature = "alloc")]
+use super::{
+    check_lengths,
+    compose::{Batch, RewardTerm},
+    text::{find_block, has_answer},
+};
 
 /// Format checks of a response: a reasoning block and an extractable answer.
 ///
 /// # Definition
 /// `soft = 1` if the text contains `open … close` (first `open`, then `close` after it; the
-/// reference's `<think>.*?</think>` with `DOTALL`), else 0. `answer = 1` if
-/// [`extract_answer`](super::text::extract_answer) finds a non-empty answer, else 0 (the
-/// reference additionally requires the answer to parse with `sympy`, which a `no_std` core cannot do:
-/// callers with a parser pass their own flags to [`format_only`] or [`FormatLength::value`]).
-/// As a [`RewardTerm`] (on `texts`) it scores [`format_only`]. Default delimiters `<think>`,
-/// `</think>`[^1].
+/// reference's `<think>.*?</think>` with `DOTALL`), else 0. `answer = 1` if the reference's answer
+/// extraction finds an answer that is not empty (nor only whitespace):
+/// [`has_answer`](super::text::has_answer) with the reasoning block ending at `close`. The answer is
+/// looked for inside the `<answer>` block if there is one (its last `\boxed{…}`, else its last
+/// `\(…\)`, else the normalized block), and otherwise only as a `\boxed{…}` **after** the last
+/// `close`: a box inside the reasoning, or a `\(…\)` outside `<answer>`, earns nothing (see
+/// [`text`](super::text)). The reference additionally requires the answer to parse with `sympy`,
+/// which a `no_std` core cannot do: callers with a parser pass their own flags to [`format_only`]
+/// or [`FormatLength::value`] (the answer string is [`extract_answer`](super::text::extract_answer)).
+/// As a [`RewardTerm`](super::RewardTerm) (on `texts`) it scores [`format_only`]. Default delimiters `<think>`,
+/// `</think>`[^1]. The text methods need `alloc` (the normalization of an `<answer>` block builds a
+/// string).
 ///
 /// # Shapes
 /// As a term: `texts`, `out`: `(B)`.
@@ -30,17 +42,22 @@ use super::{check_lengths, param_len};
 /// use rewardkit_core::reward::Format;
 /// let f = Format::default();
 /// assert_eq!(f.flags("<think>hmm</think> \\boxed{3}"), (true, true));
+/// assert_eq!(f.flags("<think>hmm</think> <answer>3</answer>"), (true, true));
 /// assert_eq!(f.flags("just 3"), (false, false));
+/// // Answers inside the reasoning, or \( \) outside <answer>, do not count.
+/// assert_eq!(f.flags("<think>so \\boxed{4}</think> no final answer"), (true, false));
+/// assert_eq!(f.flags("<think>a</think> so \\(x = 3\\)"), (true, false));
 /// ```
 ///
 /// [^1]: Xin et al. (2025), *Surrogate Signals from Format and Length: Reinforcement Learning for
 ///     Solving Mathematical Problems without Ground Truth Answers*, arXiv:2505.19439
-///     (`insightLLM/rl-without-gt`, `math_reward.py`).
+///     (`insightLLM/rl-without-gt`: `rl/verl/lib/src/rewards/math_reward.py`,
+///     `rl/verl/lib/src/eval/evaluator.py::parse_answer`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Format<'p> {
     /// Opening delimiter of the reasoning block.
     pub open: &'p str,
-    /// Closing delimiter of the reasoning block.
+    /// Closing delimiter of the reasoning block (answers are looked for after its last occurrence).
     pub close: &'p str,
 }
 
@@ -53,12 +70,13 @@ impl Default for Format<'_> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl Format<'_> {
     /// `(soft, answer)` format flags of one response.
     pub fn flags(&self, text: &str) -> (bool, bool) {
         (
             find_block(text, self.open, self.close).is_some(),
-            extract_answer(text).is_some(),
+            has_answer(text, self.close),
         )
     }
 }
@@ -77,6 +95,7 @@ pub fn format_only<F: Real>(soft: bool, answer: bool) -> F {
     F::lit(0.5) * (F::from_usize(usize::from(soft)) + F::from_usize(usize::from(answer)))
 }
 
+#[cfg(feature = "alloc")]
 impl<F: Real> RewardTerm<F> for Format<'_> {
     fn name(&self) -> &'static str {
         "format"
@@ -183,6 +202,7 @@ impl<F: Real> FormatLength<F> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<F: Real> RewardTerm<F> for FormatLength<F> {
     fn name(&self) -> &'static str {
         "format_length"

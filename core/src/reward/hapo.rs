@@ -25,11 +25,21 @@ pub enum HistoryMode {
     /// `h ← min(h, min_{correct} L)` (the default). The history never increases.
     #[default]
     Min,
-    /// Running mean of all correct lengths seen. The reference's recurrence (first time `h ← m`,
-    /// then `h ← (k/(c+k))·m + (c/(c+k))·h` for `k` correct responses of mean length `m` after `c`
-    /// seen) is exactly `Σ L / count`, which rewardkit keeps as integers (so a serialized history
-    /// restores bit for bit); the two agree up to the recurrence's rounding.
+    /// The reference's `"mean"` mode, exactly (`grpo_trainer.py::combined_reward_func`): for a
+    /// prompt with `k ≥ 1` correct responses of mean length `m` in the batch, the update runs once
+    /// **per occurrence** of the prompt in the batch (a GRPO batch holds each prompt `G` times, and
+    /// the reference loops over every row's prompt index): the first time (`c = 0`) `h ← ⌊m⌋`,
+    /// afterwards `h ← ⌊(k/(c+k))·m + (c/(c+k))·h⌋`, and `c ← c + k` each time. The history is an
+    /// integer (the reference stores it in an `int64` tensor: `torch.full` with an integer fill
+    /// value, so each assignment truncates). It is therefore not the mean of the correct lengths:
+    /// the batch's mean is applied `G` times and the count grows by `G·k`; and a rounded value just
+    /// below a whole number truncates one lower (`(1/12)·100 + (11/12)·100` evaluates to
+    /// `99.99999999999999`, stored as 99), so the history can fall below the shortest correct
+    /// length (never below 1). Evaluated in `f64` as the reference's Python floats.
     Mean,
+    /// The exact running mean `Σ L / count` of every correct length seen (each correct response
+    /// once, no truncation). Not the reference's rule; it merges across workers exactly.
+    ExactMean,
 }
 
 /// HAPO's length reward (Huang et al.[^1]).
@@ -180,13 +190,16 @@ pub use history::{HapoHistory, HapoTerm, HistoryEntry};
 mod history {
     use alloc::collections::BTreeMap;
 
+    use num_traits::Float;
+
     use super::{Hapo, HistoryMode};
     use crate::error::{Result, ensure_len};
     use crate::real::Real;
     use crate::reward::check_lengths;
     use crate::reward::compose::{Batch, RewardTerm};
 
-    /// One prompt's history: the minimum, sum and number of the correct lengths seen.
+    /// One prompt's history: the minimum, sum and number of the correct lengths seen, and the
+    /// state of the reference's mean recurrence ([`HistoryMode::Mean`]).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct HistoryEntry {
@@ -194,20 +207,30 @@ mod history {
         pub min: u32,
         /// Sum of the correct lengths seen (saturating).
         pub sum: u64,
-        /// Correct responses seen `c` (saturating).
+        /// Correct responses seen (saturating).
         pub count: u64,
+        /// The reference's mean-mode history times its count, `h·c` (saturating): for one worker
+        /// `h` is the reference's integer history; after [`HapoHistory::merge`] the sum over
+        /// workers of `h_w·c_w`.
+        pub mean_weighted: u64,
+        /// The reference's mean-mode count `c` (each correct response counted once per
+        /// occurrence of its prompt in the batch; saturating), summed over merged workers.
+        pub mean_count: u64,
     }
 
     impl HistoryEntry {
-        /// The history length `h` under `mode`: the minimum, or `sum/count`.
+        /// The history length `h` under `mode`: the minimum, the reference's mean
+        /// (`mean_weighted / mean_count`), or `sum/count`.
         pub fn length(&self, mode: HistoryMode) -> f64 {
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "sums of token counts stay far below 2^53"
+            )]
+            let ratio = |a: u64, b: u64| a as f64 / b.max(1) as f64;
             match mode {
                 HistoryMode::Min => f64::from(self.min),
-                #[expect(
-                    clippy::cast_precision_loss,
-                    reason = "sums of token counts stay far below 2^53"
-                )]
-                HistoryMode::Mean => self.sum as f64 / self.count.max(1) as f64,
+                HistoryMode::Mean => ratio(self.mean_weighted, self.mean_count),
+                HistoryMode::ExactMean => ratio(self.sum, self.count),
             }
         }
 
@@ -215,6 +238,40 @@ mod history {
             self.min = self.min.min(other.min);
             self.sum = self.sum.saturating_add(other.sum);
             self.count = self.count.saturating_add(other.count);
+            self.mean_weighted = self.mean_weighted.saturating_add(other.mean_weighted);
+            self.mean_count = self.mean_count.saturating_add(other.mean_count);
+        }
+
+        /// The reference's mean update for one batch: `k` correct responses with length sum
+        /// `s`, applied `occurrences` times.
+        fn mean_update(&mut self, k: u64, s: u64, occurrences: u64) {
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "sums of token counts stay far below 2^53"
+            )]
+            let (kf, m) = (k as f64, s as f64 / k as f64);
+            let mut h = self.length(HistoryMode::Mean);
+            let mut c = self.mean_count;
+            for _ in 0..occurrences {
+                let next = if c == 0 {
+                    m
+                } else {
+                    #[expect(clippy::cast_precision_loss, reason = "counts stay far below 2^53")]
+                    let ratio = kf / (c as f64 + kf);
+                    ratio * m + (1.0 - ratio) * h
+                };
+                // Truncation toward zero, as an int64 tensor stores a float (values are >= 1).
+                h = Float::trunc(next);
+                c = c.saturating_add(k);
+            }
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "h is a whole number between the shortest and the longest length (u32)"
+            )]
+            let h_int = h as u64;
+            self.mean_weighted = h_int.saturating_mul(c);
+            self.mean_count = c;
         }
     }
 
@@ -223,14 +280,22 @@ mod history {
     /// # Definition
     /// A map from prompt key to [`HistoryEntry`]; a key without an entry has no history ("Null" in
     /// the reference, which encodes it as 100000). The history length is the entry's minimum
-    /// ([`HistoryMode::Min`], the default) or mean ([`HistoryMode::Mean`]) correct length.
-    /// [`HapoHistory::rewards`] reads the state; [`HapoHistory::update`] applies a batch afterwards
-    /// (prompts without a correct response are unchanged); [`HapoHistory::merge`] combines the
-    /// states of several workers (the reference's element-wise minimum / count-weighted mean).
-    /// Keys are `u64` (e.g. a dataset index), kept in a `BTreeMap`; entries are integers, so
-    /// iteration and serialization are deterministic and exact. Lengths are `>= 1`, so a history is
-    /// never 0 (the reference would silently treat a correct empty response's `h = 0` as "no
-    /// history" forever). In min mode a prompt's history never increases.
+    /// ([`HistoryMode::Min`], the default), the reference's truncated per-occurrence mean
+    /// ([`HistoryMode::Mean`]) or the exact mean ([`HistoryMode::ExactMean`]) of the correct
+    /// lengths. [`HapoHistory::rewards`] reads the state; [`HapoHistory::update`] applies a batch
+    /// afterwards (prompts without a correct response are unchanged; every row's key counts as an
+    /// occurrence of its prompt for the mean mode). Keys are `u64` (e.g. a dataset index), kept in
+    /// a `BTreeMap`; entries are integers, so iteration and serialization are deterministic and
+    /// exact. Lengths are `>= 1`, so a history is never 0 (the reference would silently treat a
+    /// correct empty response's `h = 0` as "no history" forever). In min mode a prompt's history
+    /// never increases.
+    ///
+    /// Several workers: the reference keeps one state per worker, updated from the worker's own
+    /// rows, and reads rewards from a gathered view: the element-wise minimum (min mode) or the
+    /// count-weighted mean `Σ h_w·c_w / Σ c_w` (mean mode, computed there in `float32`). Reproduce it
+    /// by updating one `HapoHistory` per worker and reading rewards from a merged copy
+    /// ([`HapoHistory::merge`]); in min and exact-mean modes a merged state may also be updated
+    /// further, in mean mode that continues from the gathered view, which the reference never does.
     ///
     /// # Shapes
     /// `out`, `keys`, `lengths`, `correct`: `(B)`.
@@ -255,10 +320,18 @@ mod history {
     ///
     /// history.rewards(&mut r, &keys, &[150, 300, 100], &correct, &hapo)?;
     /// assert!((r[0] - (std::f64::consts::FRAC_PI_4).cos()).abs() < 1e-12); // cos(π/4)
+    ///
+    /// // The reference's mean mode: correct lengths 300 and 401 (m = 350.5) for a prompt that
+    /// // occurs 3 times: h = ⌊350.5⌋ = 350, then ⌊½·350.5 + ½·350⌋ = 350 twice; c = 2 + 2 + 2.
+    /// let mut mean = HapoHistory::new(HistoryMode::Mean);
+    /// mean.update(&keys, &[300, 401, 100], &correct)?;
+    /// assert_eq!(mean.get(7), Some(350.0));
+    /// assert_eq!(mean.entry(7).map(|e| e.mean_count), Some(6));
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
     ///
-    /// [^1]: Huang et al. (2025), arXiv:2505.11225 (`grpo_trainer.py::HistroyTracker`).
+    /// [^1]: Huang et al. (2025), arXiv:2505.11225 (`grpo_trainer.py::HistroyTracker`,
+    ///     `combined_reward_func`).
     #[derive(Clone, Debug, Default, PartialEq)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct HapoHistory {
@@ -331,30 +404,45 @@ mod history {
             Ok(())
         }
 
-        /// Applies a batch: every correct response updates its prompt's entry.
+        /// Applies a batch: every prompt with a correct response updates its entry (minimum, exact
+        /// sums, and the reference's mean recurrence once per occurrence of the prompt in `keys`).
         ///
         /// # Errors
         /// See the type-level docs.
         pub fn update(&mut self, keys: &[u64], lengths: &[u32], correct: &[bool]) -> Result<()> {
             Self::check(keys, lengths, correct)?;
+            // Per prompt: (occurrences, correct responses, their min length, their length sum).
+            let mut batch: BTreeMap<u64, (u64, u64, u32, u64)> = BTreeMap::new();
             for ((&k, &l), &c) in keys.iter().zip(lengths).zip(correct) {
+                let e = batch.entry(k).or_insert((0, 0, u32::MAX, 0));
+                e.0 += 1;
                 if c {
-                    let add = HistoryEntry {
-                        min: l,
-                        sum: u64::from(l),
-                        count: 1,
-                    };
-                    self.entries
-                        .entry(k)
-                        .and_modify(|e| e.absorb(&add))
-                        .or_insert(add);
+                    e.1 += 1;
+                    e.2 = e.2.min(l);
+                    e.3 = e.3.saturating_add(u64::from(l));
                 }
+            }
+            for (key, (occurrences, k, min, sum)) in batch {
+                if k == 0 {
+                    continue;
+                }
+                let e = self.entries.entry(key).or_insert(HistoryEntry {
+                    min,
+                    sum: 0,
+                    count: 0,
+                    mean_weighted: 0,
+                    mean_count: 0,
+                });
+                e.min = e.min.min(min);
+                e.sum = e.sum.saturating_add(sum);
+                e.count = e.count.saturating_add(k);
+                e.mean_update(k, sum, occurrences);
             }
             Ok(())
         }
 
-        /// Merges another worker's history (the reference's cross-rank reduction): minima, sums
-        /// and counts combine, so both modes merge exactly.
+        /// Merges another worker's history: the reference's cross-rank view (element-wise minimum;
+        /// count-weighted mean of the mean-mode histories); exact sums and counts add.
         pub fn merge(&mut self, other: &Self) {
             for (k, e) in other.iter() {
                 self.entries
@@ -453,16 +541,27 @@ mod tests {
     #[cfg(feature = "alloc")]
     #[test]
     fn mean_mode_updates() {
-        let mut hist = HapoHistory::new(HistoryMode::Mean);
+        let mut hist = HapoHistory::new(HistoryMode::ExactMean);
         // Batch 1: key 1 correct lengths 100, 200 → m = 150, c = 2.
         hist.update(&[1, 1, 2], &[100, 200, 50], &[true, true, false])
             .unwrap();
         assert_eq!(hist.get(1), Some(150.0));
         assert_eq!(hist.get(2), None);
-        // Batch 2: one correct of length 60 → (1/3)·60 + (2/3)·150 = 120 = 360/3.
+        // Batch 2: one correct of length 60 → (100 + 200 + 60)/3 = 120.
         hist.update(&[1], &[60], &[true]).unwrap();
         assert_eq!(hist.get(1), Some(120.0));
         assert_eq!(hist.entry(1).unwrap().count, 3);
         assert_eq!(hist.entry(1).unwrap().min, 60);
+        // The same batches under the reference rule: key 1 occurs twice in batch 1, so
+        // h = ⌊150⌋ = 150 (c = 2), then ⌊(2/4)·150 + (2/4)·150⌋ = 150 (c = 4); batch 2:
+        // ⌊(1/5)·60 + (4/5)·150⌋ = ⌊132⌋ = 132 (c = 5).
+        let mut hist = HapoHistory::new(HistoryMode::Mean);
+        hist.update(&[1, 1, 2], &[100, 200, 50], &[true, true, false])
+            .unwrap();
+        assert_eq!(hist.get(1), Some(150.0));
+        assert_eq!(hist.entry(1).unwrap().mean_count, 4);
+        hist.update(&[1], &[60], &[true]).unwrap();
+        assert_eq!(hist.get(1), Some(132.0));
+        assert_eq!(hist.entry(1).unwrap().mean_count, 5);
     }
 }

@@ -489,6 +489,18 @@ fn count_bands(
 /// `n_expected = 1`, [`Rounding::Floor`], [`MonitorBanding::Reference`]. Repetition flags for
 /// LASER-DE come from [`laser_repetition_start`] (behind `alloc`) or the caller.
 ///
+/// **The reference's repetition check never fires.** `compute_length_reward_larse_de` passes
+/// `detect_token_ngram_repetition_optimized_reversed` a `torch` tensor (a slice of
+/// `data.batch['responses'][i]`), not a list of ints. The detector keys its dictionaries by
+/// `tuple(tokens[i:i+n])`, a tuple of fresh 0-d tensors, and `torch.Tensor.__hash__` is the
+/// object's identity (`id`), so no two n-grams are ever the same key: every position list has one
+/// entry (below the repeat threshold 2), the `len(set(ngram)) == 1` skip never applies, and the
+/// `pattern in pattern_positions` check never matches. The detector returns `len(tokens)`, so
+/// `is_repeated = true_length < response_length[i]` is always false and every wrong, well-formed
+/// response longer than its target gets the bonus. rewardkit's detector is the one the code
+/// intends (the function on a list of token ids); to reproduce the reference's numbers, pass
+/// `repetitive = [false; B]` to [`LaserD::rewards_de`].
+///
 /// # Shapes
 /// `out`, `lengths`, `correct`, `well_formed`, `repetitive`: `(B)`; `groups` over `B` rows.
 ///
@@ -513,8 +525,9 @@ fn count_bands(
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
-/// [^1]: Liu et al. (2025), arXiv:2505.15612 (`compute_length_reward_larse_d`, `_de`,
-///     `_choose_target_length`).
+/// [^1]: Liu et al. (2025), arXiv:2505.15612 (`hkust-nlp/Laser`,
+///     `verl/utils/reward_score/length_penalty.py`: `compute_length_reward_larse_d`, `_de`,
+///     `_choose_target_length`; the identity hashing of tensors: `pytorch/pytorch#7733`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LaserD<F> {
@@ -716,7 +729,8 @@ impl<F: Real> LaserD<F> {
 /// LASER-D / LASER-DE as a [`RewardTerm`]: reads `lengths`, `correct`, optional `well_formed` and
 /// `groups` from the batch, and a borrowed [`LaserDState`]. With `explore` (LASER-DE), responses'
 /// repetition flags come from [`laser_repetition_start`] on the batch's `tokens` (behind `alloc`;
-/// without it the term reports [`Error::MissingInput`] for `tokens`).
+/// without it the term reports [`Error::MissingInput`] for `tokens`): the detector the reference
+/// intends, which its own code never applies (see [`LaserD`]).
 ///
 /// # Shapes
 /// `out` and the batch inputs: `(B)`.
@@ -787,9 +801,11 @@ mod rep {
     use alloc::collections::BTreeMap;
     use alloc::vec::Vec;
 
-    /// The LASER code's repetition detector (`detect_token_ngram_repetition_optimized_reversed`):
-    /// the start of a detected repetition, or `None` (LASER-DE withholds its exploration bonus from
-    /// repetitive responses).
+    /// The LASER code's repetition detector (`detect_token_ngram_repetition_optimized_reversed`
+    /// in `verl/utils/reward_score/compute_unique_tokens.py`) on a list of token ids: the start of
+    /// a detected repetition, or `None` (LASER-DE withholds its exploration bonus from repetitive
+    /// responses). The reference calls it on a `torch` tensor, where it never detects anything
+    /// (tensors hash by identity; see [`LaserD`](super::LaserD)).
     ///
     /// # Definition
     /// With `L` tokens: `None` if `L ≤ 8`. `n = 2` (`L < 30`), `3` (`L < 100`) or `4`; repeat

@@ -8,7 +8,7 @@ use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
 use crate::real::Real;
 use crate::stats::sigmoid;
 
-use super::compose::{Batch, RewardTerm};
+use super::compose::{Batch, RewardTerm, finite_or_overflow};
 use super::{check_lengths, param_len};
 
 /// Checks the common `(out, lengths, correct)` triple.
@@ -454,7 +454,8 @@ impl<F: Real> RewardTerm<F> for GroupLengthPenalty<F> {
 ///
 /// # Errors
 /// [`Overlong::new`]: `InvalidParam` for a zero length, `L_cache > L_max`, `φ < 0`. `value`/term:
-/// `InvalidParam` for a zero length.
+/// `InvalidParam` for a zero length; [`Error::Overflow`] if the uncapped penalty (`cap = false`)
+/// exceeds the output type's range (a huge `φ` far past `L_max`).
 ///
 /// # Examples
 /// ```
@@ -520,7 +521,8 @@ impl<F: Real> Overlong<F> {
     /// The penalty of one response.
     ///
     /// # Errors
-    /// `InvalidParam` for `len = 0`.
+    /// `InvalidParam` for `len = 0`; [`Error::Overflow`] if the uncapped penalty is beyond `F`'s
+    /// range.
     pub fn value(&self, len: u32) -> Result<F> {
         param_len("lengths", len)?;
         let expected = i64::from(self.max_len) - i64::from(self.buffer);
@@ -534,7 +536,7 @@ impl<F: Real> Overlong<F> {
         if self.cap {
             r = r.max(-self.factor.as_f64());
         }
-        Ok(F::lit(r))
+        finite_or_overflow(r, "overlong penalty")
     }
 }
 
@@ -745,7 +747,7 @@ impl<F: Real> TargetLength<F> {
         let r = if correct { 1.0 } else { 0.0 };
         let d = f64::from(target) - f64::from(len);
         let a = self.alpha.as_f64();
-        super::compose::finite_or_overflow(
+        finite_or_overflow(
             match self.mode {
                 TargetMode::Exact => r - a * d.abs(),
                 TargetMode::Max => r * (a * d + self.delta.as_f64()).clamp(0.0, 1.0),

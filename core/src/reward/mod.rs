@@ -7,9 +7,9 @@
 //! | method | paper | module item | what it rewards |
 //! |---|---|---|---|
 //! | binary correctness | — | [`Correctness`] | a verified answer (`1`/`0`, or LASER's `1 / −0.5 / −1`) |
-//! | reward flipping | Lv et al. 2025, arXiv:2505.22653 | [`FlipNoise`] | nothing: flips `r ↦ lo + hi − r` at a rate (robustness studies) |
+//! | reward flipping | Lv et al. 2025, arXiv:2505.22653 | [`FlipNoise`] | nothing: flips `r ↦ lo + hi − r` at a rate, never for an unanswered response (robustness studies) |
 //! | reasoning-pattern reward (RPR) | Lv et al. 2025, arXiv:2505.22653 | [`ReasoningPattern`], [`RprCalibration`] | reasoning phrases, minus 20-gram repetition |
-//! | format-only surrogate | Xin et al. 2025, arXiv:2505.19439 | [`Format`], [`format_only`] | a `<think>` block and an extractable answer |
+//! | format-only surrogate | Xin et al. 2025, arXiv:2505.19439 | [`Format`], [`format_only`] | a `<think>` block and an answer where the reference looks ([`text`]) |
 //! | format-length surrogate | Xin et al. 2025, arXiv:2505.19439 | [`FormatLength`] | format plus a length curve peaking at `p·L_max` |
 //! | HAPO | Huang et al. 2025, arXiv:2505.11225 | [`Hapo`], [`HapoHistory`] | correct answers shorter than the shortest correct one seen so far |
 //! | LASER | Liu et al. 2025, arXiv:2505.15612 | [`Laser`] | correct answers within a target length (step function) |
@@ -46,9 +46,15 @@
 //!   "no history" forever. A zero length is an [`Error::InvalidParam`] naming `lengths`.
 //! - **State** (HAPO history, LASER-D targets, running statistics) lives in values the caller owns,
 //!   serializable with the `serde` feature; the same inputs and state give the same outputs.
-//! - **Randomness** (reward flipping, PF-PPO best-random, OREAL selection) comes from a caller's
-//!   [`RandomSource`](crate::rng::RandomSource).
-//! - Text matchers are small hand-written functions (no regex); see [`text`].
+//! - **Randomness** (reward flipping, PF-PPO best-random, resampling, OREAL selection) comes from a
+//!   caller's [`RandomSource`](crate::rng::RandomSource), drawn in a documented order and mapping;
+//!   `tests/tests/value_stability.rs` pins the outputs for fixed seeds.
+//! - **Masked positions** are never read and always written 0: per-token outputs
+//!   ([`Pipeline::eval_tokens`], [`FineGrained`], [`Oreal::token_weights`], the dense repetition
+//!   term) are 0 where the mask is off, and inputs there (log-probabilities, token logits, a token
+//!   term's output) may hold anything, NaN included.
+//! - Text matchers are small hand-written functions (no regex) transcribing the references'
+//!   extraction rules; see [`text`].
 //! - Items that need a heap (history maps, n-gram sets, lower-cased text) sit behind `alloc`.
 //!
 //! Where the papers or their code are uncertain or disagree, the choice is a parameter and is listed
@@ -124,6 +130,28 @@ pub(crate) fn check_output<F: crate::real::Real>(what: &'static str, out: &[F]) 
         Ok(())
     } else {
         Err(Error::Overflow { what })
+    }
+}
+
+/// `Err(NonFinite)` naming the first NaN or infinity of `xs` at a valid position (`bits[i]`);
+/// masked positions are never read. `xs` and `bits` have the same length (checked by the caller).
+#[inline]
+pub(crate) fn ensure_finite_masked<F: crate::real::Real>(
+    what: &'static str,
+    xs: &[F],
+    bits: &[bool],
+) -> Result<()> {
+    // Fast path: a branch-free AND (vectorizes); the scan for the index runs only on failure.
+    if xs
+        .iter()
+        .zip(bits)
+        .fold(true, |ok, (x, &m)| ok & (!m | x.is_finite()))
+    {
+        return Ok(());
+    }
+    match xs.iter().zip(bits).position(|(x, &m)| m && !x.is_finite()) {
+        Some(index) => Err(Error::NonFinite { what, index }),
+        None => Ok(()),
     }
 }
 

@@ -153,20 +153,25 @@ pub enum FlipUnit {
 /// Summit"[^1]).
 ///
 /// # Definition
-/// For each unit (a prompt group by default, or a sample), draw `u ~ U[0, 1)` from the caller's RNG;
-/// if `u < rate`, every reward of the unit becomes `lo + hi − r` (with the default `[lo, hi] = [0, 1]`:
-/// `1 − r`, the reference's flip of a binary score), else it is unchanged. One draw is made per unit
-/// whatever the rate, in group order (or row order), so the RNG stream does not depend on the rate;
-/// at `rate = 0` the output equals the input.
+/// For each unit (a prompt group by default, or a sample), draw `u ~ U[0, 1)` from the caller's RNG
+/// (`u = (x >> 11)·2⁻⁵³` for the next 64-bit word `x`, [`RandomSource::next_f64`]); if `u < rate`,
+/// every reward of the unit becomes `lo + hi − r` (with the default `[lo, hi] = [0, 1]`: `1 − r`, the
+/// reference's flip of a binary score), else it is unchanged. A response without an extractable
+/// answer (`answered[i] = false`) is never flipped and keeps its score, as in the reference, where
+/// such a response has no format score and keeps its correctness score 0 whatever the draw; so a
+/// flipped group cannot reward a response for giving no answer. [`FlipNoise::with_flip_unanswered`]
+/// flips them too (plain label noise over every response). One draw is made per unit whatever the
+/// rate and whatever the answers, in group order (or row order), so the RNG stream depends on
+/// neither; at `rate = 0` the output equals the input.
 ///
 /// # Shapes
-/// `out`, `scores`: `(B)`; `groups` over `B` rows (needed for [`FlipUnit::Group`]).
+/// `out`, `scores`, `answered`: `(B)`; `groups` over `B` rows (needed for [`FlipUnit::Group`]).
 ///
 /// # Errors
 /// [`FlipNoise::new`]: [`Error::InvalidParam`] unless `rate ∈ [0, 1]`; `with_range`: unless
 /// `lo`, `hi` are finite. [`FlipNoise::apply`]: [`Error::LengthMismatch`], [`Error::NonFinite`],
-/// [`Error::MissingInput`] for group flipping without groups, [`Error::Overflow`] if `lo + hi − r`
-/// overflows.
+/// [`Error::MissingInput`] for group flipping without groups or, unless unanswered responses are
+/// flipped too, without `answered`; [`Error::Overflow`] if `lo + hi − r` overflows.
 ///
 /// # Examples
 /// ```
@@ -175,14 +180,21 @@ pub enum FlipUnit {
 ///
 /// let groups = GroupIndex::uniform(4, 2)?;
 /// let noise = FlipNoise::new(1.0f64, FlipUnit::Group)?; // flip everything
+/// let answered = [true, true, true, false]; // the last response gave no answer
 /// let mut out = [0.0; 4];
-/// noise.apply(&mut out, &[1.0, 0.0, 0.0, 0.0], Some(&groups), &mut SplitMix64::new(0))?;
+/// noise.apply(&mut out, &[1.0, 0.0, 0.0, 0.0], Some(&answered), Some(&groups), &mut SplitMix64::new(0))?;
+/// assert_eq!(out, [0.0, 1.0, 1.0, 0.0]);
+/// // Plain label noise: every response flips.
+/// let all = noise.with_flip_unanswered(true);
+/// all.apply(&mut out, &[1.0, 0.0, 0.0, 0.0], None, Some(&groups), &mut SplitMix64::new(0))?;
 /// assert_eq!(out, [0.0, 1.0, 1.0, 1.0]);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
 /// [^1]: Lv et al. (2025), *The Climb Carves Wisdom Deeper Than the Summit: On the Noisy Rewards
-///     in Learning to Reason*, arXiv:2505.22653 (`reward_manager/naive.py`).
+///     in Learning to Reason*, arXiv:2505.22653 (`trestad/Noisy-Rewards-in-Learning-to-Reason`,
+///     `verl/workers/reward_manager/naive.py`: `format_score is None` keeps the score;
+///     `reward_score/math_score.py`: no extracted answer returns `(0.0, None)`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FlipNoise<F> {
@@ -190,10 +202,11 @@ pub struct FlipNoise<F> {
     unit: FlipUnit,
     lo: F,
     hi: F,
+    flip_unanswered: bool,
 }
 
 impl<F: Real> FlipNoise<F> {
-    /// Flipping at `rate` per `unit`, over the range `[0, 1]`.
+    /// Flipping at `rate` per `unit`, over the range `[0, 1]`, unanswered responses exempt.
     ///
     /// # Errors
     /// [`Error::InvalidParam`] unless `rate ∈ [0, 1]`.
@@ -203,6 +216,7 @@ impl<F: Real> FlipNoise<F> {
             unit,
             lo: F::ZERO,
             hi: F::ONE,
+            flip_unanswered: false,
         })
     }
 
@@ -216,12 +230,19 @@ impl<F: Real> FlipNoise<F> {
         Ok(self)
     }
 
+    /// `true` flips responses without an extractable answer as well (then `answered` may be
+    /// omitted and is ignored); `false`, the default, keeps their score (the reference).
+    pub fn with_flip_unanswered(mut self, flip: bool) -> Self {
+        self.flip_unanswered = flip;
+        self
+    }
+
     /// The flip rate.
     pub fn rate(&self) -> F {
         self.rate
     }
 
-    /// Applies the noise.
+    /// Applies the noise; `answered[i]` says whether response `i` has an extractable answer.
     ///
     /// # Errors
     /// See the type-level docs.
@@ -229,35 +250,49 @@ impl<F: Real> FlipNoise<F> {
         &self,
         out: &mut [F],
         scores: &[F],
+        answered: Option<&[bool]>,
         groups: Option<&GroupIndex<'_>>,
         rng: &mut R,
     ) -> Result<()> {
         ensure_len("out", scores.len(), out.len())?;
         ensure_finite("scores", scores)?;
+        let answered = if self.flip_unanswered {
+            None
+        } else {
+            let a = answered.ok_or(Error::MissingInput { what: "answered" })?;
+            ensure_len("answered", scores.len(), a.len())?;
+            Some(a)
+        };
         let rate = self.rate.as_f64();
         let sum = self.lo + self.hi;
+        // Whether row `i` may flip at all.
+        let flippable = move |i: usize| answered.is_none_or(|a| a.get(i).copied().unwrap_or(false));
         match self.unit {
             FlipUnit::Sample => {
-                for (o, &s) in out.iter_mut().zip(scores) {
+                for (i, (o, &s)) in out.iter_mut().zip(scores).enumerate() {
                     let flip = rng.next_f64() < rate;
-                    *o = if flip { sum - s } else { s };
+                    *o = if flip && flippable(i) { sum - s } else { s };
                 }
             }
             FlipUnit::Group => {
                 let groups = groups.ok_or(Error::MissingInput { what: "groups" })?;
                 groups.check_rows("scores", scores.len())?;
-                struct V<'a, F, R: ?Sized> {
+                struct V<'a, F, R: ?Sized, P> {
                     out: &'a mut [F],
                     scores: &'a [F],
                     rate: f64,
                     sum: F,
+                    flippable: P,
                     rng: &'a mut R,
                 }
-                impl<F: Real, R: RandomSource + ?Sized> GroupVisitor for V<'_, F, R> {
+                impl<F: Real, R: RandomSource + ?Sized, P: Fn(usize) -> bool> GroupVisitor for V<'_, F, R, P> {
                     fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
                         let flip = self.rng.next_f64() < self.rate;
-                        let sum = self.sum;
-                        rows.map(self.out, self.scores, |s| if flip { sum - s } else { s });
+                        let (sum, scores, flippable) = (self.sum, self.scores, &self.flippable);
+                        rows.fill(self.out, |i| {
+                            let s = scores.get(i).copied().unwrap_or(F::ZERO);
+                            if flip && flippable(i) { sum - s } else { s }
+                        });
                         Ok(())
                     }
                 }
@@ -266,6 +301,7 @@ impl<F: Real> FlipNoise<F> {
                     scores,
                     rate,
                     sum,
+                    flippable,
                     rng,
                 })?;
             }
@@ -375,18 +411,33 @@ mod tests {
     fn flip_rate_zero_is_identity_and_sample_unit() {
         let s = [0.0f32, 1.0, 0.5];
         let mut out = [9.0f32; 3];
+        let all = [true; 3];
         let n = FlipNoise::new(0.0, FlipUnit::Sample).unwrap();
-        n.apply(&mut out, &s, None, &mut SplitMix64::new(1))
+        n.apply(&mut out, &s, Some(&all), None, &mut SplitMix64::new(1))
             .unwrap();
         assert_eq!(out, s);
         let n = FlipNoise::new(1.0, FlipUnit::Sample).unwrap();
-        n.apply(&mut out, &s, None, &mut SplitMix64::new(1))
+        n.apply(&mut out, &s, Some(&all), None, &mut SplitMix64::new(1))
             .unwrap();
         assert_eq!(out, [1.0, 0.0, 0.5]);
+        // The second response gave no answer: it keeps its score.
+        n.apply(
+            &mut out,
+            &s,
+            Some(&[true, false, true]),
+            None,
+            &mut SplitMix64::new(1),
+        )
+        .unwrap();
+        assert_eq!(out, [1.0, 1.0, 0.5]);
         let g = FlipNoise::new(0.5f32, FlipUnit::Group).unwrap();
         assert_eq!(
-            g.apply(&mut out, &s, None, &mut SplitMix64::new(1)),
+            g.apply(&mut out, &s, Some(&all), None, &mut SplitMix64::new(1)),
             Err(Error::MissingInput { what: "groups" })
+        );
+        assert_eq!(
+            n.apply(&mut out, &s, None, None, &mut SplitMix64::new(1)),
+            Err(Error::MissingInput { what: "answered" })
         );
         assert!(FlipNoise::new(1.5f32, FlipUnit::Group).is_err());
     }

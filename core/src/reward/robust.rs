@@ -327,15 +327,24 @@ impl<'w, F: Real> MultiObjective<'w, F> {
 /// al.[^1]).
 ///
 /// # Definition
-/// Per group, with `best = argmax r` and `worst = argmin r` (first index on ties):
-/// `BestOfN` keeps `best`; `BestRandom` keeps `best` and one uniformly random other sample
-/// (`select_max_random`); `BestWorst` keeps `best` and `worst` (`select_min_max`; a group whose
-/// rewards are all equal keeps its first two samples). A group of one keeps its only sample.
-/// [`Filtration::weights`] gives the replay-buffer sampling weights of the reweighting variant:
-/// `BestWorst`: 1 on best and worst, 0 elsewhere; `BestRandom`: 0.4 on best, 0.1 elsewhere;
-/// `BestOfN`: 1 on best. verl's reward-weighted variant is [`reward_weights`] (`|r|^p`); resample a
-/// batch from any weights with [`resample`]. Use [`r_squared`] on the kept samples to choose the
-/// filter.
+/// Per group, `best` is a sample of maximal reward and `worst` one of minimal reward; ties follow
+/// the reference function of each variant:
+///
+/// | variant | [`select`](Filtration::select) keeps | [`weights`](Filtration::weights) |
+/// |---|---|---|
+/// | `BestOfN` | the first maximum | 1 on the first maximum, 0 elsewhere |
+/// | `BestRandom` | the first maximum (`select_max_random`: `list.index(max)`) and one uniformly random other sample | 0.4 on the last maximum, 0.1 elsewhere (`replay_buffer.py::select_max_random`) |
+/// | `BestWorst` | the last maximum and the first minimum | 1 on the last maximum and the first minimum, 0 elsewhere (`select_min_max`) |
+///
+/// "Last maximum, first minimum" is the reference's `sorted(group, key=reward)` (stable) read at
+/// `[-1]` and `[0]`: a group whose rewards are all equal keeps (and weights) its first and last
+/// samples, so `select` and `weights` agree, and a group of two or more always keeps two. A group
+/// of one keeps its only sample (weight 1 for `BestOfN`/`BestWorst`, 0.4 for `BestRandom`; the
+/// reference's `random.choice` fails there). `BestRandom` draws once per group of two or more
+/// (`rng.below(n − 1)` picks the `j`-th of the other samples in row order). `weights` are the
+/// replay-buffer sampling weights of the reweighting variant; verl's reward-weighted variant is
+/// [`reward_weights`] (`|r|^p`); resample a batch from any weights with [`resample`]. Use
+/// [`r_squared`] on the kept samples to choose the filter.
 ///
 /// # Shapes
 /// `keep`/`out`, `rewards`: `(B)`; `groups` over `B`.
@@ -354,11 +363,15 @@ impl<'w, F: Real> MultiObjective<'w, F> {
 /// let mut w = [0.0f64; 4];
 /// Filtration::BestRandom.weights(&mut w, &[0.2, 0.9, -0.5, 0.1], &groups)?;
 /// assert_eq!(w, [0.1, 0.4, 0.1, 0.1]);
+/// // All equal: the first and the last sample, in both forms.
+/// Filtration::BestWorst.weights(&mut w, &[1.0; 4], &groups)?;
+/// assert_eq!(w, [1.0, 0.0, 0.0, 1.0]);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
 /// [^1]: Zhang et al. (2024), *Policy Filtration for RLHF to Mitigate Noise in Reward Models*,
-///     arXiv:2409.06957 (`swtheing/PF-PPO-RLHF`, `ppo_trainer.py`, `replay_buffer.py`).
+///     arXiv:2409.06957 (`swtheing/PF-PPO-RLHF`: `openrlhf_filter/trainer/ppo_trainer.py`,
+///     `openrlhf/trainer/ppo_utils/replay_buffer.py`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Filtration {
@@ -371,18 +384,35 @@ pub enum Filtration {
     BestWorst,
 }
 
-/// First argmax and first argmin (positions within the group) of a group's rewards.
-fn arg_extremes<F: Real>(vals: impl Iterator<Item = F>) -> (usize, usize) {
-    let (mut best, mut worst) = ((0usize, F::neg_infinity()), (0usize, F::infinity()));
+/// Positions within a group of its first maximum, last maximum and first minimum.
+#[derive(Clone, Copy)]
+struct Extremes {
+    first_max: usize,
+    last_max: usize,
+    first_min: usize,
+}
+
+fn extremes<F: Real>(vals: impl Iterator<Item = F>) -> Extremes {
+    let (mut hi, mut lo) = (F::neg_infinity(), F::infinity());
+    let mut e = Extremes {
+        first_max: 0,
+        last_max: 0,
+        first_min: 0,
+    };
     for (j, v) in vals.enumerate() {
-        if v > best.1 {
-            best = (j, v);
+        if v > hi {
+            hi = v;
+            e.first_max = j;
         }
-        if v < worst.1 {
-            worst = (j, v);
+        if v >= hi {
+            e.last_max = j;
+        }
+        if v < lo {
+            lo = v;
+            e.first_min = j;
         }
     }
-    (best.0, worst.0)
+    e
 }
 
 impl Filtration {
@@ -409,20 +439,19 @@ impl Filtration {
         impl<F: Real, R: RandomSource + ?Sized> GroupVisitor for V<'_, F, R> {
             fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
                 let n = rows.len();
-                let (best, worst) = arg_extremes(rows.values(self.rewards));
-                let other = match self.mode {
-                    Filtration::BestOfN => None,
-                    _ if n < 2 => None,
+                let e = extremes(rows.values(self.rewards));
+                let (best, other) = match self.mode {
+                    Filtration::BestOfN => (e.first_max, None),
+                    Filtration::BestRandom if n < 2 => (e.first_max, None),
                     Filtration::BestRandom => {
-                        // Uniform over the n − 1 positions other than `best`.
+                        // Uniform over the n − 1 positions other than `best`, in row order.
+                        let best = e.first_max;
                         let j = self.rng.below(n - 1);
-                        Some(if j >= best { j + 1 } else { j })
+                        (best, Some(if j >= best { j + 1 } else { j }))
                     }
-                    Filtration::BestWorst => Some(if worst == best {
-                        usize::from(best == 0)
-                    } else {
-                        worst
-                    }),
+                    // Distinct for n ≥ 2: equal rewards put the last maximum at n − 1 and the
+                    // first minimum at 0.
+                    Filtration::BestWorst => (e.last_max, Some(e.first_min)),
                 };
                 let mut pos = 0usize;
                 rows.fill(self.keep, |_| {
@@ -461,15 +490,17 @@ impl Filtration {
         }
         impl<F: Real> GroupVisitor for V<'_, F> {
             fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
-                let (best, worst) = arg_extremes(rows.values(self.rewards));
+                let e = extremes(rows.values(self.rewards));
                 let mode = self.mode;
                 let mut pos = 0usize;
                 rows.fill(self.out, |_| {
                     let w = match mode {
-                        Filtration::BestOfN => f64::from(u8::from(pos == best)),
-                        Filtration::BestWorst => f64::from(u8::from(pos == best || pos == worst)),
+                        Filtration::BestOfN => f64::from(u8::from(pos == e.first_max)),
+                        Filtration::BestWorst => {
+                            f64::from(u8::from(pos == e.last_max || pos == e.first_min))
+                        }
                         Filtration::BestRandom => {
-                            if pos == best {
+                            if pos == e.last_max {
                                 0.4
                             } else {
                                 0.1
@@ -496,7 +527,8 @@ impl Filtration {
 /// # Definition
 /// `wᵢ = |rᵢ|^p`, `p ≥ 0` (`0⁰ = 1`). verl's other methods, `max_min` and `max_random`, are
 /// [`Filtration::weights`] with `BestWorst` / `BestRandom` applied to the whole batch as one group
-/// (verl gives every tied maximum or minimum the weight; rewardkit the first of each).
+/// (verl gives every tied maximum or minimum the weight; rewardkit one of each, as the PF-PPO
+/// reference: see the table there).
 ///
 /// # Shapes
 /// `out`, `scores`: `(B)`.
@@ -850,10 +882,12 @@ impl<F: Real> Oreal<F> {
         groups.visit(&mut V { keep, correct, rng })
     }
 
-    /// Token importance weights `(w⁺, w⁻)` from a token-level RM's logits (0 on masked tokens).
+    /// Token importance weights `(w⁺, w⁻)` from a token-level RM's logits: 0 on masked tokens,
+    /// whose logits are never read (they may hold anything, NaN included).
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`]; [`Error::NonFinite`].
+    /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for a NaN/∞ logit at a valid token;
+    /// [`Error::Overflow`] if a row's running logit sum overflows.
     ///
     /// # Examples
     /// ```
@@ -873,7 +907,7 @@ impl<F: Real> Oreal<F> {
         shape.check("logits", logits.len())?;
         shape.check("pos", pos.len())?;
         shape.check("neg", neg.len())?;
-        ensure_finite("logits", logits)?;
+        super::ensure_finite_masked("logits", logits, mask.bits())?;
         let t = shape.seq_len();
         for (((p, n), z), bits) in pos
             .chunks_exact_mut(t)

@@ -196,8 +196,20 @@ fn outcome_errors() {
     let n = FlipNoise::new(0.5f64, FlipUnit::Group).unwrap();
     let mut rng = SplitMix64::new(0);
     err!(
-        n.apply(&mut [0.0], &[1.0], None, &mut rng),
+        n.apply(&mut [0.0], &[1.0], Some(&[true]), None, &mut rng),
         Error::MissingInput { what: "groups" }
+    );
+    err!(
+        n.apply(&mut [0.0], &[1.0], None, None, &mut rng),
+        Error::MissingInput { what: "answered" }
+    );
+    err!(
+        n.apply(&mut [0.0], &[1.0], Some(&[true, true]), None, &mut rng),
+        Error::LengthMismatch {
+            what: "answered",
+            expected: 1,
+            got: 2
+        }
     );
     err!(
         n.with_range(0.0, f64::NAN),
@@ -205,11 +217,11 @@ fn outcome_errors() {
     );
     let s = FlipNoise::new(0.5f64, FlipUnit::Sample).unwrap();
     err!(
-        s.apply(&mut [0.0], &[f64::NAN], None, &mut rng),
+        s.apply(&mut [0.0], &[f64::NAN], Some(&[true]), None, &mut rng),
         Error::NonFinite { what: "scores", .. }
     );
     err!(
-        s.apply(&mut [0.0; 2], &[1.0], None, &mut rng),
+        s.apply(&mut [0.0; 2], &[1.0], Some(&[true]), None, &mut rng),
         Error::LengthMismatch { .. }
     );
     err!(
@@ -950,6 +962,41 @@ fn dense_errors() {
             ..
         }
     );
+    // NaN at a valid token is an error; masked positions (row 1) are never read.
+    err!(
+        fg.rewards(
+            &mut [0.0; 4],
+            mask,
+            &[],
+            Some((&[0.0, f64::NAN, 0.0, 0.0], &[0.0; 4]))
+        ),
+        Error::NonFinite {
+            what: "logp",
+            index: 1
+        }
+    );
+    err!(
+        fg.rewards(
+            &mut [0.0; 4],
+            mask,
+            &[],
+            Some((&[0.0; 4], &[f64::NEG_INFINITY, 0.0, 0.0, 0.0]))
+        ),
+        Error::NonFinite {
+            what: "ref_logp",
+            index: 0
+        }
+    );
+    let nan = f64::NAN;
+    let mut out = [9.0; 4];
+    fg.rewards(
+        &mut out,
+        mask,
+        &[],
+        Some((&[0.0, 0.0, nan, nan], &[0.0, 0.0, nan, 1.0])),
+    )
+    .unwrap();
+    assert_eq!(out, [0.0; 4]);
     let c = Carl::<f64>::default();
     err!(
         c.rewards(&mut [0.0], &[1.0], &[1.5], &[false]),

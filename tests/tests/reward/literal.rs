@@ -78,13 +78,42 @@ fn hapo_merge_workers() {
     b.update(&[5, 6], &[60, 30], &[true, true]).unwrap();
     a.merge(&b);
     assert_eq!((a.get(5), a.get(6)), (Some(60.0), Some(30.0)));
-    // Mean mode: A mean 120 over 2, B mean 60 over 1 → (2·120 + 60)/3 = 100.
+    // Exact mean: A mean 120 over 2, B mean 60 over 1 → (2·120 + 60)/3 = 100.
+    let mut a = HapoHistory::new(HistoryMode::ExactMean);
+    a.update(&[5, 5], &[100, 140], &[true, true]).unwrap();
+    let mut b = HapoHistory::new(HistoryMode::ExactMean);
+    b.update(&[5], &[60], &[true]).unwrap();
+    a.merge(&b);
+    assert!(close(a.get(5).unwrap(), 100.0, 1e-12));
+    // The reference's mean: key 5 occurs twice in A's batch, so A has h = 120 with c = 2 + 2 = 4;
+    // B has h = 60, c = 1. The gathered view is (120·4 + 60·1)/5 = 108.
     let mut a = HapoHistory::new(HistoryMode::Mean);
     a.update(&[5, 5], &[100, 140], &[true, true]).unwrap();
     let mut b = HapoHistory::new(HistoryMode::Mean);
     b.update(&[5], &[60], &[true]).unwrap();
     a.merge(&b);
-    assert!(close(a.get(5).unwrap(), 100.0, 1e-12));
+    assert_eq!(a.get(5), Some(108.0));
+}
+
+#[test]
+fn hapo_mean_can_drift_below_the_shortest() {
+    // The reference's truncated mean, one correct answer of 100 tokens per batch (one occurrence):
+    // h = 100 with c = 1, 2, ..., 11; at c = 11 the update is (1/12)·100 + (11/12)·100, which
+    // Python's floats (and f64) evaluate to 99.99999999999999, truncated to 99: the history falls
+    // below every correct length ever seen. rewardkit reproduces it; the exact mean stays 100.
+    let (mut h, mut e) = (
+        HapoHistory::new(HistoryMode::Mean),
+        HapoHistory::new(HistoryMode::ExactMean),
+    );
+    for batch in 1..=12 {
+        h.update(&[1], &[100], &[true]).unwrap();
+        e.update(&[1], &[100], &[true]).unwrap();
+        let want = if batch < 12 { 100.0 } else { 99.0 };
+        assert_eq!(h.get(1), Some(want), "batch {batch}");
+        assert_eq!(e.get(1), Some(100.0));
+    }
+    let r = 1.0f64 / 12.0;
+    assert_eq!(r * 100.0 + (1.0 - r) * 100.0, 99.999_999_999_999_99);
 }
 
 #[test]
@@ -387,8 +416,9 @@ fn pf_ppo_selection() {
     Filtration::BestWorst
         .select(&mut keep, &r, &g, &mut SplitMix64::new(0))
         .unwrap();
-    // Group 2 all equal: best = worst = 0 → keeps positions 0 and 1.
-    assert_eq!(keep, [true, true, false, true, true, false]);
+    // Group 2 all equal: the last maximum (2) and the first minimum (0), as the reference's
+    // stable sort reads them.
+    assert_eq!(keep, [true, true, false, true, false, true]);
     Filtration::BestRandom
         .select(&mut keep, &r, &g, &mut SplitMix64::new(7))
         .unwrap();
@@ -551,7 +581,13 @@ fn flip_noise_group_unit_is_per_group() {
     let mut out = [0.0; 6];
     FlipNoise::new(0.5, FlipUnit::Group)
         .unwrap()
-        .apply(&mut out, &s, Some(&g), &mut SplitMix64::new(11))
+        .apply(
+            &mut out,
+            &s,
+            Some(&[true; 6]),
+            Some(&g),
+            &mut SplitMix64::new(11),
+        )
         .unwrap();
     for rows in [[0usize, 2], [1, 3], [4, 5]] {
         let flipped: Vec<bool> = rows.iter().map(|&i| out[i] != s[i]).collect();
@@ -562,7 +598,13 @@ fn flip_noise_group_unit_is_per_group() {
         .unwrap()
         .with_range(-1.0, 1.0)
         .unwrap();
-    n.apply(&mut out[..2], &[0.25, -1.0], None, &mut SplitMix64::new(0))
-        .unwrap();
+    n.apply(
+        &mut out[..2],
+        &[0.25, -1.0],
+        Some(&[true; 2]),
+        None,
+        &mut SplitMix64::new(0),
+    )
+    .unwrap();
     assert_eq!(out[..2], [-0.25, 1.0]);
 }

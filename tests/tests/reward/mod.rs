@@ -7,4 +7,5 @@ mod errors;
 mod literal;
 mod oracle;
 mod props;
+mod regression;
 mod state;

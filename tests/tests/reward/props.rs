@@ -158,12 +158,36 @@ proptest! {
     // ---------------------------------------------------------------- HAPO history
 
     #[test]
+    fn hapo_mean_matches_reference_code(
+        batches in prop::collection::vec(
+            prop::collection::vec((0u64..4, length(), any::<bool>()), 1..20), 1..8),
+    ) {
+        let mut hist = HapoHistory::new(HistoryMode::Mean);
+        let (mut lens, mut counts) = (Default::default(), Default::default());
+        for batch in &batches {
+            let keys: Vec<u64> = batch.iter().map(|x| x.0).collect();
+            let ls: Vec<u32> = batch.iter().map(|x| x.1).collect();
+            let corr: Vec<bool> = batch.iter().map(|x| x.2).collect();
+            hist.update(&keys, &ls, &corr).unwrap();
+            oracle::hapo_mean_update(&mut lens, &mut counts, &keys, &ls, &corr);
+            for k in 0..4u64 {
+                prop_assert_eq!(hist.get(k), lens.get(&k).map(|&h| h as f64));
+                prop_assert_eq!(
+                    hist.entry(k).map(|e| e.mean_count),
+                    counts.get(&k).map(|&c| c as u64)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn hapo_history_only_decreases(
         batches in prop::collection::vec(
             prop::collection::vec((0u64..6, length(), any::<bool>()), 1..12), 1..8),
     ) {
         let mut hist = HapoHistory::new(HistoryMode::Min);
         let mut mean = HapoHistory::new(HistoryMode::Mean);
+        let mut exact = HapoHistory::new(HistoryMode::ExactMean);
         let mut seen: std::collections::HashMap<u64, (f64, f64)> = Default::default();
         for batch in &batches {
             let keys: Vec<u64> = batch.iter().map(|x| x.0).collect();
@@ -172,6 +196,7 @@ proptest! {
             let before = hist.clone();
             hist.update(&keys, &lens, &corr).unwrap();
             mean.update(&keys, &lens, &corr).unwrap();
+            exact.update(&keys, &lens, &corr).unwrap();
             for (k, _) in hist.iter() {
                 let h = hist.get(k).unwrap();
                 if let Some(b) = before.get(k) {
@@ -189,11 +214,15 @@ proptest! {
                     e.1 = e.1.max(f64::from(l));
                 }
             }
-            // Mean mode stays within the range of correct lengths seen.
-            for (k, _) in mean.iter() {
+            // The exact mean stays within the range of correct lengths seen; the reference's
+            // truncated mean never exceeds it and stays >= 1 (it can round below the shortest
+            // correct length: see `hapo_mean_can_drift_below_the_shortest`).
+            for (k, _) in exact.iter() {
                 let (lo, hi) = seen[&k];
-                let h = mean.get(k).unwrap();
+                let h = exact.get(k).unwrap();
                 prop_assert!(h >= lo && h <= hi);
+                let r = mean.get(k).unwrap();
+                prop_assert!(r >= 1.0 && r <= hi);
             }
         }
     }
@@ -237,25 +266,40 @@ proptest! {
         scores in prop::collection::vec(REWARD_RANGE, 48),
         seed: u64,
         rate in 0.0f64..=1.0,
+        answered in prop::collection::vec(any::<bool>(), 48),
     ) {
         let n = ids.len();
         let scores = &scores[..n];
+        let answered = answered[..n].to_vec();
         let groups = GroupIndex::new(&ids, g).unwrap();
         for unit in [FlipUnit::Group, FlipUnit::Sample] {
             let mut out = vec![0.0; n];
             let mut rng = SplitMix64::new(seed);
-            FlipNoise::new(0.0, unit).unwrap().apply(&mut out, scores, Some(&groups), &mut rng).unwrap();
+            FlipNoise::new(0.0, unit).unwrap().apply(&mut out, scores, Some(&answered), Some(&groups), &mut rng).unwrap();
             prop_assert_eq!(&out[..], scores);
             // The RNG stream does not depend on the rate.
             let mut rng2 = SplitMix64::new(seed);
-            FlipNoise::new(rate, unit).unwrap().apply(&mut out, scores, Some(&groups), &mut rng2).unwrap();
-            prop_assert_eq!(rng.next_u64(), rng2.next_u64());
+            FlipNoise::new(rate, unit).unwrap().apply(&mut out, scores, Some(&answered), Some(&groups), &mut rng2).unwrap();
+            let next = rng2.next_u64();
+            prop_assert_eq!(rng.next_u64(), next);
             // Flipping twice with the same draws restores the input.
             let mut back = vec![0.0; n];
             FlipNoise::new(rate, unit).unwrap()
-                .apply(&mut back, &out, Some(&groups), &mut SplitMix64::new(seed)).unwrap();
+                .apply(&mut back, &out, Some(&answered), Some(&groups), &mut SplitMix64::new(seed)).unwrap();
             for (b, s) in back.iter().zip(scores) {
                 prop_assert!(close(*b, *s, 1e-12, 1e-12));
+            }
+            // Responses without an answer keep their score; the stream ignores the answers.
+            for i in (0..n).filter(|&i| !answered[i]) {
+                prop_assert_eq!(out[i], scores[i]);
+            }
+            let mut rng3 = SplitMix64::new(seed);
+            FlipNoise::new(rate, unit).unwrap().with_flip_unanswered(true)
+                .apply(&mut back, scores, None, Some(&groups), &mut rng3).unwrap();
+            prop_assert_eq!(rng3.next_u64(), next);
+            // Where answered, both modes made the same decision from the same draws.
+            for i in (0..n).filter(|&i| answered[i]) {
+                prop_assert_eq!(back[i], out[i]);
             }
         }
     }
@@ -346,6 +390,76 @@ proptest! {
         }
     }
 
+    // ---------------------------------------------------------------- masked positions
+
+    #[test]
+    fn masked_positions_are_never_read_and_written_zero(
+        b in 1usize..4,
+        t in 1usize..8,
+        bits in prop::collection::vec(any::<bool>(), 32),
+        vals in prop::collection::vec(-5.0f64..5.0, 32),
+        junk in prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -7.0]),
+    ) {
+        let n = b * t;
+        let mut bits = bits[..n].to_vec();
+        for r in 0..b {
+            bits[r * t] = true; // every row has a valid token (eval_tokens needs one)
+        }
+        let mask = Mask::new(&bits, t).unwrap();
+        let clean = vals[..n].to_vec();
+        let dirty: Vec<f64> = clean.iter().zip(&bits).map(|(&v, &m)| if m { v } else { junk }).collect();
+        let half = |x: &[f64]| x.iter().map(|v| 0.5 * v).collect::<Vec<f64>>();
+        let masked_zero = |x: &[f64]| x.iter().zip(&bits).all(|(&v, &m)| m || v == 0.0);
+
+        // Fine-Grained RLHF with its KL term.
+        let models = FineGrained::<f64>::qa_feedback_models();
+        let fg = FineGrained::new(&models, 0.3).unwrap();
+        let segs = [SegmentScore { row: 0, end: 1, model: 0, value: 1.0 }];
+        let (mut a, mut d) = (vec![9.0; n], vec![-9.0; n]);
+        fg.rewards(&mut a, mask, &segs, Some((&clean, &half(&clean)))).unwrap();
+        fg.rewards(&mut d, mask, &segs, Some((&dirty, &half(&dirty)))).unwrap();
+        prop_assert_eq!(&a, &d);
+        prop_assert!(masked_zero(&a));
+
+        // OREAL token weights.
+        let (mut p1, mut n1, mut p2, mut n2) = (vec![9.0; n], vec![9.0; n], vec![-9.0; n], vec![-9.0; n]);
+        Oreal::token_weights(&mut p1, &mut n1, &clean, mask).unwrap();
+        Oreal::token_weights(&mut p2, &mut n2, &dirty, mask).unwrap();
+        prop_assert_eq!((&p1, &n1), (&p2, &n2));
+        prop_assert!(masked_zero(&p1) && masked_zero(&n1));
+
+        // A pipeline whose token term writes anything at masked positions.
+        struct Fixed<'a>(&'a [f64]);
+        impl TokenRewardTerm<f64> for Fixed<'_> {
+            fn name(&self) -> &'static str {
+                "fixed"
+            }
+            fn score_tokens(&self, out: &mut [f64], _: &Batch<'_, f64>) -> rewardkit_core::Result<()> {
+                out.copy_from_slice(self.0);
+                Ok(())
+            }
+        }
+        let zeroed: Vec<f64> = clean.iter().zip(&bits).map(|(&v, &m)| if m { v } else { 0.0 }).collect();
+        let correct = vec![true; b];
+        let batch = Batch::new(b).unwrap().with_mask(mask).unwrap().with_correct(&correct).unwrap();
+        let c = Correctness::<f64>::default();
+        let (tz, td) = (Fixed(&zeroed), Fixed(&dirty));
+        let run = |term: &dyn TokenRewardTerm<f64>| {
+            let terms = [Weighted::sequence(&c, 1.0), Weighted::token(term, 2.0)];
+            let p = Pipeline::new(&terms).unwrap();
+            let (mut out, mut parts, mut scratch) = (vec![5.0; n], vec![0.0; 2 * b], vec![0.0; n]);
+            p.eval_tokens(&mut out, &mut parts, &mut scratch, &batch).unwrap();
+            let mut per_sample = vec![0.0; b];
+            p.eval(&mut per_sample, &mut parts, &mut scratch, &batch).unwrap();
+            (out, per_sample)
+        };
+        let (z, zs) = run(&tz);
+        let (g, gs) = run(&td);
+        prop_assert_eq!(&z, &g);
+        prop_assert_eq!(&zs, &gs);
+        prop_assert!(masked_zero(&g));
+    }
+
     #[test]
     fn filtration_keeps_the_best(
         (ids, g) in group_ids(),
@@ -363,8 +477,16 @@ proptest! {
                 let kept = rows.iter().filter(|&&i| keep[i]).count();
                 let want = if f == Filtration::BestOfN { 1 } else { rows.len().min(2) };
                 prop_assert_eq!(kept, want);
-                let best = rows.iter().copied().fold(rows[0], |b, i| if r[i] > r[b] { i } else { b });
-                prop_assert!(keep[best]);
+                let max = rows.iter().map(|&i| r[i]).fold(f64::NEG_INFINITY, f64::max);
+                prop_assert!(rows.iter().any(|&i| keep[i] && r[i] == max));
+            }
+            // The deterministic variants keep exactly the samples their weights put mass on.
+            let mut w = vec![0.0f64; n];
+            f.weights(&mut w, r, &groups).unwrap();
+            if f != Filtration::BestRandom {
+                for i in 0..n {
+                    prop_assert_eq!(keep[i], w[i] > 0.0);
+                }
             }
         }
     }
@@ -430,6 +552,32 @@ proptest! {
         let want = oracle::laser_detect(&t);
         let got = laser_repetition_start(&t);
         prop_assert_eq!(got.unwrap_or(t.len()), want);
+    }
+
+    #[test]
+    fn answer_extraction_matches_reference_code(parts in prop::collection::vec(
+        prop_oneof![
+            // The delimiters the extraction looks for, often.
+            3 => prop::sample::select(vec![
+                "<answer>", "</answer>", "<think>", "</think>", "\\boxed", "\\boxed{", "{", "}",
+                "\\(", "\\)", "\\[", "\\]", "$", " ",
+            ]),
+            // What the normalization of an <answer> block rewrites or removes.
+            2 => prop::sample::select(vec![
+                ",", "1", "23", "4,567", "frac", "sqrt", "rac", "\n", "\t", "a ", "an ", "dollars",
+                "finalansweris", "oxed{", "\\text{", "\\textbf{", "\\overline{", ".", ".$", "\\$",
+                "\\ ", "é", "\u{3000}", "\u{1c}", "x", "y=2", "\\le", "\\text{and}", "\\text{m}",
+                "mbox", "^\\circ", "\\dots", "\"", "\r", "\u{c}", "\\frac12", "\\sqrt2", "units",
+                "\\;", ",\\!", "{,}", "\\text{}^2", "\\text{\ns}", "final answer is",
+            ]),
+        ],
+        0..16,
+    )) {
+        let t: String = parts.concat();
+        let want = oracle::parse_answer(&t);
+        prop_assert_eq!(text::extract_answer(&t, "</think>"), want.as_str());
+        let has = !want.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).is_empty();
+        prop_assert_eq!(Format::default().flags(&t), (oracle::soft_format(&t), has));
     }
 
     #[test]

@@ -19,9 +19,8 @@ proptest! {
     fn hapo_history_restores(
         batches in prop::collection::vec(
             prop::collection::vec((0u64..5, 1u32..3000, any::<bool>()), 1..10), 1..6),
-        mean: bool,
+        mode in prop::sample::select(vec![HistoryMode::Min, HistoryMode::Mean, HistoryMode::ExactMean]),
     ) {
-        let mode = if mean { HistoryMode::Mean } else { HistoryMode::Min };
         let params = Hapo::<f64>::new(0.8, HapoShape::Cosine).unwrap();
         let mut live = HapoHistory::new(mode);
         for (step, batch) in batches.iter().enumerate() {
@@ -153,6 +152,8 @@ fn parameter_objects_round_trip() {
         min: 12,
         sum: 40,
         count: 3,
+        mean_weighted: 13 * 9,
+        mean_count: 9,
     });
 }
 
@@ -166,7 +167,7 @@ fn stochastic_terms_are_reproducible_from_the_seed() {
         let mut flips = [0.0; 12];
         FlipNoise::new(0.5, FlipUnit::Group)
             .unwrap()
-            .apply(&mut flips, &r, Some(&g), &mut rng)
+            .apply(&mut flips, &r, Some(&[true; 12]), Some(&g), &mut rng)
             .unwrap();
         let mut keep = [false; 12];
         Filtration::BestRandom
