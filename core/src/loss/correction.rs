@@ -12,6 +12,7 @@ use num_traits::Float;
 
 use crate::error::{Error, Result, UnknownName, param_in, param_nonneg, param_positive};
 use crate::layout::{Mask, count_true};
+use crate::preset::Preset;
 use crate::real::{Real, usize_f64};
 
 /// Where the importance weight is computed and what happens outside the threshold.
@@ -118,7 +119,7 @@ impl IsMode {
 /// # Definition
 /// See [`IsMode`]. With `batch_normalize`, the weights are divided by their mean (over valid
 /// tokens for token modes, over non-empty sequences for sequence modes) when that mean exceeds
-/// `1e-8` (verl `rollout_is_batch_normalize`; [`IsCorrection::verl`] divides by `count + 1e-8`
+/// `1e-8` (verl `rollout_is_batch_normalize`; [`IsCorrection::from_preset`] with `Verl` divides by `count + 1e-8`
 /// as verl's `masked_mean` does). Weights are detached: they carry no gradient.
 ///
 /// # Errors
@@ -164,17 +165,33 @@ impl<F: Real> IsCorrection<F> {
         })
     }
 
-    /// verl's numerics (`rollout_corr_helper.py`): `d` clamped to `±20` before `exp`, and the
-    /// batch-normalization mean computed as `Σ w / (count + 1e-8)`.
+    /// A correction with a framework's numerics.
+    ///
+    /// # Definition
+    /// - `Verl` (`rollout_corr_helper.py`): `d` clamped to `±20` (`SAFETY_BOUND`) before `exp`, and
+    ///   the batch-normalization mean computed as `Σ w / (count + 1e-8)` (its `masked_mean`).
+    /// - `Rewardkit`, `Trl`, `OpenRlhf`: [`IsCorrection::new`] (no clamp, exact mean).
     ///
     /// # Errors
     /// As [`IsCorrection::new`].
-    pub fn verl(mode: IsMode, lo: F, hi: F) -> Result<Self> {
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::Preset;
+    /// use rewardkit_core::loss::{IsCorrection, IsMode};
+    /// let tis = IsCorrection::<f32>::from_preset(Preset::Verl, IsMode::TokenTruncate, 0.0, 2.0)?;
+    /// assert_eq!(tis.log_clamp(), Some(20.0));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn from_preset(preset: Preset, mode: IsMode, lo: F, hi: F) -> Result<Self> {
         let c = Self::new(mode, lo, hi)?;
-        Ok(Self {
-            log_clamp: Some(F::lit(20.0)),
-            norm_count_eps: 1e-8,
-            ..c
+        Ok(match preset {
+            Preset::Verl => Self {
+                log_clamp: Some(F::lit(20.0)),
+                norm_count_eps: 1e-8,
+                ..c
+            },
+            Preset::Rewardkit | Preset::Trl | Preset::OpenRlhf => c,
         })
     }
 
@@ -203,6 +220,21 @@ impl<F: Real> IsCorrection<F> {
     /// The mode.
     pub fn mode(&self) -> IsMode {
         self.mode
+    }
+
+    /// The thresholds `(lo, hi)`.
+    pub fn thresholds(&self) -> (F, F) {
+        (self.lo, self.hi)
+    }
+
+    /// The clamp on `d` before `exp`, if any.
+    pub fn log_clamp(&self) -> Option<F> {
+        self.log_clamp
+    }
+
+    /// Whether the weights are normalized to mean 1.
+    pub fn batch_normalize(&self) -> bool {
+        self.batch_normalize
     }
 
     #[inline(always)]
