@@ -259,8 +259,9 @@ impl core::iter::Sum for LossParts {
 /// | `RowMeanTokenSumNorm { horizon: H }` | `S / (R·H)` | – | TRL `dr_grpo` (`H = max_completion_length`) |
 ///
 /// The `Seq…` modes count only rows with a valid token (verl); the `Row…` modes count every row
-/// (TRL's `.mean()` over the batch). The rewardkit default `len_eps` is 0 (exact `1/Lᵢ`); verl and
-/// OpenRLHF use `1e-8` ([`Aggregation::from_preset`]). The gradient of the value with respect to a token
+/// (TRL's `.mean()` over the batch). The rewardkit default `len_eps` is 0 (exact `1/Lᵢ`); verl uses
+/// `1e-8` ([`Aggregation::from_preset`]), OpenRLHF's sample-level mean none. The gradient of the
+/// value with respect to a token
 /// loss `ℓᵢₜ` (valid) is `wᵢ / normalizer`, with `wᵢ = 1/dᵢ` for the token-mean-per-row modes and 1
 /// otherwise ([`Aggregation::scale_grad`]).
 ///
@@ -307,7 +308,7 @@ pub enum Aggregation {
     },
     /// `Σᵢ (rowsumᵢ / (Lᵢ + ε)) / Q`: mean over non-empty rows of the row means.
     SeqMeanTokenMean {
-        /// `ε` added to each row length (verl and OpenRLHF: `1e-8`; rewardkit: 0).
+        /// `ε` added to each row length (verl: `1e-8`; rewardkit and OpenRLHF: 0).
         len_eps: f64,
     },
     /// `Σᵢ (rowsumᵢ / max(Lᵢ, 1)) / R`: TRL `grpo` (every row counts).

@@ -17,7 +17,8 @@
 //!   DPPO, DRO, VESPO), [`PolicyLoss`], [`PolicyInputs`], [`policy_loss`]; the KL term is
 //!   [`KlTerm`] (re-exported from [`crate::kl`]).
 //! - [`correction`]: importance-sampling corrections for rollout/training mismatch (TIS, IcePop,
-//!   sequence masks), rejection masks, high-entropy token selection, TRL's off-policy mask.
+//!   sequence masks), high-entropy token selection, TRL's off-policy mask.
+//! - [`rejection`]: verl's rollout rejection sampling (`rollout_rs`), written as a new mask.
 //! - [`value`]: the clipped value loss.
 //! - [`diagnostics`]: clip fractions, approximate KL (`k3`), ratio statistics.
 //! - [`preference`]: DPO and its family over sequence log-probabilities, weighted combinations of
@@ -68,6 +69,7 @@ pub mod correction;
 pub mod diagnostics;
 pub mod policy;
 pub mod preference;
+pub mod rejection;
 pub mod value;
 
 pub use crate::kl::KlTerm;
@@ -81,5 +83,8 @@ pub use policy::{
 pub use preference::{
     BradleyTerry, DivergenceKind, PairInputs, PreferenceLoss, PreferenceLossKind,
     bradley_terry_loss, combined_preference_loss, preference_loss,
+};
+pub use rejection::{
+    RejectionRule, RejectionStats, RejectionSummary, RsLevel, RsMode, rejection_mask,
 };
 pub use value::{ValueLoss, value_loss};

@@ -1374,7 +1374,10 @@ impl<F: Real> BradleyTerry<F> {
 /// `grad_chosen`, `grad_rejected`, `chosen`, `rejected`, `margin`: `(P)`.
 ///
 /// # Errors
-/// [`Error::Empty`]; [`Error::LengthMismatch`]; [`Error::NonFinite`].
+/// [`Error::Empty`] for no pairs; [`Error::LengthMismatch`] for `rejected`, `grad_chosen`,
+/// `grad_rejected` or `margin`; [`Error::NonFinite`] for NaN/∞ in `chosen`, `rejected` or
+/// `margin`; [`Error::Overflow`] when the loss or a gradient overflows on finite inputs (a margin
+/// `r_c − r_r − m` below the float range, or `η·(r_c + r_r)²` beyond it).
 ///
 /// # Examples
 /// ```
@@ -1428,6 +1431,8 @@ pub fn bradley_terry_loss<F: Real>(
             what: "Bradley-Terry loss",
         });
     }
+    crate::error::ensure_output("Bradley-Terry gradient", grad_chosen)?;
+    crate::error::ensure_output("Bradley-Terry gradient", grad_rejected)?;
     Ok(LossParts {
         sum: s,
         seq_mean_sum: s,
@@ -1435,4 +1440,63 @@ pub fn bradley_terry_loss<F: Real>(
         seqs: n,
         rows: n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bradley_terry_every_documented_error() {
+        // Regression (issue 8, defect 10): the error list of bradley_terry_loss, one case each.
+        let bt = BradleyTerry::new(0.0f32).unwrap();
+        let (mut a, mut b) = ([0.0f32; 2], [0.0f32; 2]);
+        assert_eq!(
+            bradley_terry_loss(&mut a[..0], &mut b[..0], &[], &[], None, &bt),
+            Err(Error::Empty { what: "chosen" })
+        );
+        for (ga, gb, r, m, what) in [
+            (2usize, 2usize, 1usize, 2usize, "rejected"),
+            (1, 2, 2, 2, "grad_chosen"),
+            (2, 1, 2, 2, "grad_rejected"),
+            (2, 2, 2, 1, "margin"),
+        ] {
+            let margin = [0.0f32; 2];
+            let e = bradley_terry_loss(
+                &mut a[..ga],
+                &mut b[..gb],
+                &[0.0, 1.0],
+                &[0.0, 1.0][..r],
+                Some(&margin[..m]),
+                &bt,
+            );
+            assert!(
+                matches!(e, Err(Error::LengthMismatch { what: w, .. }) if w == what),
+                "{what}: {e:?}"
+            );
+        }
+        for (c, r, m, what) in [
+            ([f32::NAN, 0.0], [0.0, 0.0], [0.0, 0.0], "chosen"),
+            ([0.0, 0.0], [0.0, f32::INFINITY], [0.0, 0.0], "rejected"),
+            ([0.0, 0.0], [0.0, 0.0], [0.0, f32::NAN], "margin"),
+        ] {
+            assert!(matches!(
+                bradley_terry_loss(&mut a, &mut b, &c, &r, Some(&m), &bt),
+                Err(Error::NonFinite { what: w, .. }) if w == what
+            ));
+        }
+        // The margin r_c − r_r = −6e38 is below the f32 range: −log σ(−∞) = ∞.
+        assert_eq!(
+            bradley_terry_loss(&mut a, &mut b, &[-3e38, 0.0], &[3e38, 0.0], None, &bt),
+            Err(Error::Overflow {
+                what: "Bradley-Terry loss"
+            })
+        );
+        // Centering: η·(r_c + r_r)² beyond f32 with a finite margin.
+        let center = BradleyTerry::new(1.0f32).unwrap();
+        assert!(matches!(
+            bradley_terry_loss(&mut a, &mut b, &[2e19, 0.0], &[2e19, 0.0], None, &center),
+            Err(Error::Overflow { .. })
+        ));
+    }
 }

@@ -95,6 +95,8 @@ fn verl_policy<F: Fx>(c: &Case) {
     let bits = c.input("response_mask").bools();
     let t = c.input("log_prob").cols();
     let mask = Mask::new(&bits, t).unwrap();
+    // The loss mask: the response mask, or what rejection sampling keeps of it (bypass mode).
+    let mut keep = bits.clone();
     let conf = cfg(c);
     let pl = &conf["policy_loss"];
     let (lo, hi, cc) = if c.function == "compute_policy_loss" {
@@ -146,7 +148,13 @@ fn verl_policy<F: Fx>(c: &Case) {
                 weights = Some(w);
             }
         }
-        // Rejection sampling (`rollout_rs`) masks nothing in these cases (metrics: masked fraction 0).
+        if let Some(option) = rc["rollout_rs"].as_str() {
+            let spec = match &rc["rollout_rs_threshold"] {
+                Value::String(s) => s.clone(),
+                v => v.as_f64().unwrap().to_string(),
+            };
+            verl_rejection::<F>(c, option, &spec, &lp, &old, mask, &mut keep);
+        }
         mode = if reinforce { "reinforce" } else { "vanilla" }.into();
     }
     let kind = PolicyLossKind::from_verl(&mode).unwrap();
@@ -194,6 +202,7 @@ fn verl_policy<F: Fx>(c: &Case) {
         PolicyLossKind::GeoMean => Aggregation::RowMeanTokenSum,
         _ => agg_parse(c.param_str("loss_agg_mode").unwrap(), t),
     };
+    let mask = Mask::new(&keep, t).unwrap();
     let mut inp = PolicyInputs::new(&lp, &old, &adv, mask).unwrap();
     if let Some(w) = &weights {
         inp = inp.with_weights(w).unwrap();
@@ -222,6 +231,83 @@ fn verl_policy<F: Fx>(c: &Case) {
             1.0,
         );
     }
+}
+
+/// verl's `rollout_rs` (bypass mode): the rejection mask and the metrics verl logs for it.
+fn verl_rejection<F: Fx>(
+    c: &Case,
+    option: &str,
+    spec: &str,
+    lp: &[F],
+    rollout: &[F],
+    mask: Mask<'_>,
+    keep: &mut [bool],
+) {
+    let rule = RejectionRule::from_verl(option.parse().unwrap(), spec).unwrap();
+    let mut st = [RejectionStats::EMPTY];
+    let s = rejection_mask(keep, &mut st, lp, rollout, mask, &[rule]).unwrap();
+    let st = st[0];
+    let m = &c.raw["outputs"]["metrics"];
+    let metric = |k: &str| {
+        m.get(format!("rollout_corr/{k}"))
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{}: no metric {k}", c.id))
+    };
+    let p = format!("rollout_rs_{option}");
+    // verl's masked means divide by N + 1e-8.
+    let n = s.tokens as f64;
+    let eps = n / (n + 1e-8);
+    let seq_level = rule.mode().level != RsLevel::Token;
+    let (units, max, min) = if seq_level {
+        (st.seqs.count as f64, st.seqs.max, st.seqs.min)
+    } else {
+        (n, st.tokens.max, st.tokens.min)
+    };
+    let frac = |k: usize| {
+        let f = k as f64 / units;
+        if seq_level { f } else { f * eps }
+    };
+    let got = [
+        ("mean", st.tokens.mean * eps),
+        ("max", max),
+        ("min", min),
+        ("fraction_high", frac(st.above)),
+        ("fraction_low", frac(st.below)),
+        ("seq_mean", st.seqs.mean),
+        ("seq_std", st.seqs.std(1)),
+        ("seq_max", st.seqs.max),
+        ("seq_min", st.seqs.min),
+        ("masked_fraction", st.rejected_tokens as f64 / n * eps),
+        (
+            "seq_masked_fraction",
+            st.rejected_seqs as f64 / st.seqs.count as f64,
+        ),
+    ];
+    for (k, v) in got {
+        check::<F>(
+            c,
+            &format!("{p}_{k}"),
+            &[v],
+            &[metric(&format!("{p}_{k}"))],
+            1.0,
+        );
+    }
+    let total = s.rejected_tokens as f64 / (n + 1e-8);
+    check::<F>(
+        c,
+        "rollout_rs_masked_fraction",
+        &[total],
+        &[metric("rollout_rs_masked_fraction")],
+        1.0,
+    );
+    let seqf = s.rejected_seqs as f64 / s.rows as f64;
+    check::<F>(
+        c,
+        "rollout_rs_seq_masked_fraction",
+        &[seqf],
+        &[metric("rollout_rs_seq_masked_fraction")],
+        1.0,
+    );
 }
 
 fn verl_agg<F: Fx>(c: &Case) {
