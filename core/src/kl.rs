@@ -167,7 +167,9 @@ fn k3<F: Real>(d: F) -> (F, F) {
         (tail, -(u + tail))
     } else {
         let em1 = u.exp_m1_fast();
-        (em1 - u, -em1)
+        // At u = +∞ (a log-ratio that overflowed to −∞) em1 − u would be ∞ − ∞ = NaN.
+        let value = if em1.is_infinite() { em1 } else { em1 - u };
+        (value, -em1)
     }
 }
 
@@ -532,7 +534,7 @@ impl<F: Real> KlPenalty<F> {
             let (v, g) = weighted(self, lp, lo, lr);
             if !(v.is_finite() && g.is_finite()) {
                 return Err(Error::Overflow {
-                    what: "importance-weighted KL (the weight exp(logp - old_logp))",
+                    what: "importance-weighted KL",
                 });
             }
             *o = v;
@@ -976,6 +978,14 @@ mod tests {
             })
         );
         assert!(st.forward(&mut v, None, &[3e38], &[-3e38]).is_ok()); // the value is clamped
+        // fuzz/kl: d = −1.7e38 − 1.7e38 overflows to −∞ in f32, and k3 there was ∞ − ∞ = NaN,
+        // which OpenRLHF's value clamp silently turned into −10. k3(−∞) = +∞, clamped to +10.
+        let orl = KlPenalty::<f32>::from_preset(Preset::OpenRlhf, KlEstimator::K3);
+        assert_eq!(orl.eval(-1.701_411_8e38, 1.701_438e38), Ok((10.0, 0.0)));
+        assert_eq!(
+            KlEstimator::K3.eval(f32::NEG_INFINITY),
+            (f32::INFINITY, f32::NEG_INFINITY)
+        );
         let t = KlTerm::new(k2, 1.0).unwrap();
         assert!(matches!(
             t.eval(3e38, 0.0, -3e38),

@@ -895,7 +895,7 @@ fn row_kl<F: Real>(z: &[F], zr: &[F], s: RowStats, sr: RowStats) -> Result<f64> 
         Ok(kl.max(0.0))
     } else {
         Err(Error::Overflow {
-            what: "full-vocabulary KL (the reference gives a policy token probability zero)",
+            what: "full-vocabulary KL",
         })
     }
 }

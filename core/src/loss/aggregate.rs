@@ -432,9 +432,7 @@ impl Aggregation {
             if h.is_finite() && h > 0.0 {
                 Ok(h)
             } else {
-                Err(Error::MissingInput {
-                    what: "horizon (verl loss_scale_factor / TRL max_completion_length)",
-                })
+                Err(Error::MissingInput { what: "horizon" })
             }
         };
         match *self {
@@ -578,7 +576,7 @@ fn finite_scale<F: Real>(w: f64) -> Result<F> {
         Ok(w)
     } else {
         Err(Error::Overflow {
-            what: "gradient scale 1/normalizer",
+            what: "gradient scale",
         })
     }
 }

@@ -442,7 +442,7 @@ pub fn entropy_mask<F: Real>(out: &mut [F], entropy: &[F], mask: Mask<'_>, rho: 
 #[cfg(not(feature = "alloc"))]
 fn quantile<F: Real>(_x: &[F], _mask: Mask<'_>, _q: F) -> Result<f64> {
     Err(Error::MissingInput {
-        what: "scratch memory: entropy_mask needs the `alloc` feature",
+        what: "alloc feature (entropy_mask scratch memory)",
     })
 }
 

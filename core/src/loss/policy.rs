@@ -21,9 +21,7 @@ use crate::kl::KlTerm;
 use crate::layout::{Mask, count_true};
 use crate::loss::aggregate::{Aggregation, LossParts};
 use crate::preset::Preset;
-use crate::real::Real;
-#[cfg(feature = "alloc")]
-use crate::real::usize_f64;
+use crate::real::{Real, usize_f64};
 use crate::rng::RandomSource;
 use crate::stats::sigmoid;
 
@@ -701,8 +699,9 @@ impl<'a, F: Real> PolicyInputs<'a, F> {
         self.advantages.len() == self.logp.len()
     }
 
-    /// First non-finite input at a valid position (the slow path of error reporting).
-    fn first_non_finite(&self) -> Option<Error> {
+    /// First input that the loss reads and that is NaN/∞ (or a negative weight), at a valid
+    /// position (the slow path of error reporting).
+    fn first_non_finite(&self, loss: &PolicyLoss<F>) -> Option<Error> {
         let t = self.mask.shape().seq_len();
         let per_token = self.adv_per_token();
         for (idx, &m) in self.mask.bits().iter().enumerate() {
@@ -714,9 +713,13 @@ impl<'a, F: Real> PolicyInputs<'a, F> {
                 ("logp", Some(self.logp), idx),
                 ("old_logp", Some(self.old_logp), idx),
                 ("advantages", Some(self.advantages), a_idx),
-                ("ref_logp", self.ref_logp, idx),
+                ("ref_logp", self.ref_logp.filter(|_| loss.kl.is_some()), idx),
                 ("weights", self.weights, idx),
-                ("entropy", self.entropy, idx),
+                (
+                    "entropy",
+                    self.entropy.filter(|_| loss.entropy_coef != F::ZERO),
+                    idx,
+                ),
             ];
             for (what, xs, i) in checks {
                 if let Some(x) = xs.and_then(|xs| xs.get(i)) {
@@ -1064,9 +1067,9 @@ impl<F: Real> PolicyLoss<F> {
     /// Scalars.
     ///
     /// # Errors
-    /// [`Error::NonFinite`] (`index` 0, `what` naming the field) for a NaN/∞ input that is read, or
-    /// a negative weight; [`Error::Overflow`] when an output overflows (an unclamped ratio beyond
-    /// the float range).
+    /// [`Error::NonFinite`] (`index` 0, `what` naming the field) for a NaN/∞ input that is read
+    /// (the row's `seq_log_ratio` may be `±∞`, not NaN), or a negative weight; [`Error::Overflow`]
+    /// when an output overflows (an unclamped ratio beyond the float range).
     ///
     /// # Examples
     /// ```
@@ -1102,13 +1105,19 @@ impl<F: Real> PolicyLoss<F> {
             ("weights", x.weight, true),
             ("ref_logp", x.ref_logp, self.kl.is_some()),
             ("entropy", x.entropy, self.entropy_coef != F::ZERO),
-            ("seq_log_ratio", row.seq_log_ratio, uses_row),
             ("pass", row.pass, uses_row),
         ];
         for (what, v, read) in checks {
             if read && (!v.is_finite() || (what == "weights" && v < F::ZERO)) {
                 return Err(Error::NonFinite { what, index: 0 });
             }
+        }
+        // ±∞ is a valid sequence log-ratio (a ratio of 0 or ∞, see `row_context`); NaN is not.
+        if uses_row && row.seq_log_ratio.is_nan() {
+            return Err(Error::NonFinite {
+                what: "seq_log_ratio",
+                index: 0,
+            });
         }
         let t = self.token_unchecked(x, row);
         if t.value.is_finite() && t.dlogp.is_finite() && t.dseq.is_finite() {
@@ -1125,8 +1134,9 @@ impl<F: Real> PolicyLoss<F> {
     pub(crate) fn row_context_unchecked(&self, lp: &[F], old: &[F], m: &[bool]) -> RowContext<F> {
         match self.kind {
             PolicyLossKind::Gspo | PolicyLossKind::GspoToken => {
+                // The mean in f64, rounded once (a sum of f32 values can overflow f32).
                 let (s, n) = masked_delta_sum(lp, old, m, None);
-                let ls = s / F::from_usize(n.max(1));
+                let ls = F::lit(s / usize_f64(n.max(1)));
                 match self.seq_log_ratio_max {
                     Some(c) if ls > c => RowContext {
                         seq_log_ratio: c,
@@ -1141,7 +1151,7 @@ impl<F: Real> PolicyLoss<F> {
             PolicyLossKind::Vespo => {
                 let (s, _) = masked_delta_sum(lp, old, m, Some(F::lit(20.0)));
                 RowContext {
-                    seq_log_ratio: s.max(F::lit(LN_1E_8)).min(F::lit(20.0)),
+                    seq_log_ratio: F::lit(s.clamp(LN_1E_8, 20.0)),
                     pass: F::ONE,
                 }
             }
@@ -1160,7 +1170,9 @@ impl<F: Real> PolicyLoss<F> {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ at a valid position (its index in
-    /// the row); [`Error::Overflow`] if the context is not finite.
+    /// the row). A log-ratio `Δ = log π − log π_old` or a mean beyond the range of `F` gives an
+    /// infinite `seq_log_ratio` (a sequence ratio of 0 or `∞`), which [`PolicyLoss::token`]
+    /// accepts; the token outputs are checked there.
     ///
     /// # Examples
     /// ```
@@ -1197,14 +1209,7 @@ impl<F: Real> PolicyLoss<F> {
                 });
             }
         }
-        let c = self.row_context_unchecked(logp, old_logp, mask);
-        if c.seq_log_ratio.is_finite() {
-            Ok(c)
-        } else {
-            Err(Error::Overflow {
-                what: "sequence log-ratio",
-            })
-        }
+        Ok(self.row_context_unchecked(logp, old_logp, mask))
     }
 }
 
@@ -1310,23 +1315,26 @@ fn run<F: Real, R: RandomSource + ?Sized>(
     if loss.kl.is_some() && inp.ref_logp.is_none() {
         return Err(Error::MissingInput { what: "ref_logp" });
     }
-    let parts = match loss.kind {
+    let (parts, inputs_ok) = match loss.kind {
         PolicyLossKind::GeoMean => geo_mean_rows(grad, inp, loss, agg),
         PolicyLossKind::ClipCov => {
-            let rng = rng.ok_or(Error::MissingInput {
-                what: "rng (clip_cov; call policy_loss_rng)",
-            })?;
+            let rng = rng.ok_or(Error::MissingInput { what: "rng" })?;
             clip_cov(grad, inp, loss, agg, rng)
         }
         PolicyLossKind::KlCov => kl_cov(grad, inp, loss, agg),
         _ => token_rows(grad, inp, loss, agg, None),
     }?;
-    if parts.sum.is_finite() && parts.seq_mean_sum.is_finite() && all_finite(grad) {
-        Ok(parts)
-    } else {
-        Err(inp.first_non_finite().unwrap_or(Error::Overflow {
+    let outputs_ok = parts.sum.is_finite() && parts.seq_mean_sum.is_finite() && all_finite(grad);
+    if inputs_ok && outputs_ok {
+        return Ok(parts);
+    }
+    // A NaN/∞ input can hide behind a finite output (a clamped log-ratio): name it.
+    match inp.first_non_finite(loss) {
+        Some(e) => Err(e),
+        None if outputs_ok => Ok(parts),
+        None => Err(Error::Overflow {
             what: "policy loss",
-        }))
+        }),
     }
 }
 
@@ -1368,9 +1376,10 @@ fn token_rows<F: Real>(
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
     selected: Option<&dyn Fn(usize) -> bool>,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let t = inp.mask.shape().seq_len();
     let per_token = inp.adv_per_token();
+    let mut ok = true;
     // Without weights, entropies and a selection, every token input comes from a zip of row
     // slices (no per-token lookups: the loop vectorizes where the kind allows).
     let plain = inp.weights.is_none() && inp.entropy.is_none() && selected.is_none();
@@ -1395,10 +1404,16 @@ fn token_rows<F: Real>(
             m: m_row,
         };
         let (row_sum, len, dseq) = match (plain, adv_row, ref_row) {
-            (true, Some(a), Some(r)) => cols.run(loss, &ctx, a.iter().copied(), r.iter().copied()),
-            (true, Some(a), None) => cols.run(loss, &ctx, a.iter().copied(), repeat(F::ZERO)),
-            (true, None, Some(r)) => cols.run(loss, &ctx, repeat(adv_one), r.iter().copied()),
-            (true, None, None) => cols.run(loss, &ctx, repeat(adv_one), repeat(F::ZERO)),
+            (true, Some(a), Some(r)) => {
+                cols.run(loss, &ctx, &mut ok, a.iter().copied(), r.iter().copied())
+            }
+            (true, Some(a), None) => {
+                cols.run(loss, &ctx, &mut ok, a.iter().copied(), repeat(F::ZERO))
+            }
+            (true, None, Some(r)) => {
+                cols.run(loss, &ctx, &mut ok, repeat(adv_one), r.iter().copied())
+            }
+            (true, None, None) => cols.run(loss, &ctx, &mut ok, repeat(adv_one), repeat(F::ZERO)),
             (false, ..) => {
                 let mut row_sum = 0.0f64;
                 let mut len = 0usize;
@@ -1410,7 +1425,9 @@ fn token_rows<F: Real>(
                     }
                     let idx = base + j;
                     let sel = selected.is_some_and(|s| s(idx));
-                    let tt = loss.token_unchecked(&inp.token_at(i, idx, sel), &ctx);
+                    let x = inp.token_at(i, idx, sel);
+                    ok &= inputs_finite(&x);
+                    let tt = loss.token_unchecked(&x, &ctx);
                     *g = tt.dlogp;
                     row_sum += tt.value.as_f64();
                     dseq = dseq + tt.dseq;
@@ -1430,7 +1447,20 @@ fn token_rows<F: Real>(
         }
         parts.push_row(row_sum, len, agg);
     }
-    Ok(parts)
+    Ok((parts, ok))
+}
+
+/// Whether every input of a token is finite and the weight `>= 0` (an over-approximation of
+/// what is read: `first_non_finite` names the culprit, if any).
+#[inline(always)]
+fn inputs_finite<F: Real>(x: &TokenInputs<F>) -> bool {
+    x.logp.is_finite()
+        & x.old_logp.is_finite()
+        & x.adv.is_finite()
+        & x.weight.is_finite()
+        & (x.weight >= F::ZERO)
+        & x.ref_logp.is_finite()
+        & x.entropy.is_finite()
 }
 
 use core::iter::repeat;
@@ -1451,9 +1481,11 @@ impl<F: Real> Cols<'_, F> {
         self,
         loss: &PolicyLoss<F>,
         ctx: &RowContext<F>,
+        ok: &mut bool,
         adv: impl Iterator<Item = F>,
         ref_logp: impl Iterator<Item = F>,
     ) -> (f64, usize, F) {
+        let mut fin = true;
         let mut row_sum = 0.0f64;
         let mut len = 0usize;
         let mut dseq = F::ZERO;
@@ -1471,6 +1503,7 @@ impl<F: Real> Cols<'_, F> {
                     ref_logp: r,
                     ..TokenInputs::new(lp, old, a)
                 };
+                fin &= lp.is_finite() & old.is_finite() & a.is_finite() & r.is_finite();
                 let tt = loss.token_unchecked(&x, ctx);
                 *g = tt.dlogp;
                 row_sum += tt.value.as_f64();
@@ -1480,6 +1513,7 @@ impl<F: Real> Cols<'_, F> {
                 *g = F::ZERO;
             }
         }
+        *ok &= fin;
         (row_sum, len, dseq)
     }
 }
@@ -1498,7 +1532,7 @@ fn vespo_phi<F: Real>(loss: &PolicyLoss<F>, lw: F, a: F) -> F {
 
 /// `(Σ m·Δ, L)` with `Δ` optionally clamped, accumulated in `f64`.
 #[inline]
-fn masked_delta_sum<F: Real>(lp: &[F], old: &[F], m: &[bool], clamp: Option<F>) -> (F, usize) {
+fn masked_delta_sum<F: Real>(lp: &[F], old: &[F], m: &[bool], clamp: Option<F>) -> (f64, usize) {
     let mut s = 0.0f64;
     let mut n = 0usize;
     for ((&a, &b), &mm) in lp.iter().zip(old).zip(m) {
@@ -1512,7 +1546,7 @@ fn masked_delta_sum<F: Real>(lp: &[F], old: &[F], m: &[bool], clamp: Option<F>) 
             n += 1;
         }
     }
-    (F::lit(s), n)
+    (s, n)
 }
 
 /// GMPO: per-sequence loss `−Āᵢ·ρᵢ` reported as the row sum; the KL and entropy terms per token.
@@ -1521,10 +1555,11 @@ fn geo_mean_rows<F: Real>(
     inp: &PolicyInputs<'_, F>,
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let t = inp.mask.shape().seq_len();
     let per_token = inp.adv_per_token();
     let (lo, hi) = (-loss.clip_low, loss.clip_high);
+    let mut ok = true;
     let mut parts = LossParts::ZERO;
     for (i, (((g_row, lp_row), old_row), m_row)) in grad
         .chunks_exact_mut(t)
@@ -1588,14 +1623,15 @@ fn geo_mean_rows<F: Real>(
             }
             let (_, dd) = gmpo_clip(lp - old, adv(j), lo, hi);
             // The token's own terms (KL, entropy bonus); its policy term is the row's.
-            let tt =
-                loss.token_unchecked(&inp.token_at(i, base + j, false), &RowContext::default());
+            let x = inp.token_at(i, base + j, false);
+            ok &= inputs_finite(&x);
+            let tt = loss.token_unchecked(&x, &RowContext::default());
             row_sum += tt.value.as_f64();
             *g = coef * dd / denom + tt.dlogp;
         }
         parts.push_row(row_sum, len, agg);
     }
-    Ok(parts)
+    Ok((parts, ok))
 }
 
 /// GMPO's sign-aware clip `sgn(A)·min(sgn(A)·Δ, sgn(A)·clamp(Δ, lo, hi))` and its derivative.
@@ -1640,7 +1676,7 @@ fn clip_cov<F: Real, R: RandomSource + ?Sized>(
     _loss: &PolicyLoss<F>,
     _agg: &Aggregation,
     _rng: &mut R,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     Err(Error::MissingInput {
         what: "alloc feature (clip_cov scratch memory)",
     })
@@ -1655,7 +1691,7 @@ fn clip_cov<F: Real, R: RandomSource + ?Sized>(
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
     rng: &mut R,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let (abar, lbar, n) = batch_means(inp, 1e-8);
     let t = inp.mask.shape().seq_len();
     let (lo, hi) = (F::ONE - loss.clip_low, F::ONE + loss.clip_high);
@@ -1711,7 +1747,7 @@ fn kl_cov<F: Real>(
     _inp: &PolicyInputs<'_, F>,
     _loss: &PolicyLoss<F>,
     _agg: &Aggregation,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     Err(Error::MissingInput {
         what: "alloc feature (kl_cov scratch memory)",
     })
@@ -1724,7 +1760,7 @@ fn kl_cov<F: Real>(
     inp: &PolicyInputs<'_, F>,
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let (abar, lbar, n) = batch_means(inp, 0.0);
     let t = inp.mask.shape().seq_len();
     let mut cov: Vec<(f64, usize)> = inp
@@ -1837,6 +1873,37 @@ mod tests {
         // SAPO at r = 1: gate σ(0)·4/τ = 2 (τ₊ = 1), ℓ = −2A; ∂ = −4A·¼·r = −A.
         let sapo = PolicyLoss::new(PolicyLossKind::Sapo);
         assert_eq!(one(sapo, -1.0, -1.0, 1.0), (-2.0, -1.0));
+    }
+
+    #[test]
+    fn non_finite_inputs_behind_finite_outputs() {
+        // fuzz/losses: +∞ log-probability at a valid token; the ±20 clamp on Δ kept the loss
+        // finite and policy_loss returned Ok. Every input that is read is now checked.
+        let mask = Mask::new(&[true, false], 2).unwrap();
+        let van = PolicyLoss::<f64>::new(PolicyLossKind::Vanilla);
+        let mut g = [0.0; 2];
+        let inp = PolicyInputs::new(&[f64::INFINITY, 0.0], &[0.0; 2], &[1.0], mask).unwrap();
+        assert_eq!(
+            policy_loss(&mut g, &inp, &van, &Aggregation::TokenSum),
+            Err(Error::NonFinite {
+                what: "logp",
+                index: 0
+            })
+        );
+        // …but not what is not read: a NaN reference without a KL term, or at a masked position.
+        let inp = PolicyInputs::new(&[-1.0, f64::NAN], &[-1.0, f64::NAN], &[1.0], mask)
+            .unwrap()
+            .with_ref(&[f64::NAN, 0.0])
+            .unwrap();
+        assert!(policy_loss(&mut g, &inp, &van, &Aggregation::TokenSum).is_ok());
+        let with_kl = van.with_kl(Some(KlTerm::new(crate::KlPenalty::default(), 0.1).unwrap()));
+        assert_eq!(
+            policy_loss(&mut g, &inp, &with_kl, &Aggregation::TokenSum),
+            Err(Error::NonFinite {
+                what: "ref_logp",
+                index: 0
+            })
+        );
     }
 
     #[test]

@@ -941,7 +941,7 @@ fn aot<F: Real>(
     _scale: F,
 ) -> Result<f64> {
     Err(Error::MissingInput {
-        what: "scratch memory: aot needs the `alloc` feature",
+        what: "alloc feature (aot scratch memory)",
     })
 }
 

@@ -402,6 +402,19 @@ fn token_seam_errors() {
             ..
         })
     ));
+    // ±∞ is a sequence ratio of 0 or ∞: accepted, the outputs are checked. (fuzz/losses: a row
+    // mean of −1.7e38 was formed from an f32 sum, −∞, and rejected by row_context although the
+    // batched loss accepted the row.)
+    let zero = RowContext {
+        seq_log_ratio: f64::NEG_INFINITY,
+        pass: 1.0,
+    };
+    // s = 0, A = 1: max(−A·s, −A·clip(s, 0.8, 1.2)) = max(0, −0.8) = 0.
+    assert_eq!(gspo.token(&ok, &zero).unwrap().value, 0.0);
+    let row = PolicyLoss::<f32>::new(PolicyLossKind::GspoToken)
+        .row_context(&[-1.7e38, -1.7e38], &[1e-19, 1e-19], &[true, true])
+        .unwrap();
+    assert_eq!(row.seq_log_ratio, -1.7e38);
     // An unclamped ratio overflows f32.
     let gpg = PolicyLoss::<f32>::new(PolicyLossKind::Gspo);
     let big = RowContext {
