@@ -399,16 +399,14 @@ impl<F: Real> KlPenalty<F> {
     pub(crate) fn eval_unchecked(&self, logp: F, ref_logp: F) -> (F, F) {
         let (lo, hi) = bounds(self.log_ratio_clamp);
         let (vlo, vhi) = bounds(self.value_clamp);
-        eval_with(
-            |d| self.estimator.eval(d),
-            self.straight_through,
-            lo,
-            hi,
-            vlo,
-            vhi,
-            logp,
-            ref_logp,
-        )
+        let st = self.straight_through;
+        // Dispatch once to a monomorphic body per estimator.
+        match self.estimator {
+            KlEstimator::K1 => eval_with(k1, st, lo, hi, vlo, vhi, logp, ref_logp),
+            KlEstimator::Abs => eval_with(abs, st, lo, hi, vlo, vhi, logp, ref_logp),
+            KlEstimator::K2 => eval_with(k2, st, lo, hi, vlo, vhi, logp, ref_logp),
+            KlEstimator::K3 => eval_with(k3, st, lo, hi, vlo, vhi, logp, ref_logp),
+        }
     }
 
     /// Per-token values and (optionally) derivatives with respect to `log π`.
@@ -579,9 +577,23 @@ fn eval_with<F: Real>(
     ref_logp: F,
 ) -> (F, F) {
     let raw = logp - ref_logp;
-    let d = raw.max(lo).min(hi);
+    // Comparisons rather than `max`/`min`: cheaper, and a NaN propagates instead of being
+    // replaced by a bound.
+    let d = if raw < lo {
+        lo
+    } else if raw > hi {
+        hi
+    } else {
+        raw
+    };
     let (value, dk) = est(d);
-    let clamped = value.max(vlo).min(vhi);
+    let clamped = if value < vlo {
+        vlo
+    } else if value > vhi {
+        vhi
+    } else {
+        value
+    };
     let grad = if straight_through {
         // The k2 gradient uses the unclamped log-ratio: verl computes k2 on the raw log-probs.
         raw

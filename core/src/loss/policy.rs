@@ -1227,8 +1227,10 @@ impl<F: Real> PolicyLoss<F> {
 /// `grad`: `(B, T)`; inputs as [`PolicyInputs`].
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] for `grad`; [`Error::NonFinite`] for NaN/∞ at a valid position (or a
-/// negative weight); [`Error::MissingInput`] for a KL term without `ref_logp`, for `ClipCov`
+/// [`Error::LengthMismatch`] for `grad`; [`Error::NonFinite`] for NaN/∞ at a valid position in an
+/// input the loss reads (`ref_logp` only with a KL term, `entropy` only with a non-zero
+/// coefficient), or a negative weight; masked positions are never read;
+/// [`Error::MissingInput`] for a KL term without `ref_logp`, for `ClipCov`
 /// without a random source (use [`policy_loss_rng`]) and for `KlCov` without the `alloc` feature;
 /// [`Error::Overflow`] when the loss overflows on finite inputs (an unclamped ratio beyond the
 /// float range). On error `grad` holds unspecified values.
