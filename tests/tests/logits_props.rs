@@ -200,6 +200,30 @@ proptest! {
         softmax_backward(&mut g, &up, &z, &s, v).unwrap();
         let f = |x: &[f64]| { let mut o = vec![0.0; 6]; let mut t = vec![RowStats::default(); 2]; softmax_forward(&mut o, &mut t, x, v).unwrap(); dot(&o, &up) };
         assert_all_close("softmax grad", &g, &central_diff(&z, 1e-6, f), 1e-6, 1e-7);
+        // f32 against f64 on the same rounded inputs: forward values and both backward passes,
+        // and the entropy backward.
+        let z32: Vec<f32> = z.iter().map(|&x| x as f32).collect();
+        let up32: Vec<f32> = up.iter().map(|&x| x as f32).collect();
+        let (z64, up64) = (widen(&z32), widen(&up32));
+        let (mut o32, mut s32) = (vec![0.0f32; 6], vec![RowStats::default(); 2]);
+        let (mut o64, mut s64) = (vec![0.0f64; 6], vec![RowStats::default(); 2]);
+        log_softmax_forward(&mut o32, &mut s32, &z32, v).unwrap();
+        log_softmax_forward(&mut o64, &mut s64, &z64, v).unwrap();
+        assert_all_close("log-softmax f32", &widen(&o32), &o64, 1e-6, 1e-6);
+        let (mut g32, mut g64) = (vec![0.0f32; 6], vec![0.0f64; 6]);
+        log_softmax_backward(&mut g32, &up32, &z32, &s32, v).unwrap();
+        log_softmax_backward(&mut g64, &up64, &z64, &s64, v).unwrap();
+        softmax_backward(&mut g32, &up32, &z32, &s32, v).unwrap();
+        softmax_backward(&mut g64, &up64, &z64, &s64, v).unwrap();
+        assert_all_close("(log-)softmax grads f32", &widen(&g32), &g64, 1e-5, 1e-6);
+        let (mut h32, mut h64) = ([0.0f32; 2], [0.0f64; 2]);
+        entropy_forward(&mut h32, &mut s32, &z32, v).unwrap();
+        entropy_forward(&mut h64, &mut s64, &z64, v).unwrap();
+        let (mut e32, mut e64) = (vec![0.0f32; 6], vec![0.0f64; 6]);
+        entropy_backward(&mut e32, &up32[..2], &z32, &s32, &h32, v).unwrap();
+        entropy_backward(&mut e64, &up64[..2], &z64, &s64, &h64, v).unwrap();
+        assert_all_close("entropy f32", &widen(&h32), &h64, 1e-6, 1e-6);
+        assert_all_close("entropy grad f32", &widen(&e32), &e64, 1e-5, 1e-6);
     }
 }
 
