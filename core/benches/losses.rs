@@ -20,7 +20,7 @@ use std::hint::black_box;
 
 use common::{Harness, Rng};
 use rewardkit_core::loss::*;
-use rewardkit_core::{KlEstimator, KlPenalty, Mask, Real};
+use rewardkit_core::{KlEstimator, KlPenalty, Mask, Preset, Real};
 
 struct Tokens<F> {
     t: usize,
@@ -71,7 +71,8 @@ fn ppo<F: Real>(h: &Harness, b: usize, t: usize, rng: &mut Rng) {
     let n = b * t;
     let mask = Mask::new(&d.mask, d.t).unwrap();
     let kl = KlTerm::new(KlPenalty::new(KlEstimator::K3), F::lit(0.001)).unwrap();
-    let loss = PolicyLoss::<F>::verl(PolicyLossKind::Vanilla).with_kl(Some(kl));
+    let loss =
+        PolicyLoss::<F>::from_preset(Preset::Verl, PolicyLossKind::Vanilla).with_kl(Some(kl));
     let agg = Aggregation::TokenMean;
     let mut grad = vec![F::ZERO; n];
     let sz = size_of::<F>();
@@ -84,7 +85,7 @@ fn ppo<F: Real>(h: &Harness, b: usize, t: usize, rng: &mut Rng) {
     let tm = h.time(|| {
         let p = policy_loss(&mut grad, black_box(&inp), &loss, &agg).unwrap();
         agg.scale_grad(&mut grad, mask, &p).unwrap();
-        agg.value(&p, &p).unwrap()
+        agg.value::<F>(&p, &p).unwrap()
     });
     let bytes = n * (4 * sz + 1) + n * sz;
     h.row(
@@ -102,7 +103,7 @@ fn ppo<F: Real>(h: &Harness, b: usize, t: usize, rng: &mut Rng) {
     let tm = h.time(|| {
         let p = policy_loss(&mut grad, black_box(&inp), &loss, &agg).unwrap();
         agg.scale_grad(&mut grad, mask, &p).unwrap();
-        agg.value(&p, &p).unwrap()
+        agg.value::<F>(&p, &p).unwrap()
     });
     let bytes = n * (3 * sz + 1) + b * sz + n * sz;
     h.row(
@@ -113,12 +114,12 @@ fn ppo<F: Real>(h: &Harness, b: usize, t: usize, rng: &mut Rng) {
     );
 
     // Plain PPO without KL (the bare surrogate).
-    let plain = PolicyLoss::<F>::verl(PolicyLossKind::Vanilla);
+    let plain = PolicyLoss::<F>::from_preset(Preset::Verl, PolicyLossKind::Vanilla);
     let inp = PolicyInputs::new(&d.lp, &d.old, &d.adv, mask).unwrap();
     let tm = h.time(|| {
         let p = policy_loss(&mut grad, black_box(&inp), &plain, &agg).unwrap();
         agg.scale_grad(&mut grad, mask, &p).unwrap();
-        agg.value(&p, &p).unwrap()
+        agg.value::<F>(&p, &p).unwrap()
     });
     let bytes = n * (3 * sz + 1) + n * sz;
     h.row(
@@ -134,7 +135,7 @@ fn ppo<F: Real>(h: &Harness, b: usize, t: usize, rng: &mut Rng) {
     let tm = h.time(|| {
         let p = policy_loss(&mut grad, black_box(&inp), &gspo, &smtm).unwrap();
         smtm.scale_grad(&mut grad, mask, &p).unwrap();
-        smtm.value(&p, &p).unwrap()
+        smtm.value::<F>(&p, &p).unwrap()
     });
     h.row(
         &format!("gspo, seq-mean-token-mean, {}", F::NAME),

@@ -13,7 +13,8 @@
 )]
 
 use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs};
-use rewardkit_core::kl::{KlController, full_kl_forward};
+use rewardkit_core::kl::KlController;
+use rewardkit_core::logits::{RowStats, full_kl_forward};
 use rewardkit_core::{AdvantageEstimator, GroupIndex, KlPenalty, Mask, Preset};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -107,8 +108,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Exact KL over a vocabulary of 5 from logits.
     let logits = [1.0, 0.5, -0.2, 0.0, -1.0];
     let ref_logits = [0.8, 0.7, -0.1, 0.1, -1.5];
-    let mut full = [0.0f64];
-    full_kl_forward(&mut full, &logits, &ref_logits, 5)?;
+    let (mut full, mut stats, mut ref_stats) =
+        ([0.0f64], [RowStats::default()], [RowStats::default()]);
+    full_kl_forward(
+        &mut full,
+        &mut stats,
+        &mut ref_stats,
+        &logits,
+        &ref_logits,
+        5,
+    )?;
     println!("\nexact KL(pi || pi_ref) over V = 5: {:.6}", full[0]);
 
     // An adaptive KL coefficient (Ziegler et al.) after a step with KL above target.

@@ -1,7 +1,14 @@
 //! KL divergence between the policy and a reference policy: per-token estimators from sampled
 //! log-probabilities (`k1`, `k2`, `k3`, `abs`, their straight-through `+` forms, the
-//! importance-weighted off-policy form), the exact full-vocabulary KL, entropy and token
-//! log-probabilities from logits, and the fixed and adaptive KL-coefficient controllers.
+//! importance-weighted off-policy form), the KL term of a loss ([`KlTerm`]), and the fixed and
+//! adaptive KL-coefficient controllers. The exact full-vocabulary KL and entropy from logits live in
+//! [`crate::logits`].
+//!
+//! **One rule.** Every per-token KL value in the crate comes from [`KlEstimator::eval`] (one
+//! function per estimator, value and derivative) through [`KlPenalty`] (clamps, straight-through):
+//! the [`KlPenalty::forward`] kernel, the KL term of a policy loss ([`KlTerm`],
+//! [`crate::loss::PolicyLoss`]), the `approx_kl` diagnostic and verl's rejection-sampling
+//! statistics ([`crate::loss::rejection_mask`]).
 //!
 //! Every estimator returns its value **and** its exact derivative with respect to the policy
 //! log-probability `log π(a)`; the derivative with respect to the reference log-probability is its
@@ -20,14 +27,11 @@
 use core::fmt;
 use core::str::FromStr;
 
-use num_traits::Float;
-
 use crate::error::{
-    Error, Result, UnknownName, ensure_finite, ensure_len, ensure_nonempty, param_nonneg,
-    param_positive,
+    Error, Result, UnknownName, ensure_finite, ensure_len, param_nonneg, param_positive,
 };
+use crate::preset::Preset;
 use crate::real::Real;
-use crate::stats::check_logits;
 
 /// A per-token KL estimator, named as verl's `kl_penalty` / `kl_loss_type` does.
 ///
@@ -49,6 +53,9 @@ use crate::stats::check_logits;
 /// assert_eq!((value, grad), (0.0, 0.0));
 /// # Ok::<(), rewardkit_core::UnknownName>(())
 /// ```
+///
+/// Citation: Schulman, "Approximating KL divergence" (2020); verl `kl_penalty_forward`
+/// (`verl/trainer/ppo/core_algos.py`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum KlEstimator {
@@ -65,47 +72,105 @@ pub enum KlEstimator {
 const KL_NAMES: &[&str] = &["k1", "kl", "abs", "k2", "mse", "k3", "low_var_kl"];
 
 impl KlEstimator {
-    /// Value and derivative `∂k/∂d` at `d = log π − log π_ref`, without clamping.
-    #[inline]
+    /// Every variant.
+    pub const ALL: [Self; 4] = [Self::K1, Self::Abs, Self::K2, Self::K3];
+
+    /// Value and derivative `∂k/∂d` at `d = log π − log π_ref`, without clamping: the one
+    /// implementation of each estimator in the crate.
+    ///
+    /// # Definition
+    /// See the type-level table. `k3`: a series of `e^{−d} − 1 + d` (and of the derivative) for
+    /// `|d| < 0.1` (no cancellation and no exponential; truncation below `1e-18` relative in `f64`,
+    /// `4e-9` in `f32`), `expm1(−d) + d` otherwise ([`Real::exp_m1_fast`]).
+    ///
+    /// # Errors
+    /// None: this is the pure formula, and a NaN or infinite `d` propagates. [`KlPenalty::eval`] is
+    /// the checked evaluation.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::KlEstimator;
+    /// let d = 2f64.ln(); // π twice π_ref
+    /// let (v, g) = KlEstimator::K3.eval(d);
+    /// assert!((v - (0.5 - 1.0 + d)).abs() < 1e-16 && (g - 0.5).abs() < 1e-16);
+    /// ```
+    #[inline(always)]
     pub fn eval<F: Real>(self, d: F) -> (F, F) {
         match self {
-            Self::K1 => (d, F::ONE),
-            Self::Abs => (d.abs(), sign(d)),
-            Self::K2 => (F::lit(0.5) * d * d, d),
+            Self::K1 => k1(d),
+            Self::Abs => abs(d),
+            Self::K2 => k2(d),
             Self::K3 => k3(d),
         }
     }
 }
 
+/// `k1 = d`, `∂ = 1`.
 #[inline(always)]
-fn sign<F: Real>(d: F) -> F {
-    if d > F::ZERO {
+fn k1<F: Real>(d: F) -> (F, F) {
+    (d, F::ONE)
+}
+
+/// `|d|`, `∂ = sign(d)` (0 at 0, torch's subgradient).
+#[inline(always)]
+fn abs<F: Real>(d: F) -> (F, F) {
+    let s = if d > F::ZERO {
         F::ONE
     } else if d < F::ZERO {
         -F::ONE
     } else {
         F::ZERO
-    }
+    };
+    (d.abs(), s)
 }
 
-/// `k3(d) = e^{−d} − 1 + d` and `1 − e^{−d}`, accurate for small `|d|` (a series below 1e-2 avoids
-/// the cancellation in `expm1(−d) + d`). Branch-free, so loops over it vectorize.
+/// `k2 = d²/2`, `∂ = d`.
+#[inline(always)]
+fn k2<F: Real>(d: F) -> (F, F) {
+    (F::lit(0.5) * d * d, d)
+}
+
+/// `1/k!` for `k = 11` down to `2`: the series of `expm1(u) − u = u²·Σ_{k≥2} u^{k−2}/k!`.
+const K3_SERIES: [f64; 10] = [
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+];
+
+/// `k3(d) = e^{−d} − 1 + d` and `1 − e^{−d}`. With `u = −d`: for `|u| < 0.1` the series
+/// `tail = u²·Σ_{k≥2} u^{k−2}/k!` (the subtraction `expm1(u) − u` would cancel) with
+/// `expm1(u) = u + tail`, which needs no exponential; otherwise `expm1(u) − u` and `−expm1(u)`.
+/// The series stops at `k = 11` in `f64` and `k = 6` in `f32` (truncation below `1e-18` and `4e-9`
+/// relative at `|u| = 0.1`).
 #[inline(always)]
 fn k3<F: Real>(d: F) -> (F, F) {
     let u = -d;
-    let em1 = u.exp_m1_fast();
-    // u²/2 + u³/6 + u⁴/24 + u⁵/120 + u⁶/720; truncation error < 2e-18 relative below 1e-2.
-    let u2 = u * u;
-    let series = u2
-        * (F::lit(0.5)
-            + u * (F::lit(1.0 / 6.0)
-                + u * (F::lit(1.0 / 24.0) + u * (F::lit(1.0 / 120.0) + u * F::lit(1.0 / 720.0)))));
-    let value = if u.abs() < F::lit(1e-2) {
-        series
+    if u.abs() < F::lit(0.1) {
+        // Horner (a loop: rustfmt's time grows exponentially with the depth of a nested expression).
+        let terms: &[f64] = if size_of::<F>() == 4 {
+            K3_SERIES.get(5..).unwrap_or(&K3_SERIES)
+        } else {
+            &K3_SERIES
+        };
+        let mut q = F::ZERO;
+        for &c in terms {
+            q = F::lit(c) + u * q;
+        }
+        let tail = u * u * q;
+        (tail, -(u + tail))
     } else {
-        em1 - u
-    };
-    (value, -em1)
+        let em1 = u.exp_m1_fast();
+        // At u = +∞ (a log-ratio that overflowed to −∞) em1 − u would be ∞ − ∞ = NaN.
+        let value = if em1.is_infinite() { em1 } else { em1 - u };
+        (value, -em1)
+    }
 }
 
 impl fmt::Display for KlEstimator {
@@ -140,14 +205,18 @@ impl FromStr for KlEstimator {
 /// # Definition
 /// With `d = log π − log π_ref`:
 /// 1. if `log_ratio_clamp = Some(c)`: `d ← clamp(d, −c, c)` (derivative 0 outside);
-/// 2. `value = k(d)`; derivative `k'(d)`, or `d` when `straight_through` (verl's `+` suffix: the value
-///    of `kX` with the gradient of `k2`, i.e. `k2 − sg(k2) + sg(kX)`);
-/// 3. if `value_clamp = Some(c)`: `value ← clamp(value, −c, c)` (derivative 0 outside).
+/// 2. `value = k(d)` ([`KlEstimator::eval`]); derivative `k'(d)`, or the unclamped `d` when
+///    `straight_through` (verl's `+` suffix: the value of `kX` with the gradient of `k2`, i.e.
+///    `k2 − sg(k2) + sg(kX)`);
+/// 3. if `value_clamp = Some(c)`: `value ← clamp(value, −c, c)` (derivative 0 outside, except for
+///    the straight-through gradient).
 ///
 /// Defaults ([`KlPenalty::new`]): no value clamp; `k3` clamps `d` to `±20` so `e^{−d}` stays finite in
-/// `f32` (exact inside that range); the others are unclamped. [`KlPenalty::verl`],
-/// [`KlPenalty::openrlhf`] and [`KlPenalty::trl`] reproduce those frameworks (see
-/// [`numerics`](crate::numerics)).
+/// `f32` (exact inside that range); the others are unclamped. [`KlPenalty::from_preset`] reproduces
+/// verl, TRL and OpenRLHF (see [`numerics`](crate::numerics)).
+///
+/// # Errors
+/// The setters: [`Error::InvalidParam`] for a clamp that is not finite and `> 0`.
 ///
 /// # Examples
 /// ```
@@ -163,6 +232,9 @@ impl FromStr for KlEstimator {
 /// assert_eq!(grad, [0.5, -1.0]); // the k2 gradient d
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Citation: Schulman, "Approximating KL divergence" (2020); verl `kl_penalty_forward`; OpenRLHF
+/// `compute_approx_kl`; TRL `GRPOTrainer._compute_loss`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct KlPenalty<F> {
@@ -183,36 +255,41 @@ impl<F: Real> KlPenalty<F> {
         }
     }
 
-    /// verl's `kl_penalty`: `k3` clamps `d` to `±20` and the value to `±10`; the others are
-    /// unclamped (`verl/trainer/ppo/core_algos.py`, `kl_penalty_forward`).
-    pub fn verl(estimator: KlEstimator, straight_through: bool) -> Self {
+    /// The penalty for `estimator` with a framework's clamps (straight-through off; set it with
+    /// [`KlPenalty::with_straight_through`]).
+    ///
+    /// # Definition
+    /// | preset | clamp on `d` | clamp on the value |
+    /// |---|---|---|
+    /// | `Rewardkit` | `±20` for `k3` | none |
+    /// | `Verl` (`kl_penalty_forward`) | `±20` for `k3` | `±10` for `k3` |
+    /// | `Trl` (`GRPOTrainer`, `k3` only) | none | none |
+    /// | `OpenRlhf` (`compute_approx_kl`) | none | `±10` for every estimator |
+    ///
+    /// TRL implements only `k3`; for another estimator its preset gives the unclamped estimator.
+    /// OpenRLHF computes in `f32` even for `f64` inputs (compare with `f32` tolerances).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{KlEstimator, KlPenalty, Preset};
+    /// let verl = KlPenalty::<f64>::from_preset(Preset::Verl, KlEstimator::K3);
+    /// assert_eq!((verl.log_ratio_clamp(), verl.value_clamp()), (Some(20.0), Some(10.0)));
+    /// assert_eq!(verl.eval(-30.0, 0.0)?, (10.0, 0.0)); // both clamps active: no gradient
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn from_preset(preset: Preset, estimator: KlEstimator) -> Self {
         let is_k3 = estimator == KlEstimator::K3;
-        Self {
-            estimator,
-            straight_through,
-            log_ratio_clamp: is_k3.then(|| F::lit(20.0)),
-            value_clamp: is_k3.then(|| F::lit(10.0)),
-        }
-    }
-
-    /// OpenRLHF's `compute_approx_kl`: no clamp on `d`, every estimator's value clamped to `±10`
-    /// (`openrlhf/models/utils.py`). OpenRLHF computes in `f32` even for `f64` inputs.
-    pub fn openrlhf(estimator: KlEstimator) -> Self {
+        let (log_ratio_clamp, value_clamp) = match preset {
+            Preset::Rewardkit => (is_k3.then(|| F::lit(20.0)), None),
+            Preset::Verl => (is_k3.then(|| F::lit(20.0)), is_k3.then(|| F::lit(10.0))),
+            Preset::Trl => (None, None),
+            Preset::OpenRlhf => (None, Some(F::lit(10.0))),
+        };
         Self {
             estimator,
             straight_through: false,
-            log_ratio_clamp: None,
-            value_clamp: Some(F::lit(10.0)),
-        }
-    }
-
-    /// TRL's GRPO KL: unclamped `k3` (`trl/trainer/grpo_trainer.py`).
-    pub fn trl() -> Self {
-        Self {
-            estimator: KlEstimator::K3,
-            straight_through: false,
-            log_ratio_clamp: None,
-            value_clamp: None,
+            log_ratio_clamp,
+            value_clamp,
         }
     }
 
@@ -272,30 +349,80 @@ impl<F: Real> KlPenalty<F> {
         self.value_clamp
     }
 
-    /// Value and derivative with respect to `log π` for one token.
+    /// Value and derivative with respect to `log π` of one token, checked.
+    ///
+    /// # Definition
+    /// See the type-level docs.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] (`index` 0) for a NaN/∞ `logp` or `ref_logp`; [`Error::Overflow`] when the
+    /// value or the derivative overflows on finite inputs (`k2` of a log-ratio beyond the float
+    /// range, unclamped `k3` below `d ≈ −88` in `f32`, a straight-through gradient of an infinite
+    /// log-ratio).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{Error, KlEstimator, KlPenalty};
+    /// let k3 = KlPenalty::<f64>::new(KlEstimator::K3);
+    /// let (v, g) = k3.eval(-1.0, -1.0 - 2f64.ln())?;
+    /// assert!((v - (0.5 - 1.0 + 2f64.ln())).abs() < 1e-15 && (g - 0.5).abs() < 1e-15);
+    /// assert!(matches!(k3.eval(f64::NAN, 0.0), Err(Error::NonFinite { .. })));
+    /// let k2 = KlPenalty::<f32>::new(KlEstimator::K2);
+    /// assert!(matches!(k2.eval(3e38, -3e38), Err(Error::Overflow { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn eval(&self, logp: F, ref_logp: F) -> Result<(F, F)> {
+        if !logp.is_finite() {
+            return Err(Error::NonFinite {
+                what: "logp",
+                index: 0,
+            });
+        }
+        if !ref_logp.is_finite() {
+            return Err(Error::NonFinite {
+                what: "ref_logp",
+                index: 0,
+            });
+        }
+        let (v, g) = self.eval_unchecked(logp, ref_logp);
+        if v.is_finite() && g.is_finite() {
+            Ok((v, g))
+        } else {
+            Err(Error::Overflow {
+                what: "KL estimate",
+            })
+        }
+    }
+
+    /// [`KlPenalty::eval`] without the checks (the hot loops check their outputs once).
     #[inline(always)]
-    pub fn eval(&self, logp: F, ref_logp: F) -> (F, F) {
+    pub(crate) fn eval_unchecked(&self, logp: F, ref_logp: F) -> (F, F) {
         let (lo, hi) = bounds(self.log_ratio_clamp);
         let (vlo, vhi) = bounds(self.value_clamp);
-        eval_with(
-            |d| self.estimator.eval(d),
-            self.straight_through,
-            lo,
-            hi,
-            vlo,
-            vhi,
-            logp,
-            ref_logp,
-        )
+        let st = self.straight_through;
+        // Dispatch once to a monomorphic body per estimator.
+        match self.estimator {
+            KlEstimator::K1 => eval_with(k1, st, lo, hi, vlo, vhi, logp, ref_logp),
+            KlEstimator::Abs => eval_with(abs, st, lo, hi, vlo, vhi, logp, ref_logp),
+            KlEstimator::K2 => eval_with(k2, st, lo, hi, vlo, vhi, logp, ref_logp),
+            KlEstimator::K3 => eval_with(k3, st, lo, hi, vlo, vhi, logp, ref_logp),
+        }
     }
 
     /// Per-token values and (optionally) derivatives with respect to `log π`.
+    ///
+    /// # Definition
+    /// [`KlPenalty::eval`] per token.
     ///
     /// # Shapes
     /// `out`, `grad`, `logp`, `ref_logp`: any common length `N` (flatten `(B, T)`).
     ///
     /// # Errors
-    /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ log-probabilities.
+    /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ log-probabilities (first index);
+    /// [`Error::Overflow`] as [`KlPenalty::eval`].
+    ///
+    /// # Examples
+    /// See the type-level docs.
     pub fn forward(
         &self,
         out: &mut [F],
@@ -311,43 +438,47 @@ impl<F: Real> KlPenalty<F> {
             ensure_len("grad", logp.len(), g.len())?;
         }
         // One monomorphic loop per estimator, so the body is branch-free and vectorizes.
-        match self.estimator {
-            KlEstimator::K1 => self.run(out, grad, logp, ref_logp, |d| KlEstimator::K1.eval(d)),
-            KlEstimator::Abs => self.run(out, grad, logp, ref_logp, |d| KlEstimator::Abs.eval(d)),
-            KlEstimator::K2 => self.run(out, grad, logp, ref_logp, |d| KlEstimator::K2.eval(d)),
+        let grad = match self.estimator {
+            KlEstimator::K1 => self.run(out, grad, logp, ref_logp, k1),
+            KlEstimator::Abs => self.run(out, grad, logp, ref_logp, abs),
+            KlEstimator::K2 => self.run(out, grad, logp, ref_logp, k2),
             KlEstimator::K3 => self.run(out, grad, logp, ref_logp, k3),
+        };
+        // Finite inputs can still overflow (k3 without a clamp at d below about −88 in f32, k2 of
+        // a log-ratio beyond the float range, a straight-through gradient of one).
+        crate::error::ensure_output("KL estimate", out)?;
+        match grad {
+            Some(g) => crate::error::ensure_output("KL gradient", g),
+            None => Ok(()),
         }
-        // Finite inputs can still overflow (k3 without a clamp at d below about −88 in f32).
-        if !out.iter().fold(true, |ok, v| ok & v.is_finite()) {
-            return Err(Error::Overflow {
-                what: "KL value (clamp the log-ratio)",
-            });
-        }
-        Ok(())
     }
 
     #[inline(always)]
-    fn run(
+    fn run<'g>(
         &self,
         out: &mut [F],
-        grad: Option<&mut [F]>,
+        grad: Option<&'g mut [F]>,
         logp: &[F],
         ref_logp: &[F],
         est: impl Fn(F) -> (F, F) + Copy,
-    ) {
+    ) -> Option<&'g mut [F]> {
         let (lo, hi) = bounds(self.log_ratio_clamp);
         let (vlo, vhi) = bounds(self.value_clamp);
         let st = self.straight_through;
         match grad {
             Some(grad) => {
-                for (((o, g), &lp), &lr) in out.iter_mut().zip(grad).zip(logp).zip(ref_logp) {
+                for (((o, g), &lp), &lr) in
+                    out.iter_mut().zip(grad.iter_mut()).zip(logp).zip(ref_logp)
+                {
                     (*o, *g) = eval_with(est, st, lo, hi, vlo, vhi, lp, lr);
                 }
+                Some(grad)
             }
             None => {
                 for ((o, &lp), &lr) in out.iter_mut().zip(logp).zip(ref_logp) {
                     *o = eval_with(est, st, lo, hi, vlo, vhi, lp, lr).0;
                 }
+                None
             }
         }
     }
@@ -360,8 +491,8 @@ impl<F: Real> KlPenalty<F> {
     /// As [`KlPenalty::forward`], plus `old_logp` of the same length.
     ///
     /// # Errors
-    /// As [`KlPenalty::forward`], plus [`Error::Overflow`] if `w` overflows (`log π − log π_old`
-    /// beyond about 88 in `f32`).
+    /// As [`KlPenalty::forward`], plus [`Error::Overflow`] if `w`, the value or the derivative
+    /// overflows (`log π − log π_old` beyond about 88 in `f32`).
     ///
     /// # Examples
     /// ```
@@ -370,7 +501,7 @@ impl<F: Real> KlPenalty<F> {
     /// let (mut v, mut g) = ([0.0], [0.0]);
     /// // On-policy (log π = log π_old) the weight is 1 and the form equals plain k3.
     /// kl.importance_weighted(&mut v, Some(&mut g), &[-1.0], &[-1.2], &[-1.0])?;
-    /// assert_eq!(v[0], kl.eval(-1.0, -1.2).0);
+    /// assert_eq!(v[0], kl.eval(-1.0, -1.2)?.0);
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
     pub fn importance_weighted(
@@ -381,44 +512,46 @@ impl<F: Real> KlPenalty<F> {
         ref_logp: &[F],
         old_logp: &[F],
     ) -> Result<()> {
-        ensure_len("old_logp", logp.len(), old_logp.len())?;
-        ensure_finite("old_logp", old_logp)?;
         let n = logp.len();
-        let mut dummy = [F::ZERO; 0];
-        let has_grad = grad.is_some();
-        let grad: &mut [F] = match grad {
-            Some(g) => {
-                ensure_len("grad", n, g.len())?;
-                g
-            }
-            None => &mut dummy,
-        };
         ensure_len("ref_logp", n, ref_logp.len())?;
+        ensure_len("old_logp", n, old_logp.len())?;
         ensure_len("out", n, out.len())?;
+        if let Some(g) = &grad {
+            ensure_len("grad", n, g.len())?;
+        }
         ensure_finite("logp", logp)?;
         ensure_finite("ref_logp", ref_logp)?;
+        ensure_finite("old_logp", old_logp)?;
+        let mut grad = grad;
         for (i, ((o, &lp), (&lr, &lo))) in out
             .iter_mut()
             .zip(logp)
             .zip(ref_logp.iter().zip(old_logp))
             .enumerate()
         {
-            let w = (lp - lo).exp();
-            if !w.is_finite() {
+            let (v, g) = weighted(self, lp, lo, lr);
+            if !(v.is_finite() && g.is_finite()) {
                 return Err(Error::Overflow {
-                    what: "importance weight exp(logp - old_logp)",
+                    what: "importance-weighted KL",
                 });
             }
-            let (k, dk) = self.eval(lp, lr);
-            *o = w * k;
-            if has_grad {
-                if let Some(g) = grad.get_mut(i) {
-                    *g = w * (k + dk);
+            *o = v;
+            if let Some(gs) = grad.as_deref_mut() {
+                if let Some(x) = gs.get_mut(i) {
+                    *x = g;
                 }
             }
         }
-        crate::error::ensure_output("importance-weighted KL", out)
+        Ok(())
     }
+}
+
+/// `(w·k, w·(k + k'))` with `w = e^{logp − old}` (not detached).
+#[inline(always)]
+fn weighted<F: Real>(p: &KlPenalty<F>, logp: F, old: F, ref_logp: F) -> (F, F) {
+    let w = (logp - old).exp();
+    let (k, dk) = p.eval_unchecked(logp, ref_logp);
+    (w * k, w * (k + dk))
 }
 
 /// `(−c, c)` for a clamp `c`, or `(−∞, ∞)`.
@@ -444,9 +577,23 @@ fn eval_with<F: Real>(
     ref_logp: F,
 ) -> (F, F) {
     let raw = logp - ref_logp;
-    let d = raw.max(lo).min(hi);
+    // Comparisons rather than `max`/`min`: cheaper, and a NaN propagates instead of being
+    // replaced by a bound.
+    let d = if raw < lo {
+        lo
+    } else if raw > hi {
+        hi
+    } else {
+        raw
+    };
     let (value, dk) = est(d);
-    let clamped = value.max(vlo).min(vhi);
+    let clamped = if value < vlo {
+        vlo
+    } else if value > vhi {
+        vhi
+    } else {
+        value
+    };
     let grad = if straight_through {
         // The k2 gradient uses the unclamped log-ratio: verl computes k2 on the raw log-probs.
         raw
@@ -508,446 +655,115 @@ impl<F: Real> fmt::Display for KlPenalty<F> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Full-vocabulary KL and entropy from logits
+// The KL term of a loss
 // ---------------------------------------------------------------------------------------------
 
-fn check_rows<F: Real>(what: &'static str, x: &[F], vocab: usize) -> Result<usize> {
-    ensure_nonempty(what, x.len())?;
-    if vocab == 0 || x.len() % vocab != 0 {
-        return Err(Error::BadShape {
-            what,
-            len: x.len(),
-            dim: vocab,
-        });
-    }
-    check_logits(x).map_err(|e| match e {
-        Error::NonFinite { index, .. } => Error::NonFinite { what, index },
-        other => other,
-    })?;
-    Ok(x.len() / vocab)
-}
-
-/// Row statistics `(max, ln Σ e^{z − max})`. Log-probabilities are then `(z − max) − ln_sum`, which
-/// keeps full precision even when the logits are huge (`max + ln_sum` would absorb `ln_sum`).
-/// `ln_sum = ln_1p(Σ_{v ≠ argmax} e^{z_v − max})`: the maximum contributes exactly 1, so a
-/// confident row keeps its tail (`log π(argmax) ≈ −e^{−40}` instead of `0`).
-#[inline]
-fn row_lse<F: Real>(z: &[F]) -> Result<RowStats> {
-    row_lse_arg(z).map(|(_, stats)| stats)
-}
-
-/// [`row_lse`] and the index of the (first) maximum.
-#[inline]
-fn row_lse_arg<F: Real>(z: &[F]) -> Result<(usize, RowStats)> {
-    let (arg, m) = z
-        .iter()
-        .enumerate()
-        .fold((0, f64::NEG_INFINITY), |(i, m), (j, v)| {
-            let x = v.as_f64();
-            if x > m { (j, x) } else { (i, m) }
-        });
-    if m == f64::NEG_INFINITY {
-        // Every logit is −∞: no distribution.
-        return Err(Error::NonFinite {
-            what: "logits (a row is entirely -inf)",
-            index: 0,
-        });
-    }
-    Ok((arg, (m, Float::ln_1p(exp_sum_except(z, arg, m, 1.0)))))
-}
-
-/// `Σ_{v ≠ arg} e^{k·(z_v − m)}`, in two contiguous (vectorizable) loops.
-#[inline]
-fn exp_sum_except<F: Real>(z: &[F], arg: usize, m: f64, k: f64) -> f64 {
-    let sum = |xs: &[F]| -> f64 { xs.iter().map(|v| Float::exp(k * (v.as_f64() - m))).sum() };
-    sum(z.get(..arg).unwrap_or(&[])) + sum(z.get(arg + 1..).unwrap_or(&[]))
-}
-
-/// `log π_v` from a logit and its row statistics.
-#[inline(always)]
-fn logprob(z: f64, (m, ln_s): RowStats) -> f64 {
-    (z - m) - ln_s
-}
-
-/// `(max, ln Σ e^{z − max})` of one row of logits.
-type RowStats = (f64, f64);
-
-/// KL of one row, with the row statistics of both distributions.
-fn row_kl<F: Real>(z: &[F], zr: &[F]) -> Result<(f64, RowStats, RowStats)> {
-    let (lp, lq) = (row_lse(z)?, row_lse(zr)?);
-    let mut kl = 0.0f64;
-    for (&a, &b) in z.iter().zip(zr) {
-        let logp = logprob(a.as_f64(), lp);
-        if logp == f64::NEG_INFINITY {
-            continue; // p = 0 contributes nothing
-        }
-        let logq = logprob(b.as_f64(), lq);
-        kl += Float::exp(logp) * (logp - logq);
-    }
-    if !kl.is_finite() {
-        return Err(Error::Overflow {
-            what: "full-vocabulary KL (the reference gives zero probability to a policy token)",
-        });
-    }
-    Ok((kl.max(0.0), lp, lq))
-}
-
-/// Exact `KL(π‖π_ref) = Σ_v π_v (log π_v − log π_ref,v)` per token, from policy and reference logits.
-///
-/// verl lists this as `kl_penalty = "full"` but raises `NotImplementedError`; rewardkit computes it
-/// in `f64` per row (two-pass `logsumexp`).
-///
-/// # Shapes
-/// `out`: `(N)`; `logits`, `ref_logits`: `(N, V)` row-major.
-///
-/// # Errors
-/// [`Error::BadShape`] if `V` does not divide the length; [`Error::LengthMismatch`];
-/// [`Error::NonFinite`] for NaN or `+∞` logits or a row of only `−∞`; [`Error::Overflow`] when the KL
-/// is infinite (the reference has `−∞` where the policy does not).
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::kl::full_kl_forward;
-/// let mut kl = [0.0f64];
-/// full_kl_forward(&mut kl, &[0.0, 0.0], &[0.0, (3.0f64).ln()], 2)?;
-/// // π = (1/2, 1/2), π_ref = (1/4, 3/4)
-/// let expected = 0.5 * (2.0f64).ln() + 0.5 * (2.0f64 / 3.0).ln();
-/// assert!((kl[0] - expected).abs() < 1e-15);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn full_kl_forward<F: Real>(
-    out: &mut [F],
-    logits: &[F],
-    ref_logits: &[F],
-    vocab: usize,
-) -> Result<()> {
-    let n = check_rows("logits", logits, vocab)?;
-    ensure_len("ref_logits", logits.len(), ref_logits.len())?;
-    check_rows("ref_logits", ref_logits, vocab)?;
-    ensure_len("out", n, out.len())?;
-    for ((o, z), zr) in out
-        .iter_mut()
-        .zip(logits.chunks_exact(vocab))
-        .zip(ref_logits.chunks_exact(vocab))
-    {
-        *o = F::lit(row_kl(z, zr)?.0);
-    }
-    crate::error::ensure_output("full_kl_forward", out)
-}
-
-/// Gradient of the full-vocabulary KL with respect to the policy logits:
-/// `∂KL/∂z_v = π_v·(log π_v − log π_ref,v − KL)`, scaled by the upstream gradient of each token.
-/// Overwrites `grad_logits`.
-///
-/// # Shapes
-/// `grad_logits`, `logits`, `ref_logits`: `(N, V)`; `grad_out`: `(N)`.
-///
-/// # Errors
-/// As [`full_kl_forward`], plus [`Error::NonFinite`] for NaN/∞ in `grad_out`.
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::kl::full_kl_backward;
-/// let mut g = [0.0f64; 2];
-/// // Equal distributions: KL is at its minimum and the gradient is zero.
-/// full_kl_backward(&mut g, &[1.0], &[0.3, -0.2], &[0.3, -0.2], 2)?;
-/// assert!(g.iter().all(|v| v.abs() < 1e-16));
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn full_kl_backward<F: Real>(
-    grad_logits: &mut [F],
-    grad_out: &[F],
-    logits: &[F],
-    ref_logits: &[F],
-    vocab: usize,
-) -> Result<()> {
-    let n = check_rows("logits", logits, vocab)?;
-    ensure_len("ref_logits", logits.len(), ref_logits.len())?;
-    check_rows("ref_logits", ref_logits, vocab)?;
-    ensure_len("grad_logits", logits.len(), grad_logits.len())?;
-    ensure_len("grad_out", n, grad_out.len())?;
-    ensure_finite("grad_out", grad_out)?;
-    for (((g, z), zr), &up) in grad_logits
-        .chunks_exact_mut(vocab)
-        .zip(logits.chunks_exact(vocab))
-        .zip(ref_logits.chunks_exact(vocab))
-        .zip(grad_out)
-    {
-        let (kl, lp, lq) = row_kl(z, zr)?;
-        let up = up.as_f64();
-        for ((g, &a), &b) in g.iter_mut().zip(z).zip(zr) {
-            let logp = logprob(a.as_f64(), lp);
-            *g = if logp == f64::NEG_INFINITY {
-                F::ZERO
-            } else {
-                F::lit(up * Float::exp(logp) * (logp - logprob(b.as_f64(), lq) - kl))
-            };
-        }
-    }
-    crate::error::ensure_output("full_kl_backward", grad_logits)
-}
-
-/// Entropy `H = −Σ_v π_v log π_v` per token, from logits (verl/OpenRLHF
-/// `entropy_from_logits`: `logsumexp(z) − Σ softmax(z)·z`).
-///
-/// # Shapes
-/// `out`: `(N)`; `logits`: `(N, V)`.
-///
-/// # Errors
-/// [`Error::BadShape`]; [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN or `+∞` logits or an
-/// all-`−∞` row.
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::kl::entropy_forward;
-/// let mut h = [0.0f32];
-/// entropy_forward(&mut h, &[0.0; 4], 4)?;
-/// assert!((h[0] - 4f32.ln()).abs() < 1e-6);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn entropy_forward<F: Real>(out: &mut [F], logits: &[F], vocab: usize) -> Result<()> {
-    let n = check_rows("logits", logits, vocab)?;
-    ensure_len("out", n, out.len())?;
-    for (o, z) in out.iter_mut().zip(logits.chunks_exact(vocab)) {
-        *o = F::lit(row_entropy(z)?.0);
-    }
-    crate::error::ensure_output("entropy_forward", out)
-}
-
-fn row_entropy<F: Real>(z: &[F]) -> Result<(f64, RowStats)> {
-    let lse = row_lse(z)?;
-    let mut h = 0.0f64;
-    for &a in z {
-        let logp = logprob(a.as_f64(), lse);
-        if logp > f64::NEG_INFINITY {
-            h -= Float::exp(logp) * logp;
-        }
-    }
-    Ok((h.max(0.0), lse))
-}
-
-/// Gradient of the entropy with respect to the logits, `∂H/∂z_v = −π_v·(log π_v + H)`, scaled by the
-/// upstream gradient of each token. Overwrites `grad_logits`.
-///
-/// # Shapes
-/// `grad_logits`, `logits`: `(N, V)`; `grad_out`: `(N)`.
-///
-/// # Errors
-/// As [`entropy_forward`], plus [`Error::LengthMismatch`] and [`Error::NonFinite`] for `grad_out`.
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::kl::entropy_backward;
-/// let mut g = [0.0f64; 3];
-/// // The uniform distribution maximizes entropy: zero gradient.
-/// entropy_backward(&mut g, &[1.0], &[0.5; 3], 3)?;
-/// assert!(g.iter().all(|v| v.abs() < 1e-16));
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn entropy_backward<F: Real>(
-    grad_logits: &mut [F],
-    grad_out: &[F],
-    logits: &[F],
-    vocab: usize,
-) -> Result<()> {
-    let n = check_rows("logits", logits, vocab)?;
-    ensure_len("grad_logits", logits.len(), grad_logits.len())?;
-    ensure_len("grad_out", n, grad_out.len())?;
-    ensure_finite("grad_out", grad_out)?;
-    for ((g, z), &up) in grad_logits
-        .chunks_exact_mut(vocab)
-        .zip(logits.chunks_exact(vocab))
-        .zip(grad_out)
-    {
-        let (h, lse) = row_entropy(z)?;
-        let up = up.as_f64();
-        for (g, &a) in g.iter_mut().zip(z) {
-            let logp = logprob(a.as_f64(), lse);
-            *g = if logp == f64::NEG_INFINITY {
-                F::ZERO
-            } else {
-                F::lit(-up * Float::exp(logp) * (logp + h))
-            };
-        }
-    }
-    crate::error::ensure_output("entropy_backward", grad_logits)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Log-probabilities of given tokens from logits
-// ---------------------------------------------------------------------------------------------
-
-/// The logit of token `id` in a row, or [`Error::TokenOutOfRange`] (`index` is the row's flat index).
-#[inline]
-fn token_logit<F: Real>(z: &[F], id: u32, index: usize, vocab: usize) -> Result<F> {
-    usize::try_from(id)
-        .ok()
-        .and_then(|k| z.get(k).copied())
-        .ok_or(Error::TokenOutOfRange { index, id, vocab })
-}
-
-/// `Err(TokenOutOfRange)` for the first id `>= vocab`.
-fn check_ids(ids: &[u32], vocab: usize) -> Result<()> {
-    match ids
-        .iter()
-        .position(|&id| usize::try_from(id).map_or(true, |k| k >= vocab))
-    {
-        Some(index) => Err(Error::TokenOutOfRange {
-            index,
-            id: ids.get(index).copied().unwrap_or(0),
-            vocab,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// `log π(id)` and `log Σ_v π_v²` of one row of logits, in `f64`: with `m = max z` and
-/// `ln_s = ln Σ e^{z − m}`, `log π(id) = (z_id − m) − ln_s` and
-/// `log Σ π² = ln Σ e^{2(z − m)} − 2·ln_s` (`= LSE(2z) − 2·LSE(z)`, without forming either `LSE`;
-/// both sums as `ln_1p` of the terms other than the maximum's).
-/// The row must be valid (see [`check_rows`]) and `id < V`.
-pub(crate) fn token_logprob_and_concentration<F: Real>(
-    z: &[F],
-    id: u32,
-    index: usize,
-) -> Result<(f64, f64)> {
-    let zi = token_logit(z, id, index, z.len())?.as_f64();
-    let (arg, lse) = row_lse_arg(z)?;
-    let sq = Float::ln_1p(exp_sum_except(z, arg, lse.0, 2.0));
-    Ok((logprob(zi, lse), sq - 2.0 * lse.1))
-}
-
-/// Validates one row of logits: `NonFinite` for NaN or `+∞`, its index offset by `base` (an
-/// all-`−∞` row is reported by the row statistics).
-pub(crate) fn check_logit_row<F: Real>(what: &'static str, z: &[F], base: usize) -> Result<()> {
-    check_logits(z).map_err(|e| match e {
-        Error::NonFinite { index, .. } => Error::NonFinite {
-            what,
-            index: base + index,
-        },
-        other => other,
-    })
-}
-
-/// Log-probabilities of given tokens from logits: `out[n] = log softmax(zₙ)[idₙ]`, TRL's
-/// `selective_log_softmax` and verl's `logprobs_from_logits`, computed per row in `f64`.
+/// A per-token KL term `coef·k(log π, log π_ref)` added to a loss (verl `use_kl_loss`, TRL `beta`,
+/// OpenRLHF `--algo.kl.use_loss`), with any [`KlPenalty`].
 ///
 /// # Definition
-/// `log π(id) = (z_id − max z) − ln Σ_v e^{z_v − max z}`. The form keeps full precision for huge
-/// logits (`z_id − logsumexp(z)` would lose `ln Σ` against `max z`). Language-model logits predict
-/// the *next* token: for logits over a sequence `(B, L, V)` and tokens `(B, L)`, pass the logits
-/// of positions `0..L−1` with the tokens of positions `1..L` (TRL's shift).
-///
-/// # Shapes
-/// `out`: `(N)`; `logits`: `(N, V)` row-major; `ids`: `(N)`, each `< V`.
+/// `coef·k` with derivative `coef·k'` ([`KlPenalty::eval`]); with importance weighting:
+/// `coef·w·k` with `w = π/π_old = e^{log π − log π_old}` (not detached), derivative
+/// `coef·w·(k + k')` (TRL `use_bias_correction_kl`).
 ///
 /// # Errors
-/// [`Error::BadShape`] if `V` does not divide the length of `logits` (or `V = 0`);
-/// [`Error::Empty`] for no logits; [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN or `+∞`
-/// logits or a row of only `−∞`; [`Error::TokenOutOfRange`] for an id `>= V`; [`Error::Overflow`]
-/// when a token has probability zero (its logit is `−∞`, or the result is below the range of `F`).
+/// [`KlTerm::new`]: [`Error::InvalidParam`] unless `coef` is finite and `>= 0`.
 ///
 /// # Examples
 /// ```
-/// use rewardkit_core::kl::logprobs_forward;
-/// let mut lp = [0.0f64; 2];
-/// // Row 0: π = (1/4, 3/4), token 1. Row 1: π = (1/2, 1/2), token 0.
-/// logprobs_forward(&mut lp, &[0.0, 3f64.ln(), 5.0, 5.0], &[1, 0], 2)?;
-/// assert!((lp[0] - 0.75f64.ln()).abs() < 1e-15);
-/// assert!((lp[1] - 0.5f64.ln()).abs() < 1e-15);
+/// use rewardkit_core::{KlPenalty, KlTerm};
+/// let t = KlTerm::new(KlPenalty::<f64>::default(), 0.04)?;
+/// assert_eq!(t.coef(), 0.04);
+/// let (v, g) = t.eval(-1.0, -1.0, -1.0 - 2f64.ln())?; // on-policy token, π = 2·π_ref
+/// assert!((v - 0.04 * (0.5 - 1.0 + 2f64.ln())).abs() < 1e-16 && (g - 0.02).abs() < 1e-16);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
-/// Citation: TRL `trl/trainer/utils.py` (`selective_log_softmax`); verl
-/// `verl/utils/torch_functional.py` (`logprobs_from_logits`).
-pub fn logprobs_forward<F: Real>(
-    out: &mut [F],
-    logits: &[F],
-    ids: &[u32],
-    vocab: usize,
-) -> Result<()> {
-    let n = check_rows("logits", logits, vocab)?;
-    ensure_len("ids", n, ids.len())?;
-    ensure_len("out", n, out.len())?;
-    check_ids(ids, vocab)?;
-    for (i, ((o, z), &id)) in out
-        .iter_mut()
-        .zip(logits.chunks_exact(vocab))
-        .zip(ids)
-        .enumerate()
-    {
-        let zi = token_logit(z, id, i, vocab)?;
-        *o = F::lit(logprob(zi.as_f64(), row_lse(z)?));
-    }
-    crate::error::ensure_output("log-probability (a token has probability zero)", out)
+/// Citation: Schulman, "Approximating KL divergence" (2020); DeepSeek-V3.2 (importance-weighted
+/// `k3`); TRL `grpo_trainer.py` (`use_bias_correction_kl`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct KlTerm<F> {
+    penalty: KlPenalty<F>,
+    coef: F,
+    importance_weighted: bool,
 }
 
-/// Gradient of the token log-probabilities with respect to the logits,
-/// `∂ log π(idₙ)/∂z_{n,v} = [v = idₙ] − π_{n,v}`, scaled by the upstream gradient `grad_out[n]`.
-/// Overwrites `grad_logits`.
-///
-/// # Definition
-/// `grad_logits[n, v] = gₙ·([v = idₙ] − softmax(zₙ)_v)` with `gₙ = grad_out[n]`, in `f64` per row;
-/// the `v = idₙ` entry is `−gₙ·expm1(log π(idₙ))`, exact even when `π(idₙ) → 1`. Rows with
-/// `gₙ = 0` (masked tokens) are written as zeros without evaluating the softmax. The gradient of
-/// any loss built from token log-probabilities (DPO through sequence sums, the SFT term, a policy
-/// loss) reaches the logits through this function with `gₙ = ∂loss/∂ log π(idₙ)`.
-///
-/// # Shapes
-/// `grad_logits`, `logits`: `(N, V)`; `grad_out`, `ids`: `(N)`.
-///
-/// # Errors
-/// As [`logprobs_forward`] (except `Overflow`: the gradient is finite for a zero-probability
-/// token; and a row of only `−∞` is an error only where `gₙ ≠ 0`), plus
-/// [`Error::LengthMismatch`] and [`Error::NonFinite`] for `grad_out`.
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::kl::logprobs_backward;
-/// let mut g = [0.0f64; 2];
-/// // π = (1/4, 3/4), token 1, upstream 2: 2·(0 − 1/4, 1 − 3/4).
-/// logprobs_backward(&mut g, &[2.0], &[0.0, 3f64.ln()], &[1], 2)?;
-/// assert!((g[0] + 0.5).abs() < 1e-15 && (g[1] - 0.5).abs() < 1e-15);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-///
-/// Citation: see [`logprobs_forward`].
-pub fn logprobs_backward<F: Real>(
-    grad_logits: &mut [F],
-    grad_out: &[F],
-    logits: &[F],
-    ids: &[u32],
-    vocab: usize,
-) -> Result<()> {
-    let n = check_rows("logits", logits, vocab)?;
-    ensure_len("ids", n, ids.len())?;
-    ensure_len("grad_logits", logits.len(), grad_logits.len())?;
-    ensure_len("grad_out", n, grad_out.len())?;
-    ensure_finite("grad_out", grad_out)?;
-    check_ids(ids, vocab)?;
-    for (((g, z), &up), &id) in grad_logits
-        .chunks_exact_mut(vocab)
-        .zip(logits.chunks_exact(vocab))
-        .zip(grad_out)
-        .zip(ids)
-    {
-        if up == F::ZERO {
-            g.iter_mut().for_each(|x| *x = F::ZERO);
-            continue;
-        }
-        let lse = row_lse(z)?;
-        let up = up.as_f64();
-        let target = usize::try_from(id).unwrap_or(usize::MAX);
-        for (v, (g, &a)) in g.iter_mut().zip(z).enumerate() {
-            let lp = logprob(a.as_f64(), lse);
-            *g = F::lit(if v == target {
-                -up * Float::exp_m1(lp)
-            } else {
-                -up * Float::exp(lp)
-            });
+impl<F: Real> KlTerm<F> {
+    /// A KL term with coefficient `coef`, not importance-weighted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] unless `coef` is finite and `>= 0`.
+    pub fn new(penalty: KlPenalty<F>, coef: F) -> Result<Self> {
+        Ok(Self {
+            penalty,
+            coef: param_nonneg("kl_coef", coef)?,
+            importance_weighted: false,
+        })
+    }
+
+    /// Multiplies the estimate by `π/π_old` (TRL `use_bias_correction_kl`).
+    pub fn with_importance_weighted(self, on: bool) -> Self {
+        Self {
+            importance_weighted: on,
+            ..self
         }
     }
-    crate::error::ensure_output("logprobs_backward", grad_logits)
+
+    /// The coefficient.
+    pub fn coef(&self) -> F {
+        self.coef
+    }
+
+    /// The penalty (estimator, straight-through switch, clamps).
+    pub fn penalty(&self) -> KlPenalty<F> {
+        self.penalty
+    }
+
+    /// Whether the estimate is multiplied by `π/π_old`.
+    pub fn importance_weighted(&self) -> bool {
+        self.importance_weighted
+    }
+
+    /// Value and derivative with respect to `log π` of one token, checked.
+    ///
+    /// # Definition
+    /// See the type-level docs (`old_logp` is read only when importance-weighted).
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] (`index` 0) for a NaN/∞ input; [`Error::Overflow`] when the value or the
+    /// derivative overflows.
+    ///
+    /// # Examples
+    /// See the type-level docs.
+    pub fn eval(&self, logp: F, old_logp: F, ref_logp: F) -> Result<(F, F)> {
+        for (what, x) in [
+            ("logp", logp),
+            ("old_logp", old_logp),
+            ("ref_logp", ref_logp),
+        ] {
+            if !x.is_finite() && (what != "old_logp" || self.importance_weighted) {
+                return Err(Error::NonFinite { what, index: 0 });
+            }
+        }
+        let (v, g) = self.eval_unchecked(logp, old_logp, ref_logp);
+        if v.is_finite() && g.is_finite() {
+            Ok((v, g))
+        } else {
+            Err(Error::Overflow { what: "KL term" })
+        }
+    }
+
+    /// [`KlTerm::eval`] without the checks.
+    #[inline(always)]
+    pub(crate) fn eval_unchecked(&self, logp: F, old_logp: F, ref_logp: F) -> (F, F) {
+        let (k, dk) = if self.importance_weighted {
+            weighted(&self.penalty, logp, old_logp, ref_logp)
+        } else {
+            self.penalty.eval_unchecked(logp, ref_logp)
+        };
+        (self.coef * k, self.coef * dk)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -962,7 +778,8 @@ pub trait KlController<F: Real> {
     /// Updates `β` after observing `current_kl` over `n_steps` samples.
     ///
     /// # Errors
-    /// [`Error::InvalidParam`] if `current_kl` is not finite.
+    /// [`Error::InvalidParam`] if `current_kl` is not finite; [`Error::Overflow`] if the new `β`
+    /// would not be finite (`β` is then left unchanged).
     fn update(&mut self, current_kl: F, n_steps: usize) -> Result<()>;
 }
 
@@ -1007,7 +824,10 @@ impl<F: Real> KlController<F> for FixedKlController<F> {
 /// The adaptive controller of Ziegler et al. (2019), as in verl and OpenRLHF:
 /// `e = clip(KL/target − 1, −0.2, 0.2)`, `β ← β·(1 + e·n_steps/horizon)`.
 ///
-/// Defaults in verl: `target_kl = 0.1`, `horizon = 10000`.
+/// Defaults in verl: `target_kl = 0.1`, `horizon = 10000`. While the KL stays above the target,
+/// `β` grows geometrically (by up to `1 + 0.2·n_steps/horizon` per update); an update that would
+/// take it beyond the float range returns [`Error::Overflow`] and leaves `β` unchanged (the
+/// frameworks keep going with `inf`).
 ///
 /// # Examples
 /// ```
@@ -1049,7 +869,15 @@ impl<F: Real> KlController<F> for AdaptiveKlController<F> {
         let lim = F::lit(0.2);
         let e = (current_kl / self.target - F::ONE).max(-lim).min(lim);
         let mult = F::ONE + e * F::from_usize(n_steps) / self.horizon;
-        self.coef = (self.coef * mult).max(F::ZERO);
+        let next = (self.coef * mult).max(F::ZERO);
+        if !next.is_finite() {
+            // β grows geometrically while the KL stays above target: stop at the float range
+            // instead of returning ∞ (the coefficient is left as it was).
+            return Err(Error::Overflow {
+                what: "adaptive KL coefficient",
+            });
+        }
+        self.coef = next;
         Ok(())
     }
 }
@@ -1077,18 +905,112 @@ mod tests {
 
     #[test]
     fn clamps() {
-        let verl = KlPenalty::<f64>::verl(KlEstimator::K3, false);
+        let verl = KlPenalty::<f64>::from_preset(Preset::Verl, KlEstimator::K3);
         // d = -30: clamped to -20, e^{20} − 1 − 20 > 10, value clamped to 10, gradient 0.
-        assert_eq!(verl.eval(-30.0, 0.0), (10.0, 0.0));
+        assert_eq!(verl.eval(-30.0, 0.0).unwrap(), (10.0, 0.0));
         let def = KlPenalty::<f64>::new(KlEstimator::K3);
-        let (v, g) = def.eval(-30.0, 0.0);
+        let (v, g) = def.eval(-30.0, 0.0).unwrap();
         assert!((v - (20f64.exp() - 21.0)).abs() < 1e-6);
         assert_eq!(g, 0.0);
-        let st = KlPenalty::<f64>::verl(KlEstimator::K3, true);
-        assert_eq!(st.eval(-30.0, 0.0), (10.0, -30.0));
-        let orl = KlPenalty::<f64>::openrlhf(KlEstimator::K1);
-        assert_eq!(orl.eval(-30.0, 0.0), (-10.0, 0.0));
+        let st = verl.with_straight_through(true);
+        assert_eq!(st.eval(-30.0, 0.0).unwrap(), (10.0, -30.0));
+        let orl = KlPenalty::<f64>::from_preset(Preset::OpenRlhf, KlEstimator::K1);
+        assert_eq!(orl.eval(-30.0, 0.0).unwrap(), (-10.0, 0.0));
+        let trl = KlPenalty::<f64>::from_preset(Preset::Trl, KlEstimator::K3);
+        assert_eq!((trl.log_ratio_clamp(), trl.value_clamp()), (None, None));
+        assert_eq!(
+            KlPenalty::<f32>::from_preset(Preset::Rewardkit, KlEstimator::K2),
+            KlPenalty::new(KlEstimator::K2)
+        );
         assert!(def.with_value_clamp(Some(0.0)).is_err());
+    }
+
+    #[test]
+    fn k3_series_and_expm1_branches_agree() {
+        // At |u| = 0.1 both forms are accurate: they agree to a few ulp of the value.
+        for d in [0.1f64, -0.1, 0.099_999_999, -0.100_000_001] {
+            let series = {
+                let u = -d;
+                let mut q = 0.0;
+                let mut f = 1.0;
+                for k in 2..=20 {
+                    f *= f64::from(k);
+                    q += u.powi(k) / f;
+                }
+                q
+            };
+            let (v, _) = KlEstimator::K3.eval(d);
+            assert!((v - series).abs() <= 4e-15 * series, "{d}: {v} vs {series}");
+        }
+        // f32: the series keeps full relative precision for small d (within an ulp of the exact
+        // k3 of the f32 input d = 0.0010000000474974513).
+        let d = 1e-3f32;
+        let x = f64::from(d);
+        let want = x * x / 2.0 - x.powi(3) / 6.0 + x.powi(4) / 24.0;
+        let (v, g) = KlEstimator::K3.eval(d);
+        assert!(
+            (f64::from(v) - want).abs() <= 1.2e-7 * want,
+            "{v} vs {want}"
+        );
+        assert!((f64::from(g) - (-(-x).exp_m1())).abs() <= 1.2e-7 * x, "{g}");
+    }
+
+    #[test]
+    fn eval_is_checked() {
+        // Regression (issue 8, defect 9): eval skipped the checks forward does.
+        let k2 = KlPenalty::<f32>::new(KlEstimator::K2);
+        assert_eq!(
+            k2.eval(3e38, -3e38),
+            Err(Error::Overflow {
+                what: "KL estimate"
+            })
+        );
+        let k3 = KlPenalty::<f32>::new(KlEstimator::K3);
+        assert_eq!(
+            k3.eval(f32::NAN, 0.0),
+            Err(Error::NonFinite {
+                what: "logp",
+                index: 0
+            })
+        );
+        assert!(matches!(
+            k3.eval(0.0, f32::INFINITY),
+            Err(Error::NonFinite {
+                what: "ref_logp",
+                ..
+            })
+        ));
+        // forward checks the gradient too: a straight-through gradient of an overflowing d.
+        let st = k3.with_straight_through(true);
+        let (mut v, mut g) = ([0.0f32], [0.0f32]);
+        assert_eq!(
+            st.forward(&mut v, Some(&mut g), &[3e38], &[-3e38]),
+            Err(Error::Overflow {
+                what: "KL gradient"
+            })
+        );
+        assert!(st.forward(&mut v, None, &[3e38], &[-3e38]).is_ok()); // the value is clamped
+        // fuzz/kl: d = −1.7e38 − 1.7e38 overflows to −∞ in f32, and k3 there was ∞ − ∞ = NaN,
+        // which OpenRLHF's value clamp silently turned into −10. k3(−∞) = +∞, clamped to +10.
+        let orl = KlPenalty::<f32>::from_preset(Preset::OpenRlhf, KlEstimator::K3);
+        assert_eq!(orl.eval(-1.701_411_8e38, 1.701_438e38), Ok((10.0, 0.0)));
+        assert_eq!(
+            KlEstimator::K3.eval(f32::NEG_INFINITY),
+            (f32::INFINITY, f32::NEG_INFINITY)
+        );
+        let t = KlTerm::new(k2, 1.0).unwrap();
+        assert!(matches!(
+            t.eval(3e38, 0.0, -3e38),
+            Err(Error::Overflow { .. })
+        ));
+        assert!(t.eval(0.0, f32::NAN, 0.0).is_ok()); // old_logp is not read without weighting
+        assert!(matches!(
+            t.with_importance_weighted(true).eval(0.0, f32::NAN, 0.0),
+            Err(Error::NonFinite {
+                what: "old_logp",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -1103,84 +1025,38 @@ mod tests {
     }
 
     #[test]
-    fn full_kl_and_entropy_literals() {
-        // π = softmax(0, ln 3) = (1/4, 3/4); H = −(¼ ln ¼ + ¾ ln ¾).
-        let mut h = [0.0f64];
-        entropy_forward(&mut h, &[0.0, 3f64.ln()], 2).unwrap();
-        let expected = -(0.25 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
-        assert!((h[0] - expected).abs() < 1e-15);
-        // −∞ logits are zero-probability tokens.
-        entropy_forward(&mut h, &[0.0, f64::NEG_INFINITY], 2).unwrap();
-        assert_eq!(h[0], 0.0);
-        let mut kl = [0.0f64];
-        assert!(full_kl_forward(&mut kl, &[0.0, 0.0], &[0.0, f64::NEG_INFINITY], 2).is_err());
-        assert!(full_kl_forward(&mut kl, &[0.0, 0.0, 0.0], &[0.0, 0.0, 0.0], 2).is_err());
-        assert!(entropy_forward(&mut h, &[f64::NAN, 0.0], 2).is_err());
-    }
-
-    #[test]
-    fn logprobs_literals() {
-        // π = softmax(0, ln 3) = (1/4, 3/4).
-        let z = [0.0, 3f64.ln()];
-        let mut lp = [0.0f64; 2];
-        logprobs_forward(&mut lp, &[z, z].concat(), &[0, 1], 2).unwrap();
-        assert!((lp[0] - 0.25f64.ln()).abs() < 1e-15);
-        assert!((lp[1] - 0.75f64.ln()).abs() < 1e-15);
-        // Huge logits: (z − max) − ln Σ keeps every digit (max + ln Σ would absorb ln Σ).
-        let big = [1e6, 1e6 + 3f64.ln()];
-        logprobs_forward(&mut lp[..1], &big, &[0], 2).unwrap();
-        assert!((lp[0] - 0.25f64.ln()).abs() < 1e-9, "{}", lp[0]);
-        // Backward: g·([v = id] − π_v).
-        let mut g = [0.0f64; 2];
-        logprobs_backward(&mut g, &[-2.0], &z, &[0], 2).unwrap();
-        assert!(
-            (g[0] + 1.5).abs() < 1e-15 && (g[1] - 1.5).abs() < 1e-15,
-            "{g:?}"
-        );
-        // A confident token: 1 − π(id) = e^{−40}/(1 + e^{−40}) survives (expm1), 1 − exp would give 0.
-        logprobs_backward(&mut g, &[1.0], &[0.0, 40.0], &[1], 2).unwrap();
-        let tail = (-40f64).exp() / (1.0 + (-40f64).exp());
-        assert!(
-            (g[1] - tail).abs() < 1e-30 && (g[0] + tail).abs() < 1e-30,
-            "{g:?}"
-        );
-        // Zero upstream: zeros, whatever the row.
-        let mut g = [7.0f64; 2];
-        logprobs_backward(&mut g, &[0.0], &[f64::NEG_INFINITY; 2], &[1], 2).unwrap();
-        assert_eq!(g, [0.0, 0.0]);
-        // −∞ logits are zero-probability tokens; choosing one is an error in the forward pass only.
-        logprobs_forward(&mut lp[..1], &[0.0, f64::NEG_INFINITY], &[0], 2).unwrap();
-        assert_eq!(lp[0], 0.0);
-        assert!(logprobs_forward(&mut lp[..1], &[0.0, f64::NEG_INFINITY], &[1], 2).is_err());
-        logprobs_backward(&mut g, &[1.0], &[0.0, f64::NEG_INFINITY], &[1], 2).unwrap();
-        assert_eq!(g, [-1.0, 1.0]);
-    }
-
-    #[test]
-    fn wpo_concentration_literal() {
-        // π = (1/4, 3/4): Σπ² = 5/8, so log Σπ² = ln(5/8); LSE(2z) − 2·LSE(z) says the same.
-        let (lp, conc) = token_logprob_and_concentration(&[0.0f64, 3f64.ln()], 1, 0).unwrap();
-        assert!((lp - 0.75f64.ln()).abs() < 1e-15);
-        assert!((conc - 0.625f64.ln()).abs() < 1e-15);
-        // Uniform over V: Σπ² = 1/V.
-        let (_, conc) = token_logprob_and_concentration(&[2.5f32; 8], 3, 0).unwrap();
-        assert!((conc - 0.125f64.ln()).abs() < 1e-15);
-        assert!(matches!(
-            token_logprob_and_concentration(&[0.0f64; 2], 2, 5),
-            Err(Error::TokenOutOfRange {
-                index: 5,
-                id: 2,
-                vocab: 2
-            })
-        ));
-    }
-
-    #[test]
     fn adaptive_controller() {
         let mut c = AdaptiveKlController::new(0.2f64, 0.1, 100.0).unwrap();
         c.update(0.05, 10).unwrap(); // e = -0.5 -> -0.2; β·(1 − 0.02)
         assert!((c.coef() - 0.196).abs() < 1e-15);
         assert!(c.update(f64::NAN, 1).is_err());
         assert!(AdaptiveKlController::new(0.1f64, 0.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn adaptive_controller_never_returns_infinity() {
+        // Regression (issue 8, defect 9): f32, horizon 1, KL ten times the target: β grows by
+        // 1 + 0.2·256 = 52.2 per update and used to reach +∞ while every update returned Ok.
+        let mut c = AdaptiveKlController::new(0.1f32, 0.1, 1.0).unwrap();
+        let mut errors = 0;
+        for _ in 0..30 {
+            let before = c.coef();
+            match c.update(1.0, 256) {
+                Ok(()) => assert!(c.coef().is_finite()),
+                Err(e) => {
+                    assert_eq!(
+                        e,
+                        Error::Overflow {
+                            what: "adaptive KL coefficient"
+                        }
+                    );
+                    assert_eq!(c.coef(), before); // unchanged
+                    errors += 1;
+                }
+            }
+        }
+        // 0.1·52.2²³ ≈ 3.2e38 < f32::MAX ≈ 3.4e38 < 0.1·52.2²⁴: the last 7 updates are refused.
+        assert_eq!(errors, 7);
+        assert!(c.coef() > 1e36);
     }
 }

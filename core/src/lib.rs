@@ -7,10 +7,13 @@
 //!   OPO, GPG, the optimal token baseline, GDPO and TRL's multi-reward aggregation, GAE and discounted
 //!   returns, selected by [`AdvantageEstimator`] (verl's names) or called as plain functions.
 //! - [`kl`]: per-token KL estimators `k1`, `k2`, `k3`, `abs`, their straight-through `+` forms and the
-//!   importance-weighted form, each with its exact derivative; exact full-vocabulary KL, entropy and
-//!   token log-probabilities from logits with gradients; fixed and adaptive KL controllers.
-//! - [`stats`]: group and masked moments, whitening, `logsumexp`, `log_softmax`, stable `sigmoid`,
-//!   `log_sigmoid` and `softplus`.
+//!   importance-weighted form, each with its exact derivative; the KL term of a loss
+//!   ([`KlTerm`]); fixed and adaptive KL controllers.
+//! - [`logits`]: math over rows of logits — log-sum-exp, (log-)softmax, token log-probabilities,
+//!   entropy and the exact full-vocabulary KL — with cached row statistics and accumulating
+//!   backward passes.
+//! - [`stats`]: group and masked moments, whitening, stable `sigmoid`, `log_sigmoid` and
+//!   `softplus`.
 //! - [`layout`]: [`GroupIndex`] (groups from dense ids in any order, built once in `O(B)`) and the
 //!   `(B, T)` token view ([`TokenShape`], [`Mask`]).
 //! - [`loss`]: policy-gradient losses (PPO clip with asymmetric and dual clip, GSPO, SAPO, CISPO,
@@ -106,6 +109,7 @@ pub mod distance;
 pub mod error;
 pub mod kl;
 pub mod layout;
+pub mod logits;
 pub mod loss;
 pub mod mdp;
 #[doc = include_str!("../numerics.md")]
@@ -123,7 +127,7 @@ pub mod stats;
 
 pub use advantage::AdvantageEstimator;
 pub use error::{Error, Result, UnknownName};
-pub use kl::{KlEstimator, KlPenalty};
+pub use kl::{KlEstimator, KlPenalty, KlTerm};
 pub use layout::{GroupIndex, GroupRows, GroupVisitor, Mask, TokenShape};
 pub use preset::Preset;
 pub use real::Real;

@@ -14,7 +14,6 @@ use num_traits::Float;
 
 use crate::advantage::{Grpo, Scale, Singleton};
 use crate::error::{Error, Result, UnknownName};
-use crate::kl::{KlEstimator, KlPenalty};
 use crate::real::Real;
 use crate::stats::Whiten;
 
@@ -80,16 +79,6 @@ impl Preset {
             Self::Rewardkit | Self::Trl => Whiten::default(),
             Self::Verl => Whiten::verl(),
             Self::OpenRlhf => Whiten::openrlhf(),
-        }
-    }
-
-    /// The KL penalty for `estimator` (TRL supports only `k3`; its preset ignores `estimator`).
-    pub fn kl<F: Real>(self, estimator: KlEstimator, straight_through: bool) -> KlPenalty<F> {
-        match self {
-            Self::Rewardkit => KlPenalty::new(estimator).with_straight_through(straight_through),
-            Self::Verl => KlPenalty::verl(estimator, straight_through),
-            Self::Trl => KlPenalty::trl(),
-            Self::OpenRlhf => KlPenalty::openrlhf(estimator),
         }
     }
 }

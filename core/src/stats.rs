@@ -1,5 +1,6 @@
-//! Statistics and stable elementwise functions: group and masked moments, whitening, `logsumexp`,
-//! `log_softmax`, and numerically stable `sigmoid`, `log_sigmoid` and `softplus`.
+//! Statistics and stable elementwise functions: group and masked moments, whitening, and
+//! numerically stable `sigmoid`, `log_sigmoid` and `softplus`. `logsumexp`, `log_softmax` and
+//! `softmax` of one vector are re-exported from [`crate::logits`], their one implementation.
 //!
 //! Every reduction accumulates in `f64` with two passes (mean, then squared deviations), so an `f32`
 //! result is the rounded `f64` result. A set of exactly equal values has variance exactly 0 (the mean
@@ -504,7 +505,7 @@ pub(crate) fn apply_affine<F: Real>(out: &mut [F], x: &[F], mean: f64, scale: f6
 }
 
 // ---------------------------------------------------------------------------------------------
-// Stable elementwise functions and softmax family
+// Stable elementwise functions (the softmax family lives in `crate::logits`)
 // ---------------------------------------------------------------------------------------------
 
 /// Logistic sigmoid `σ(x) = 1 / (1 + e^{−x})`, computed without overflow for any finite `x`.
@@ -550,94 +551,7 @@ pub fn log_sigmoid<F: Real>(x: F) -> F {
     -softplus(-x)
 }
 
-/// `logsumexp(x) = ln Σ eˣⁱ`, computed as `max + ln Σ e^{xᵢ − max}` with an `f64` sum.
-///
-/// # Errors
-/// [`Error::Empty`]; [`Error::NonFinite`] for NaN or `+∞` (`−∞` entries are allowed: they
-/// contribute nothing; all `−∞` gives `−∞`).
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::stats::logsumexp;
-/// assert!((logsumexp(&[0.0f64, 0.0])? - 2f64.ln()).abs() < 1e-15);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn logsumexp<F: Real>(x: &[F]) -> Result<F> {
-    ensure_nonempty("x", x.len())?;
-    check_logits(x)?;
-    Ok(F::lit(lse_f64(x)))
-}
-
-/// Rejects NaN and `+∞` (but not `−∞`, a valid log-probability of an impossible token).
-pub(crate) fn check_logits<F: Real>(x: &[F]) -> Result<()> {
-    match x.iter().position(|v| v.is_nan() || *v == F::infinity()) {
-        Some(index) => Err(Error::NonFinite { what: "x", index }),
-        None => Ok(()),
-    }
-}
-
-/// `logsumexp` in `f64` of values already checked.
-#[inline]
-pub(crate) fn lse_f64<F: Real>(x: &[F]) -> f64 {
-    let m = x.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.as_f64()));
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    let s: f64 = x.iter().map(|v| Float::exp(v.as_f64() - m)).sum();
-    m + Float::ln(s)
-}
-
-/// `log_softmax(x)ᵢ = xᵢ − logsumexp(x)`.
-///
-/// # Shapes
-/// `out`, `x`: `(V)`.
-///
-/// # Errors
-/// As [`logsumexp`], plus [`Error::LengthMismatch`].
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::stats::log_softmax;
-/// let mut out = [0.0f64; 2];
-/// log_softmax(&mut out, &[1.0, 1.0])?;
-/// assert!((out[0] + 2f64.ln()).abs() < 1e-15);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn log_softmax<F: Real>(out: &mut [F], x: &[F]) -> Result<()> {
-    crate::error::ensure_len("out", x.len(), out.len())?;
-    let lse = logsumexp(x)?.as_f64();
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = F::lit(v.as_f64() - lse);
-    }
-    crate::error::ensure_output("log_softmax", out)?;
-    Ok(())
-}
-
-/// `softmax(x)ᵢ = e^{xᵢ − logsumexp(x)}`.
-///
-/// # Shapes
-/// `out`, `x`: `(V)`.
-///
-/// # Errors
-/// As [`log_softmax`].
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::stats::softmax;
-/// let mut out = [0.0f32; 3];
-/// softmax(&mut out, &[0.0, 0.0, f32::NEG_INFINITY])?;
-/// assert_eq!(out, [0.5, 0.5, 0.0]);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-pub fn softmax<F: Real>(out: &mut [F], x: &[F]) -> Result<()> {
-    crate::error::ensure_len("out", x.len(), out.len())?;
-    let lse = logsumexp(x)?.as_f64();
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = F::lit(Float::exp(v.as_f64() - lse));
-    }
-    crate::error::ensure_output("softmax", out)?;
-    Ok(())
-}
+pub use crate::logits::{log_softmax, logsumexp, softmax};
 
 #[cfg(test)]
 mod tests {
@@ -712,12 +626,5 @@ mod tests {
         assert_eq!(sigmoid(-800.0f64), 0.0);
         assert_eq!(softplus(-800.0f64), 0.0);
         assert!((log_sigmoid(0.0f64) + 2f64.ln()).abs() < 1e-16);
-        assert!((logsumexp(&[1000.0f64, 1000.0]).unwrap() - (1000.0 + 2f64.ln())).abs() < 1e-12);
-        assert_eq!(
-            logsumexp(&[f64::NEG_INFINITY, f64::NEG_INFINITY]).unwrap(),
-            f64::NEG_INFINITY
-        );
-        assert!(logsumexp(&[1.0f32, f32::NAN]).is_err());
-        assert!(logsumexp::<f64>(&[]).is_err());
     }
 }

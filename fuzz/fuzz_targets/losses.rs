@@ -1,13 +1,15 @@
-//! Fuzzes every policy loss, the aggregations, the value loss, the IS corrections and every
-//! preference loss: arbitrary log-probabilities (NaN/∞ included), masks and parameters must give
-//! `Ok` with finite outputs or a typed `Err`, never a panic or a NaN.
+//! Fuzzes every policy loss, the aggregations, the value loss, the IS corrections, rejection
+//! sampling and every preference loss: arbitrary log-probabilities (NaN/∞ included), masks and
+//! parameters must give `Ok` with finite outputs or a typed `Err`, never a panic or a NaN. The
+//! seams must agree with the batched loss: per-token calls give its gradient and row sums
+//! (`from_row_sums` its parts), and `from_mask` its counts.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rewardkit_core::loss::*;
 use rewardkit_core::rng::SplitMix64;
-use rewardkit_core::{KlEstimator, KlPenalty, Mask};
+use rewardkit_core::{KlEstimator, KlPenalty, KlTerm, Mask, Preset};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -30,6 +32,8 @@ struct Input {
     eps: f32,
     horizon: f32,
     seed: u64,
+    preset: u8,
+    rs: Vec<(u8, f32, Option<f32>)>,
 }
 
 fn finite(x: &[f32]) -> bool {
@@ -66,7 +70,11 @@ fuzz_target!(|inp: Input| {
     if let Ok(a) = agg.with_horizon(f64::from(inp.horizon)) {
         agg = a;
     }
-    let Ok(mut loss) = PolicyLoss::<f32>::new(kind).with_clip(inp.clip_low, inp.clip_high) else {
+    let preset = [Preset::Rewardkit, Preset::Verl, Preset::Trl, Preset::OpenRlhf]
+        [usize::from(inp.preset % 4)];
+    let Ok(mut loss) =
+        PolicyLoss::<f32>::from_preset(preset, kind).with_clip(inp.clip_low, inp.clip_high)
+    else {
         return;
     };
     if let Ok(l) = loss.with_dual_clip(inp.dual) {
@@ -78,8 +86,8 @@ fuzz_target!(|inp: Input| {
     if let Some((e, c)) = inp.kl {
         let est = [KlEstimator::K1, KlEstimator::K2, KlEstimator::K3, KlEstimator::Abs]
             [usize::from(e % 4)];
-        if let Ok(term) = KlTerm::new(KlPenalty::new(est), c) {
-            loss = loss.with_kl(Some(term.importance_weighted(e >= 128)));
+        if let Ok(term) = KlTerm::new(KlPenalty::from_preset(preset, est), c) {
+            loss = loss.with_kl(Some(term.with_importance_weighted(e >= 128)));
         }
     }
     let Ok(mut pin) = PolicyInputs::new(&lp, &old, &adv, mask) else {
@@ -103,16 +111,82 @@ fuzz_target!(|inp: Input| {
         assert!(parts.sum.is_finite() && parts.seq_mean_sum.is_finite(), "{parts:?}");
         assert!(finite(&grad), "{grad:?}");
         assert!(parts.tokens <= n && parts.seqs <= b && parts.rows == b);
-        if let Ok(v) = agg.value(&parts, &parts) {
-            assert!(v.is_finite() || agg == Aggregation::TokenSum, "{v}");
+        let counts = LossParts::from_mask(mask);
+        assert_eq!((counts.tokens, counts.seqs, counts.rows), (parts.tokens, parts.seqs, parts.rows));
+        // The per-token seam reproduces the batched loss exactly.
+        if !matches!(kind, PolicyLossKind::ClipCov | PolicyLossKind::KlCov | PolicyLossKind::GeoMean) {
+            let (mut sums, mut lens) = (vec![0.0f64; b], vec![0u32; b]);
+            for i in 0..b {
+                let r = i * t..(i + 1) * t;
+                let ctx = loss.row_context(&lp[r.clone()], &old[r.clone()], &bits[r.clone()]).unwrap();
+                let mut dseq = 0.0f32;
+                let mut g_row = vec![0.0f32; t];
+                for j in 0..t {
+                    let k = i * t + j;
+                    if !bits[k] {
+                        continue;
+                    }
+                    let x = TokenInputs {
+                        weight: if inp.weights { w[k] } else { 1.0 },
+                        ref_logp: reference[k],
+                        ..TokenInputs::new(lp[k], old[k], if inp.per_seq_adv { adv[i] } else { adv[k] })
+                    };
+                    let tt = loss.token(&x, &ctx).unwrap();
+                    sums[i] += f64::from(tt.value);
+                    lens[i] += 1;
+                    g_row[j] = tt.dlogp;
+                    dseq += tt.dseq;
+                }
+                let shared = dseq / lens[i].max(1) as f32;
+                for j in 0..t {
+                    if bits[i * t + j] {
+                        let want = if kind == PolicyLossKind::Gspo { g_row[j] + shared } else { g_row[j] };
+                        assert_eq!(want.to_bits(), grad[i * t + j].to_bits(), "{kind} row {i}");
+                    }
+                }
+            }
+            assert_eq!(LossParts::from_row_sums(&sums, &lens, &agg).unwrap(), parts);
+        }
+        if let Ok(v) = agg.value::<f64>(&parts, &parts) {
+            assert!(v.is_finite(), "{v}");
+            if let Ok(v32) = agg.value::<f32>(&parts, &parts) {
+                assert!(v32.is_finite());
+            }
             if agg.scale_grad(&mut grad, mask, &parts).is_ok() {
                 assert!(grad.iter().all(|g| !g.is_nan()), "{grad:?}");
+                assert!(grad.iter().zip(bits).all(|(g, &m)| m || *g == 0.0));
             }
         }
     }
     if let Ok(d) = policy_diagnostics(&pin, &loss) {
         let f = d.clip_fraction();
         assert!((0.0..=1.0).contains(&f));
+    }
+
+    // Rejection sampling with up to three rules (verl's chained options).
+    let rules: Vec<RejectionRule<f32>> = inp
+        .rs
+        .iter()
+        .take(3)
+        .filter_map(|&(m, hi, lo)| {
+            let names = [
+                "token_k1", "token_k2", "token_k3", "seq_sum_k1", "seq_sum_k2", "seq_sum_k3",
+                "seq_mean_k1", "seq_mean_k2", "seq_mean_k3", "seq_max_k2", "seq_max_k3",
+            ];
+            let mode: RsMode = names[usize::from(m) % names.len()].parse().ok()?;
+            RejectionRule::new(mode, lo, hi).ok()
+        })
+        .collect();
+    let mut keep = vec![false; n];
+    let mut st = vec![RejectionStats::EMPTY; rules.len()];
+    if let Ok(sum) = rejection_mask(&mut keep, &mut st, &lp, &old, mask, &rules) {
+        assert!(keep.iter().zip(bits).all(|(&k, &m)| m || !k));
+        assert_eq!(sum.tokens, mask.count());
+        assert_eq!(sum.tokens - sum.rejected_tokens, keep.iter().filter(|&&k| k).count());
+        assert!(sum.rejected_seqs <= sum.seqs && sum.seqs <= sum.rows);
+        for s in &st {
+            assert!(s.rejected_tokens <= sum.rejected_tokens);
+        }
     }
 
     // Value loss on the same buffers.

@@ -42,7 +42,7 @@ fn verl_kl_penalty_matches_golden() {
     for c in &g.cases {
         let name = c.param_str("kl_penalty").unwrap();
         if name == "full" {
-            // verl raises NotImplementedError; rewardkit has `kl::full_kl_forward` instead and the
+            // verl raises NotImplementedError; rewardkit has `logits::full_kl_forward` instead and the
             // name is not an estimator.
             assert!(c.error.is_some());
             assert!(name.parse::<KlPenalty<f64>>().is_err());
@@ -54,10 +54,28 @@ fn verl_kl_penalty_matches_golden() {
         };
         let est: KlEstimator = base.parse().unwrap();
         if c.is_f32() {
-            check::<f32>(c, Preset::Verl.kl(est, st), "logprob", "ref_logprob", false);
+            check::<f32>(
+                c,
+                KlPenalty::from_preset(Preset::Verl, est).with_straight_through(st),
+                "logprob",
+                "ref_logprob",
+                false,
+            );
         } else {
-            check::<f64>(c, Preset::Verl.kl(est, st), "logprob", "ref_logprob", false);
-            check::<f32>(c, Preset::Verl.kl(est, st), "logprob", "ref_logprob", false);
+            check::<f64>(
+                c,
+                KlPenalty::from_preset(Preset::Verl, est).with_straight_through(st),
+                "logprob",
+                "ref_logprob",
+                false,
+            );
+            check::<f32>(
+                c,
+                KlPenalty::from_preset(Preset::Verl, est).with_straight_through(st),
+                "logprob",
+                "ref_logprob",
+                false,
+            );
         }
         checked += 1;
     }
@@ -73,7 +91,7 @@ fn openrlhf_kl_matches_golden() {
         if c.is_f32() {
             check::<f32>(
                 c,
-                Preset::OpenRlhf.kl(est, false),
+                KlPenalty::from_preset(Preset::OpenRlhf, est),
                 "log_probs",
                 "log_probs_base",
                 true,
@@ -81,7 +99,7 @@ fn openrlhf_kl_matches_golden() {
         } else {
             check::<f64>(
                 c,
-                Preset::OpenRlhf.kl(est, false),
+                KlPenalty::from_preset(Preset::OpenRlhf, est),
                 "log_probs",
                 "log_probs_base",
                 true,

@@ -11,6 +11,7 @@ mod advantage_props;
 mod distance;
 mod kl_golden;
 mod kl_props;
+mod logits_props;
 mod loss;
 mod preset_oracles;
 mod reward;

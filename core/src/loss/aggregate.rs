@@ -15,6 +15,7 @@ use core::str::FromStr;
 
 use crate::error::{Error, Result, UnknownName, ensure_len};
 use crate::layout::{Mask, count_true};
+use crate::preset::Preset;
 use crate::real::{Real, usize_f64};
 
 /// Additive parts of a masked token loss over some rows of a batch.
@@ -126,6 +127,94 @@ impl LossParts {
     }
 }
 
+impl LossParts {
+    /// The count parts of a batch from its mask alone (`sum = seq_mean_sum = 0`): what an engine
+    /// needs to know the normalizer before the first micro-batch's backward pass.
+    ///
+    /// # Definition
+    /// `tokens = Σ Lᵢ`, `seqs = #{i : Lᵢ > 0}`, `rows = B`. These are exactly the counts every loss
+    /// returns for the same mask, and they add across micro-batches and shards; since
+    /// [`Aggregation::normalizer`] reads only the counts, `agg.normalizer(&total)`,
+    /// `agg.value(&shard_parts, &total)` and `agg.scale_grad(grad, mask, &total)` can use the sum
+    /// of `from_mask` over the whole batch as `total`.
+    ///
+    /// # Shapes
+    /// `mask`: `(B, T)`.
+    ///
+    /// # Errors
+    /// None.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{Mask, loss::{Aggregation, LossParts}};
+    /// // Two micro-batches; the global token count is known before any loss is computed.
+    /// let (a, b) = ([true, true, false, false], [true, false, true, true]);
+    /// let total = LossParts::from_mask(Mask::new(&a, 2)?) + LossParts::from_mask(Mask::new(&b, 2)?);
+    /// assert_eq!((total.tokens, total.seqs, total.rows), (5, 3, 4));
+    /// assert_eq!(Aggregation::TokenMean.normalizer(&total)?, 5.0);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn from_mask(mask: Mask<'_>) -> Self {
+        let mut parts = Self::ZERO;
+        for m in mask.rows() {
+            let len = count_true(m);
+            parts.tokens += len;
+            parts.seqs += usize::from(len > 0);
+            parts.rows += 1;
+        }
+        parts
+    }
+
+    /// Parts from per-row reductions `(row_sum, len)`, exactly as a loss kernel adds its rows: the
+    /// seam for a GPU kernel that reduces each row itself.
+    ///
+    /// # Definition
+    /// Per row `i`: `sum += sᵢ`, `tokens += Lᵢ`, `rows += 1`; if `Lᵢ > 0`: `seqs += 1` and
+    /// `seq_mean_sum += sᵢ / dᵢ` with the row divisor `dᵢ` of `agg` (see [`LossParts`]). A row with
+    /// `Lᵢ = 0` is empty: its sum is not read.
+    ///
+    /// # Shapes
+    /// `row_sums`, `row_lens`: `(B)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for a NaN/∞ sum of a non-empty row (its
+    /// index).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{Mask, loss::{Aggregation, LossParts}};
+    /// let agg = Aggregation::SeqMeanTokenMean { len_eps: 0.0 };
+    /// let mask = Mask::new(&[true, true, false, true, false, false], 3)?;
+    /// let from_tokens = LossParts::of_matrix(&[1.0f32, 3.0, 9.0, 4.0, 0.0, 0.0], mask, &agg)?;
+    /// let from_rows = LossParts::from_row_sums(&[4.0f32, 4.0], &[2, 1], &agg)?;
+    /// assert_eq!(from_rows, from_tokens);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn from_row_sums<F: Real>(
+        row_sums: &[F],
+        row_lens: &[u32],
+        agg: &Aggregation,
+    ) -> Result<Self> {
+        ensure_len("row_lens", row_sums.len(), row_lens.len())?;
+        let mut parts = Self::ZERO;
+        for (i, (&s, &len)) in row_sums.iter().zip(row_lens).enumerate() {
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len == 0 {
+                parts.push_row(0.0, 0, agg);
+                continue;
+            }
+            if !s.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "row_sums",
+                    index: i,
+                });
+            }
+            parts.push_row(s.as_f64(), len, agg);
+        }
+        Ok(parts)
+    }
+}
+
 impl Add for LossParts {
     type Output = Self;
     fn add(self, o: Self) -> Self {
@@ -170,8 +259,9 @@ impl core::iter::Sum for LossParts {
 /// | `RowMeanTokenSumNorm { horizon: H }` | `S / (R·H)` | – | TRL `dr_grpo` (`H = max_completion_length`) |
 ///
 /// The `Seq…` modes count only rows with a valid token (verl); the `Row…` modes count every row
-/// (TRL's `.mean()` over the batch). The rewardkit default `len_eps` is 0 (exact `1/Lᵢ`); verl and
-/// OpenRLHF use `1e-8` ([`Aggregation::verl`]). The gradient of the value with respect to a token
+/// (TRL's `.mean()` over the batch). The rewardkit default `len_eps` is 0 (exact `1/Lᵢ`); verl uses
+/// `1e-8` ([`Aggregation::from_preset`]), OpenRLHF's sample-level mean none. The gradient of the
+/// value with respect to a token
 /// loss `ℓᵢₜ` (valid) is `wᵢ / normalizer`, with `wᵢ = 1/dᵢ` for the token-mean-per-row modes and 1
 /// otherwise ([`Aggregation::scale_grad`]).
 ///
@@ -190,8 +280,8 @@ impl core::iter::Sum for LossParts {
 /// let shard_a = LossParts { sum: 2.0, seq_mean_sum: 0.0, tokens: 1, seqs: 1, rows: 1 };
 /// let shard_b = LossParts { sum: 4.0, seq_mean_sum: 0.0, tokens: 3, seqs: 1, rows: 1 };
 /// let total = shard_a + shard_b;
-/// let v = agg.value(&shard_a, &total)? + agg.value(&shard_b, &total)?;
-/// assert_eq!(v, agg.value(&total, &total)?); // 6 / 4 whatever the split
+/// let v: f64 = agg.value::<f64>(&shard_a, &total)? + agg.value::<f64>(&shard_b, &total)?;
+/// assert_eq!(v, agg.value::<f64>(&total, &total)?); // 6 / 4 whatever the split
 /// assert_eq!(v, 1.5);
 /// let dr: Aggregation = "dr_grpo".parse::<Aggregation>()?.with_horizon(512.0)?;
 /// assert_eq!(dr, Aggregation::RowMeanTokenSumNorm { horizon: 512.0 });
@@ -218,7 +308,7 @@ pub enum Aggregation {
     },
     /// `Σᵢ (rowsumᵢ / (Lᵢ + ε)) / Q`: mean over non-empty rows of the row means.
     SeqMeanTokenMean {
-        /// `ε` added to each row length (verl and OpenRLHF: `1e-8`; rewardkit: 0).
+        /// `ε` added to each row length (verl: `1e-8`; rewardkit and OpenRLHF: 0).
         len_eps: f64,
     },
     /// `Σᵢ (rowsumᵢ / max(Lᵢ, 1)) / R`: TRL `grpo` (every row counts).
@@ -251,12 +341,37 @@ const AGG_NAMES: &[&str] = &[
 ];
 
 impl Aggregation {
-    /// verl's numerics for the same mode: `SeqMeanTokenMean` gets `len_eps = 1e-8`.
-    pub fn verl(self) -> Self {
-        match self {
-            Self::SeqMeanTokenMean { .. } => Self::SeqMeanTokenMean { len_eps: 1e-8 },
-            other => other,
-        }
+    /// The mode named `name` (verl `loss_agg_mode` or TRL `loss_type`, as [`FromStr`]) with a
+    /// framework's numerics.
+    ///
+    /// # Definition
+    /// `Verl`: `seq-mean-token-mean` divides each row by `Lᵢ + 1e-8` (verl's `masked_mean`);
+    /// every other combination is the parsed mode unchanged (OpenRLHF's sample-level mean has no
+    /// `ε`). The `…Norm` modes still need [`Aggregation::with_horizon`].
+    ///
+    /// # Errors
+    /// [`UnknownName`] listing every valid name.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::Preset;
+    /// use rewardkit_core::loss::Aggregation;
+    /// let verl = Aggregation::from_preset(Preset::Verl, "seq-mean-token-mean")?;
+    /// assert_eq!(verl, Aggregation::SeqMeanTokenMean { len_eps: 1e-8 });
+    /// let dr = Aggregation::from_preset(Preset::Trl, "dr_grpo")?.with_horizon(1024.0)?;
+    /// assert_eq!(dr, Aggregation::RowMeanTokenSumNorm { horizon: 1024.0 });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Citation: verl `agg_loss` (`core_algos.py`); TRL `loss_type` (`grpo_trainer.py`).
+    pub fn from_preset(preset: Preset, name: &str) -> Result<Self, UnknownName> {
+        let agg: Self = name.parse()?;
+        Ok(match (preset, agg) {
+            (Preset::Verl, Self::SeqMeanTokenMean { .. }) => {
+                Self::SeqMeanTokenMean { len_eps: 1e-8 }
+            }
+            (_, other) => other,
+        })
     }
 
     /// Sets the horizon `H` of a `…Norm` mode (no-op for the other modes).
@@ -317,9 +432,7 @@ impl Aggregation {
             if h.is_finite() && h > 0.0 {
                 Ok(h)
             } else {
-                Err(Error::MissingInput {
-                    what: "horizon (verl loss_scale_factor / TRL max_completion_length)",
-                })
+                Err(Error::MissingInput { what: "horizon" })
             }
         };
         match *self {
@@ -347,18 +460,34 @@ impl Aggregation {
         }
     }
 
-    /// This shard's share of the loss: `numerator(parts) / normalizer(total)`. With
-    /// `parts == total` it is the loss of the whole batch.
+    /// This shard's share of the loss, `numerator(parts) / normalizer(total)`, computed in `f64` and
+    /// returned as `F` (rounded once). With `parts == total` it is the loss of the whole batch.
     ///
     /// # Errors
-    /// As [`Aggregation::normalizer`].
-    pub fn value(&self, parts: &LossParts, total: &LossParts) -> Result<f64> {
-        Ok(self.numerator(parts) / self.normalizer(total)?)
+    /// As [`Aggregation::normalizer`], plus [`Error::Overflow`] if the value does not fit in `F`.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::loss::{Aggregation, LossParts};
+    /// let p = LossParts { sum: 3.0, seq_mean_sum: 0.0, tokens: 2, seqs: 1, rows: 1 };
+    /// let v: f32 = Aggregation::TokenMean.value(&p, &p)?; // f32 code gets an f32
+    /// assert_eq!(v, 1.5);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn value<F: Real>(&self, parts: &LossParts, total: &LossParts) -> Result<F> {
+        let v = F::lit(self.numerator(parts) / self.normalizer(total)?);
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Error::Overflow {
+                what: "aggregated loss",
+            })
+        }
     }
 
     /// Scales the gradient of the loss *sums* (what the loss kernels write) into the gradient of
     /// this shard's share of the aggregated loss: row `i` is multiplied by `wᵢ / normalizer(total)`.
-    /// Masked positions are left as they are (the kernels write 0 there).
+    /// Masked positions are not read and are set to 0.
     ///
     /// # Shapes
     /// `grad`: `(B, T)` like `mask` (the shard's rows).
@@ -375,7 +504,7 @@ impl Aggregation {
     /// let total = LossParts { sum: 0.0, seq_mean_sum: 0.0, tokens: 3, seqs: 2, rows: 2 };
     /// let mut g = [1.0f64; 4];
     /// agg.scale_grad(&mut g, mask, &total)?;
-    /// assert_eq!(g, [0.25, 0.25, 0.5, 1.0]); // 1/(Lᵢ·Q); the masked slot is untouched
+    /// assert_eq!(g, [0.25, 0.25, 0.5, 0.0]); // 1/(Lᵢ·Q); 0 at the masked slot
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
     pub fn scale_grad<F: Real>(
@@ -390,22 +519,19 @@ impl Aggregation {
         if self.uses_row_means() {
             for (g, m) in grad.chunks_exact_mut(t).zip(mask.rows()) {
                 let len = count_true(m);
-                if len == 0 {
-                    continue;
-                }
-                let w = finite_scale::<F>(1.0 / (self.row_divisor(len) * norm))?;
+                let w = if len == 0 {
+                    F::ZERO
+                } else {
+                    finite_scale::<F>(1.0 / (self.row_divisor(len) * norm))?
+                };
                 for (g, &b) in g.iter_mut().zip(m) {
-                    if b {
-                        *g = *g * w;
-                    }
+                    *g = if b { *g * w } else { F::ZERO };
                 }
             }
         } else {
             let w = finite_scale::<F>(1.0 / norm)?;
             for (g, &b) in grad.iter_mut().zip(mask.bits()) {
-                if b {
-                    *g = *g * w;
-                }
+                *g = if b { *g * w } else { F::ZERO };
             }
         }
         Ok(())
@@ -450,7 +576,7 @@ fn finite_scale<F: Real>(w: f64) -> Result<F> {
         Ok(w)
     } else {
         Err(Error::Overflow {
-            what: "gradient scale (the normalizer is too small for the float type)",
+            what: "gradient scale",
         })
     }
 }
@@ -481,7 +607,7 @@ impl FromStr for Aggregation {
     type Err = UnknownName;
     /// Parses verl's `loss_agg_mode` names and TRL's `loss_type` names. The `…Norm` modes come back
     /// with the horizon unset (set it with [`Aggregation::with_horizon`]); `seq-mean-token-mean`
-    /// uses the rewardkit `len_eps = 0` (see [`Aggregation::verl`]).
+    /// uses the rewardkit `len_eps = 0` (see [`Aggregation::from_preset`]).
     fn from_str(s: &str) -> Result<Self, UnknownName> {
         Ok(match s {
             "token-mean" | "bnpo" | "dapo" | "cispo" | "vespo" => Self::TokenMean,
@@ -541,6 +667,47 @@ mod tests {
         fn value_with(&self, agg: &Aggregation) -> f64 {
             agg.value(self, self).unwrap()
         }
+    }
+
+    #[test]
+    fn value_overflow_and_masked_zeros() {
+        let p = LossParts {
+            sum: 1e300,
+            tokens: 1,
+            seqs: 1,
+            rows: 1,
+            ..LossParts::ZERO
+        };
+        assert_eq!(Aggregation::TokenMean.value::<f64>(&p, &p), Ok(1e300));
+        assert_eq!(
+            Aggregation::TokenMean.value::<f32>(&p, &p),
+            Err(Error::Overflow {
+                what: "aggregated loss"
+            })
+        );
+        // scale_grad writes 0 at masked positions whatever they held (NaN included).
+        let mask = Mask::new(&[true, false, false, false], 2).unwrap();
+        let mut g = [2.0f64, f64::NAN, f64::NAN, 7.0];
+        let total = LossParts::from_mask(mask);
+        Aggregation::RowMeanTokenMean
+            .scale_grad(&mut g, mask, &total)
+            .unwrap();
+        assert_eq!(g, [1.0, 0.0, 0.0, 0.0]); // 1/(L₀·R) = 1/2
+        // from_row_sums ignores the sum of an empty row.
+        let agg = Aggregation::TokenMean;
+        let p = LossParts::from_row_sums(&[1.0f64, f64::NAN], &[3, 0], &agg).unwrap();
+        assert_eq!((p.sum, p.tokens, p.seqs, p.rows), (1.0, 3, 1, 2));
+        assert_eq!(
+            LossParts::from_row_sums(&[f64::NAN], &[1], &agg),
+            Err(Error::NonFinite {
+                what: "row_sums",
+                index: 0
+            })
+        );
+        assert!(matches!(
+            LossParts::from_row_sums(&[1.0f64], &[1, 2], &agg),
+            Err(Error::LengthMismatch { .. })
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use num_traits::Float;
 
 use crate::error::{Error, Result, UnknownName, param_in, param_nonneg, param_positive};
 use crate::layout::{Mask, count_true};
+use crate::preset::Preset;
 use crate::real::{Real, usize_f64};
 
 /// Where the importance weight is computed and what happens outside the threshold.
@@ -118,7 +119,7 @@ impl IsMode {
 /// # Definition
 /// See [`IsMode`]. With `batch_normalize`, the weights are divided by their mean (over valid
 /// tokens for token modes, over non-empty sequences for sequence modes) when that mean exceeds
-/// `1e-8` (verl `rollout_is_batch_normalize`; [`IsCorrection::verl`] divides by `count + 1e-8`
+/// `1e-8` (verl `rollout_is_batch_normalize`; [`IsCorrection::from_preset`] with `Verl` divides by `count + 1e-8`
 /// as verl's `masked_mean` does). Weights are detached: they carry no gradient.
 ///
 /// # Errors
@@ -164,17 +165,33 @@ impl<F: Real> IsCorrection<F> {
         })
     }
 
-    /// verl's numerics (`rollout_corr_helper.py`): `d` clamped to `±20` before `exp`, and the
-    /// batch-normalization mean computed as `Σ w / (count + 1e-8)`.
+    /// A correction with a framework's numerics.
+    ///
+    /// # Definition
+    /// - `Verl` (`rollout_corr_helper.py`): `d` clamped to `±20` (`SAFETY_BOUND`) before `exp`, and
+    ///   the batch-normalization mean computed as `Σ w / (count + 1e-8)` (its `masked_mean`).
+    /// - `Rewardkit`, `Trl`, `OpenRlhf`: [`IsCorrection::new`] (no clamp, exact mean).
     ///
     /// # Errors
     /// As [`IsCorrection::new`].
-    pub fn verl(mode: IsMode, lo: F, hi: F) -> Result<Self> {
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::Preset;
+    /// use rewardkit_core::loss::{IsCorrection, IsMode};
+    /// let tis = IsCorrection::<f32>::from_preset(Preset::Verl, IsMode::TokenTruncate, 0.0, 2.0)?;
+    /// assert_eq!(tis.log_clamp(), Some(20.0));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn from_preset(preset: Preset, mode: IsMode, lo: F, hi: F) -> Result<Self> {
         let c = Self::new(mode, lo, hi)?;
-        Ok(Self {
-            log_clamp: Some(F::lit(20.0)),
-            norm_count_eps: 1e-8,
-            ..c
+        Ok(match preset {
+            Preset::Verl => Self {
+                log_clamp: Some(F::lit(20.0)),
+                norm_count_eps: 1e-8,
+                ..c
+            },
+            Preset::Rewardkit | Preset::Trl | Preset::OpenRlhf => c,
         })
     }
 
@@ -203,6 +220,21 @@ impl<F: Real> IsCorrection<F> {
     /// The mode.
     pub fn mode(&self) -> IsMode {
         self.mode
+    }
+
+    /// The thresholds `(lo, hi)`.
+    pub fn thresholds(&self) -> (F, F) {
+        (self.lo, self.hi)
+    }
+
+    /// The clamp on `d` before `exp`, if any.
+    pub fn log_clamp(&self) -> Option<F> {
+        self.log_clamp
+    }
+
+    /// Whether the weights are normalized to mean 1.
+    pub fn batch_normalize(&self) -> bool {
+        self.batch_normalize
     }
 
     #[inline(always)]
@@ -237,8 +269,10 @@ impl<F: Real> IsCorrection<F> {
 /// `out`, `train_logp`, `rollout_logp`: `(B, T)` like `mask`.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ at a valid position;
-/// [`Error::Overflow`] for a weight beyond the float range (use a log clamp).
+/// [`Error::LengthMismatch`] for `out`, `train_logp` or `rollout_logp`; [`Error::NonFinite`] for
+/// NaN/∞ in `train_logp` or `rollout_logp` at a valid position (masked positions are not read);
+/// [`Error::Overflow`] for a `GeoSequenceMask` token weight `e^d` beyond the range of `F`
+/// (the other modes truncate or mask the ratio; set a log clamp to rule it out).
 ///
 /// # Examples
 /// ```
@@ -320,16 +354,19 @@ pub fn is_weights<F: Real>(
                 IsMode::GeoSequenceMask => seq_w * Float::exp(d),
                 IsMode::SequenceTruncate | IsMode::SequenceMask => seq_w,
             };
-            if !w.is_finite() {
+            let wf = F::lit(w);
+            if !wf.is_finite() {
+                // Only seq-mask-tis can get here (its token ratio is neither truncated nor
+                // masked): e^d beyond the range of F.
                 return Err(Error::Overflow {
-                    what: "importance weight (set a log clamp)",
+                    what: "importance weight",
                 });
             }
             if corr.mode.level() == IsLevel::Token {
                 wsum += w;
                 wcount += 1;
             }
-            *o = F::lit(w);
+            *o = wf;
         }
     }
     if corr.batch_normalize && wcount > 0 {
@@ -405,7 +442,7 @@ pub fn entropy_mask<F: Real>(out: &mut [F], entropy: &[F], mask: Mask<'_>, rho: 
 #[cfg(not(feature = "alloc"))]
 fn quantile<F: Real>(_x: &[F], _mask: Mask<'_>, _q: F) -> Result<f64> {
     Err(Error::MissingInput {
-        what: "scratch memory: entropy_mask needs the `alloc` feature",
+        what: "alloc feature (entropy_mask scratch memory)",
     })
 }
 
@@ -500,13 +537,15 @@ pub fn off_policy_mask<F: Real>(
                 s += y.as_f64() - x.as_f64();
             }
         }
-        if !adv.is_finite() {
+        let len = count_true(m);
+        if len > 0 && !adv.is_finite() {
+            // The advantage of an empty row is a masked position: not read.
             return Err(Error::NonFinite {
                 what: "advantages",
                 index: i,
             });
         }
-        let kl = s / usize_f64(count_true(m).max(1));
+        let kl = s / usize_f64(len.max(1));
         let keep = adv >= F::ZERO || kl <= delta.as_f64();
         for (o, &mm) in o.iter_mut().zip(m) {
             *o = if mm && keep { F::ONE } else { F::ZERO };
@@ -518,6 +557,62 @@ pub fn off_policy_mask<F: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_documented_error() {
+        // Regression (issue 8, defect 10): the error list of is_weights. One case per error.
+        let mask = Mask::new(&[true, false], 2).unwrap();
+        let c = IsCorrection::new(IsMode::TokenTruncate, 0.0, 2.0f32).unwrap();
+        let mut w = [0.0f32; 2];
+        for (out, a, b, what) in [
+            (1usize, 2usize, 2usize, "out"),
+            (2, 1, 2, "train_logp"),
+            (2, 2, 3, "rollout_logp"),
+        ] {
+            let (mut o, x, y) = (
+                alloc::vec![0.0f32; out],
+                alloc::vec![0.0f32; a],
+                alloc::vec![0.0f32; b],
+            );
+            assert!(matches!(
+                is_weights(&mut o, &x, &y, mask, &c),
+                Err(Error::LengthMismatch { what: w, .. }) if w == what
+            ));
+        }
+        assert_eq!(
+            is_weights(&mut w, &[f32::NAN, 0.0], &[0.0, 0.0], mask, &c),
+            Err(Error::NonFinite {
+                what: "train_logp",
+                index: 0
+            })
+        );
+        assert_eq!(
+            is_weights(&mut w, &[0.0, 0.0], &[f32::INFINITY, 0.0], mask, &c),
+            Err(Error::NonFinite {
+                what: "rollout_logp",
+                index: 0
+            })
+        );
+        // NaN at the masked position is not read.
+        assert_eq!(
+            is_weights(&mut w, &[0.0, f32::NAN], &[0.0, f32::NAN], mask, &c),
+            Ok(0)
+        );
+        assert_eq!(w, [1.0, 0.0]);
+        // seq-mask-tis: a geometric mean inside [lo, hi] keeps the token ratio e^d, unbounded.
+        // d = (100, −100): mean 0 keeps the row; e^100 does not fit in f32 (it used to be +∞).
+        let both = Mask::new(&[true, true], 2).unwrap();
+        let geo = IsCorrection::new(IsMode::GeoSequenceMask, 0.0, 2.0f32).unwrap();
+        assert_eq!(
+            is_weights(&mut w, &[100.0, -100.0], &[0.0, 0.0], both, &geo),
+            Err(Error::Overflow {
+                what: "importance weight"
+            })
+        );
+        let geo = geo.with_log_clamp(Some(20.0)).unwrap();
+        assert!(is_weights(&mut w, &[100.0, -100.0], &[0.0, 0.0], both, &geo).is_ok());
+        assert_eq!(w, [20f32.exp(), (-20f32).exp()]);
+    }
 
     #[test]
     fn sequence_modes() {

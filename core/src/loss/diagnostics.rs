@@ -6,6 +6,7 @@ use core::ops::Add;
 use num_traits::Float;
 
 use crate::error::Result;
+use crate::kl::KlEstimator;
 use crate::loss::policy::{PolicyInputs, PolicyLoss};
 use crate::real::{Real, usize_f64};
 
@@ -19,7 +20,7 @@ use crate::real::{Real, usize_f64};
 ///   counted only when the loss has a dual clip);
 /// - `neg_log_ratio_sum = Σ −Δ` (verl `ppo_kl` is its mean);
 /// - `k3_sum = Σ (e^{Δ} − 1 − Δ)` (the `k3` estimate of `KL(π_old‖π)` on samples from `π_old`,
-///   cleanrl's `approx_kl`);
+///   cleanrl's `approx_kl`; [`KlEstimator::K3`] at `d = −Δ`);
 /// - `ratio_sum`, `ratio_min`, `ratio_max`, `tokens`.
 ///
 /// Means: [`PolicyDiagnostics::clip_fraction`] etc. (0 when there is no token).
@@ -175,7 +176,8 @@ pub fn policy_diagnostics<F: Real>(
             d.clipped_lower += usize::from(a < 0.0 && p1.max(p2) > -a * c);
         }
         d.neg_log_ratio_sum -= delta;
-        d.k3_sum += Float::exp_m1(delta) - delta;
+        // k3 of KL(π_old‖π) on samples from π_old: the one k3 (with d = log π_old − log π).
+        d.k3_sum += KlEstimator::K3.eval(-delta).0;
         d.ratio_sum += r;
         d.ratio_min = d.ratio_min.min(r);
         d.ratio_max = d.ratio_max.max(r);

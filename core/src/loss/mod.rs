@@ -14,9 +14,11 @@
 //! # Contents
 //! - [`aggregate`]: [`LossParts`], [`Aggregation`].
 //! - [`policy`]: [`PolicyLossKind`] (PPO clip, GSPO, SAPO, GPG, Clip-Cov, KL-Cov, GMPO, CISPO,
-//!   DPPO, DRO, VESPO), [`PolicyLoss`], [`PolicyInputs`], [`KlTerm`], [`policy_loss`].
+//!   DPPO, DRO, VESPO), [`PolicyLoss`], [`PolicyInputs`], [`policy_loss`]; the KL term is
+//!   [`KlTerm`] (re-exported from [`crate::kl`]).
 //! - [`correction`]: importance-sampling corrections for rollout/training mismatch (TIS, IcePop,
-//!   sequence masks), rejection masks, high-entropy token selection, TRL's off-policy mask.
+//!   sequence masks), high-entropy token selection, TRL's off-policy mask.
+//! - [`rejection`]: verl's rollout rejection sampling (`rollout_rs`), written as a new mask.
 //! - [`value`]: the clipped value loss.
 //! - [`diagnostics`]: clip fractions, approximate KL (`k3`), ratio statistics.
 //! - [`preference`]: DPO and its family over sequence log-probabilities, weighted combinations of
@@ -54,10 +56,10 @@
 //! }
 //! let combined: LossParts = parts.iter().map(|p| p.0).sum();
 //! for ((p, m), g) in parts.iter().zip(g2.chunks_mut(3)) {
-//!     value += agg.value(p, &combined)?;
+//!     value += agg.value::<f64>(p, &combined)?;
 //!     agg.scale_grad(g, *m, &combined)?;
 //! }
-//! assert!((value - agg.value(&total, &total)?).abs() < 1e-15);
+//! assert!((value - agg.value::<f64>(&total, &total)?).abs() < 1e-15);
 //! assert!(grad.iter().zip(&g2).all(|(a, b)| (a - b).abs() < 1e-15));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -67,17 +69,22 @@ pub mod correction;
 pub mod diagnostics;
 pub mod policy;
 pub mod preference;
+pub mod rejection;
 pub mod value;
 
+pub use crate::kl::KlTerm;
 pub use aggregate::{Aggregation, LossParts};
 pub use correction::{IsCorrection, IsLevel, IsMode, entropy_mask, is_weights, off_policy_mask};
 pub use diagnostics::{PolicyDiagnostics, policy_diagnostics};
 pub use policy::{
-    KlTerm, PolicyInputs, PolicyLoss, PolicyLossKind, entropy_upstream, policy_loss,
-    policy_loss_rng,
+    PolicyInputs, PolicyLoss, PolicyLossKind, RowContext, TokenInputs, TokenTerm, entropy_upstream,
+    policy_loss, policy_loss_rng,
 };
 pub use preference::{
     BradleyTerry, DivergenceKind, PairInputs, PreferenceLoss, PreferenceLossKind,
     bradley_terry_loss, combined_preference_loss, preference_loss,
+};
+pub use rejection::{
+    RejectionRule, RejectionStats, RejectionSummary, RsLevel, RsMode, rejection_mask,
 };
 pub use value::{ValueLoss, value_loss};

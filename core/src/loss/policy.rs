@@ -17,12 +17,11 @@ use core::str::FromStr;
 use crate::error::{
     Error, Result, UnknownName, ensure_len, param_finite, param_in, param_nonneg, param_positive,
 };
-use crate::kl::KlPenalty;
+use crate::kl::KlTerm;
 use crate::layout::{Mask, count_true};
 use crate::loss::aggregate::{Aggregation, LossParts};
-use crate::real::Real;
-#[cfg(feature = "alloc")]
-use crate::real::usize_f64;
+use crate::preset::Preset;
+use crate::real::{Real, usize_f64};
 use crate::rng::RandomSource;
 use crate::stats::sigmoid;
 
@@ -191,139 +190,6 @@ impl FromStr for PolicyLossKind {
     }
 }
 
-/// An optional per-token KL term `coef·k(log π, log π_ref)` added to the policy loss (verl
-/// `use_kl_loss`, TRL `beta`, OpenRLHF `--algo.kl.use_loss`), with any estimator from
-/// [`crate::kl`].
-///
-/// # Definition
-/// `coef·k` with derivative `coef·k'`; with `importance_weighted`: `coef·w·k` with `w = π/π_old`
-/// (not detached), derivative `coef·w·(k + k')` (TRL `use_bias_correction_kl`).
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::{KlPenalty, loss::KlTerm};
-/// let t = KlTerm::new(KlPenalty::<f64>::default(), 0.04)?;
-/// assert_eq!(t.coef(), 0.04);
-/// # Ok::<(), rewardkit_core::Error>(())
-/// ```
-///
-/// Citation: Schulman, "Approximating KL divergence" (2020); DeepSeek-V3.2 (importance-weighted k3).
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct KlTerm<F> {
-    penalty: KlPenalty<F>,
-    coef: F,
-    importance_weighted: bool,
-}
-
-impl<F: Real> KlTerm<F> {
-    /// A KL term with coefficient `coef`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParam`] unless `coef` is finite and `>= 0`.
-    pub fn new(penalty: KlPenalty<F>, coef: F) -> Result<Self> {
-        Ok(Self {
-            penalty,
-            coef: param_nonneg("kl coef", coef)?,
-            importance_weighted: false,
-        })
-    }
-
-    /// Multiplies the estimate by `π/π_old` (TRL `use_bias_correction_kl`).
-    pub fn importance_weighted(self, on: bool) -> Self {
-        Self {
-            importance_weighted: on,
-            ..self
-        }
-    }
-
-    /// The coefficient.
-    pub fn coef(&self) -> F {
-        self.coef
-    }
-
-    /// The penalty.
-    pub fn penalty(&self) -> KlPenalty<F> {
-        self.penalty
-    }
-
-    #[inline(always)]
-    fn eval(&self, lp: F, old: F, rf: F) -> (F, F) {
-        let (k, dk) = kl_eval(&self.penalty, lp, rf);
-        if self.importance_weighted {
-            let w = (lp - old).exp();
-            (self.coef * w * k, self.coef * w * (k + dk))
-        } else {
-            (self.coef * k, self.coef * dk)
-        }
-    }
-}
-
-/// [`KlPenalty::eval`] with a faster `k3`: the same clamps and straight-through rule, with `k3` and
-/// its derivative computed in `f64` from one `exp` (a series below `|d| < 0.1`) instead of
-/// `expm1`, which is several times slower in most libms. Other estimators use `KlPenalty::eval`.
-#[inline(always)]
-fn kl_eval<F: Real>(p: &KlPenalty<F>, lp: F, rf: F) -> (F, F) {
-    if p.estimator() != crate::kl::KlEstimator::K3 {
-        return p.eval(lp, rf);
-    }
-    let raw = lp - rf;
-    let (d, live) = match p.log_ratio_clamp() {
-        Some(c) if raw > c => (c, false),
-        Some(c) if raw < -c => (-c, false),
-        _ => (raw, true),
-    };
-    let (value, dk) = k3_f64(d.as_f64());
-    let st = p.straight_through();
-    let mut grad = if st {
-        raw
-    } else if live {
-        F::lit(dk)
-    } else {
-        F::ZERO
-    };
-    let mut value = F::lit(value);
-    if let Some(c) = p.value_clamp() {
-        if value > c || value < -c {
-            value = if value > c { c } else { -c };
-            if !st {
-                grad = F::ZERO;
-            }
-        }
-    }
-    (value, grad)
-}
-
-/// `k3(d) = e^{−d} − 1 + d` and `∂k3/∂d = 1 − e^{−d}`, in `f64`.
-#[inline(always)]
-pub(crate) fn k3_f64(d: f64) -> (f64, f64) {
-    let u = -d;
-    if num_traits::Float::abs(u) < 0.1 {
-        // expm1(u) − u and expm1(u) by Horner on the coefficients 1/k!, k = 2..11; truncation below
-        // 1e-16 relative for |u| < 0.1. (A loop, not a nested expression: rustfmt's time grows
-        // exponentially with the nesting depth.)
-        let mut q = 1.0 / 39_916_800.0;
-        for c in [
-            1.0 / 3_628_800.0,
-            1.0 / 362_880.0,
-            1.0 / 40_320.0,
-            1.0 / 5_040.0,
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-        ] {
-            q = c + u * q;
-        }
-        let tail = u * u * q;
-        (tail, -(u + tail))
-    } else {
-        let em1 = num_traits::Float::exp(u) - 1.0;
-        (em1 - u, -em1)
-    }
-}
-
 /// A configured policy loss: the kind and its parameters, validated once.
 ///
 /// # Definition
@@ -409,36 +275,53 @@ impl<F: Real> PolicyLoss<F> {
         }
     }
 
-    /// verl's defaults for `kind` (`actor.yaml`: `clip_ratio_c = 3.0` as the dual clip and the DPPO
-    /// truncation, GSPO-token clamps `log s ≤ 10`, GMPO divides by `L + 1e-8`, `ppo_kl_coef = 0.1`).
-    pub fn verl(kind: PolicyLossKind) -> Self {
+    /// A framework's defaults for `kind`.
+    ///
+    /// # Definition
+    /// - `Rewardkit`: [`PolicyLoss::new`].
+    /// - `Verl` (`actor.yaml`): `clip_ratio_c = 3.0` as the dual clip (`Vanilla`) and as DPPO's
+    ///   truncation, GSPO-token clamps `log s ≤ 10`, GMPO divides by `L + 1e-8`,
+    ///   `ppo_kl_coef = 0.1` for KL-Cov.
+    /// - `Trl` (`GRPOTrainer`): no log-ratio clamp (except SAPO's), `τ₊`, `τ₋` rounded to `f32`
+    ///   (TRL builds them as float32 tensors).
+    /// - `OpenRlhf` (`PolicyLoss`): the rewardkit defaults (`ppo` clamps `Δ` to `±20`, `gspo`
+    ///   does not).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::Preset;
+    /// use rewardkit_core::loss::{PolicyLoss, PolicyLossKind};
+    /// let verl = PolicyLoss::<f64>::from_preset(Preset::Verl, PolicyLossKind::Vanilla);
+    /// assert_eq!(verl.dual_clip(), Some(3.0));
+    /// let trl = PolicyLoss::<f64>::from_preset(Preset::Trl, PolicyLossKind::Vanilla);
+    /// assert_eq!(trl.log_ratio_clamp(), None);
+    /// ```
+    ///
+    /// Citation: verl `verl/trainer/config/actor/actor.yaml`; TRL `grpo_trainer.py`; OpenRLHF
+    /// `openrlhf/models/loss.py`.
+    pub fn from_preset(preset: Preset, kind: PolicyLossKind) -> Self {
         let mut p = Self::new(kind);
-        p.trunc = F::lit(3.0);
-        p.kl_cov_coef = F::lit(0.1);
-        p.len_eps = F::lit(1e-8);
-        match kind {
-            PolicyLossKind::Vanilla => p.dual_clip = Some(F::lit(3.0)),
-            PolicyLossKind::GspoToken => p.seq_log_ratio_max = Some(F::lit(10.0)),
-            _ => {}
+        match preset {
+            Preset::Rewardkit | Preset::OpenRlhf => {}
+            Preset::Verl => {
+                p.trunc = F::lit(3.0);
+                p.kl_cov_coef = F::lit(0.1);
+                p.len_eps = F::lit(1e-8);
+                match kind {
+                    PolicyLossKind::Vanilla => p.dual_clip = Some(F::lit(3.0)),
+                    PolicyLossKind::GspoToken => p.seq_log_ratio_max = Some(F::lit(10.0)),
+                    _ => {}
+                }
+            }
+            Preset::Trl => {
+                if kind != PolicyLossKind::Sapo {
+                    p.log_ratio_clamp = None;
+                }
+                p.tau_pos = F::lit(f64::from(1.0f32));
+                p.tau_neg = F::lit(f64::from(1.05f32));
+            }
         }
         p
-    }
-
-    /// TRL's `GRPOTrainer` numerics for `kind`: no log-ratio clamp (except VESPO's), `tau` values
-    /// rounded to `f32` (TRL builds them as float32 tensors).
-    pub fn trl(kind: PolicyLossKind) -> Self {
-        let mut p = Self::new(kind);
-        if kind != PolicyLossKind::Sapo {
-            p.log_ratio_clamp = None;
-        }
-        p.tau_pos = F::lit(f64::from(1.0f32));
-        p.tau_neg = F::lit(f64::from(1.05f32));
-        p
-    }
-
-    /// OpenRLHF's `PolicyLoss` numerics: `ppo` clamps `Δ` to `±20`, `gspo` does not.
-    pub fn openrlhf(kind: PolicyLossKind) -> Self {
-        Self::new(kind)
     }
 
     /// The kind.
@@ -459,6 +342,62 @@ impl<F: Real> PolicyLoss<F> {
     /// The KL term, if any.
     pub fn kl(&self) -> Option<KlTerm<F>> {
         self.kl
+    }
+
+    /// DPPO's truncation `C` of the detached ratio.
+    pub fn truncation(&self) -> F {
+        self.trunc
+    }
+
+    /// TRL's `delta` (the cap on the unclipped ratio), if any.
+    pub fn delta(&self) -> Option<F> {
+        self.delta
+    }
+
+    /// The clamp `±c` on `Δ` before `exp`, if any.
+    pub fn log_ratio_clamp(&self) -> Option<F> {
+        self.log_ratio_clamp
+    }
+
+    /// The cap on GSPO's sequence log-ratio, if any.
+    pub fn seq_log_ratio_max(&self) -> Option<F> {
+        self.seq_log_ratio_max
+    }
+
+    /// SAPO's temperatures `(τ₊, τ₋)`.
+    pub fn sapo_tau(&self) -> (F, F) {
+        (self.tau_pos, self.tau_neg)
+    }
+
+    /// Clip-Cov's `(ratio, lb, ub)` (KL-Cov uses the ratio).
+    pub fn cov(&self) -> (F, F, F) {
+        (self.cov_ratio, self.cov_lb, self.cov_ub)
+    }
+
+    /// KL-Cov's coefficient `κ`.
+    pub fn kl_cov_coef(&self) -> F {
+        self.kl_cov_coef
+    }
+
+    /// DRO's `β`.
+    pub fn dro_beta(&self) -> F {
+        self.dro_beta
+    }
+
+    /// VESPO's `(k₊, λ₊, k₋, λ₋)`.
+    pub fn vespo(&self) -> (F, F, F, F) {
+        let [a, b, c, d] = self.vespo;
+        (a, b, c, d)
+    }
+
+    /// GMPO's `ε` on the sequence length.
+    pub fn len_eps(&self) -> F {
+        self.len_eps
+    }
+
+    /// The entropy-bonus coefficient `c`.
+    pub fn entropy_coef(&self) -> F {
+        self.entropy_coef
     }
 
     /// Sets the clip range `[1 − ε_lo, 1 + ε_hi]` (DAPO clip-higher: `ε_hi > ε_lo`); for DPPO these
@@ -638,7 +577,7 @@ impl<F: Real> PolicyLoss<F> {
 
     /// Sets the entropy-bonus coefficient `c`: `−c·H` per valid token is added to the value (the
     /// entropy does not depend on `log π` of the sampled token; its gradient with respect to the
-    /// logits is [`crate::kl::entropy_backward`], see [`entropy_upstream`]).
+    /// logits is [`crate::logits::entropy_backward`], see [`entropy_upstream`]).
     ///
     /// # Errors
     /// [`Error::InvalidParam`] unless finite.
@@ -760,8 +699,9 @@ impl<'a, F: Real> PolicyInputs<'a, F> {
         self.advantages.len() == self.logp.len()
     }
 
-    /// First non-finite input at a valid position (the slow path of error reporting).
-    fn first_non_finite(&self) -> Option<Error> {
+    /// First input that the loss reads and that is NaN/∞ (or a negative weight), at a valid
+    /// position (the slow path of error reporting).
+    fn first_non_finite(&self, loss: &PolicyLoss<F>) -> Option<Error> {
         let t = self.mask.shape().seq_len();
         let per_token = self.adv_per_token();
         for (idx, &m) in self.mask.bits().iter().enumerate() {
@@ -773,9 +713,13 @@ impl<'a, F: Real> PolicyInputs<'a, F> {
                 ("logp", Some(self.logp), idx),
                 ("old_logp", Some(self.old_logp), idx),
                 ("advantages", Some(self.advantages), a_idx),
-                ("ref_logp", self.ref_logp, idx),
+                ("ref_logp", self.ref_logp.filter(|_| loss.kl.is_some()), idx),
                 ("weights", self.weights, idx),
-                ("entropy", self.entropy, idx),
+                (
+                    "entropy",
+                    self.entropy.filter(|_| loss.entropy_coef != F::ZERO),
+                    idx,
+                ),
             ];
             for (what, xs, i) in checks {
                 if let Some(x) = xs.and_then(|xs| xs.get(i)) {
@@ -836,38 +780,168 @@ fn clamp_delta<F: Real>(d: F, c: Option<F>) -> (F, F) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The per-token seam: what one token contributes, and what it needs from its row
+// ---------------------------------------------------------------------------------------------
+
+/// One token's inputs to [`PolicyLoss::token`].
+///
+/// # Definition
+/// - `logp`, `old_logp`: `log π`, `log π_old` of the sampled token; `adv`: its advantage `A`.
+/// - `weight`: the detached weight `w ≥ 0` on the policy term (IS weights and token masks
+///   multiplied together; 1 for none).
+/// - `ref_logp`: `log π_ref`, read only when the loss has a [`KlTerm`].
+/// - `entropy`: the token's entropy `H`, read only when the entropy coefficient is not 0.
+/// - `selected`: the batch-level selection of Clip-Cov (the token's policy term is detached: value
+///   and gradient 0) and KL-Cov (the token is penalized by `κ·|Δ|`); ignored by other kinds.
+///
+/// # Shapes
+/// Scalars.
+///
+/// # Errors
+/// None (plain data); [`PolicyLoss::token`] checks it.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::loss::TokenInputs;
+/// let x = TokenInputs::new(-1.0f32, -1.1, 0.5);
+/// assert_eq!((x.weight, x.selected), (1.0, false));
+/// let x = TokenInputs { ref_logp: -0.9, ..x };
+/// assert_eq!(x.ref_logp, -0.9);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TokenInputs<F> {
+    /// `log π` of the token.
+    pub logp: F,
+    /// `log π_old` of the token.
+    pub old_logp: F,
+    /// The advantage `A`.
+    pub adv: F,
+    /// Detached weight on the policy term.
+    pub weight: F,
+    /// `log π_ref` (for the KL term).
+    pub ref_logp: F,
+    /// The token's entropy (for the entropy bonus).
+    pub entropy: F,
+    /// Clip-Cov / KL-Cov selection.
+    pub selected: bool,
+}
+
+impl<F: Real> TokenInputs<F> {
+    /// A token with weight 1, `ref_logp = entropy = 0` (set them when the loss has a KL term or an
+    /// entropy bonus) and not selected.
+    pub fn new(logp: F, old_logp: F, adv: F) -> Self {
+        Self {
+            logp,
+            old_logp,
+            adv,
+            weight: F::ONE,
+            ref_logp: F::ZERO,
+            entropy: F::ZERO,
+            selected: false,
+        }
+    }
+}
+
+/// What the tokens of a sequence-coupled kind need from their row (pass 1 of two), computed by
+/// [`PolicyLoss::row_context`]; the default (zeros) for token-local kinds.
+///
+/// # Definition
+/// With `Δₜ = log πₜ − log π_oldₜ` over the row's valid tokens and `L` their number:
+/// - `Gspo`, `GspoToken`: `seq_log_ratio = min(Σ Δ / max(L, 1), c)` with `c` the sequence
+///   log-ratio cap (verl: 10; none by default), `pass = 1` below the cap, else 0;
+/// - `Vespo`: `seq_log_ratio = log w = clamp(Σ clamp(Δ, ±20), ln 1e-8, 20)`, `pass = 1`.
+///
+/// # Shapes
+/// Scalars (one per row).
+///
+/// # Errors
+/// None (plain data).
+///
+/// # Examples
+/// See [`PolicyLoss::row_context`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowContext<F> {
+    /// The row's (clamped) sequence log-ratio.
+    pub seq_log_ratio: F,
+    /// 1 where the gradient passes the cap on `seq_log_ratio`, 0 where it is clamped.
+    pub pass: F,
+}
+
+/// One token's contribution to a policy loss (the output of [`PolicyLoss::token`]).
+///
+/// # Definition
+/// - `value`: `w·ℓ + coef·k − c_H·H`, the token's share of the row sum;
+/// - `dlogp`: `∂value/∂ log πₜ` through the token itself;
+/// - `dseq`: `∂value/∂ seq_log_ratio` of its row (non-zero only for `Gspo`, whose ratio carries
+///   the gradient). The gradient of the row sum with respect to `log πₜ` is
+///   `dlogpₜ + (Σ_u dseq_u) / max(L, 1)` (pass 3 of GSPO; just `dlogpₜ` for every other kind).
+///
+/// # Shapes
+/// Scalars.
+///
+/// # Errors
+/// None (plain data).
+///
+/// # Examples
+/// See [`PolicyLoss::token`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenTerm<F> {
+    /// The token's loss value.
+    pub value: F,
+    /// Its derivative with respect to the token's `log π`.
+    pub dlogp: F,
+    /// Its derivative with respect to the row's sequence log-ratio.
+    pub dseq: F,
+}
+
 impl<F: Real> PolicyLoss<F> {
     /// The PPO surrogate at ratio `r` with `dr = ∂r/∂x` for some variable `x`: value and `∂ℓ/∂x`.
     #[inline(always)]
-    fn surrogate(&self, r: F, dr: F, a: F) -> (F, F) {
+    fn surrogate(&self, r: F, dr: F, a: F, dual: Option<F>) -> (F, F) {
         let (r1, dr1) = match self.delta {
             Some(d) => tmin(r, dr, d, F::ZERO),
             None => (r, dr),
         };
         let (rc, pass) = tclamp(r, F::ONE - self.clip_low, F::ONE + self.clip_high);
         let (p, dp) = tmax(-a * r1, -a * dr1, -a * rc, -a * dr * pass);
-        match self.dual_clip {
+        match dual {
             Some(c) if a < F::ZERO => tmin(p, dp, -a * c, F::ZERO),
             _ => (p, dp),
         }
     }
 
-    /// Value and derivative of the policy term of one token for the token-wise kinds; `seq` is
-    /// the (possibly clamped) sequence log-ratio and its pass-through for `GspoToken`, and VESPO's
-    /// weight `φ`.
+    /// The policy term of one token, before its weight: `(value, ∂/∂ log π, ∂/∂ seq_log_ratio)`.
     #[inline(always)]
-    fn token(&self, lp: F, old: F, a: F, seq: (F, F)) -> (F, F) {
+    fn policy_term(&self, x: &TokenInputs<F>, row: &RowContext<F>) -> (F, F, F) {
+        let (lp, old, a) = (x.logp, x.old_logp, x.adv);
         let raw = lp - old;
+        let z = F::ZERO;
         match self.kind {
-            PolicyLossKind::Vanilla | PolicyLossKind::ClipCov => {
+            PolicyLossKind::Vanilla => {
                 let (d, dd) = clamp_delta(raw, self.log_ratio_clamp);
                 let r = d.exp();
-                self.surrogate(r, r * dd, a)
+                let (v, g) = self.surrogate(r, r * dd, a, self.dual_clip);
+                (v, g, z)
+            }
+            PolicyLossKind::ClipCov => {
+                // verl's clip_cov: no log-ratio clamp, no dual clip; selected tokens detached.
+                if x.selected {
+                    return (z, z, z);
+                }
+                let r = raw.exp();
+                let (v, g) = self.surrogate(r, r, a, None);
+                (v, g, z)
             }
             PolicyLossKind::GspoToken => {
-                let (ls, pass) = seq;
-                let s = ls.exp();
-                self.surrogate(s, s * pass, a)
+                let s = row.seq_log_ratio.exp();
+                let (v, g) = self.surrogate(s, s * row.pass, a, self.dual_clip);
+                (v, g, z)
+            }
+            PolicyLossKind::Gspo => {
+                let s = row.seq_log_ratio.exp();
+                let (v, dv) = self.surrogate(s, F::ONE, a, self.dual_clip);
+                (v, z, dv * s * row.pass)
             }
             PolicyLossKind::Sapo => {
                 let (d, dd) = clamp_delta(raw, self.log_ratio_clamp);
@@ -882,13 +956,14 @@ impl<F: Real> PolicyLoss<F> {
                 (
                     -(s * (four / tau)) * a,
                     -a * four * s * (F::ONE - s) * r * dd,
+                    z,
                 )
             }
-            PolicyLossKind::Gpg => (-lp * a, -a),
+            PolicyLossKind::Gpg => (-lp * a, -a, z),
             PolicyLossKind::Cispo => {
                 let (d, _) = clamp_delta(raw, self.log_ratio_clamp);
                 let (rc, _) = tclamp(d.exp(), F::ONE - self.clip_low, F::ONE + self.clip_high);
-                (-rc * a * lp, -rc * a)
+                (-rc * a * lp, -rc * a, z)
             }
             PolicyLossKind::DppoTv | PolicyLossKind::DppoKl => {
                 let (d, _) = clamp_delta(raw, self.log_ratio_clamp);
@@ -911,24 +986,230 @@ impl<F: Real> PolicyLoss<F> {
                     }
                 };
                 if valid {
-                    (-a * tr * lp, -a * tr)
+                    (-a * tr * lp, -a * tr, z)
                 } else {
-                    (F::ZERO, F::ZERO)
+                    (z, z, z)
                 }
             }
             PolicyLossKind::Dro => {
                 let half = F::lit(0.5) * self.dro_beta;
-                (-(lp * a - half * raw * raw), -a + self.dro_beta * raw)
+                (-(lp * a - half * raw * raw), -a + self.dro_beta * raw, z)
             }
             PolicyLossKind::Vespo => {
-                let (phi, _) = seq;
-                (-phi * a * lp, -phi * a)
+                let phi = vespo_phi(self, row.seq_log_ratio, a);
+                (-phi * a * lp, -phi * a, z)
             }
-            // Sequence-coupled kinds are handled by their own loops.
-            PolicyLossKind::Gspo | PolicyLossKind::GeoMean | PolicyLossKind::KlCov => {
-                (F::ZERO, F::ZERO)
+            PolicyLossKind::KlCov => {
+                let r = raw.exp();
+                let (mut v, mut dv) = (-a * r, -a * r);
+                if x.selected {
+                    let sgn = if raw > z {
+                        F::ONE
+                    } else if raw < z {
+                        -F::ONE
+                    } else {
+                        z
+                    };
+                    v = v + self.kl_cov_coef * raw.abs();
+                    dv = dv + self.kl_cov_coef * sgn;
+                }
+                (v, dv, z)
+            }
+            // GMPO's policy term is per sequence (see `policy_loss`); only the extras are per token.
+            PolicyLossKind::GeoMean => (z, z, z),
+        }
+    }
+
+    /// [`PolicyLoss::token`] without the checks: the function every batched loop calls.
+    #[inline(always)]
+    pub(crate) fn token_unchecked(&self, x: &TokenInputs<F>, row: &RowContext<F>) -> TokenTerm<F> {
+        let (v, d, ds) = self.policy_term(x, row);
+        let w = x.weight;
+        let (mut ev, mut eg) = (F::ZERO, F::ZERO);
+        if let Some(kl) = self.kl {
+            (ev, eg) = kl.eval_unchecked(x.logp, x.old_logp, x.ref_logp);
+        }
+        if self.entropy_coef != F::ZERO {
+            ev = ev - self.entropy_coef * x.entropy;
+        }
+        TokenTerm {
+            value: v * w + ev,
+            dlogp: d * w + eg,
+            dseq: ds * w,
+        }
+    }
+
+    /// One token's value and derivatives: the per-token function every batched policy loss is
+    /// built from (and what a GPU kernel mirrors).
+    ///
+    /// # Definition
+    /// `value = w·ℓ(kind) + coef·k(log π, log π_ref) − c_H·H` with `ℓ` as in [`PolicyLossKind`],
+    /// the [`KlTerm`] if set and the entropy bonus if `c_H ≠ 0`; derivatives as [`TokenTerm`].
+    ///
+    /// **Token-local kinds** (`Vanilla` with dual clip and `delta`, `Sapo`, `Gpg`, `Cispo`,
+    /// `DppoTv`, `DppoKl`, `Dro`): one call per token is the whole loss:
+    /// `row sum = Σₜ valueₜ`, `∂/∂ log πₜ = dlogpₜ`.
+    ///
+    /// **Two passes** (`GspoToken`, `Vespo`): pass 1 reduces each row to a [`RowContext`]
+    /// ([`PolicyLoss::row_context`]); pass 2 calls `token` per valid token with it.
+    ///
+    /// **Three passes** (`Gspo`, whose gradient flows through the sequence ratio): passes 1 and 2
+    /// as above, then `∂/∂ log πₜ = dlogpₜ + (Σ_u dseq_u)/max(L, 1)` per valid token.
+    ///
+    /// **Batch-level selection** (`ClipCov`, `KlCov`): the batch chooses the tokens
+    /// (`policy_loss_rng` / `policy_loss` do it from whole-batch statistics); pass the choice as
+    /// [`TokenInputs::selected`], then one call per token as for the token-local kinds.
+    ///
+    /// **`GeoMean`**: its policy term is a per-sequence quantity (`−Āᵢ·ρᵢ`, reported as the row
+    /// sum); `token` returns only the KL and entropy terms. Use [`policy_loss`].
+    ///
+    /// # Shapes
+    /// Scalars.
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] (`index` 0, `what` naming the field) for a NaN/∞ input that is read
+    /// (the row's `seq_log_ratio` may be `±∞`, not NaN), or a negative weight; [`Error::Overflow`]
+    /// when an output overflows (an unclamped ratio beyond the float range).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{KlPenalty, KlTerm, Mask};
+    /// use rewardkit_core::loss::*;
+    /// let loss = PolicyLoss::<f64>::new(PolicyLossKind::Vanilla)
+    ///     .with_kl(Some(KlTerm::new(KlPenalty::default(), 0.1)?));
+    /// // r = e^{0.1} inside the clip range: ℓ = −A·r, ∂ℓ/∂ log π = −A·r (plus the KL term).
+    /// let x = TokenInputs { ref_logp: -1.0, ..TokenInputs::new(-1.0, -1.1, 2.0) };
+    /// let t = loss.token(&x, &RowContext::default())?;
+    /// assert!((t.value + 2.0 * 0.1f64.exp()).abs() < 1e-15); // k3 = 0 at log π = log π_ref
+    /// assert!((t.dlogp + 2.0 * 0.1f64.exp()).abs() < 1e-15);
+    ///
+    /// // The batched loss is the sum of its tokens.
+    /// let mask = Mask::new(&[true], 1)?;
+    /// let inp = PolicyInputs::new(&[-1.0], &[-1.1], &[2.0], mask)?.with_ref(&[-1.0])?;
+    /// let mut g = [0.0];
+    /// let parts = policy_loss(&mut g, &inp, &loss, &Aggregation::TokenSum)?;
+    /// assert_eq!((parts.sum, g[0]), (t.value, t.dlogp));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    ///
+    /// Citation: see [`PolicyLossKind`].
+    pub fn token(&self, x: &TokenInputs<F>, row: &RowContext<F>) -> Result<TokenTerm<F>> {
+        let uses_row = matches!(
+            self.kind,
+            PolicyLossKind::Gspo | PolicyLossKind::GspoToken | PolicyLossKind::Vespo
+        );
+        let checks = [
+            ("logp", x.logp, true),
+            ("old_logp", x.old_logp, true),
+            ("advantages", x.adv, true),
+            ("weights", x.weight, true),
+            ("ref_logp", x.ref_logp, self.kl.is_some()),
+            ("entropy", x.entropy, self.entropy_coef != F::ZERO),
+            ("pass", row.pass, uses_row),
+        ];
+        for (what, v, read) in checks {
+            if read && (!v.is_finite() || (what == "weights" && v < F::ZERO)) {
+                return Err(Error::NonFinite { what, index: 0 });
             }
         }
+        // ±∞ is a valid sequence log-ratio (a ratio of 0 or ∞, see `row_context`); NaN is not.
+        if uses_row && row.seq_log_ratio.is_nan() {
+            return Err(Error::NonFinite {
+                what: "seq_log_ratio",
+                index: 0,
+            });
+        }
+        let t = self.token_unchecked(x, row);
+        if t.value.is_finite() && t.dlogp.is_finite() && t.dseq.is_finite() {
+            Ok(t)
+        } else {
+            Err(Error::Overflow {
+                what: "policy loss of a token",
+            })
+        }
+    }
+
+    /// [`PolicyLoss::row_context`] without the checks.
+    #[inline]
+    pub(crate) fn row_context_unchecked(&self, lp: &[F], old: &[F], m: &[bool]) -> RowContext<F> {
+        match self.kind {
+            PolicyLossKind::Gspo | PolicyLossKind::GspoToken => {
+                // The mean in f64, rounded once (a sum of f32 values can overflow f32).
+                let (s, n) = masked_delta_sum(lp, old, m, None);
+                let ls = F::lit(s / usize_f64(n.max(1)));
+                match self.seq_log_ratio_max {
+                    Some(c) if ls > c => RowContext {
+                        seq_log_ratio: c,
+                        pass: F::ZERO,
+                    },
+                    _ => RowContext {
+                        seq_log_ratio: ls,
+                        pass: F::ONE,
+                    },
+                }
+            }
+            PolicyLossKind::Vespo => {
+                let (s, _) = masked_delta_sum(lp, old, m, Some(F::lit(20.0)));
+                RowContext {
+                    seq_log_ratio: F::lit(s.clamp(LN_1E_8, 20.0)),
+                    pass: F::ONE,
+                }
+            }
+            _ => RowContext::default(),
+        }
+    }
+
+    /// Pass 1 of the sequence-coupled kinds: the [`RowContext`] of one row (the default for the
+    /// other kinds).
+    ///
+    /// # Definition
+    /// See [`RowContext`]; sums accumulate in `f64`. Masked positions are not read.
+    ///
+    /// # Shapes
+    /// `logp`, `old_logp`, `mask`: `(T)`, one row.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ at a valid position (its index in
+    /// the row). A log-ratio `Δ = log π − log π_old` or a mean beyond the range of `F` gives an
+    /// infinite `seq_log_ratio` (a sequence ratio of 0 or `∞`), which [`PolicyLoss::token`]
+    /// accepts; the token outputs are checked there.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::loss::{PolicyLoss, PolicyLossKind, TokenInputs};
+    /// let gspo = PolicyLoss::<f64>::new(PolicyLossKind::Gspo);
+    /// let (lp, old, m) = ([-1.0, -2.0, 0.0], [-1.2, -1.9, 0.0], [true, true, false]);
+    /// let ctx = gspo.row_context(&lp, &old, &m)?;
+    /// assert!((ctx.seq_log_ratio - 0.05).abs() < 1e-15); // mean of (0.2, −0.1)
+    /// // Pass 2 (values, dseq), then pass 3: ∂/∂ log πₜ = dlogpₜ + Σ dseq / L.
+    /// let terms: Vec<_> = (0..2)
+    ///     .map(|t| gspo.token(&TokenInputs::new(lp[t], old[t], 1.0), &ctx))
+    ///     .collect::<Result<_, _>>()?;
+    /// let shared: f64 = terms.iter().map(|t| t.dseq).sum::<f64>() / 2.0;
+    /// // Row sum −2s with s = e^{0.05}: each token gets ∂(−2s)/∂ log πₜ = −2s/L = −s.
+    /// assert!((terms[0].dlogp + shared + 0.05f64.exp()).abs() < 1e-15);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    ///
+    /// Citation: GSPO, arXiv:2507.18071; verl `compute_policy_loss_gspo`; TRL `vespo`.
+    pub fn row_context(&self, logp: &[F], old_logp: &[F], mask: &[bool]) -> Result<RowContext<F>> {
+        ensure_len("logp", mask.len(), logp.len())?;
+        ensure_len("old_logp", mask.len(), old_logp.len())?;
+        for (j, ((&a, &b), &m)) in logp.iter().zip(old_logp).zip(mask).enumerate() {
+            if m && !a.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "logp",
+                    index: j,
+                });
+            }
+            if m && !b.is_finite() {
+                return Err(Error::NonFinite {
+                    what: "old_logp",
+                    index: j,
+                });
+            }
+        }
+        Ok(self.row_context_unchecked(logp, old_logp, mask))
     }
 }
 
@@ -946,8 +1227,10 @@ impl<F: Real> PolicyLoss<F> {
 /// `grad`: `(B, T)`; inputs as [`PolicyInputs`].
 ///
 /// # Errors
-/// [`Error::LengthMismatch`] for `grad`; [`Error::NonFinite`] for NaN/∞ at a valid position (or a
-/// negative weight); [`Error::MissingInput`] for a KL term without `ref_logp`, for `ClipCov`
+/// [`Error::LengthMismatch`] for `grad`; [`Error::NonFinite`] for NaN/∞ at a valid position in an
+/// input the loss reads (`ref_logp` only with a KL term, `entropy` only with a non-zero
+/// coefficient), or a negative weight; masked positions are never read;
+/// [`Error::MissingInput`] for a KL term without `ref_logp`, for `ClipCov`
 /// without a random source (use [`policy_loss_rng`]) and for `KlCov` without the `alloc` feature;
 /// [`Error::Overflow`] when the loss overflows on finite inputs (an unclamped ratio beyond the
 /// float range). On error `grad` holds unspecified values.
@@ -961,7 +1244,7 @@ impl<F: Real> PolicyLoss<F> {
 /// let agg = Aggregation::TokenMean;
 /// let mut grad = [0.0; 2];
 /// let parts = policy_loss(&mut grad, &inp, &PolicyLoss::new(PolicyLossKind::Vanilla), &agg)?;
-/// assert_eq!(agg.value(&parts, &parts)?, -0.5); // −A·r inside the clip range
+/// assert_eq!(agg.value::<f64>(&parts, &parts)?, -0.5); // −A·r inside the clip range
 /// agg.scale_grad(&mut grad, mask, &parts)?;
 /// assert_eq!(grad, [-0.25, -0.25]);
 /// # Ok::<(), rewardkit_core::Error>(())
@@ -1032,28 +1315,28 @@ fn run<F: Real, R: RandomSource + ?Sized>(
     let shape = inp.mask.shape();
     shape.check("grad", grad.len())?;
     if loss.kl.is_some() && inp.ref_logp.is_none() {
-        return Err(Error::MissingInput {
-            what: "ref_logp (the loss has a KL term)",
-        });
+        return Err(Error::MissingInput { what: "ref_logp" });
     }
-    let parts = match loss.kind {
-        PolicyLossKind::Gspo => gspo_rows(grad, inp, loss, agg),
+    let (parts, inputs_ok) = match loss.kind {
         PolicyLossKind::GeoMean => geo_mean_rows(grad, inp, loss, agg),
         PolicyLossKind::ClipCov => {
-            let rng = rng.ok_or(Error::MissingInput {
-                what: "rng (clip_cov draws a random subset; call policy_loss_rng)",
-            })?;
+            let rng = rng.ok_or(Error::MissingInput { what: "rng" })?;
             clip_cov(grad, inp, loss, agg, rng)
         }
         PolicyLossKind::KlCov => kl_cov(grad, inp, loss, agg),
         _ => token_rows(grad, inp, loss, agg, None),
     }?;
-    if parts.sum.is_finite() && parts.seq_mean_sum.is_finite() && all_finite(grad) {
-        Ok(parts)
-    } else {
-        Err(inp.first_non_finite().unwrap_or(Error::Overflow {
-            what: "policy loss (an unclamped ratio overflowed)",
-        }))
+    let outputs_ok = parts.sum.is_finite() && parts.seq_mean_sum.is_finite() && all_finite(grad);
+    if inputs_ok && outputs_ok {
+        return Ok(parts);
+    }
+    // A NaN/∞ input can hide behind a finite output (a clamped log-ratio): name it.
+    match inp.first_non_finite(loss) {
+        Some(e) => Err(e),
+        None if outputs_ok => Ok(parts),
+        None => Err(Error::Overflow {
+            what: "policy loss",
+        }),
     }
 }
 
@@ -1062,54 +1345,46 @@ fn all_finite<F: Real>(x: &[F]) -> bool {
     x.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
-/// The extra per-token terms shared by every kind: KL value/gradient and the entropy bonus.
 #[inline(always)]
-fn extras<F: Real>(
-    loss: &PolicyLoss<F>,
-    inp: &PolicyInputs<'_, F>,
-    idx: usize,
-    lp: F,
-    old: F,
-) -> (F, F) {
-    let mut v = F::ZERO;
-    let mut g = F::ZERO;
-    if let (Some(kl), Some(rf)) = (loss.kl, inp.ref_logp) {
-        let r = rf.get(idx).copied().unwrap_or(F::ZERO);
-        let (kv, kg) = kl.eval(lp, old, r);
-        v = kv;
-        g = kg;
+fn at<F: Real>(x: Option<&[F]>, idx: usize, default: F) -> F {
+    match x {
+        Some(x) => x.get(idx).copied().unwrap_or(F::ZERO),
+        None => default,
     }
-    if let Some(h) = inp.entropy {
-        if loss.entropy_coef != F::ZERO {
-            v = v - loss.entropy_coef * h.get(idx).copied().unwrap_or(F::ZERO);
+}
+
+impl<F: Real> PolicyInputs<'_, F> {
+    /// The [`TokenInputs`] of valid position `idx` (row `i`), with the batch-level selection.
+    #[inline(always)]
+    fn token_at(&self, i: usize, idx: usize, selected: bool) -> TokenInputs<F> {
+        let a = if self.adv_per_token() { idx } else { i };
+        TokenInputs {
+            logp: self.logp.get(idx).copied().unwrap_or(F::ZERO),
+            old_logp: self.old_logp.get(idx).copied().unwrap_or(F::ZERO),
+            adv: self.advantages.get(a).copied().unwrap_or(F::ZERO),
+            weight: at(self.weights, idx, F::ONE),
+            ref_logp: at(self.ref_logp, idx, F::ZERO),
+            entropy: at(self.entropy, idx, F::ZERO),
+            selected,
         }
     }
-    (v, g)
 }
 
-#[inline(always)]
-fn weight_at<F: Real>(w: Option<&[F]>, idx: usize) -> F {
-    match w {
-        Some(w) => w.get(idx).copied().unwrap_or(F::ZERO),
-        None => F::ONE,
-    }
-}
-
-/// The token-wise kinds (and Clip-Cov with its detach mask `zeroed`).
+/// Every kind but GMPO: pass 1 per row (the row context, if the kind needs one), pass 2
+/// [`PolicyLoss::token_unchecked`] per valid token, and for GSPO pass 3 (`+ Σ dseq / max(L, 1)`).
 fn token_rows<F: Real>(
     grad: &mut [F],
     inp: &PolicyInputs<'_, F>,
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
-    zeroed: Option<&dyn Fn(usize) -> bool>,
-) -> Result<LossParts> {
+    selected: Option<&dyn Fn(usize) -> bool>,
+) -> Result<(LossParts, bool)> {
     let t = inp.mask.shape().seq_len();
     let per_token = inp.adv_per_token();
-    let simple = loss.kl.is_none()
-        && inp.weights.is_none()
-        && (inp.entropy.is_none() || loss.entropy_coef == F::ZERO)
-        && zeroed.is_none()
-        && loss.kind != PolicyLossKind::Vespo;
+    let mut ok = true;
+    // Without weights, entropies and a selection, every token input comes from a zip of row
+    // slices (no per-token lookups: the loop vectorizes where the kind allows).
+    let plain = inp.weights.is_none() && inp.entropy.is_none() && selected.is_none();
     let mut parts = LossParts::ZERO;
     for (i, ((((g_row, lp_row), old_row), m_row), base)) in grad
         .chunks_exact_mut(t)
@@ -1119,129 +1394,147 @@ fn token_rows<F: Real>(
         .zip((0..).step_by(t))
         .enumerate()
     {
-        let a_row_scalar = if per_token {
-            F::ZERO
-        } else {
-            inp.advantages.get(i).copied().unwrap_or(F::ZERO)
+        let ctx = loss.row_context_unchecked(lp_row, old_row, m_row);
+        let row = base..base + t;
+        let adv_row = per_token.then(|| inp.advantages.get(row.clone()).unwrap_or(&[]));
+        let adv_one = inp.advantages.get(i).copied().unwrap_or(F::ZERO);
+        let ref_row = inp.ref_logp.and_then(|r| r.get(row));
+        let cols = Cols {
+            g: g_row,
+            lp: lp_row,
+            old: old_row,
+            m: m_row,
         };
-        let adv_row = if per_token {
-            inp.advantages.get(base..base + t).unwrap_or(&[])
-        } else {
-            &[]
-        };
-        let seq = row_seq_term(loss, lp_row, old_row, m_row, a_row_scalar, adv_row);
-        let mut row_sum = 0.0f64;
-        let mut len = 0usize;
-        if simple && per_token {
-            for ((((g, &lp), &old), &m), &a) in g_row
-                .iter_mut()
-                .zip(lp_row)
-                .zip(old_row)
-                .zip(m_row)
-                .zip(adv_row)
-            {
-                if m {
-                    let (v, d) = loss.token(lp, old, a, seq);
-                    *g = d;
-                    row_sum += v.as_f64();
-                    len += 1;
-                } else {
-                    *g = F::ZERO;
-                }
+        let (row_sum, len, dseq) = match (plain, adv_row, ref_row) {
+            (true, Some(a), Some(r)) => {
+                cols.run(loss, &ctx, &mut ok, a.iter().copied(), r.iter().copied())
             }
-        } else {
-            for (j, (((g, &lp), &old), &m)) in g_row
-                .iter_mut()
-                .zip(lp_row)
-                .zip(old_row)
-                .zip(m_row)
-                .enumerate()
-            {
-                if !m {
-                    *g = F::ZERO;
-                    continue;
-                }
-                let idx = base + j;
-                let a = if per_token {
-                    adv_row.get(j).copied().unwrap_or(F::ZERO)
-                } else {
-                    a_row_scalar
-                };
-                let seq = if per_token && loss.kind == PolicyLossKind::Vespo {
-                    vespo_phi(loss, seq.1, a)
-                } else {
-                    seq
-                };
-                let (mut v, mut d) = loss.token(lp, old, a, seq);
-                let mut w = weight_at(inp.weights, idx);
-                if let Some(z) = zeroed {
-                    if z(idx) {
-                        w = F::ZERO;
+            (true, Some(a), None) => {
+                cols.run(loss, &ctx, &mut ok, a.iter().copied(), repeat(F::ZERO))
+            }
+            (true, None, Some(r)) => {
+                cols.run(loss, &ctx, &mut ok, repeat(adv_one), r.iter().copied())
+            }
+            (true, None, None) => cols.run(loss, &ctx, &mut ok, repeat(adv_one), repeat(F::ZERO)),
+            (false, ..) => {
+                let mut row_sum = 0.0f64;
+                let mut len = 0usize;
+                let mut dseq = F::ZERO;
+                for (j, (g, &m)) in cols.g.iter_mut().zip(m_row).enumerate() {
+                    if !m {
+                        *g = F::ZERO;
+                        continue;
                     }
+                    let idx = base + j;
+                    let sel = selected.is_some_and(|s| s(idx));
+                    let x = inp.token_at(i, idx, sel);
+                    ok &= inputs_finite(&x);
+                    let tt = loss.token_unchecked(&x, &ctx);
+                    *g = tt.dlogp;
+                    row_sum += tt.value.as_f64();
+                    dseq = dseq + tt.dseq;
+                    len += 1;
                 }
-                if w != F::ONE {
-                    v = v * w;
-                    d = d * w;
+                (row_sum, len, dseq)
+            }
+        };
+        if loss.kind == PolicyLossKind::Gspo {
+            // Pass 3: the sequence ratio's share, ∂ls/∂ log πₜ = 1/max(L, 1).
+            let shared = dseq / F::from_usize(len.max(1));
+            for (g, &m) in g_row.iter_mut().zip(m_row) {
+                if m {
+                    *g = *g + shared;
                 }
-                let (ev, eg) = extras(loss, inp, idx, lp, old);
-                *g = d + eg;
-                row_sum += (v + ev).as_f64();
-                len += 1;
             }
         }
         parts.push_row(row_sum, len, agg);
     }
-    Ok(parts)
+    Ok((parts, ok))
 }
 
-/// Per-row term: GSPO-token's clamped sequence log-ratio and its pass-through, or VESPO's
-/// `(φ for a scalar advantage, log w)`.
-#[inline]
-fn row_seq_term<F: Real>(
-    loss: &PolicyLoss<F>,
-    lp: &[F],
-    old: &[F],
-    m: &[bool],
-    a: F,
-    adv_row: &[F],
-) -> (F, F) {
-    match loss.kind {
-        PolicyLossKind::GspoToken => {
-            let (s, n) = masked_delta_sum(lp, old, m, None);
-            let ls = s / F::from_usize(n.max(1));
-            match loss.seq_log_ratio_max {
-                Some(c) if ls > c => (c, F::ZERO),
-                _ => (ls, F::ONE),
-            }
-        }
-        PolicyLossKind::Vespo => {
-            let (s, _) = masked_delta_sum(lp, old, m, Some(F::lit(20.0)));
-            let lw = s.max(F::lit(LN_1E_8)).min(F::lit(20.0));
-            if adv_row.is_empty() {
-                vespo_phi(loss, lw, a)
+/// Whether every input of a token is finite and the weight `>= 0` (an over-approximation of
+/// what is read: `first_non_finite` names the culprit, if any).
+#[inline(always)]
+fn inputs_finite<F: Real>(x: &TokenInputs<F>) -> bool {
+    x.logp.is_finite()
+        & x.old_logp.is_finite()
+        & x.adv.is_finite()
+        & x.weight.is_finite()
+        & (x.weight >= F::ZERO)
+        & x.ref_logp.is_finite()
+        & x.entropy.is_finite()
+}
+
+use core::iter::repeat;
+
+/// The columns of one row for the plain token loop.
+struct Cols<'r, F> {
+    g: &'r mut [F],
+    lp: &'r [F],
+    old: &'r [F],
+    m: &'r [bool],
+}
+
+impl<F: Real> Cols<'_, F> {
+    /// `(row sum, L, Σ dseq)` with weight 1, no entropy and no selection; writes `dlogp` (0 if
+    /// masked).
+    #[inline(always)]
+    fn run(
+        self,
+        loss: &PolicyLoss<F>,
+        ctx: &RowContext<F>,
+        ok: &mut bool,
+        adv: impl Iterator<Item = F>,
+        ref_logp: impl Iterator<Item = F>,
+    ) -> (f64, usize, F) {
+        let mut fin = true;
+        let mut row_sum = 0.0f64;
+        let mut len = 0usize;
+        let mut dseq = F::ZERO;
+        for (((((g, &lp), &old), &m), a), r) in self
+            .g
+            .iter_mut()
+            .zip(self.lp)
+            .zip(self.old)
+            .zip(self.m)
+            .zip(adv)
+            .zip(ref_logp)
+        {
+            if m {
+                let x = TokenInputs {
+                    ref_logp: r,
+                    ..TokenInputs::new(lp, old, a)
+                };
+                fin &= lp.is_finite() & old.is_finite() & a.is_finite() & r.is_finite();
+                let tt = loss.token_unchecked(&x, ctx);
+                *g = tt.dlogp;
+                row_sum += tt.value.as_f64();
+                dseq = dseq + tt.dseq;
+                len += 1;
             } else {
-                (F::ZERO, lw)
+                *g = F::ZERO;
             }
         }
-        _ => (F::ZERO, F::ZERO),
+        *ok &= fin;
+        (row_sum, len, dseq)
     }
 }
 
 /// `ln(1e-8)`, TRL's lower clamp of VESPO's `log w`.
 const LN_1E_8: f64 = -18.420_680_743_952_367;
 
-/// `(φ, log w)` for VESPO.
-#[inline]
-fn vespo_phi<F: Real>(loss: &PolicyLoss<F>, lw: F, a: F) -> (F, F) {
+/// VESPO's weight `φ = exp(λ + k·log w − λ·w)` for the sign of `a` (0 if it overflows).
+#[inline(always)]
+fn vespo_phi<F: Real>(loss: &PolicyLoss<F>, lw: F, a: F) -> F {
     let [kp, lp, kn, ln] = loss.vespo;
     let (k, lam) = if a >= F::ZERO { (kp, lp) } else { (kn, ln) };
     let phi = (lam + k * lw - lam * lw.exp()).exp();
-    (if phi.is_finite() { phi } else { F::ZERO }, lw)
+    if phi.is_finite() { phi } else { F::ZERO }
 }
 
 /// `(Σ m·Δ, L)` with `Δ` optionally clamped, accumulated in `f64`.
 #[inline]
-fn masked_delta_sum<F: Real>(lp: &[F], old: &[F], m: &[bool], clamp: Option<F>) -> (F, usize) {
+fn masked_delta_sum<F: Real>(lp: &[F], old: &[F], m: &[bool], clamp: Option<F>) -> (f64, usize) {
     let mut s = 0.0f64;
     let mut n = 0usize;
     for ((&a, &b), &mm) in lp.iter().zip(old).zip(m) {
@@ -1255,86 +1548,20 @@ fn masked_delta_sum<F: Real>(lp: &[F], old: &[F], m: &[bool], clamp: Option<F>) 
             n += 1;
         }
     }
-    (F::lit(s), n)
+    (s, n)
 }
 
-/// GSPO with the gradient through the sequence ratio.
-fn gspo_rows<F: Real>(
-    grad: &mut [F],
-    inp: &PolicyInputs<'_, F>,
-    loss: &PolicyLoss<F>,
-    agg: &Aggregation,
-) -> Result<LossParts> {
-    let t = inp.mask.shape().seq_len();
-    let per_token = inp.adv_per_token();
-    let mut parts = LossParts::ZERO;
-    for (i, (((g_row, lp_row), old_row), m_row)) in grad
-        .chunks_exact_mut(t)
-        .zip(inp.logp.chunks_exact(t))
-        .zip(inp.old_logp.chunks_exact(t))
-        .zip(inp.mask.rows())
-        .enumerate()
-    {
-        let base = i * t;
-        let (s, len) = masked_delta_sum(lp_row, old_row, m_row, None);
-        let denom = F::from_usize(len.max(1));
-        let ls = s / denom;
-        let (ls, pass) = match loss.seq_log_ratio_max {
-            Some(c) if ls > c => (c, F::ZERO),
-            _ => (ls, F::ONE),
-        };
-        let w = ls.exp();
-        // Pass 1: values and Σ ∂ℓ/∂w.
-        let mut row_sum = 0.0f64;
-        let mut dsum = F::ZERO;
-        for (j, &m) in m_row.iter().enumerate() {
-            if !m {
-                continue;
-            }
-            let idx = base + j;
-            let a = if per_token {
-                inp.advantages.get(idx)
-            } else {
-                inp.advantages.get(i)
-            }
-            .copied()
-            .unwrap_or(F::ZERO);
-            let (v, dw) = loss.surrogate(w, F::ONE, a);
-            let wt = weight_at(inp.weights, idx);
-            let lp = lp_row.get(j).copied().unwrap_or(F::ZERO);
-            let old = old_row.get(j).copied().unwrap_or(F::ZERO);
-            let (ev, _) = extras(loss, inp, idx, lp, old);
-            row_sum += (v * wt + ev).as_f64();
-            dsum = dsum + dw * wt;
-        }
-        // Pass 2: ∂(row sum)/∂ log π_s = w·pass·Σ/ max(L, 1) + KL.
-        let shared = w * pass * dsum / denom;
-        for (j, (g, &m)) in g_row.iter_mut().zip(m_row).enumerate() {
-            if !m {
-                *g = F::ZERO;
-                continue;
-            }
-            let idx = base + j;
-            let lp = lp_row.get(j).copied().unwrap_or(F::ZERO);
-            let old = old_row.get(j).copied().unwrap_or(F::ZERO);
-            let (_, eg) = extras(loss, inp, idx, lp, old);
-            *g = shared + eg;
-        }
-        parts.push_row(row_sum, len, agg);
-    }
-    Ok(parts)
-}
-
-/// GMPO: per-sequence loss `−Āᵢ·ρᵢ` reported as the row sum.
+/// GMPO: per-sequence loss `−Āᵢ·ρᵢ` reported as the row sum; the KL and entropy terms per token.
 fn geo_mean_rows<F: Real>(
     grad: &mut [F],
     inp: &PolicyInputs<'_, F>,
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let t = inp.mask.shape().seq_len();
     let per_token = inp.adv_per_token();
     let (lo, hi) = (-loss.clip_low, loss.clip_high);
+    let mut ok = true;
     let mut parts = LossParts::ZERO;
     for (i, (((g_row, lp_row), old_row), m_row)) in grad
         .chunks_exact_mut(t)
@@ -1397,13 +1624,16 @@ fn geo_mean_rows<F: Real>(
                 continue;
             }
             let (_, dd) = gmpo_clip(lp - old, adv(j), lo, hi);
-            let (ev, eg) = extras(loss, inp, base + j, lp, old);
-            row_sum += ev.as_f64();
-            *g = coef * dd / denom + eg;
+            // The token's own terms (KL, entropy bonus); its policy term is the row's.
+            let x = inp.token_at(i, base + j, false);
+            ok &= inputs_finite(&x);
+            let tt = loss.token_unchecked(&x, &RowContext::default());
+            row_sum += tt.value.as_f64();
+            *g = coef * dd / denom + tt.dlogp;
         }
         parts.push_row(row_sum, len, agg);
     }
-    Ok(parts)
+    Ok((parts, ok))
 }
 
 /// GMPO's sign-aware clip `sgn(A)·min(sgn(A)·Δ, sgn(A)·clamp(Δ, lo, hi))` and its derivative.
@@ -1421,21 +1651,14 @@ fn gmpo_clip<F: Real>(d: F, a: F, lo: F, hi: F) -> (F, F) {
     (s * m, s * dm)
 }
 
-#[cfg(feature = "alloc")]
-/// Masked batch means of `A` and `log π` with verl's `+1e-8` on the count.
+/// Masked batch means of `A` and `log π` with `eps` added to the count (verl's `+1e-8`).
 #[cfg(feature = "alloc")]
 fn batch_means<F: Real>(inp: &PolicyInputs<'_, F>, eps: f64) -> (f64, f64, usize) {
     let t = inp.mask.shape().seq_len();
-    let per_token = inp.adv_per_token();
     let (mut sa, mut sl, mut n) = (0.0f64, 0.0f64, 0usize);
     for (idx, (&m, &lp)) in inp.mask.bits().iter().zip(inp.logp).enumerate() {
         if m {
-            let a = if per_token {
-                inp.advantages.get(idx)
-            } else {
-                inp.advantages.get(idx / t)
-            };
-            sa += a.copied().unwrap_or(F::ZERO).as_f64();
+            sa += inp.token_at(idx / t, idx, false).adv.as_f64();
             sl += lp.as_f64();
             n += 1;
         }
@@ -1448,19 +1671,6 @@ fn batch_means<F: Real>(inp: &PolicyInputs<'_, F>, eps: f64) -> (f64, f64, usize
     }
 }
 
-#[cfg(feature = "alloc")]
-#[inline(always)]
-fn adv_at<F: Real>(inp: &PolicyInputs<'_, F>, idx: usize) -> F {
-    let t = inp.mask.shape().seq_len();
-    if inp.adv_per_token() {
-        inp.advantages.get(idx)
-    } else {
-        inp.advantages.get(idx / t)
-    }
-    .copied()
-    .unwrap_or(F::ZERO)
-}
-
 #[cfg(not(feature = "alloc"))]
 fn clip_cov<F: Real, R: RandomSource + ?Sized>(
     _grad: &mut [F],
@@ -1468,12 +1678,14 @@ fn clip_cov<F: Real, R: RandomSource + ?Sized>(
     _loss: &PolicyLoss<F>,
     _agg: &Aggregation,
     _rng: &mut R,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     Err(Error::MissingInput {
-        what: "scratch memory: clip_cov needs the `alloc` feature",
+        what: "alloc feature (clip_cov scratch memory)",
     })
 }
 
+/// Clip-Cov: the batch-level selection (a random subset of the high-covariance tokens that PPO
+/// does not clip), then one token call each.
 #[cfg(feature = "alloc")]
 fn clip_cov<F: Real, R: RandomSource + ?Sized>(
     grad: &mut [F],
@@ -1481,8 +1693,9 @@ fn clip_cov<F: Real, R: RandomSource + ?Sized>(
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
     rng: &mut R,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let (abar, lbar, n) = batch_means(inp, 1e-8);
+    let t = inp.mask.shape().seq_len();
     let (lo, hi) = (F::ONE - loss.clip_low, F::ONE + loss.clip_high);
     let (lb, ub) = (loss.cov_lb.as_f64(), loss.cov_ub.as_f64());
     let candidates: Vec<usize> = inp
@@ -1495,7 +1708,7 @@ fn clip_cov<F: Real, R: RandomSource + ?Sized>(
             if !m {
                 return false;
             }
-            let a = adv_at(inp, idx);
+            let a = inp.token_at(idx / t, idx, false).adv;
             let r = (lp - old).exp();
             let (rc, _) = tclamp(r, lo, hi);
             if -a * rc > -a * r {
@@ -1526,14 +1739,8 @@ fn clip_cov<F: Real, R: RandomSource + ?Sized>(
             chosen += 1;
         }
     }
-    let zeroed = |idx: usize| marked.get(idx).copied().unwrap_or(false);
-    let plain = PolicyLoss {
-        kind: PolicyLossKind::ClipCov,
-        log_ratio_clamp: None,
-        dual_clip: None,
-        ..*loss
-    };
-    token_rows(grad, inp, &plain, agg, Some(&zeroed))
+    let selected = |idx: usize| marked.get(idx).copied().unwrap_or(false);
+    token_rows(grad, inp, loss, agg, Some(&selected))
 }
 
 #[cfg(not(feature = "alloc"))]
@@ -1542,20 +1749,22 @@ fn kl_cov<F: Real>(
     _inp: &PolicyInputs<'_, F>,
     _loss: &PolicyLoss<F>,
     _agg: &Aggregation,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     Err(Error::MissingInput {
-        what: "scratch memory: kl_cov needs the `alloc` feature",
+        what: "alloc feature (kl_cov scratch memory)",
     })
 }
 
+/// KL-Cov: the batch-level selection (the top-k covariance tokens), then one token call each.
 #[cfg(feature = "alloc")]
 fn kl_cov<F: Real>(
     grad: &mut [F],
     inp: &PolicyInputs<'_, F>,
     loss: &PolicyLoss<F>,
     agg: &Aggregation,
-) -> Result<LossParts> {
+) -> Result<(LossParts, bool)> {
     let (abar, lbar, n) = batch_means(inp, 0.0);
+    let t = inp.mask.shape().seq_len();
     let mut cov: Vec<(f64, usize)> = inp
         .mask
         .bits()
@@ -1563,8 +1772,8 @@ fn kl_cov<F: Real>(
         .enumerate()
         .filter(|&(_, &m)| m)
         .map(|(idx, _)| {
-            let lp = inp.logp.get(idx).copied().unwrap_or(F::ZERO).as_f64();
-            ((adv_at(inp, idx).as_f64() - abar) * (lp - lbar), idx)
+            let x = inp.token_at(idx / t, idx, false);
+            ((x.adv.as_f64() - abar) * (x.logp.as_f64() - lbar), idx)
         })
         .collect();
     let mut top = alloc::vec![false; inp.logp.len()];
@@ -1581,44 +1790,11 @@ fn kl_cov<F: Real>(
             }
         }
     }
-    let t = inp.mask.shape().seq_len();
-    let mut parts = LossParts::ZERO;
-    for (i, (g_row, m_row)) in grad.chunks_exact_mut(t).zip(inp.mask.rows()).enumerate() {
-        let mut row_sum = 0.0f64;
-        for (j, (g, &m)) in g_row.iter_mut().zip(m_row).enumerate() {
-            let idx = i * t + j;
-            if !m {
-                *g = F::ZERO;
-                continue;
-            }
-            let lp = inp.logp.get(idx).copied().unwrap_or(F::ZERO);
-            let old = inp.old_logp.get(idx).copied().unwrap_or(F::ZERO);
-            let a = adv_at(inp, idx);
-            let d = lp - old;
-            let r = d.exp();
-            let (mut v, mut dv) = (-a * r, -a * r);
-            if top.get(idx).copied().unwrap_or(false) {
-                let sgn = if d > F::ZERO {
-                    F::ONE
-                } else if d < F::ZERO {
-                    -F::ONE
-                } else {
-                    F::ZERO
-                };
-                v = v + loss.kl_cov_coef * d.abs();
-                dv = dv + loss.kl_cov_coef * sgn;
-            }
-            let w = weight_at(inp.weights, idx);
-            let (ev, eg) = extras(loss, inp, idx, lp, old);
-            *g = dv * w + eg;
-            row_sum += (v * w + ev).as_f64();
-        }
-        parts.push_row(row_sum, count_true(m_row), agg);
-    }
-    Ok(parts)
+    let selected = |idx: usize| top.get(idx).copied().unwrap_or(false);
+    token_rows(grad, inp, loss, agg, Some(&selected))
 }
 
-/// The upstream gradient for [`crate::kl::entropy_backward`] of an entropy bonus `−c·agg(H)`:
+/// The upstream gradient for [`crate::logits::entropy_backward`] of an entropy bonus `−c·agg(H)`:
 /// `out[i, t] = −c·wᵢ/normalizer` at valid positions, 0 elsewhere (`wᵢ` from
 /// [`Aggregation::row_weights`]).
 ///
@@ -1702,33 +1878,34 @@ mod tests {
     }
 
     #[test]
-    fn fast_k3_matches_the_kl_module() {
-        use crate::kl::KlEstimator;
-        for &st in &[false, true] {
-            for pen in [
-                KlPenalty::<f64>::new(KlEstimator::K3),
-                KlPenalty::<f64>::verl(KlEstimator::K3, st),
-                KlPenalty::<f64>::trl(),
-                KlPenalty::<f64>::openrlhf(KlEstimator::K3),
-            ] {
-                for i in -400..=400 {
-                    let d = f64::from(i) * 0.07 + 1e-3 * f64::from(i % 7);
-                    let (a, ga) = kl_eval(&pen, d - 1.0, -1.0);
-                    let (b, gb) = pen.eval(d - 1.0, -1.0);
-                    assert!((a - b).abs() <= 1e-13 * b.abs().max(1e-300), "{d}: {a} {b}");
-                    assert!(
-                        (ga - gb).abs() <= 1e-13 * gb.abs().max(1e-300),
-                        "{d}: {ga} {gb}"
-                    );
-                }
-                for &d in &[1e-12, -1e-9, 3e-5, -0.0999, 0.1, -0.1001] {
-                    let (a, ga) = kl_eval(&pen, d, 0.0);
-                    let (b, gb) = pen.eval(d, 0.0);
-                    assert!((a - b).abs() <= 5e-14 * b.abs(), "{d}: {a} {b}");
-                    assert!((ga - gb).abs() <= 5e-14 * gb.abs(), "{d}: {ga} {gb}");
-                }
-            }
-        }
+    fn non_finite_inputs_behind_finite_outputs() {
+        // fuzz/losses: +∞ log-probability at a valid token; the ±20 clamp on Δ kept the loss
+        // finite and policy_loss returned Ok. Every input that is read is now checked.
+        let mask = Mask::new(&[true, false], 2).unwrap();
+        let van = PolicyLoss::<f64>::new(PolicyLossKind::Vanilla);
+        let mut g = [0.0; 2];
+        let inp = PolicyInputs::new(&[f64::INFINITY, 0.0], &[0.0; 2], &[1.0], mask).unwrap();
+        assert_eq!(
+            policy_loss(&mut g, &inp, &van, &Aggregation::TokenSum),
+            Err(Error::NonFinite {
+                what: "logp",
+                index: 0
+            })
+        );
+        // …but not what is not read: a NaN reference without a KL term, or at a masked position.
+        let inp = PolicyInputs::new(&[-1.0, f64::NAN], &[-1.0, f64::NAN], &[1.0], mask)
+            .unwrap()
+            .with_ref(&[f64::NAN, 0.0])
+            .unwrap();
+        assert!(policy_loss(&mut g, &inp, &van, &Aggregation::TokenSum).is_ok());
+        let with_kl = van.with_kl(Some(KlTerm::new(crate::KlPenalty::default(), 0.1).unwrap()));
+        assert_eq!(
+            policy_loss(&mut g, &inp, &with_kl, &Aggregation::TokenSum),
+            Err(Error::NonFinite {
+                what: "ref_logp",
+                index: 0
+            })
+        );
     }
 
     #[test]

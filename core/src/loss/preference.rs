@@ -17,7 +17,7 @@
 //! 4. upstream `∂L/∂ℓᵢₜ = wᵢₜ·∂L/∂seqᵢ (+ c_sft·∂sft/∂ℓᵢₜ)`, then [`logprobs_backward`].
 //!
 //! ```
-//! use rewardkit_core::kl::{logprobs_backward, logprobs_forward};
+//! use rewardkit_core::logits::{RowStats, logprobs_backward, logprobs_forward};
 //! use rewardkit_core::loss::preference::{sequence_logps, sft_loss};
 //! use rewardkit_core::loss::{
 //!     Aggregation, PairInputs, PreferenceLoss, PreferenceLossKind, combined_preference_loss,
@@ -33,8 +33,9 @@
 //! let mask = Mask::new(&bits, t)?;
 //!
 //! let (mut lp, mut rf) = ([0.0; 4], [0.0; 4]);
-//! logprobs_forward(&mut lp, &logits, &ids, v)?;
-//! logprobs_forward(&mut rf, &ref_logits, &ids, v)?;
+//! let (mut stats, mut ref_stats) = ([RowStats::default(); 4], [RowStats::default(); 4]);
+//! logprobs_forward(&mut lp, &mut stats, &logits, &ids, v)?;
+//! logprobs_forward(&mut rf, &mut ref_stats, &ref_logits, &ids, v)?;
 //! let (mut seq, mut seq_ref) = ([0.0; 2], [0.0; 2]);
 //! sequence_logps(&mut seq, &lp, None, mask)?;
 //! sequence_logps(&mut seq_ref, &rf, None, mask)?;
@@ -49,20 +50,20 @@
 //! let chosen = Mask::new(&bits[..t], t)?;
 //! let sft = sft_loss(&mut g_sft, &lp[..t], chosen, &agg)?;
 //! agg.scale_grad(&mut g_sft, chosen, &sft)?;
-//! let loss = pairs.sum + 0.5 * agg.value(&sft, &sft)?;
+//! let loss = pairs.sum + 0.5 * agg.value::<f64>(&sft, &sft)?;
 //!
 //! // Upstream: the sequence gradient on every valid token of its row, plus the SFT term.
 //! let up = [gc[0] + 0.5 * g_sft[0], gc[0] + 0.5 * g_sft[1], gr[0], 0.0];
 //! let mut grad = [0.0; 12];
-//! logprobs_backward(&mut grad, &up, &logits, &ids, v)?;
+//! logprobs_backward(&mut grad, &up, &logits, &stats, &ids, v)?;
 //! assert!(loss.is_finite() && grad[9..].iter().all(|&g| g == 0.0)); // masked token: no gradient
 //! # Ok::<(), rewardkit_core::Error>(())
 //! ```
 //!
 //! [`Aggregation::TokenMean`]: crate::loss::Aggregation::TokenMean
 //! [`Aggregation::normalizer`]: crate::loss::Aggregation::normalizer
-//! [`logprobs_forward`]: crate::kl::logprobs_forward
-//! [`logprobs_backward`]: crate::kl::logprobs_backward
+//! [`logprobs_forward`]: crate::logits::logprobs_forward
+//! [`logprobs_backward`]: crate::logits::logprobs_backward
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
@@ -73,8 +74,8 @@ use crate::error::{
     Error, Result, UnknownName, ensure_len, ensure_nonempty, param_finite, param_in, param_nonneg,
     param_positive,
 };
-use crate::kl::{check_logit_row, token_logprob_and_concentration};
 use crate::layout::{Mask, count_true};
+use crate::logits::{check_logit_row, token_logprob_and_concentration};
 use crate::loss::aggregate::{Aggregation, LossParts};
 use crate::real::{Real, usize_f64};
 use crate::stats::{log_sigmoid, sigmoid};
@@ -940,7 +941,7 @@ fn aot<F: Real>(
     _scale: F,
 ) -> Result<f64> {
     Err(Error::MissingInput {
-        what: "scratch memory: aot needs the `alloc` feature",
+        what: "alloc feature (aot scratch memory)",
     })
 }
 
@@ -1276,7 +1277,7 @@ fn wpo_log_weight<F: Real>(
 /// let mut g = [0.0f64; 4];
 /// let agg = Aggregation::TokenMean;
 /// let p = sft_loss(&mut g, &[-1.0, -2.0, f64::NAN, -3.0], mask, &agg)?;
-/// assert_eq!(agg.value(&p, &p)?, 2.0); // (1 + 2 + 3) / 3
+/// assert_eq!(agg.value::<f64>(&p, &p)?, 2.0); // (1 + 2 + 3) / 3
 /// agg.scale_grad(&mut g, mask, &p)?;
 /// assert_eq!(g, [-1.0 / 3.0, -1.0 / 3.0, 0.0, -1.0 / 3.0]);
 /// # Ok::<(), rewardkit_core::Error>(())
@@ -1373,7 +1374,10 @@ impl<F: Real> BradleyTerry<F> {
 /// `grad_chosen`, `grad_rejected`, `chosen`, `rejected`, `margin`: `(P)`.
 ///
 /// # Errors
-/// [`Error::Empty`]; [`Error::LengthMismatch`]; [`Error::NonFinite`].
+/// [`Error::Empty`] for no pairs; [`Error::LengthMismatch`] for `rejected`, `grad_chosen`,
+/// `grad_rejected` or `margin`; [`Error::NonFinite`] for NaN/∞ in `chosen`, `rejected` or
+/// `margin`; [`Error::Overflow`] when the loss or a gradient overflows on finite inputs (a margin
+/// `r_c − r_r − m` below the float range, or `η·(r_c + r_r)²` beyond it).
 ///
 /// # Examples
 /// ```
@@ -1427,6 +1431,8 @@ pub fn bradley_terry_loss<F: Real>(
             what: "Bradley-Terry loss",
         });
     }
+    crate::error::ensure_output("Bradley-Terry gradient", grad_chosen)?;
+    crate::error::ensure_output("Bradley-Terry gradient", grad_rejected)?;
     Ok(LossParts {
         sum: s,
         seq_mean_sum: s,
@@ -1434,4 +1440,63 @@ pub fn bradley_terry_loss<F: Real>(
         seqs: n,
         rows: n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bradley_terry_every_documented_error() {
+        // Regression (issue 8, defect 10): the error list of bradley_terry_loss, one case each.
+        let bt = BradleyTerry::new(0.0f32).unwrap();
+        let (mut a, mut b) = ([0.0f32; 2], [0.0f32; 2]);
+        assert_eq!(
+            bradley_terry_loss(&mut a[..0], &mut b[..0], &[], &[], None, &bt),
+            Err(Error::Empty { what: "chosen" })
+        );
+        for (ga, gb, r, m, what) in [
+            (2usize, 2usize, 1usize, 2usize, "rejected"),
+            (1, 2, 2, 2, "grad_chosen"),
+            (2, 1, 2, 2, "grad_rejected"),
+            (2, 2, 2, 1, "margin"),
+        ] {
+            let margin = [0.0f32; 2];
+            let e = bradley_terry_loss(
+                &mut a[..ga],
+                &mut b[..gb],
+                &[0.0, 1.0],
+                &[0.0, 1.0][..r],
+                Some(&margin[..m]),
+                &bt,
+            );
+            assert!(
+                matches!(e, Err(Error::LengthMismatch { what: w, .. }) if w == what),
+                "{what}: {e:?}"
+            );
+        }
+        for (c, r, m, what) in [
+            ([f32::NAN, 0.0], [0.0, 0.0], [0.0, 0.0], "chosen"),
+            ([0.0, 0.0], [0.0, f32::INFINITY], [0.0, 0.0], "rejected"),
+            ([0.0, 0.0], [0.0, 0.0], [0.0, f32::NAN], "margin"),
+        ] {
+            assert!(matches!(
+                bradley_terry_loss(&mut a, &mut b, &c, &r, Some(&m), &bt),
+                Err(Error::NonFinite { what: w, .. }) if w == what
+            ));
+        }
+        // The margin r_c − r_r = −6e38 is below the f32 range: −log σ(−∞) = ∞.
+        assert_eq!(
+            bradley_terry_loss(&mut a, &mut b, &[-3e38, 0.0], &[3e38, 0.0], None, &bt),
+            Err(Error::Overflow {
+                what: "Bradley-Terry loss"
+            })
+        );
+        // Centering: η·(r_c + r_r)² beyond f32 with a finite margin.
+        let center = BradleyTerry::new(1.0f32).unwrap();
+        assert!(matches!(
+            bradley_terry_loss(&mut a, &mut b, &[2e19, 0.0], &[2e19, 0.0], None, &center),
+            Err(Error::Overflow { .. })
+        ));
+    }
 }

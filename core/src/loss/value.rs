@@ -93,7 +93,9 @@ impl<F: Real> ValueLoss<F> {
 /// `grad`, `values`, `old_values`, `returns`: `(B, T)` like `mask`.
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ at a valid position.
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ at a valid position (masked
+/// positions are not read); [`Error::Overflow`] when the loss overflows on finite inputs
+/// (`(V − R)²` beyond the float range).
 ///
 /// # Examples
 /// ```
@@ -158,6 +160,11 @@ pub fn value_loss<F: Real>(
     if !parts.sum.is_finite() {
         return Err(Error::Overflow { what: "value loss" });
     }
+    if !grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
+        return Err(Error::Overflow {
+            what: "value loss gradient",
+        });
+    }
     Ok(parts)
 }
 
@@ -177,5 +184,65 @@ mod tests {
         // Outside, unclipped branch larger: V = 2, V_old = 1, R = 0: max(4, 1.44) = 4, d = V − R.
         assert_eq!(c.eval(2.0, 1.0, 0.0), (2.0, 2.0, false));
         assert!(ValueLoss::new(Some(0.0f64)).is_err());
+    }
+
+    #[test]
+    fn every_documented_error() {
+        let mask = Mask::new(&[true, false], 2).unwrap();
+        let vl = ValueLoss::new(None).unwrap();
+        let agg = Aggregation::TokenMean;
+        let mut g = [0.0f32; 2];
+        assert!(matches!(
+            value_loss(
+                &mut g[..1],
+                &[0.0; 2],
+                &[0.0; 2],
+                &[0.0; 2],
+                mask,
+                &vl,
+                &agg
+            ),
+            Err(Error::LengthMismatch { what: "grad", .. })
+        ));
+        assert_eq!(
+            value_loss(
+                &mut g,
+                &[0.0; 2],
+                &[0.0; 2],
+                &[f32::NAN, 0.0],
+                mask,
+                &vl,
+                &agg
+            ),
+            Err(Error::NonFinite {
+                what: "returns",
+                index: 0
+            })
+        );
+        // Masked positions are not read.
+        assert!(
+            value_loss(
+                &mut g,
+                &[0.0, f32::NAN],
+                &[0.0; 2],
+                &[0.0; 2],
+                mask,
+                &vl,
+                &agg
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            value_loss(
+                &mut g,
+                &[3e38, 0.0],
+                &[0.0; 2],
+                &[-3e38, 0.0],
+                mask,
+                &vl,
+                &agg
+            ),
+            Err(Error::Overflow { what: "value loss" })
+        );
     }
 }

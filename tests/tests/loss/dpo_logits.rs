@@ -3,7 +3,7 @@
 //! (LD-DPO token weights), WPO pair weights, the weighted pair losses, the SFT term, and the
 //! gradient of the loss back to the logits.
 
-use rewardkit_core::kl::{logprobs_backward, logprobs_forward};
+use rewardkit_core::logits::{RowStats, logprobs_backward, logprobs_forward};
 use rewardkit_core::loss::preference::{ld_token_weights, sequence_logps, sft_loss, wpo_weights};
 use rewardkit_core::loss::*;
 use rewardkit_core::{Mask, Real};
@@ -63,8 +63,10 @@ pub(crate) fn trl_dpo_from_logits<F: Real>(
     let mask_all = Mask::new(bits, t).unwrap();
     let mut lp = vec![F::ZERO; rows * t];
     let mut rf = vec![F::ZERO; rows * t];
-    logprobs_forward(&mut lp, logits, ids, v).unwrap();
-    logprobs_forward(&mut rf, ref_logits, ids, v).unwrap();
+    let mut stats = vec![RowStats::default(); rows * t];
+    let mut ref_stats = vec![RowStats::default(); rows * t];
+    logprobs_forward(&mut lp, &mut stats, logits, ids, v).unwrap();
+    logprobs_forward(&mut rf, &mut ref_stats, ref_logits, ids, v).unwrap();
     // Token weights: the mask, or LD-DPO's public-prefix weights (policy and reference alike).
     let mut w = vec![F::ZERO; rows * t];
     match cfg.ld_alpha {
@@ -128,7 +130,7 @@ pub(crate) fn trl_dpo_from_logits<F: Real>(
     let agg = Aggregation::TokenMean;
     if !terms.is_empty() {
         let parts = combined_preference_loss(&mut gc, &mut gr, &inp, &terms).unwrap();
-        loss += agg.value(&parts, &parts).unwrap();
+        loss += agg.value::<f64>(&parts, &parts).unwrap();
         agg.scale_grad(&mut gc, pair_mask, &parts).unwrap();
         agg.scale_grad(&mut gr, pair_mask, &parts).unwrap();
     }
@@ -148,7 +150,7 @@ pub(crate) fn trl_dpo_from_logits<F: Real>(
         let mut g = vec![F::ZERO; n * t];
         let parts = sft_loss(&mut g, &lp[..n * t], mask_c, &agg).unwrap();
         agg.scale_grad(&mut g, mask_c, &parts).unwrap();
-        let value = agg.value(&parts, &parts).unwrap();
+        let value = agg.value::<f64>(&parts, &parts).unwrap();
         // TRL multiplies the expanded SFT term by the WPO weights: only their mean survives.
         let coef = cfg.weights[pos] * mean_omega;
         loss += coef * value;
@@ -186,7 +188,7 @@ pub(crate) fn trl_dpo_from_logits<F: Real>(
         .collect();
     // Back to the logits.
     let mut g = vec![F::ZERO; rows * t * v];
-    logprobs_backward(&mut g, &up, logits, ids, v).unwrap();
+    logprobs_backward(&mut g, &up, logits, &stats, ids, v).unwrap();
     DpoOut {
         seq: widen(&seq),
         seq_ref: widen(&seq_ref),

@@ -5,7 +5,7 @@ use rewardkit_core::kl::{KlEstimator, KlPenalty};
 use rewardkit_core::loss::preference::{ld_token_weights, sequence_logps};
 use rewardkit_core::loss::*;
 use rewardkit_core::rng::SplitMix64;
-use rewardkit_core::{Mask, Real};
+use rewardkit_core::{Mask, Preset, Real};
 use rewardkit_tests::approx_eq::{Tol, assert_all_close};
 use rewardkit_tests::golden::{Case, Tensor, load};
 use serde_json::Value;
@@ -67,14 +67,16 @@ fn run_policy<F: Fx>(
     let mut g = vec![F::ZERO; mask.shape().len()];
     let parts = policy_loss_rng(&mut g, inp, loss, agg, &mut SplitMix64::new(7)).unwrap();
     let total = total.unwrap_or(parts);
-    let v = agg.value(&parts, &total).unwrap() * dp;
+    let v = agg.value::<f64>(&parts, &total).unwrap() * dp;
     agg.scale_grad(&mut g, mask, &total).unwrap();
     (v, widen(&g).iter().map(|x| x * dp).collect())
 }
 
 fn agg_parse(name: &str, t: usize) -> Aggregation {
-    let a: Aggregation = name.parse().unwrap();
-    a.verl().with_horizon(t as f64).unwrap()
+    Aggregation::from_preset(Preset::Verl, name)
+        .unwrap()
+        .with_horizon(t as f64)
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -93,6 +95,8 @@ fn verl_policy<F: Fx>(c: &Case) {
     let bits = c.input("response_mask").bools();
     let t = c.input("log_prob").cols();
     let mask = Mask::new(&bits, t).unwrap();
+    // The loss mask: the response mask, or what rejection sampling keeps of it (bypass mode).
+    let mut keep = bits.clone();
     let conf = cfg(c);
     let pl = &conf["policy_loss"];
     let (lo, hi, cc) = if c.function == "compute_policy_loss" {
@@ -134,7 +138,7 @@ fn verl_policy<F: Fx>(c: &Case) {
                 ("sequence", false) => IsMode::SequenceTruncate,
                 _ => IsMode::SequenceMask,
             };
-            let corr = IsCorrection::verl(m, F::lit(lo_t), F::lit(hi_t))
+            let corr = IsCorrection::from_preset(Preset::Verl, m, F::lit(lo_t), F::lit(hi_t))
                 .unwrap()
                 .with_batch_normalize(rc["rollout_is_batch_normalize"].as_bool() == Some(true));
             let mut w = vec![F::ZERO; lp.len()];
@@ -144,11 +148,17 @@ fn verl_policy<F: Fx>(c: &Case) {
                 weights = Some(w);
             }
         }
-        // Rejection sampling (`rollout_rs`) masks nothing in these cases (metrics: masked fraction 0).
+        if let Some(option) = rc["rollout_rs"].as_str() {
+            let spec = match &rc["rollout_rs_threshold"] {
+                Value::String(s) => s.clone(),
+                v => v.as_f64().unwrap().to_string(),
+            };
+            verl_rejection::<F>(c, option, &spec, &lp, &old, mask, &mut keep);
+        }
         mode = if reinforce { "reinforce" } else { "vanilla" }.into();
     }
     let kind = PolicyLossKind::from_verl(&mode).unwrap();
-    let mut loss = PolicyLoss::<F>::verl(kind)
+    let mut loss = PolicyLoss::<F>::from_preset(Preset::Verl, kind)
         .with_clip(F::lit(lo), F::lit(hi))
         .unwrap();
     match kind {
@@ -192,6 +202,7 @@ fn verl_policy<F: Fx>(c: &Case) {
         PolicyLossKind::GeoMean => Aggregation::RowMeanTokenSum,
         _ => agg_parse(c.param_str("loss_agg_mode").unwrap(), t),
     };
+    let mask = Mask::new(&keep, t).unwrap();
     let mut inp = PolicyInputs::new(&lp, &old, &adv, mask).unwrap();
     if let Some(w) = &weights {
         inp = inp.with_weights(w).unwrap();
@@ -222,14 +233,93 @@ fn verl_policy<F: Fx>(c: &Case) {
     }
 }
 
+/// verl's `rollout_rs` (bypass mode): the rejection mask and the metrics verl logs for it.
+fn verl_rejection<F: Fx>(
+    c: &Case,
+    option: &str,
+    spec: &str,
+    lp: &[F],
+    rollout: &[F],
+    mask: Mask<'_>,
+    keep: &mut [bool],
+) {
+    let rule = RejectionRule::from_verl(option.parse().unwrap(), spec).unwrap();
+    let mut st = [RejectionStats::EMPTY];
+    let s = rejection_mask(keep, &mut st, lp, rollout, mask, &[rule]).unwrap();
+    let st = st[0];
+    let m = &c.raw["outputs"]["metrics"];
+    let metric = |k: &str| {
+        m.get(format!("rollout_corr/{k}"))
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{}: no metric {k}", c.id))
+    };
+    let p = format!("rollout_rs_{option}");
+    // verl's masked means divide by N + 1e-8.
+    let n = s.tokens as f64;
+    let eps = n / (n + 1e-8);
+    let seq_level = rule.mode().level != RsLevel::Token;
+    let (units, max, min) = if seq_level {
+        (st.seqs.count as f64, st.seqs.max, st.seqs.min)
+    } else {
+        (n, st.tokens.max, st.tokens.min)
+    };
+    let frac = |k: usize| {
+        let f = k as f64 / units;
+        if seq_level { f } else { f * eps }
+    };
+    let got = [
+        ("mean", st.tokens.mean * eps),
+        ("max", max),
+        ("min", min),
+        ("fraction_high", frac(st.above)),
+        ("fraction_low", frac(st.below)),
+        ("seq_mean", st.seqs.mean),
+        ("seq_std", st.seqs.std(1)),
+        ("seq_max", st.seqs.max),
+        ("seq_min", st.seqs.min),
+        ("masked_fraction", st.rejected_tokens as f64 / n * eps),
+        (
+            "seq_masked_fraction",
+            st.rejected_seqs as f64 / st.seqs.count as f64,
+        ),
+    ];
+    for (k, v) in got {
+        check::<F>(
+            c,
+            &format!("{p}_{k}"),
+            &[v],
+            &[metric(&format!("{p}_{k}"))],
+            1.0,
+        );
+    }
+    let total = s.rejected_tokens as f64 / (n + 1e-8);
+    check::<F>(
+        c,
+        "rollout_rs_masked_fraction",
+        &[total],
+        &[metric("rollout_rs_masked_fraction")],
+        1.0,
+    );
+    let seqf = s.rejected_seqs as f64 / s.rows as f64;
+    check::<F>(
+        c,
+        "rollout_rs_seq_masked_fraction",
+        &[seqf],
+        &[metric("rollout_rs_seq_masked_fraction")],
+        1.0,
+    );
+}
+
 fn verl_agg<F: Fx>(c: &Case) {
     let x = F::vec(c.input("loss_mat"));
     let bits = c.input("loss_mask").bools();
     let t = c.input("loss_mat").cols();
     let mask = Mask::new(&bits, t).unwrap();
     let horizon = c.param_f64("loss_scale_factor").unwrap_or(t as f64);
-    let agg: Aggregation = c.param_str("loss_agg_mode").unwrap().parse().unwrap();
-    let agg = agg.verl().with_horizon(horizon).unwrap();
+    let agg = Aggregation::from_preset(Preset::Verl, c.param_str("loss_agg_mode").unwrap())
+        .unwrap()
+        .with_horizon(horizon)
+        .unwrap();
     let parts = LossParts::of_matrix(&x, mask, &agg).unwrap();
     let dp = c.param_f64("dp_size").unwrap_or(1.0);
     let total = match c.param_f64("batch_num_tokens") {
@@ -244,7 +334,7 @@ fn verl_agg<F: Fx>(c: &Case) {
         }
         None => parts,
     };
-    let v = agg.value(&parts, &total).unwrap() * dp;
+    let v = agg.value::<f64>(&parts, &total).unwrap() * dp;
     let mut g = vec![F::ONE; x.len()];
     agg.scale_grad(&mut g, mask, &total).unwrap();
     let g: Vec<f64> = g
@@ -275,7 +365,7 @@ fn value_case<F: Fx>(
     let mut g = vec![F::ZERO; v.len()];
     let parts = value_loss(&mut g, &v, &old, &r, mask, &vl, &agg).unwrap();
     let tot = total(parts);
-    let val = agg.value(&parts, &tot).unwrap() * dp;
+    let val = agg.value::<f64>(&parts, &tot).unwrap() * dp;
     agg.scale_grad(&mut g, mask, &tot).unwrap();
     let g: Vec<f64> = widen(&g).iter().map(|x| x * dp).collect();
     check::<F>(c, "loss", &[val], &[scalar(c, out)], 1.0);
@@ -323,7 +413,7 @@ fn trl_grpo<F: Fx>(c: &Case) {
         _ if seq_level => PolicyLossKind::Gspo,
         _ => PolicyLossKind::Vanilla,
     };
-    let mut loss = PolicyLoss::<F>::trl(kind);
+    let mut loss = PolicyLoss::<F>::from_preset(Preset::Trl, kind);
     loss = if kind == PolicyLossKind::Cispo {
         // TRL's CISPO caps the weight at epsilon_high (absolute), no lower bound.
         loss.with_clip(F::ONE, F::lit(eps_high - 1.0)).unwrap()
@@ -353,9 +443,12 @@ fn trl_grpo<F: Fx>(c: &Case) {
     }
     let refp;
     if let Some(beta) = c.param_f64("beta") {
-        let kl = KlTerm::new(KlPenalty::trl(), F::lit(beta))
-            .unwrap()
-            .importance_weighted(c.param_bool("use_bias_correction_kl") == Some(true));
+        let kl = KlTerm::new(
+            KlPenalty::from_preset(Preset::Trl, KlEstimator::K3),
+            F::lit(beta),
+        )
+        .unwrap()
+        .with_importance_weighted(c.param_bool("use_bias_correction_kl") == Some(true));
         loss = loss.with_kl(Some(kl));
         refp = F::vec(c.input("ref_per_token_logps"));
     } else {
@@ -410,7 +503,7 @@ fn trl_grpo<F: Fx>(c: &Case) {
     if let Some(ec) = c.param_f64("entropy_coef") {
         // TRL's entropy bonus is always a token mean, whatever the loss type.
         let h = LossParts::of_matrix(&ent, mask, &Aggregation::TokenMean).unwrap();
-        v -= ec * Aggregation::TokenMean.value(&h, &h).unwrap();
+        v -= ec * Aggregation::TokenMean.value::<f64>(&h, &h).unwrap();
     }
     check::<F>(c, "loss", &[v], &[scalar(c, "loss")], 1.0);
     check::<F>(c, "grad", &g, &c.grad["per_token_logps"].data, 1.0);
@@ -516,7 +609,7 @@ fn trl_dpo<F: Fx>(c: &Case) {
         let (mut gc, mut gr) = (vec![F::ZERO; n], vec![F::ZERO; n]);
         let parts = preference_loss(&mut gc, &mut gr, &inp, &loss).unwrap();
         let agg = Aggregation::TokenMean;
-        total += wt * agg.value(&parts, &parts).unwrap();
+        total += wt * agg.value::<f64>(&parts, &parts).unwrap();
         for k in 0..n {
             gc_all[k] += wt * gc[k].as_f64() / n as f64;
             gr_all[k] += wt * gr[k].as_f64() / n as f64;
@@ -673,7 +766,7 @@ fn openrlhf_policy<F: Fx>(c: &Case) {
     };
     let lo = c.param_f64("clip_eps_low").unwrap_or(0.2);
     let hi = c.param_f64("clip_eps_high").unwrap_or(0.2);
-    let loss = PolicyLoss::<F>::openrlhf(kind)
+    let loss = PolicyLoss::<F>::from_preset(Preset::OpenRlhf, kind)
         .with_clip(F::lit(lo), F::lit(hi))
         .unwrap()
         .with_dual_clip(c.param_f64("dual_clip").map(F::lit))
@@ -704,7 +797,7 @@ fn openrlhf_policy<F: Fx>(c: &Case) {
     let mut g = vec![F::ZERO; lp.len()];
     let parts = policy_loss(&mut g, &inp, &loss, &agg).unwrap();
     let (total, dp) = openrlhf_total(c, parts);
-    let v = agg.value(&parts, &total).unwrap() * dp;
+    let v = agg.value::<f64>(&parts, &total).unwrap() * dp;
     agg.scale_grad(&mut g, mask, &total).unwrap();
     let g: Vec<f64> = widen(&g).iter().map(|x| x * dp).collect();
     check::<F>(c, "loss", &[v], &[scalar(c, "loss")], 1.0);
@@ -718,7 +811,7 @@ fn openrlhf_aggregate<F: Fx>(c: &Case) {
     let agg = openrlhf_agg(c.param_bool("token_level_loss").unwrap());
     let parts = LossParts::of_matrix(&x, mask, &agg).unwrap();
     let (total, dp) = openrlhf_total(c, parts);
-    let v = agg.value(&parts, &total).unwrap() * dp;
+    let v = agg.value::<f64>(&parts, &total).unwrap() * dp;
     let mut g = vec![F::ONE; x.len()];
     agg.scale_grad(&mut g, mask, &total).unwrap();
     let g: Vec<f64> = g
@@ -771,7 +864,7 @@ fn openrlhf_dpo<F: Fx>(c: &Case) {
         let n = pc.len();
         let (mut gc, mut gr) = (vec![F::ZERO; n], vec![F::ZERO; n]);
         let parts = preference_loss(&mut gc, &mut gr, &inp, &loss).unwrap();
-        let v = agg.value(&parts, &parts).unwrap();
+        let v = agg.value::<f64>(&parts, &parts).unwrap();
         check::<F>(c, "loss", &[v], &[scalar(c, "loss")], 1.0);
         let sc = |g: &[F]| -> Vec<f64> { g.iter().map(|x| x.as_f64() / n as f64).collect() };
         check::<F>(
@@ -806,7 +899,7 @@ fn openrlhf_dpo<F: Fx>(c: &Case) {
         let (mut gc, mut gr) = (vec![F::ZERO; n], vec![F::ZERO; n]);
         let bt = BradleyTerry::new(F::ZERO).unwrap();
         let parts = bradley_terry_loss(&mut gc, &mut gr, &ch, &rj, margin.as_deref(), &bt).unwrap();
-        let v = agg.value(&parts, &parts).unwrap();
+        let v = agg.value::<f64>(&parts, &parts).unwrap();
         check::<F>(c, "loss", &[v], &[scalar(c, "loss")], 1.0);
         let sc = |g: &[F]| -> Vec<f64> { g.iter().map(|x| x.as_f64() / n as f64).collect() };
         check::<F>(c, "grad c", &sc(&gc), &c.grad["chosen_reward"].data, 1.0);

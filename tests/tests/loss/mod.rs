@@ -5,3 +5,4 @@ mod dpo_logits;
 mod golden;
 mod oracle;
 mod props;
+mod seams;

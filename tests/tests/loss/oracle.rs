@@ -4,7 +4,7 @@
 use rewardkit_core::loss::preference::{self, ld_token_weights, sequence_logps};
 use rewardkit_core::loss::*;
 use rewardkit_core::rng::SplitMix64;
-use rewardkit_core::{Error, KlEstimator, KlPenalty, Mask};
+use rewardkit_core::{Error, KlEstimator, KlPenalty, Mask, Preset};
 use rewardkit_tests::approx_eq::assert_all_close;
 
 /// verl `compute_policy_loss_vanilla` + `agg_loss`, as a plain loop (from rl-frameworks §2.1.3).
@@ -85,7 +85,7 @@ fn ours(
     let inp = PolicyInputs::new(lp, old, adv, mask)?;
     let mut g = vec![0.0; lp.len()];
     let parts = policy_loss_rng(&mut g, &inp, loss, agg, &mut SplitMix64::new(3))?;
-    let v = agg.value(&parts, &parts)?;
+    let v = agg.value::<f64>(&parts, &parts)?;
     agg.scale_grad(&mut g, mask, &parts)?;
     Ok((v, g))
 }
@@ -131,7 +131,7 @@ fn vanilla_edge_cases_match_the_verl_oracle() {
         0.0, 0.0, 0.0, 0.0, //
         0.7, 1.0, -0.4, 1.5,
     ];
-    let loss = PolicyLoss::verl(PolicyLossKind::Vanilla);
+    let loss = PolicyLoss::from_preset(Preset::Verl, PolicyLossKind::Vanilla);
     for mode in [
         "token-mean",
         "token-sum",
@@ -174,7 +174,7 @@ fn literal_policy_values() {
     let (v, g) = one(PolicyLoss::new(PolicyLossKind::Vespo), -1.0, -1.0, 1.0);
     assert!((v - 1.0).abs() < 1e-15 && (g[0] + 1.0).abs() < 1e-15);
     // GSPO-token with verl's clamp: a sequence log-ratio of 12 is clamped to 10, no gradient.
-    let p = PolicyLoss::verl(PolicyLossKind::GspoToken);
+    let p = PolicyLoss::from_preset(Preset::Verl, PolicyLossKind::GspoToken);
     let (v, g) = one(p.with_clip(0.2, 1e6).unwrap(), 11.0, -1.0, 1.0);
     assert!((v + 10f64.exp()).abs() < 1e-6 && g[0] == 0.0);
     // KL-Cov: the single token is the top-1 covariance token: −A·r + κ·|Δ| with κ = 1.
@@ -312,7 +312,7 @@ fn errors_are_typed() {
     let inp0 = PolicyInputs::new(&[-1.0f64, -1.0], &[-1.0, -1.0], &[1.0], none).unwrap();
     let parts = policy_loss(&mut g, &inp0, &p, &Aggregation::TokenMean).unwrap();
     assert!(matches!(
-        Aggregation::TokenMean.value(&parts, &parts),
+        Aggregation::TokenMean.value::<f64>(&parts, &parts),
         Err(Error::TooFewValid { .. })
     ));
     assert!(matches!(
@@ -472,10 +472,10 @@ fn literal_pair_weights_combination_wpo_and_sft() {
     let p = preference::sft_loss(&mut g, &lp, mask, &agg).unwrap();
     assert_eq!((p.sum, p.tokens), (7.0, 3));
     assert_eq!(g, [-1.0, -1.0, 0.0, -1.0, 0.0, 0.0]);
-    assert_eq!(agg.value(&p, &p).unwrap(), 7.0 / 3.0);
+    assert_eq!(agg.value::<f64>(&p, &p).unwrap(), 7.0 / 3.0);
     let rows = Aggregation::RowMeanTokenMean;
     let p = preference::sft_loss(&mut g, &lp, mask, &rows).unwrap();
-    assert_eq!(rows.value(&p, &p).unwrap(), (1.5 + 4.0) / 2.0);
+    assert_eq!(rows.value::<f64>(&p, &p).unwrap(), (1.5 + 4.0) / 2.0);
 }
 
 #[test]

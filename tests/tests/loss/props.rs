@@ -69,7 +69,7 @@ fn eval<F: Real>(
         .unwrap();
     let mut g = vec![F::ZERO; l.len()];
     let parts = policy_loss(&mut g, &inp, loss, agg).unwrap();
-    let v = agg.value(&parts, &parts).unwrap();
+    let v = agg.value::<f64>(&parts, &parts).unwrap();
     agg.scale_grad(&mut g, mask, &parts).unwrap();
     (v, g.iter().map(|x| x.as_f64()).collect())
 }
@@ -93,7 +93,7 @@ fn smooth_losses() -> Vec<PolicyLoss<f64>> {
     let kl = KlTerm::new(KlPenalty::new(KlEstimator::K3), 0.05).unwrap();
     let kl2 = KlTerm::new(KlPenalty::new(KlEstimator::K2), 0.1)
         .unwrap()
-        .importance_weighted(true);
+        .with_importance_weighted(true);
     let v = PolicyLoss::new(PolicyLossKind::Vanilla);
     vec![
         v,
@@ -277,11 +277,11 @@ proptest! {
             let total: LossParts = shards.iter().map(|s| s.0).sum();
             prop_assert_eq!(total.tokens, tw.tokens);
             prop_assert_eq!(total.seqs, tw.seqs);
-            let Ok(vw) = agg.value(&tw, &tw) else { continue };
+            let Ok(vw) = agg.value::<f64>(&tw, &tw) else { continue };
             agg.scale_grad(&mut gw, mask, &tw).unwrap();
             let mut vs = 0.0;
             for (parts, rg) in &shards {
-                vs += agg.value(parts, &total).unwrap();
+                vs += agg.value::<f64>(parts, &total).unwrap();
                 let m = Mask::new(&bt.mask[rg.clone()], t).unwrap();
                 agg.scale_grad(&mut gs[rg.clone()], m, &total).unwrap();
             }
@@ -302,12 +302,12 @@ proptest! {
         let smtm = Aggregation::SeqMeanTokenMean { len_eps: 0.0 };
         let p1 = LossParts::of_matrix(x, mask, &Aggregation::TokenMean).unwrap();
         let p2 = LossParts::of_matrix(x, mask, &smtm).unwrap();
-        let (a, c) = (Aggregation::TokenMean.value(&p1, &p1).unwrap(), smtm.value(&p2, &p2).unwrap());
+        let (a, c) = (Aggregation::TokenMean.value::<f64>(&p1, &p1).unwrap(), smtm.value::<f64>(&p2, &p2).unwrap());
         prop_assert!((a - c).abs() <= 1e-12 * (1.0 + a.abs()), "{a} {c}");
         let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let q1 = LossParts::of_matrix(&x32, mask, &Aggregation::TokenMean).unwrap();
         let q2 = LossParts::of_matrix(&x32, mask, &smtm).unwrap();
-        let (a32, c32) = (Aggregation::TokenMean.value(&q1, &q1).unwrap(), smtm.value(&q2, &q2).unwrap());
+        let (a32, c32) = (Aggregation::TokenMean.value::<f64>(&q1, &q1).unwrap(), smtm.value::<f64>(&q2, &q2).unwrap());
         prop_assert!((a32 - c32).abs() <= 1e-6 * (1.0 + a32.abs()));
     }
 
@@ -334,7 +334,7 @@ proptest! {
             let mut g = [0.0; 6];
             let p = value_loss(&mut g, x, &o, &r, mask, &vl, &agg).unwrap();
             agg.scale_grad(&mut g, mask, &p).unwrap();
-            (agg.value(&p, &p).unwrap(), g)
+            (agg.value::<f64>(&p, &p).unwrap(), g)
         };
         let (_, g) = f(&v);
         assert_grad("value", &v, &g, 1e-5, 1e-6, |x| f(x).0);
@@ -342,7 +342,7 @@ proptest! {
         let vl32 = ValueLoss::new(clip.map(|c| c as f32)).unwrap();
         let mut g32 = [0.0f32; 6];
         let p32 = value_loss(&mut g32, &cast32(&v), &cast32(&o), &cast32(&r), mask, &vl32, &agg).unwrap();
-        assert_oracle("value f32", &[agg.value(&p32, &p32).unwrap() as f32], &[f(&v).0]);
+        assert_oracle("value f32", &[agg.value::<f64>(&p32, &p32).unwrap() as f32], &[f(&v).0]);
     }
 
     #[test]
