@@ -113,8 +113,9 @@ pub mod logits;
 pub mod loss;
 pub mod mdp;
 #[doc = include_str!("../numerics.md")]
-#[expect(
+#[allow(
     clippy::doc_markdown,
+    clippy::doc_lazy_continuation,
     reason = "a prose document shared with the repository's docs/ (names like ProRL are not code)"
 )]
 pub mod numerics {}
