@@ -229,12 +229,11 @@ fn extract_boxed(t: &[char]) -> Option<Vec<char>> {
     for i in first..t.len() {
         if t[i] == '{' {
             stack.push(i);
-        } else if t[i] == '}' {
-            if let Some(left) = stack.pop() {
-                if left == first {
-                    return Some(t[first + 1..i].to_vec());
-                }
-            }
+        } else if t[i] == '}'
+            && let Some(left) = stack.pop()
+            && left == first
+        {
+            return Some(t[first + 1..i].to_vec());
         }
     }
     None
@@ -312,13 +311,13 @@ fn normalize_final_answer(answer: &[char]) -> Vec<char> {
     for open in ["\\text{", "\\textbf{", "\\overline{"] {
         s = sub_lazy(&s, open, "}");
     }
-    if let Some(p) = find_at(&s, &chars("\\boxed{"), 0) {
-        if let Some(q) = s.iter().rposition(|&c| c == '}').filter(|&q| q >= p + 7) {
-            let mut t = s[..p].to_vec();
-            t.extend_from_slice(&s[p + 7..q]);
-            t.extend_from_slice(&s[q + 1..]);
-            s = t;
-        }
+    if let Some(p) = find_at(&s, &chars("\\boxed{"), 0)
+        && let Some(q) = s.iter().rposition(|&c| c == '}').filter(|&q| q >= p + 7)
+    {
+        let mut t = s[..p].to_vec();
+        t.extend_from_slice(&s[p + 7..q]);
+        t.extend_from_slice(&s[q + 1..]);
+        s = t;
     }
     s = sub_lazy(&s, "\\(", "\\)");
     s = sub_lazy(&s, "\\[", "\\]");
