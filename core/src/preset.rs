@@ -212,8 +212,10 @@ mod dispatch {
                     let normalize = grpo_p.scale() != Scale::None;
                     adv::grpo_passk(per_seq, &scores, inp.groups()?, normalize, grpo_p.eps())?;
                 }
+                // TRL's RLOO, `R − (Σ_g R − R)/(c − 1)` with 0/0 zeroed, is `rloo` with zero
+                // singletons on finite scores (computed from shifted moments: exact zeros).
                 E::Rloo if preset == Preset::Trl => {
-                    trl_rloo(per_seq, &scores, inp.groups()?)?;
+                    adv::rloo(per_seq, &scores, inp.groups()?, Singleton::Zero)?;
                 }
                 E::Rloo => adv::rloo(per_seq, &scores, inp.groups()?, grpo_p.singleton())?,
                 E::Opo => {
@@ -285,12 +287,13 @@ mod dispatch {
             E::ReinforcePlusPlus => {
                 let gamma = cfg.gamma();
                 if preset == Preset::Verl {
+                    // Returns are 0 at masked positions (the running return is carried).
                     crate::advantage::returns_rows(
                         returns,
                         inp.token_rewards,
                         mask,
                         gamma.as_f64(),
-                        true,
+                        false,
                     );
                     whiten_in_place(advantages_from(advantages, returns), mask, &whiten)?;
                 } else {
@@ -433,30 +436,23 @@ pub enum TrlAggregation {
 }
 
 #[cfg(feature = "alloc")]
-/// NaN-aware mean and TRL's `nanstd` of an iterator: two-pass, Bessel factor `c/(c−1)` rounded to
-/// `f32` (TRL divides two integer tensors, which yields `float32`), NaN when `c <= 1`.
+/// NaN-aware mean and TRL's `nanstd` of an iterator, from moments shifted by the first non-NaN
+/// value (so a set of equal values has mean exactly that value and spread exactly 0); Bessel factor
+/// `c/(c−1)` rounded to `f32` (TRL divides two integer tensors, which yields `float32`), NaN when
+/// `c <= 1`.
 fn trl_nan_moments<I: Iterator<Item = f64> + Clone>(xs: I) -> (f64, f64, usize) {
-    let (mut c, mut s) = (0usize, 0.0f64);
-    for x in xs.clone().filter(|x| !x.is_nan()) {
-        c += 1;
-        s += x;
-    }
+    let m = crate::advantage::Moments::of(xs.filter(|x| !x.is_nan()));
+    let c = m.n;
     if c == 0 {
         return (f64::NAN, f64::NAN, 0);
     }
-    let mean = s / crate::real::usize_f64(c);
-    let var_pop = xs
-        .filter(|x| !x.is_nan())
-        .map(|x| (x - mean) * (x - mean))
-        .sum::<f64>()
-        / crate::real::usize_f64(c);
     let std = if c <= 1 {
         f64::NAN
     } else {
         let cf = crate::real::usize_f64(c);
-        Float::sqrt(var_pop * round_f32(cf / (cf - 1.0)))
+        Float::sqrt(m.m2() / cf * round_f32(cf / (cf - 1.0)))
     };
-    (mean, std, c)
+    (m.mean(), std, c)
 }
 
 /// TRL's GRPO advantage block (`GRPOTrainer._generate_and_score_completions`), NaN semantics
@@ -517,20 +513,26 @@ pub fn trl_grpo_advantages<F: Real>(
             .map(|r| r.get(j).map_or(f64::NAN, |x| x.as_f64()))
             .collect()
     };
-    // nansum over components; NaN when all are NaN.
+    // Unscorable rows: every *raw* component NaN (TRL's `unscorable_mask`).
+    let unscorable: Vec<bool> = components
+        .chunks_exact(k)
+        .map(|r| r.iter().all(|x| x.is_nan()))
+        .collect();
+    // nansum over components (0 when every term is NaN); NaN for unscorable rows.
     let nansum = |rows: &[Vec<f64>]| -> Vec<f64> {
         (0..b)
             .map(|i| {
-                let mut any = false;
+                if unscorable.get(i).copied().unwrap_or(true) {
+                    return f64::NAN;
+                }
                 let mut s = 0.0;
                 for (j, c) in rows.iter().enumerate() {
                     let x = c.get(i).copied().unwrap_or(f64::NAN);
                     if !x.is_nan() {
-                        any = true;
                         s += weights.get(j).map_or(0.0, |w| w.as_f64()) * x;
                     }
                 }
-                if any { s } else { f64::NAN }
+                s
             })
             .collect()
     };
@@ -577,33 +579,6 @@ pub fn trl_grpo_advantages<F: Real>(
         *o = if a.is_nan() { F::ZERO } else { F::lit(a) };
     }
     crate::error::ensure_output("advantages", out)
-}
-
-/// TRL's NaN-aware RLOO baseline: `bᵢ = (nansum_g − Rᵢ)/(c_g − 1)`, with `0/0` cases zeroed.
-#[cfg(feature = "alloc")]
-fn trl_rloo<F: Real>(out: &mut [F], scores: &[F], groups: &crate::GroupIndex<'_>) -> Result<()> {
-    groups.check_rows("scores", scores.len())?;
-    for g in 0..groups.n_groups() {
-        let (mut c, mut s) = (0usize, 0.0f64);
-        for i in groups.rows(g) {
-            if let Some(x) = scores.get(i) {
-                c += 1;
-                s += x.as_f64();
-            }
-        }
-        for i in groups.rows(g) {
-            if let (Some(o), Some(x)) = (out.get_mut(i), scores.get(i)) {
-                let x = x.as_f64();
-                let b = if c > 1 {
-                    (s - x) / crate::real::usize_f64(c - 1)
-                } else {
-                    0.0
-                };
-                *o = F::lit(if c > 1 { x - b } else { 0.0 });
-            }
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

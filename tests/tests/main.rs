@@ -8,6 +8,7 @@
 
 mod advantage_golden;
 mod advantage_props;
+mod advantage_regressions;
 mod distance;
 mod kl_golden;
 mod kl_props;

@@ -103,13 +103,13 @@ proptest! {
         let scores: Vec<f64> = r.chunks(t).map(|row| row.iter().sum()).collect();
         let groups = members(&ids, g);
         let cfg = AdvantageConfig::new(Preset::Verl).with_norm_by_std(norm);
-        // grpo: singleton μ = 0, σ = 1.
+        // grpo: singleton μ = 0, σ = torch.tensor(1.0) (float32, so σ + ε is a float32 sum).
         let mut want = vec![0.0; b];
         for rows in &groups {
             let vals: Vec<f64> = rows.iter().map(|&i| scores[i]).collect();
-            let (mean, sd) = if vals.len() == 1 { (0.0, 1.0) } else { (vals.iter().sum::<f64>() / vals.len() as f64, torch_std(&vals)) };
+            let (mean, denom) = if vals.len() == 1 { (0.0, f64::from(1.0f32 + 1e-6f32)) } else { (vals.iter().sum::<f64>() / vals.len() as f64, torch_std(&vals) + 1e-6) };
             for &i in rows {
-                want[i] = if norm { (scores[i] - mean) / (sd + 1e-6) } else { scores[i] - mean };
+                want[i] = if norm { (scores[i] - mean) / denom } else { scores[i] - mean };
             }
         }
         let (a, ret) = run(AdvantageEstimator::Grpo, &cfg, &ids, g, t, &m, &r, &v).unwrap();

@@ -17,7 +17,7 @@ use crate::stats::Summary;
 /// | variant | advantage | used by |
 /// |---|---|---|
 /// | `Zero` | `0` (no signal) | rewardkit default; TRL (NaN std, then `nan_to_num`); verl `rloo_vectorized` |
-/// | `Raw` | the baseline is 0 and the scale 1: `R` (GRPO: `R/(1+ε)`) | verl `grpo`, `rloo`, `gpg`, `opo`, `reinforce_plus_plus_baseline` |
+/// | `Raw` | the baseline is 0 and the scale 1: `R` (GRPO: `R/(1+ε)`, with `1 + ε` rounded to `f32` as verl's float32 `std` tensor) | verl `grpo`, `rloo`, `gpg`, `opo`, `reinforce_plus_plus_baseline` |
 /// | `Error` | [`Error::GroupTooSmall`] | OpenRLHF (asserts `n_samples_per_prompt > 1`) |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -470,7 +470,10 @@ pub fn grpo<F: Real>(
     group_affine(out, scores, groups, |g, m| {
         singleton.check(g, m.n)?;
         let denom = match scale {
-            Scale::Group if m.n == 1 => 1.0 + eps,
+            // verl's singleton std is `torch.tensor(1.0)`, a float32 tensor: `1 + ε` in float32.
+            Scale::Group if m.n == 1 => {
+                crate::preset::round_f32(1.0 + crate::preset::round_f32(eps))
+            }
             Scale::Group => m.std() + eps,
             Scale::Batch => batch_std + eps,
             Scale::None => 1.0,
@@ -689,13 +692,15 @@ pub fn opo<F: Real>(
                 }
                 0.0
             } else {
+                // Shifted by the group's first score, so equal scores give exactly that score.
+                let shift = rows.values(self.scores).next().map_or(0.0, |r| r.as_f64());
                 let (mut num, mut den) = (0.0f64, 0.0f64);
                 for (r, l) in rows.values(self.scores).zip(rows.values(self.lengths)) {
-                    num += l.as_f64() * r.as_f64();
+                    num += l.as_f64() * (r.as_f64() - shift);
                     den += l.as_f64();
                 }
                 if den > 0.0 {
-                    num / den
+                    if num == 0.0 { shift } else { shift + num / den }
                 } else {
                     Summary::from_iter(rows.values(self.scores).map(Real::as_f64)).mean
                 }
@@ -847,7 +852,7 @@ mod tests {
         assert_eq!(out[0], 0.0);
         let raw = Grpo::new(Scale::Group, 1e-6, Singleton::Raw).unwrap();
         grpo(&mut out, &[2.0, 1.0, 3.0], &g, &raw).unwrap();
-        assert_eq!(out[0], 2.0 / (1.0 + 1e-6));
+        assert_eq!(out[0], 2.0 / 1.000_000_953_674_316_4); // f32(1 + 1e-6)
         let err = Grpo::new(Scale::Group, 1e-6, Singleton::Error).unwrap();
         assert_eq!(
             grpo(&mut out, &[2.0, 1.0, 3.0], &g, &err),

@@ -53,7 +53,7 @@ pub use returns::{
 };
 
 #[cfg(feature = "alloc")]
-pub(crate) use group::gpg_impl;
+pub(crate) use group::{Moments, gpg_impl};
 #[cfg(feature = "alloc")]
 pub(crate) use returns::{apply_mask, check_tokens, gae_rows_raw, returns_rows, whiten_in_place};
 
