@@ -436,7 +436,7 @@ fn bad_input_gives_typed_errors() {
     assert_eq!(e, Err(Error::MissingInput { what: "groups" }));
     // Singletons under OpenRLHF's rule are an error; under verl's they keep the raw reward.
     let single = GroupIndex::new(&[0, 1], 2).unwrap();
-    let p = Preset::OpenRlhf.grpo::<f64>(Scale::Group);
+    let p = Grpo::<f64>::from_preset(Preset::OpenRlhf, Scale::Group);
     assert!(matches!(
         grpo(&mut out, &[1.0, 2.0], &single, &p),
         Err(Error::GroupTooSmall { .. })
@@ -445,7 +445,7 @@ fn bad_input_gives_typed_errors() {
         &mut out,
         &[1.0, 2.0],
         &single,
-        &Preset::Verl.grpo(Scale::Group),
+        &Grpo::from_preset(Preset::Verl, Scale::Group),
     )
     .unwrap();
     // verl divides by its float32 std tensor: f32(1 + 1e-6) = 1 + 8·2⁻²³.
@@ -479,7 +479,7 @@ fn zero_variance_groups_give_exact_zeros() {
         Preset::Trl,
         Preset::OpenRlhf,
     ] {
-        let p = preset.grpo::<f64>(Scale::Group);
+        let p = Grpo::<f64>::from_preset(preset, Scale::Group);
         let mut out = [1.0f64; 3];
         grpo(&mut out, &[0.1, 0.1, 0.1], &g, &p).unwrap();
         assert_eq!(out, [0.0; 3], "{preset}");
@@ -488,7 +488,7 @@ fn zero_variance_groups_give_exact_zeros() {
             &mut o32,
             &[1000.1f32; 3],
             &g,
-            &preset.grpo::<f32>(Scale::Group),
+            &Grpo::<f32>::from_preset(preset, Scale::Group),
         )
         .unwrap();
         assert_eq!(o32, [0.0; 3], "{preset} f32");

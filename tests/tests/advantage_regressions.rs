@@ -1,8 +1,9 @@
 //! Regressions of issue 8 (advantages): each test failed before its fix. Expected values are
 //! derived by hand from the framework's code (quoted in each test), never produced by rewardkit.
 
-use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs, Scale};
-use rewardkit_core::preset::{TrlAggregation, trl_grpo_advantages};
+use rewardkit_core::advantage::{
+    AdvantageConfig, AdvantageInputs, Scale, TrlAggregation, trl_grpo_advantages,
+};
 use rewardkit_core::{AdvantageEstimator, GroupIndex, Mask, Preset};
 
 /// Defect 1. TRL `normalize_then_sum` (`grpo_trainer.py`, `_generate_and_score_completions`):
@@ -19,7 +20,6 @@ fn trl_normalize_then_sum_zero_for_all_nan_normalized_row() {
         &mut out,
         &comps,
         &[1.0, 1.0],
-        2,
         &groups,
         Scale::Group,
         TrlAggregation::NormalizeThenSum,
@@ -74,7 +74,7 @@ fn trl_equal_rewards_give_exact_zero() {
         TrlAggregation::NormalizeThenSum,
     ] {
         for scale in [Scale::Group, Scale::Batch, Scale::None] {
-            trl_grpo_advantages(&mut out, &[0.7; 8], &[1.0], 1, &groups, scale, mode).unwrap();
+            trl_grpo_advantages(&mut out, &[0.7; 8], &[1.0], &groups, scale, mode).unwrap();
             assert_eq!(out, [0.0; 8], "{mode:?} {scale:?}");
         }
     }

@@ -3,10 +3,9 @@
 //! unscorable (NaN) rewards: the golden files are a subset, the contract must hold beyond them.
 
 use proptest::prelude::*;
-use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs, Scale};
-use rewardkit_core::preset::{
-    OpenRlhfAdvantage, OpenRlhfEstimator, TrlAggregation, openrlhf_advantages_and_returns,
-    trl_grpo_advantages,
+use rewardkit_core::advantage::{
+    AdvantageConfig, AdvantageInputs, OpenRlhfAdvantage, OpenRlhfEstimator, Scale, TrlAggregation,
+    openrlhf_advantages_and_returns, trl_grpo_advantages,
 };
 use rewardkit_core::{AdvantageEstimator, GroupIndex, Mask, Preset};
 use rewardkit_tests::approx_eq::assert_all_close;
@@ -100,7 +99,9 @@ proptest! {
     #[test]
     fn verl_group_estimators_match_verl_loops((ids, g, t, m, r, v) in batch(), norm in any::<bool>()) {
         let b = ids.len();
-        let scores: Vec<f64> = r.chunks(t).map(|row| row.iter().sum()).collect();
+        // Sequence scores over valid tokens only (an empty row's reward sits at a masked
+        // position, which is never read).
+        let scores: Vec<f64> = r.chunks(t).zip(m.chunks(t)).map(|(row, mr)| row.iter().zip(mr).filter(|(_, b)| **b).map(|(x, _)| x).sum()).collect();
         let groups = members(&ids, g);
         let cfg = AdvantageConfig::new(Preset::Verl).with_norm_by_std(norm);
         // grpo: singleton μ = 0, σ = torch.tensor(1.0) (float32, so σ + ε is a float32 sum).
@@ -190,7 +191,9 @@ proptest! {
                 adv[k] = last;
             }
         }
-        let ret: Vec<f64> = adv.iter().zip(&v).map(|(a, v)| a + v).collect();
+        // verl's returns are A + V everywhere; at masked positions that reads a masked V, which
+        // rewardkit never does: it writes 0 there.
+        let ret: Vec<f64> = adv.iter().zip(&v).zip(&m).map(|((a, v), &b)| if b { a + v } else { 0.0 }).collect();
         let want = verl_masked_whiten(&adv, &m);
         let cfg = AdvantageConfig::new(Preset::Verl).with_gamma_lambda(gamma, lam).unwrap();
         let (a, rt) = run(AdvantageEstimator::Gae, &cfg, &ids, g, t, &m, &r, &v).unwrap();
@@ -236,7 +239,7 @@ proptest! {
                 }
             }
             let mut out = vec![0.0; b];
-            trl_grpo_advantages(&mut out, &comps, &weights, 2, &groups, scale, TrlAggregation::SumThenNormalize).unwrap();
+            trl_grpo_advantages(&mut out, &comps, &weights, &groups, scale, TrlAggregation::SumThenNormalize).unwrap();
             assert_all_close("trl sum_then_normalize", &out, &want, 1e-9, 1e-12);
         }
     }
@@ -269,7 +272,9 @@ proptest! {
         for i in 0..b {
             let eos = (0..t).rev().find(|&j| m[i * t + j]).unwrap();
             for j in 0..t {
-                tok[i * t + j] = -beta * kl[i * t + j] + if j == eos { shaped[i].clamp(-10.0, 10.0) } else { 0.0 };
+                // Masked KL values are never read (OpenRLHF's KL is masked: 0 there).
+                let kl_term = if m[i * t + j] { -beta * kl[i * t + j] } else { 0.0 };
+                tok[i * t + j] = kl_term + if j == eos { shaped[i].clamp(-10.0, 10.0) } else { 0.0 };
             }
         }
         let mut want = vec![0.0; b * t];
