@@ -404,19 +404,6 @@ fn overflow() -> Error {
     }
 }
 
-/// Maps one contiguous group; if `bound` is near the float range, checks every output.
-#[inline(always)]
-fn map_span<X: Real, Y: Real>(o: &mut [Y], x: &[X], a: f64, b: f64, bound: f64) -> Result<()> {
-    for (o, &v) in o.iter_mut().zip(x) {
-        *o = Y::lit((v.as_f64() - a) * b);
-    }
-    if bound < limit::<Y>() || o.iter().all(|v| v.is_finite()) {
-        Ok(())
-    } else {
-        Err(overflow())
-    }
-}
-
 /// Number of `f64` of scratch the fused kernel needs for `groups`: `3·G` for scattered ids (a
 /// `(G)` table of shifts and running sums), 0 for contiguous layouts.
 #[cfg(feature = "alloc")]
@@ -500,6 +487,7 @@ fn uniform<X: Real, Y: Real, S: ScaleFn>(
     s: S,
 ) -> Result<()> {
     let nf = usize_f64(k);
+    let (mut finite, mut max_bound) = (true, 0.0f64);
     let mut o4 = out.chunks_exact_mut(4 * k);
     let mut x4 = x.chunks_exact(4 * k);
     for (o, xs) in (&mut o4).zip(&mut x4) {
@@ -546,18 +534,17 @@ fn uniform<X: Real, Y: Real, S: ScaleFn>(
             }
         }
         let mut coef = [(0.0f64, 0.0f64, 0.0f64); 4];
-        let mut finite = true;
         for (c, ((&shift, &s1), &s2)) in coef.iter_mut().zip(sh.iter().zip(&s1).zip(&s2)) {
             let acc = Acc { shift, s1, s2 };
             finite &= acc.finite();
             let (mean, m2) = acc.mean_m2(nf);
             *c = regular(s, nf, mean, m2);
         }
-        if !finite {
-            return Err(non_finite(what, x));
-        }
         for ((o, xs), &(a, b, bound)) in o.chunks_exact_mut(k).zip(xs.chunks_exact(k)).zip(&coef) {
-            map_span(o, xs, a, b, bound)?;
+            for (o, &v) in o.iter_mut().zip(xs) {
+                *o = Y::lit((v.as_f64() - a) * b);
+            }
+            max_bound = Float::max(max_bound, bound);
         }
     }
     for (o, xs) in o4
@@ -566,12 +553,20 @@ fn uniform<X: Real, Y: Real, S: ScaleFn>(
         .zip(x4.remainder().chunks_exact(k))
     {
         let (acc, n) = Acc::of(xs.iter().map(|v| v.as_f64()));
-        if !acc.finite() {
-            return Err(non_finite(what, x));
-        }
+        finite &= acc.finite();
         let (mean, m2) = acc.mean_m2(usize_f64(n));
         let (a, b, bound) = regular(s, nf, mean, m2);
-        map_span(o, xs, a, b, bound)?;
+        for (o, &v) in o.iter_mut().zip(xs) {
+            *o = Y::lit((v.as_f64() - a) * b);
+        }
+        max_bound = Float::max(max_bound, bound);
+    }
+    // Errors are flagged in the loops and reported once (outputs on error are unspecified).
+    if !finite {
+        return Err(non_finite(what, x));
+    }
+    if max_bound >= limit::<Y>() && !out.iter().all(|v| v.is_finite()) {
+        return Err(overflow());
     }
     Ok(())
 }
@@ -591,17 +586,31 @@ fn contiguous<X: Real, Y: Real, S: ScaleFn>(
     s: S,
     singleton: Singleton,
 ) -> Result<()> {
+    let (mut finite, mut max_bound) = (true, 0.0f64);
     for (g, (start, end)) in spans.enumerate() {
         let (Some(xs), Some(o)) = (x.get(start..end), out.get_mut(start..end)) else {
             continue;
         };
         let (acc, n) = Acc::of(xs.iter().map(|v| v.as_f64()));
-        if !acc.finite() {
-            return Err(non_finite(what, x));
+        finite &= acc.finite();
+        let (a, b, bound) = if n >= 2 {
+            let nf = usize_f64(n);
+            let (mean, m2) = acc.mean_m2(nf);
+            regular(s, nf, mean, m2)
+        } else {
+            let m = acc.moments(n);
+            lane(s, singleton, g, n, m.mean, m.m2)?
+        };
+        for (o, &v) in o.iter_mut().zip(xs) {
+            *o = Y::lit((v.as_f64() - a) * b);
         }
-        let m = acc.moments(n);
-        let (a, b, bound) = lane(s, singleton, g, n, m.mean, m.m2)?;
-        map_span(o, xs, a, b, bound)?;
+        max_bound = Float::max(max_bound, bound);
+    }
+    if !finite {
+        return Err(non_finite(what, x));
+    }
+    if max_bound >= limit::<Y>() && !out.iter().all(|v| v.is_finite()) {
+        return Err(overflow());
     }
     Ok(())
 }

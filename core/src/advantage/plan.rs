@@ -66,8 +66,8 @@ use super::group::{Grpo, Scale, gpg_rule, opo_impl, passk_impl};
 use super::multi::{batch_normalize, check_components, decoupled_sum, row_weighted_sum};
 use super::otb::{Otb, OtbPositions, otb_run};
 use super::returns::{
-    apply_mask, broadcast_rows_in_place, check_tokens, gae_rows, remax_rows, returns_rows,
-    sequence_scores, whiten_in_place,
+    apply_mask, broadcast_rows_in_place, check_tokens, gae_check, gae_rows, remax_rows,
+    returns_rows, sequence_scores, whiten_in_place,
 };
 use super::trl::{TrlAggregation, trl_run};
 use super::{AdvantageConfig, AdvantageEstimator, AdvantageInputs, Gae};
@@ -489,7 +489,8 @@ impl<F: Real> AdvantagePlan<F> {
         let shape = mask.shape();
         shape.check("advantages", advantages.len())?;
         shape.check("returns", returns.len())?;
-        check_tokens("token_rewards", inputs.token_rewards, mask)?;
+        shape.check("token_rewards", inputs.token_rewards.len())?;
+        // Each stage validates what it reads (GAE and the sequence scores inside their pass).
         let scratch = self.scratch(scratch, inputs)?;
         match self.stages {
             Stages::Sequence(s) => {
@@ -528,7 +529,8 @@ impl<F: Real> AdvantagePlan<F> {
         };
         let mask = inputs.mask;
         mask.shape().check_batch("out", out.len())?;
-        check_tokens("token_rewards", inputs.token_rewards, mask)?;
+        mask.shape()
+            .check("token_rewards", inputs.token_rewards.len())?;
         let scratch = self.scratch(scratch, inputs)?;
         self.sequence(out, inputs, &s, scratch)?;
         if let Some(w) = &s.whiten {
@@ -667,12 +669,13 @@ impl<F: Real> AdvantagePlan<F> {
                 let values = inputs
                     .values
                     .ok_or(Error::MissingInput { what: "values" })?;
-                check_tokens("values", values, mask)?;
+                shape.check("values", values.len())?;
                 let (g, l) = (params.gamma().as_f64(), params.lambda().as_f64());
                 let (bits, tl) = (mask.bits(), shape.seq_len());
+                // Validation is fused into the recurrence (one pass over the data).
                 match masked {
                     Masked::Zero => {
-                        gae_rows::<F, false>(
+                        let ok = gae_rows::<F, false>(
                             advantages,
                             returns,
                             rewards,
@@ -682,10 +685,11 @@ impl<F: Real> AdvantagePlan<F> {
                             g,
                             g * l,
                         );
+                        gae_check(ok, rewards, values, mask)?;
                         whiten_in_place(advantages, mask, &whiten)
                     }
                     Masked::Carried => {
-                        gae_rows::<F, true>(
+                        let ok = gae_rows::<F, true>(
                             advantages,
                             returns,
                             rewards,
@@ -695,6 +699,7 @@ impl<F: Real> AdvantagePlan<F> {
                             g,
                             g * l,
                         );
+                        gae_check(ok, rewards, values, mask)?;
                         // verl whitens every position (masked ones hold the carried value) and
                         // does not re-mask.
                         let (mean, scale) = whiten_affine(advantages, bits, &whiten)?;
@@ -707,6 +712,7 @@ impl<F: Real> AdvantagePlan<F> {
                 }
             }
             TokenStages::Returns { gamma, whiten } => {
+                check_tokens("token_rewards", rewards, mask)?;
                 let gamma = super::returns::gamma_param("gamma", gamma)?.as_f64();
                 returns_rows::<F, false>(returns, rewards, mask, gamma);
                 advantages.copy_from_slice(returns);
@@ -718,6 +724,7 @@ impl<F: Real> AdvantagePlan<F> {
                 })?;
                 shape.check_batch("reward_baselines", base.len())?;
                 ensure_finite("reward_baselines", base)?;
+                check_tokens("token_rewards", rewards, mask)?;
                 match masked {
                     Masked::Zero => {
                         remax_rows::<F, false>(advantages, returns, rewards, base, mask)

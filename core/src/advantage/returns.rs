@@ -132,8 +132,10 @@ fn masked_row_sum<F: Real>(row: &[F], m: &[bool]) -> f64 {
 }
 
 /// [`masked_sequence_sums`] into `f64` scratch, each sum rounded to `F` (what the per-sequence
-/// functions would receive as `&[F]`). Inputs already checked.
+/// functions would receive as `&[F]`). Validation is fused: a non-finite valid input makes its
+/// row's sum non-finite, and only then are the inputs scanned for the error's index.
 pub(crate) fn sequence_scores<F: Real>(out: &mut [f64], x: &[F], mask: Mask<'_>) -> Result<()> {
+    mask.shape().check("token_rewards", x.len())?;
     let t = mask.shape().seq_len();
     let mut ok = true;
     for ((o, row), m) in out.iter_mut().zip(x.chunks_exact(t)).zip(mask.rows()) {
@@ -142,12 +144,12 @@ pub(crate) fn sequence_scores<F: Real>(out: &mut [f64], x: &[F], mask: Mask<'_>)
         *o = v.as_f64();
     }
     if ok {
-        Ok(())
-    } else {
-        Err(Error::Overflow {
-            what: "sequence scores",
-        })
+        return Ok(());
     }
+    check_tokens("token_rewards", x, mask)?;
+    Err(Error::Overflow {
+        what: "sequence scores",
+    })
 }
 
 /// Broadcasts per-sequence values to their valid tokens in place: `x[..B]` holds one value per
@@ -310,18 +312,20 @@ impl<F: Real> Gae<F> {
     }
 }
 
-/// Four consecutive rows of length `t` (shorter ones if `x` is short).
-fn quad<T>(x: &[T], t: usize) -> [&[T]; 4] {
-    let (x0, x) = x.split_at(t.min(x.len()));
-    let (x1, x) = x.split_at(t.min(x.len()));
-    let (x2, x3) = x.split_at(t.min(x.len()));
-    [x0, x1, x2, x3]
-}
-
 /// GAE over all rows, advantages and returns in one recurrence. At a valid position
-/// `adv = Â`, `ret = Â + V`; at a masked one (never read) `ret = 0` and `adv = 0`, or the carried
-/// `Â` when `CARRY` (verl: its `lastgaelam` at masked positions is the carried value). Four rows
-/// run side by side so their recurrences overlap (each row's arithmetic is unchanged).
+/// `adv = Â`, `ret = Â + V`; at a masked one `ret = 0` and `adv = 0`, or the carried `Â` when
+/// `CARRY` (verl: its `lastgaelam` at masked positions is the carried value). Masked inputs never
+/// reach the state or the outputs (the update is selected, not branched to). Four rows run side by
+/// side so their recurrences overlap (each row's arithmetic is unchanged).
+///
+/// Validation is fused into the pass: returns whether every valid reward and value and every
+/// output was finite ([`gae_check`] finds which). Lengths must be checked by the caller (every
+/// slice `B·T`).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "invariant: the four lanes are split at multiples of t from a chunk of 4·t, so every \
+              lane has length t, and j < t"
+)]
 pub(crate) fn gae_rows<F: Real, const CARRY: bool>(
     adv: &mut [F],
     ret: &mut [F],
@@ -331,7 +335,12 @@ pub(crate) fn gae_rows<F: Real, const CARRY: bool>(
     t: usize,
     g: f64,
     gl: f64,
-) {
+) -> bool {
+    /// One position of one row. Branch-free: the candidate update is computed everywhere and
+    /// selected only where `m`, so a masked input (NaN included) never reaches the state or the
+    /// outputs. `st = (V_next, Â_next, poison)`: `poison` accumulates `0·x` of every output (0
+    /// when finite, NaN otherwise), one independent chain per row, which costs far less than a
+    /// shared boolean flag or a second pass.
     #[inline(always)]
     fn step<F: Real, const CARRY: bool>(
         a: &mut F,
@@ -339,22 +348,27 @@ pub(crate) fn gae_rows<F: Real, const CARRY: bool>(
         r: F,
         v: F,
         m: bool,
-        st: &mut (f64, f64),
+        st: &mut (f64, f64, F),
         g: f64,
         gl: f64,
     ) {
-        let (next_v, last) = st;
-        if m {
-            let v = v.as_f64();
-            *last = (r.as_f64() + g * *next_v - v) + gl * *last;
-            *next_v = v;
-            *a = F::lit(*last);
-            *rt = F::lit(*last + v);
-        } else {
-            *a = if CARRY { F::lit(*last) } else { F::ZERO };
-            *rt = F::ZERO;
-        }
+        let (next_v, last, poison) = st;
+        let (r, v) = (r.as_f64(), v.as_f64());
+        let cand = (r + g * *next_v - v) + gl * *last;
+        let nl = if m { cand } else { *last };
+        *next_v = if m { v } else { *next_v };
+        *last = nl;
+        let (av, rv) = (
+            if m || CARRY { F::lit(nl) } else { F::ZERO },
+            if m { F::lit(nl + v) } else { F::ZERO },
+        );
+        *a = av;
+        *rt = rv;
+        // A non-finite valid input makes `cand`, hence this position's outputs, non-finite: the
+        // poison of the outputs catches it, and any overflow of the outputs.
+        *poison = *poison + (av * F::ZERO + rv * F::ZERO);
     }
+    let mut poison = 0.0f64;
     let block = 4 * t;
     let mut a_it = adv.chunks_exact_mut(block);
     let mut g_it = ret.chunks_exact_mut(block);
@@ -373,36 +387,24 @@ pub(crate) fn gae_rows<F: Real, const CARRY: bool>(
         let (g0, rt) = rt.split_at_mut(t);
         let (g1, rt) = rt.split_at_mut(t);
         let (g2, g3) = rt.split_at_mut(t);
-        let [r0, r1, r2, r3] = quad(r, t);
-        let [v0, v1, v2, v3] = quad(v, t);
-        let [m0, m1, m2, m3] = quad(m, t);
-        let mut st = [(0.0f64, 0.0f64); 4];
-        let lanes = a0
-            .iter_mut()
-            .zip(a1.iter_mut())
-            .zip(a2.iter_mut().zip(a3.iter_mut()))
-            .zip(
-                g0.iter_mut()
-                    .zip(g1.iter_mut())
-                    .zip(g2.iter_mut().zip(g3.iter_mut())),
-            )
-            .zip(r0.iter().zip(r1).zip(r2.iter().zip(r3)))
-            .zip(v0.iter().zip(v1).zip(v2.iter().zip(v3)))
-            .zip(m0.iter().zip(m1).zip(m2.iter().zip(m3)));
-        for (
-            (
-                ((((e0, e1), (e2, e3)), ((h0, h1), (h2, h3))), ((&q0, &q1), (&q2, &q3))),
-                ((&w0, &w1), (&w2, &w3)),
-            ),
-            ((&n0, &n1), (&n2, &n3)),
-        ) in lanes.rev()
-        {
-            let [s0, s1, s2, s3] = &mut st;
-            step::<F, CARRY>(e0, h0, q0, w0, n0, s0, g, gl);
-            step::<F, CARRY>(e1, h1, q1, w1, n1, s1, g, gl);
-            step::<F, CARRY>(e2, h2, q2, w2, n2, s2, g, gl);
-            step::<F, CARRY>(e3, h3, q3, w3, n3, s3, g, gl);
+        let (r0, r) = r.split_at(t);
+        let (r1, r) = r.split_at(t);
+        let (r2, r3) = r.split_at(t);
+        let (v0, v) = v.split_at(t);
+        let (v1, v) = v.split_at(t);
+        let (v2, v3) = v.split_at(t);
+        let (m0, m) = m.split_at(t);
+        let (m1, m) = m.split_at(t);
+        let (m2, m3) = m.split_at(t);
+        let mut st = [(0.0f64, 0.0f64, F::ZERO); 4];
+        let [s0, s1, s2, s3] = &mut st;
+        for j in (0..t).rev() {
+            step::<F, CARRY>(&mut a0[j], &mut g0[j], r0[j], v0[j], m0[j], s0, g, gl);
+            step::<F, CARRY>(&mut a1[j], &mut g1[j], r1[j], v1[j], m1[j], s1, g, gl);
+            step::<F, CARRY>(&mut a2[j], &mut g2[j], r2[j], v2[j], m2[j], s2, g, gl);
+            step::<F, CARRY>(&mut a3[j], &mut g3[j], r3[j], v3[j], m3[j], s3, g, gl);
         }
+        poison += ((s0.2 + s1.2) + (s2.2 + s3.2)).as_f64();
     }
     for ((((a, rt), r), v), m) in a_it
         .into_remainder()
@@ -412,11 +414,13 @@ pub(crate) fn gae_rows<F: Real, const CARRY: bool>(
         .zip(v_it.remainder().chunks_exact(t))
         .zip(m_it.remainder().chunks_exact(t))
     {
-        let mut st = (0.0f64, 0.0f64);
+        let mut st = (0.0f64, 0.0f64, F::ZERO);
         for ((((a, rt), &r), &v), &m) in a.iter_mut().zip(rt).zip(r).zip(v).zip(m).rev() {
             step::<F, CARRY>(a, rt, r, v, m, &mut st, g, gl);
         }
+        poison += st.2.as_f64();
     }
+    poison == 0.0
 }
 
 /// Generalized advantage estimation with a critic, skipping masked positions.
@@ -455,11 +459,11 @@ pub fn gae<F: Real>(
     let shape = mask.shape();
     shape.check("advantages", advantages.len())?;
     shape.check("returns", returns.len())?;
-    check_tokens("rewards", rewards, mask)?;
-    check_tokens("values", values, mask)?;
+    shape.check("rewards", rewards.len())?;
+    shape.check("values", values.len())?;
     let (g, l) = (params.gamma.as_f64(), params.lambda.as_f64());
     let t = shape.seq_len();
-    gae_rows::<F, false>(
+    let ok = gae_rows::<F, false>(
         advantages,
         returns,
         rewards,
@@ -469,9 +473,22 @@ pub fn gae<F: Real>(
         g,
         g * l,
     );
-    crate::error::ensure_output("gae", advantages)?;
-    crate::error::ensure_output("gae", returns)?;
-    Ok(())
+    gae_check(ok, rewards, values, mask)
+}
+
+/// The errors of a [`gae_rows`] pass: the first non-finite valid input, or else an overflow.
+pub(crate) fn gae_check<F: Real>(
+    ok: bool,
+    rewards: &[F],
+    values: &[F],
+    mask: Mask<'_>,
+) -> Result<()> {
+    if ok {
+        return Ok(());
+    }
+    check_tokens("rewards", rewards, mask)?;
+    check_tokens("values", values, mask)?;
+    Err(Error::Overflow { what: "gae" })
 }
 
 /// REINFORCE++ (Hu, 2025, arXiv:2501.03262): discounted returns whitened over the whole batch.
