@@ -170,6 +170,17 @@ proptest! {
         let back: Vec<f64> = (0..n).map(|i| b[(i % k) * g + i / k]).collect();
         assert_all_close("uniform vs scattered", &back, &a, 0.0, 0.0);
         assert_all_close("owned vs borrowed", &c, &b, 0.0, 0.0);
+        // pass@k and OPO (their own slice paths on contiguous layouts): bit-identical too.
+        let lens: Vec<f64> = (0..n).map(|i| ((i * 7) % 5) as f64).collect();
+        let lx: Vec<f64> = (0..n).map(|i| lens[(i % g) * k + i / g]).collect();
+        grpo_passk(&mut a, &r, &uniform, true, 1e-6).unwrap();
+        grpo_passk(&mut b, &rx, &scattered, true, 1e-6).unwrap();
+        let back: Vec<f64> = (0..n).map(|i| b[(i % k) * g + i / k]).collect();
+        prop_assert_eq!(&back, &a);
+        opo(&mut a, &r, &lens, &uniform, Singleton::Zero).unwrap();
+        opo(&mut b, &rx, &lx, &scattered, Singleton::Zero).unwrap();
+        let back: Vec<f64> = (0..n).map(|i| b[(i % k) * g + i / k]).collect();
+        prop_assert_eq!(&back, &a);
     }
 
     #[test]

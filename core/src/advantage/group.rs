@@ -4,7 +4,7 @@
 //! are one fused kernel with different [`AffineRule`]s (see [`super::affine`]).
 
 use crate::error::{Error, Result, ensure_finite, ensure_len, param_nonneg, param_positive};
-use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
+use crate::layout::{GroupIndex, GroupLayout, GroupRows, GroupVisitor};
 use crate::preset::Preset;
 use crate::real::{Real, usize_f64};
 
@@ -229,6 +229,41 @@ pub(crate) fn passk_impl<X: Real, F: Real>(
     eps: f64,
 ) -> Result<()> {
     check_scores(out.len(), scores, groups)?;
+    let spans = match groups.layout() {
+        GroupLayout::Uniform { size } => Some(Spans::Uniform(size)),
+        GroupLayout::Contiguous { offsets } => Some(Spans::Offsets(offsets)),
+        GroupLayout::Scattered { .. } => None,
+    };
+    if let Some(spans) = spans {
+        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path.
+        let mut finite = true;
+        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate() {
+            let (Some(xs), Some(o)) = (scores.get(start..end), out.get_mut(start..end)) else {
+                continue;
+            };
+            if xs.len() < 2 {
+                return Err(Error::GroupTooSmall {
+                    group: g,
+                    size: xs.len(),
+                    min: 2,
+                });
+            }
+            let mut st = PassK::new(xs.first().map_or(0.0, |x| x.as_f64()));
+            for (k, x) in xs.iter().enumerate() {
+                st.push(k, x.as_f64());
+            }
+            finite &= st.acc.finite();
+            let adv = F::lit(st.adv(xs.len(), scale_by_std, eps));
+            o.fill(F::ZERO);
+            if let Some(slot) = o.get_mut(st.best_k) {
+                *slot = adv;
+            }
+        }
+        if !finite {
+            return Err(non_finite("scores", scores));
+        }
+        return crate::error::ensure_output("grpo_passk", out);
+    }
     struct V<'a, X, F> {
         out: &'a mut [F],
         scores: &'a [X],
@@ -245,28 +280,16 @@ pub(crate) fn passk_impl<X: Real, F: Real>(
                     min: 2,
                 });
             }
-            // Best and second best (first occurrence wins ties).
-            let mut best = (f64::NEG_INFINITY, usize::MAX);
-            let mut second = f64::NEG_INFINITY;
-            for (row, x) in rows.rows().zip(rows.values(self.scores)) {
-                let x = x.as_f64();
-                if x > best.0 {
-                    second = best.0;
-                    best = (x, row);
-                } else if x > second {
-                    second = x;
-                }
+            let mut st = PassK::new(rows.values(self.scores).next().map_or(0.0, |x| x.as_f64()));
+            for (k, x) in rows.values(self.scores).enumerate() {
+                st.push(k, x.as_f64());
             }
-            let mut adv = best.0 - second;
-            if self.scale_by_std {
-                let (acc, n) = Acc::of(rows.values(self.scores).map(Real::as_f64));
-                if !acc.finite() {
-                    return Err(non_finite("scores", self.scores));
-                }
-                adv = normalize(adv, 0.0, acc.moments(n).std() + self.eps);
+            if !st.acc.finite() {
+                return Err(non_finite("scores", self.scores));
             }
-            let adv = F::lit(adv);
-            rows.fill(self.out, |row| if row == best.1 { adv } else { F::ZERO });
+            let adv = F::lit(st.adv(n, self.scale_by_std, self.eps));
+            let best = rows.rows().nth(st.best_k).unwrap_or(usize::MAX);
+            rows.fill(self.out, |row| if row == best { adv } else { F::ZERO });
             Ok(())
         }
     }
@@ -277,6 +300,75 @@ pub(crate) fn passk_impl<X: Real, F: Real>(
         eps,
     })?;
     crate::error::ensure_output("grpo_passk", out)
+}
+
+/// The contiguous spans of a uniform or sorted layout.
+#[derive(Clone, Copy)]
+enum Spans<'a> {
+    Uniform(usize),
+    Offsets(&'a [u32]),
+}
+
+impl<'a> Spans<'a> {
+    fn iter(self, n_groups: usize) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let (k, offsets) = match self {
+            Self::Uniform(k) => (k, &[][..]),
+            Self::Offsets(o) => (0, o),
+        };
+        let uniform = (0..if k > 0 { n_groups } else { 0 }).map(move |g| (g * k, (g + 1) * k));
+        let sorted = offsets.windows(2).map(|w| match *w {
+            [a, b] => (a as usize, b as usize),
+            _ => (0, 0),
+        });
+        uniform.chain(sorted)
+    }
+}
+
+/// Pass@k's running state over one group: best (first occurrence wins ties), second best, and
+/// the group's moments, in one pass with selects instead of branches.
+struct PassK {
+    best: f64,
+    best_k: usize,
+    second: f64,
+    acc: Acc,
+}
+
+impl PassK {
+    #[inline(always)]
+    fn new(shift: f64) -> Self {
+        Self {
+            best: f64::NEG_INFINITY,
+            best_k: 0,
+            second: f64::NEG_INFINITY,
+            acc: Acc::new(shift),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, k: usize, x: f64) {
+        let gt = x > self.best;
+        self.second = if gt {
+            self.best
+        } else if x > self.second {
+            x
+        } else {
+            self.second
+        };
+        self.best_k = if gt { k } else { self.best_k };
+        self.best = if gt { x } else { self.best };
+        self.acc.push(x);
+    }
+
+    /// The best row's advantage: the gap, over `σ + ε` when `scale_by_std`.
+    #[inline(always)]
+    fn adv(&self, n: usize, scale_by_std: bool, eps: f64) -> f64 {
+        let gap = self.best - self.second;
+        if scale_by_std {
+            normalize(gap, 0.0, self.acc.moments(n).std() + eps)
+        } else {
+            gap
+        }
+    }
 }
 
 /// RLOO advantage (Ahmadian et al., 2024, arXiv:2402.14740; Kool et al., 2019).
@@ -395,6 +487,33 @@ pub(crate) fn opo_impl<X: Real, F: Real>(
             expected: "finite lengths >= 0",
         });
     }
+    let spans = match groups.layout() {
+        GroupLayout::Uniform { size } => Some(Spans::Uniform(size)),
+        GroupLayout::Contiguous { offsets } => Some(Spans::Offsets(offsets)),
+        GroupLayout::Scattered { .. } => None,
+    };
+    if let Some(spans) = spans {
+        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path.
+        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate() {
+            let (Some(xs), Some(ls), Some(o)) = (
+                scores.get(start..end),
+                lengths.get(start..end),
+                out.get_mut(start..end),
+            ) else {
+                continue;
+            };
+            let b = opo_baseline(
+                singleton,
+                g,
+                xs.iter().map(|x| x.as_f64()),
+                ls.iter().map(|l| l.as_f64()),
+            )?;
+            for (o, x) in o.iter_mut().zip(xs) {
+                *o = F::lit(b.map_or(0.0, |b| x.as_f64() - b));
+            }
+        }
+        return crate::error::ensure_output("opo", out);
+    }
     struct V<'a, X, F> {
         out: &'a mut [F],
         scores: &'a [X],
@@ -403,36 +522,14 @@ pub(crate) fn opo_impl<X: Real, F: Real>(
     }
     impl<X: Real, F: Real> GroupVisitor for V<'_, X, F> {
         fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
-            let n = rows.len();
-            self.singleton.check(g, n)?;
-            let b = if n == 1 {
-                if self.singleton == Singleton::Zero {
-                    rows.fill(self.out, |_| F::ZERO);
-                    return Ok(());
-                }
-                0.0
-            } else {
-                // Shifted by the group's first score, so equal scores give exactly that score.
-                let shift = rows.values(self.scores).next().map_or(0.0, |r| r.as_f64());
-                let (mut num, mut den) = (0.0f64, 0.0f64);
-                for (r, l) in rows.values(self.scores).zip(rows.values(self.lengths)) {
-                    num += l.as_f64() * (r.as_f64() - shift);
-                    den += l.as_f64();
-                }
-                if den > 0.0 {
-                    if num == 0.0 { shift } else { shift + num / den }
-                } else {
-                    let (acc, n) = Acc::of(rows.values(self.scores).map(Real::as_f64));
-                    acc.moments(n).mean
-                }
-            };
-            if !b.is_finite() {
-                return Err(Error::Overflow {
-                    what: "OPO baseline",
-                });
-            }
+            let b = opo_baseline(
+                self.singleton,
+                g,
+                rows.values(self.scores).map(Real::as_f64),
+                rows.values(self.lengths).map(Real::as_f64),
+            )?;
             rows.map(self.out, self.scores, |x| {
-                F::lit(normalize(x.as_f64(), b, 1.0))
+                F::lit(b.map_or(0.0, |b| x.as_f64() - b))
             });
             Ok(())
         }
@@ -444,6 +541,43 @@ pub(crate) fn opo_impl<X: Real, F: Real>(
         singleton,
     })?;
     crate::error::ensure_output("opo", out)
+}
+
+/// OPO's baseline of one group: `Σ L·R / Σ L`, shifted by the first score (equal scores give
+/// exactly that score), the plain mean when the lengths sum to 0; `None` for a singleton under
+/// [`Singleton::Zero`] (advantage 0), 0 under [`Singleton::Raw`].
+#[inline(always)]
+fn opo_baseline(
+    singleton: Singleton,
+    g: usize,
+    xs: impl Iterator<Item = f64> + Clone,
+    ls: impl Iterator<Item = f64>,
+) -> Result<Option<f64>> {
+    let mut it = xs.clone();
+    let shift = it.next().unwrap_or(0.0);
+    let n = 1 + it.count();
+    singleton.check(g, n)?;
+    if n == 1 {
+        return Ok((singleton != Singleton::Zero).then_some(0.0));
+    }
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (r, l) in xs.clone().zip(ls) {
+        num += l * (r - shift);
+        den += l;
+    }
+    let b = if den > 0.0 {
+        if num == 0.0 { shift } else { shift + num / den }
+    } else {
+        let (acc, n) = Acc::of(xs);
+        acc.moments(n).mean
+    };
+    if b.is_finite() {
+        Ok(Some(b))
+    } else {
+        Err(Error::Overflow {
+            what: "OPO baseline",
+        })
+    }
 }
 
 /// GPG advantage (Chu et al., 2025, arXiv:2504.02546; verl `gpg`).
