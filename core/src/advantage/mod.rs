@@ -26,7 +26,7 @@
 //! normalization).
 //!
 //! # Structure
-//! - [`AdvantagePlan`] ([`plan`](self::plan)): an estimator and a config resolved once into
+//! - [`AdvantagePlan`] ([`plan`]): an estimator and a config resolved once into
 //!   public, readable stages, run with caller scratch; [`AdvantageEstimator::compute`] is the
 //!   allocating convenience over it.
 //! - The group seam ([`GroupMoments`], [`AffineRule`], [`group_moments`],

@@ -7,7 +7,7 @@
 //! - **per-sequence estimators** ([`Stages::Sequence`]): (1) per-sequence scores
 //!   ([`ScoreSource`]: the sum of each row's valid token rewards, or reward components); (2) a
 //!   group stage ([`GroupStage`]): for the GRPO family the group moments, a rule giving each group's
-//!   affine map `(x − a)·b` ([`AffineScale`] → [`AffineRule`](super::AffineRule)) and the map;
+//!   affine map `(x − a)·b` ([`AffineScale`] → [`super::AffineRule`]) and the map;
 //!   pass@k, OPO, the decoupled multi-reward forms and TRL's NaN-aware block otherwise; (3) the
 //!   broadcast of each row's value to its valid tokens (0 at masked positions), optionally followed
 //!   by batch whitening over the valid tokens ([`SequenceStages::whiten`]); returns = advantages.
