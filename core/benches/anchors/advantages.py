@@ -61,7 +61,8 @@ def main():
     src = np.ones(4 * n, dtype=np.uint8)
     dst = np.empty_like(src)
     floor = best(lambda: np.copyto(dst, src))
-    print(f"{f"numpy copy of the same bytes ({4 * n} B)":<58}{fmt(floor)}")
+    label = f"numpy copy of the same bytes ({4 * n} B)"
+    print(f"{label:<58}{fmt(floor)}")
 
     r = torch.from_numpy(rewards)
 
