@@ -207,17 +207,22 @@ proptest! {
         let b = g * k;
         let comps: Vec<f64> = vals[..b * 2].to_vec();
         let weights = [1.0, w];
+        // Means of equal values are taken as that value: the contract's exact zeros for
+        // zero-variance groups (TRL's own torch sums are pairwise, a naive loop is not exact).
+        let mean_of = |v: &[f64]| -> f64 {
+            if v.iter().all(|&x| x == v[0]) { v[0] } else { v.iter().sum::<f64>() / v.len() as f64 }
+        };
         let nanstd = |x: &[f64]| -> f64 {
             let v: Vec<f64> = x.iter().copied().filter(|x| !x.is_nan()).collect();
             let c = v.len();
             if c <= 1 { return f64::NAN; }
-            let mean = v.iter().sum::<f64>() / c as f64;
+            let mean = mean_of(&v);
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / c as f64;
             (var * f64::from((c as f64 / (c as f64 - 1.0)) as f32)).sqrt()
         };
         let nanmean = |x: &[f64]| -> f64 {
             let v: Vec<f64> = x.iter().copied().filter(|x| !x.is_nan()).collect();
-            if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+            if v.is_empty() { f64::NAN } else { mean_of(&v) }
         };
         let total: Vec<f64> = (0..b).map(|i| {
             let (a, c) = (comps[2 * i], comps[2 * i + 1]);

@@ -153,6 +153,37 @@ impl Acc {
         (a, n)
     }
 
+    /// The sums of a whole slice (a batch statistic), shifted by its first value, in eight
+    /// interleaved lanes (element `i` in lane `i mod 8`, each lane in order) combined as
+    /// `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))`: a fixed tree with independent
+    /// dependency chains.
+    pub(crate) fn of_slice<X: Real>(xs: &[X]) -> Self {
+        let shift = xs.first().map_or(0.0, |x| x.as_f64());
+        let (mut s1, mut s2) = ([0.0f64; 8], [0.0f64; 8]);
+        let mut blocks = xs.chunks_exact(8);
+        for c in &mut blocks {
+            for ((a, q), x) in s1.iter_mut().zip(s2.iter_mut()).zip(c) {
+                let d = x.as_f64() - shift;
+                *a += d;
+                *q += d * d;
+            }
+        }
+        for ((a, q), x) in s1.iter_mut().zip(s2.iter_mut()).zip(blocks.remainder()) {
+            let d = x.as_f64() - shift;
+            *a += d;
+            *q += d * d;
+        }
+        let tree = |l: [f64; 8]| {
+            let [l0, l1, l2, l3, l4, l5, l6, l7] = l;
+            ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
+        };
+        Self {
+            shift,
+            s1: tree(s1),
+            s2: tree(s2),
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn finite(&self) -> bool {
         (self.s1 + self.s2 + self.shift).is_finite()

@@ -115,11 +115,11 @@ impl<F: Real> Grpo<F> {
             Scale::Group => GroupScale::Std { eps },
             Scale::None => GroupScale::Constant(1.0),
             Scale::Batch => {
-                let (acc, n) = Acc::of(scores.iter().map(|x| x.as_f64()));
+                let acc = Acc::of_slice(scores);
                 if !acc.finite() {
                     return Err(non_finite("scores", scores));
                 }
-                let sd = acc.moments(n.max(1)).std();
+                let sd = acc.moments(scores.len().max(1)).std();
                 let d = sd + eps;
                 GroupScale::Constant(if d > 0.0 { 1.0 / d } else { 0.0 })
             }
@@ -235,10 +235,57 @@ pub(crate) fn passk_impl<X: Real, F: Real>(
         GroupLayout::Scattered { .. } => None,
     };
     if let Some(spans) = spans {
-        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path.
-        let mut finite = true;
-        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate() {
-            let (Some(xs), Some(o)) = (scores.get(start..end), out.get_mut(start..end)) else {
+        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path;
+        // uniform blocks run four groups side by side (independent chains).
+        let (mut finite, mut ok) = (true, true);
+        let mut write = |o: &mut [F], st: &PassK, n: usize| {
+            finite &= st.acc.finite();
+            let adv = F::lit(st.adv(n, scale_by_std, eps));
+            ok &= adv.is_finite();
+            o.fill(F::ZERO);
+            if let Some(slot) = o.get_mut(st.best_k) {
+                *slot = adv;
+            }
+        };
+        let mut rest = (out, scores, 0usize);
+        if let Spans::Uniform(k) = spans {
+            if k >= 2 {
+                let mut o4 = rest.0.chunks_exact_mut(4 * k);
+                let mut x4 = rest.1.chunks_exact(4 * k);
+                for (o, xs) in (&mut o4).zip(&mut x4) {
+                    let first = |i: usize| xs.get(i * k).map_or(0.0, |x| x.as_f64());
+                    let mut st = [
+                        PassK::new(first(0)),
+                        PassK::new(first(1)),
+                        PassK::new(first(2)),
+                        PassK::new(first(3)),
+                    ];
+                    let (x0, r) = xs.split_at(k);
+                    let (x1, r) = r.split_at(k);
+                    let (x2, x3) = r.split_at(k);
+                    let lanes = x0.iter().zip(x1).zip(x2.iter().zip(x3)).enumerate();
+                    for (j, ((&a, &b), (&c, &d))) in lanes {
+                        let [s0, s1, s2, s3] = &mut st;
+                        s0.push(j, a.as_f64());
+                        s1.push(j, b.as_f64());
+                        s2.push(j, c.as_f64());
+                        s3.push(j, d.as_f64());
+                    }
+                    for (o, st) in o.chunks_exact_mut(k).zip(&st) {
+                        write(o, st, k);
+                    }
+                }
+                let done = scores.len() - x4.remainder().len();
+                rest = (o4.into_remainder(), x4.remainder(), done / k);
+            }
+        }
+        let (out_rest, scores_rest, g0) = rest;
+        let base = scores.len() - scores_rest.len();
+        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate().skip(g0) {
+            let (Some(xs), Some(o)) = (
+                scores_rest.get(start - base..end - base),
+                out_rest.get_mut(start - base..end - base),
+            ) else {
                 continue;
             };
             if xs.len() < 2 {
@@ -249,20 +296,19 @@ pub(crate) fn passk_impl<X: Real, F: Real>(
                 });
             }
             let mut st = PassK::new(xs.first().map_or(0.0, |x| x.as_f64()));
-            for (k, x) in xs.iter().enumerate() {
-                st.push(k, x.as_f64());
+            for (j, x) in xs.iter().enumerate() {
+                st.push(j, x.as_f64());
             }
-            finite &= st.acc.finite();
-            let adv = F::lit(st.adv(xs.len(), scale_by_std, eps));
-            o.fill(F::ZERO);
-            if let Some(slot) = o.get_mut(st.best_k) {
-                *slot = adv;
-            }
+            write(o, &st, xs.len());
         }
         if !finite {
             return Err(non_finite("scores", scores));
         }
-        return crate::error::ensure_output("grpo_passk", out);
+        return if ok {
+            Ok(())
+        } else {
+            Err(Error::Overflow { what: "grpo_passk" })
+        };
     }
     struct V<'a, X, F> {
         out: &'a mut [F],
@@ -493,8 +539,64 @@ pub(crate) fn opo_impl<X: Real, F: Real>(
         GroupLayout::Scattered { .. } => None,
     };
     if let Some(spans) = spans {
-        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path.
-        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate() {
+        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path;
+        // uniform blocks of k >= 2 accumulate four groups side by side (independent chains).
+        let mut ok = true;
+        let mut g0 = 0usize;
+        if let Spans::Uniform(k) = spans {
+            if k >= 2 {
+                let mut o4 = out.chunks_exact_mut(4 * k);
+                let (mut x4, mut l4) = (scores.chunks_exact(4 * k), lengths.chunks_exact(4 * k));
+                for ((o, xs), ls) in (&mut o4).zip(&mut x4).zip(&mut l4) {
+                    let first = |i: usize| xs.get(i * k).map_or(0.0, |x| x.as_f64());
+                    let sh = [first(0), first(1), first(2), first(3)];
+                    let (mut num, mut den) = ([0.0f64; 4], [0.0f64; 4]);
+                    let (x0, r) = xs.split_at(k);
+                    let (x1, r) = r.split_at(k);
+                    let (x2, x3) = r.split_at(k);
+                    let (l0, r) = ls.split_at(k);
+                    let (l1, r) = r.split_at(k);
+                    let (l2, l3) = r.split_at(k);
+                    let lanes = x0
+                        .iter()
+                        .zip(x1)
+                        .zip(x2.iter().zip(x3))
+                        .zip(l0.iter().zip(l1).zip(l2.iter().zip(l3)));
+                    for (((&a, &b), (&c, &d)), ((&la, &lb), (&lc, &ld))) in lanes {
+                        let v = [a, b, c, d];
+                        let w = [la, lb, lc, ld];
+                        for (((nu, de), (&x, &l)), &s) in num
+                            .iter_mut()
+                            .zip(den.iter_mut())
+                            .zip(v.iter().zip(&w))
+                            .zip(&sh)
+                        {
+                            *nu += l.as_f64() * (x.as_f64() - s);
+                            *de += l.as_f64();
+                        }
+                    }
+                    for (((o, xs), (&nu, &de)), &s) in o
+                        .chunks_exact_mut(k)
+                        .zip(xs.chunks_exact(k))
+                        .zip(num.iter().zip(&den))
+                        .zip(&sh)
+                    {
+                        let b = if de > 0.0 {
+                            if nu == 0.0 { s } else { s + nu / de }
+                        } else {
+                            let (acc, n) = Acc::of(xs.iter().map(|x| x.as_f64()));
+                            acc.moments(n).mean
+                        };
+                        ok &= b.is_finite();
+                        for (o, x) in o.iter_mut().zip(xs) {
+                            *o = F::lit(x.as_f64() - b);
+                        }
+                    }
+                }
+                g0 = (scores.len() - x4.remainder().len()) / k;
+            }
+        }
+        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate().skip(g0) {
             let (Some(xs), Some(ls), Some(o)) = (
                 scores.get(start..end),
                 lengths.get(start..end),
@@ -511,6 +613,11 @@ pub(crate) fn opo_impl<X: Real, F: Real>(
             for (o, x) in o.iter_mut().zip(xs) {
                 *o = F::lit(b.map_or(0.0, |b| x.as_f64() - b));
             }
+        }
+        if !ok {
+            return Err(Error::Overflow {
+                what: "OPO baseline",
+            });
         }
         return crate::error::ensure_output("opo", out);
     }
