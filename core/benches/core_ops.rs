@@ -22,6 +22,7 @@ use rewardkit_core::advantage::{
     Gae, Grpo, Scale, Singleton, discounted_returns, gae, gpg, group_mean_baseline, grpo,
     grpo_passk, opo, rloo,
 };
+use rewardkit_core::layout::label_hash;
 use rewardkit_core::{GroupIndex, KlEstimator, KlPenalty, Mask};
 
 /// A verl-style uid: `str(uuid.uuid4())`, 36 characters.
@@ -95,6 +96,17 @@ fn main() {
         grpo(&mut out, &rewards, &idx, &p).expect("grpo");
     });
     h.row("grpo from uuid strings, index build included", t, floor, n);
+    let t = h.time(|| {
+        let hashes: Vec<u64> = labels.iter().map(label_hash).collect();
+        GroupIndex::from_label_hashes(&hashes).expect("hashes")
+    });
+    h.row("uuid strings hashed + from_label_hashes", t, floor, n);
+    let t = h.time(|| {
+        let hashes: Vec<u64> = labels.iter().map(label_hash).collect();
+        let idx = GroupIndex::from_label_hashes(&hashes).expect("hashes");
+        grpo(&mut out, &rewards, &idx, &p).expect("grpo");
+    });
+    h.row("grpo from hashed uuid strings, index included", t, floor, n);
 
     // ---- token recurrences: B = 1024, T = 1024 ----
     let (b, tl) = (h.size(1024, 8), h.size(1024, 8));

@@ -275,6 +275,108 @@ impl GroupIndex<'static> {
         let (ids, n_groups) = dense_ids(labels);
         Self::new(&ids, n_groups)
     }
+
+    /// Builds an index from caller-hashed labels: rows with equal 64-bit hashes form a group,
+    /// numbered in order of first appearance. The labels themselves are never touched, so this is
+    /// the fast path for labels that are expensive to compare (verl's uid strings: hash each once,
+    /// for example with [`label_hash`], and pass the hashes).
+    ///
+    /// Two distinct labels with the same hash merge into one group: with a good 64-bit hash the
+    /// probability is about `G²/2⁶⁵` (`1e-10` for a million distinct labels);
+    /// [`GroupIndex::from_labels`] confirms every match with `==` instead.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for no hashes; [`Error::TooLarge`] beyond `u32::MAX` rows.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{GroupIndex, layout::label_hash};
+    /// let uids = ["9f0c…", "11ab…", "9f0c…"];
+    /// let hashes: Vec<u64> = uids.iter().map(label_hash).collect();
+    /// let g = GroupIndex::from_label_hashes(&hashes)?;
+    /// assert_eq!((g.group_of(0), g.group_of(1), g.group_of(2)), (Some(0), Some(1), Some(0)));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn from_label_hashes(hashes: &[u64]) -> Result<Self> {
+        ensure_nonempty("labels", hashes.len())?;
+        too_large("labels", hashes.len())?;
+        let (ids, n_groups) = dense_hash_ids(hashes);
+        Self::new(&ids, n_groups)
+    }
+}
+
+/// The 64-bit hash [`GroupIndex::from_labels`] uses (fixed and unseeded, the same on every run and
+/// machine of the same endianness), for [`GroupIndex::from_label_hashes`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::layout::label_hash;
+/// assert_eq!(label_hash(&"uid-1"), label_hash(&String::from("uid-1")));
+/// assert_ne!(label_hash(&"uid-1"), label_hash(&"uid-2"));
+/// ```
+#[cfg(feature = "alloc")]
+pub fn label_hash<L: core::hash::Hash + ?Sized>(label: &L) -> u64 {
+    use core::hash::Hasher;
+    let mut h = LabelHasher::default();
+    label.hash(&mut h);
+    h.finish()
+}
+
+/// Maps 64-bit hashes to dense ids in order of first appearance (open addressing, linear probing,
+/// Fibonacci placement; the table doubles when half full).
+#[cfg(feature = "alloc")]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "hashes.len() <= u32::MAX is checked by the caller; the slot index is masked"
+)]
+fn dense_hash_ids(hashes: &[u64]) -> (Vec<u32>, usize) {
+    use alloc::vec;
+    const EMPTY: u32 = u32::MAX;
+    const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bits = 10u32;
+    let mut keys = vec![0u64; 1 << bits];
+    let mut vals = vec![EMPTY; 1 << bits];
+    let mut n_groups = 0u32;
+    let mut ids = Vec::with_capacity(hashes.len());
+    let slot = |h: u64, bits: u32| (h.wrapping_mul(PHI) >> (64 - bits)) as usize;
+    for &h in hashes {
+        let mask = (1usize << bits) - 1;
+        let mut i = slot(h, bits);
+        let id = loop {
+            match vals.get(i).copied() {
+                Some(EMPTY) | None => {
+                    if let (Some(k), Some(v)) = (keys.get_mut(i), vals.get_mut(i)) {
+                        *k = h;
+                        *v = n_groups;
+                    }
+                    n_groups += 1;
+                    break n_groups - 1;
+                }
+                Some(v) if keys.get(i) == Some(&h) => break v,
+                Some(_) => i = (i + 1) & mask,
+            }
+        };
+        ids.push(id);
+        if 2 * n_groups as usize > vals.len() {
+            bits += 1;
+            let (mut k2, mut v2) = (vec![0u64; 1 << bits], vec![EMPTY; 1 << bits]);
+            let m2 = (1usize << bits) - 1;
+            for (&k, &v) in keys.iter().zip(&vals).filter(|&(_, &v)| v != EMPTY) {
+                let mut j = slot(k, bits);
+                while v2.get(j).is_some_and(|&x| x != EMPTY) {
+                    j = (j + 1) & m2;
+                }
+                if let (Some(a), Some(b)) = (k2.get_mut(j), v2.get_mut(j)) {
+                    *a = k;
+                    *b = v;
+                }
+            }
+            keys = k2;
+            vals = v2;
+        }
+    }
+    (ids, n_groups as usize)
 }
 
 /// A fast, fixed 64-bit hash (`FxHash`'s word step, then the `fmix64` finalizer of `MurmurHash3` so
@@ -356,9 +458,9 @@ fn dense_ids<L: core::hash::Hash + Eq>(labels: &[L]) -> (Vec<u32>, usize) {
     use core::hash::Hasher;
     let mut slots = vec![0u64; 1024];
     let mut mask = slots.len() - 1;
-    let mut first: Vec<u32> = Vec::new(); // group id -> first row with that label
+    let mut first: Vec<&L> = Vec::new(); // group id -> its first label
     let mut ids = Vec::with_capacity(labels.len());
-    for (row, label) in labels.iter().enumerate() {
+    for label in labels {
         let mut h = LabelHasher::default();
         label.hash(&mut h);
         let hash32 = (h.finish() >> 32) as u32;
@@ -367,7 +469,7 @@ fn dense_ids<L: core::hash::Hash + Eq>(labels: &[L]) -> (Vec<u32>, usize) {
             let e = slots.get(i).copied().unwrap_or(0);
             if e == 0 {
                 let id = first.len() as u32;
-                first.push(row as u32);
+                first.push(label);
                 if let Some(s) = slots.get_mut(i) {
                     *s = (u64::from(hash32) << 32) | u64::from(id + 1);
                 }
@@ -375,10 +477,7 @@ fn dense_ids<L: core::hash::Hash + Eq>(labels: &[L]) -> (Vec<u32>, usize) {
             }
             if (e >> 32) as u32 == hash32 {
                 let id = (e as u32).wrapping_sub(1);
-                let same = first
-                    .get(id as usize)
-                    .and_then(|&r| labels.get(r as usize))
-                    .is_some_and(|l| l == label);
+                let same = first.get(id as usize).is_some_and(|&l| l == label);
                 if same {
                     break id;
                 }

@@ -4,7 +4,9 @@
 use std::hash::{Hash, Hasher};
 
 use proptest::prelude::*;
-use rewardkit_core::layout::{GroupLayout, mask_bits_from_f32, mask_bits_from_u32, prefix_mask};
+use rewardkit_core::layout::{
+    GroupLayout, label_hash, mask_bits_from_f32, mask_bits_from_u32, prefix_mask,
+};
 use rewardkit_core::{Error, GroupIndex, Mask};
 use rewardkit_tests::oracle::members;
 use rewardkit_tests::strategies::{group_ids, holey_mask};
@@ -75,6 +77,20 @@ proptest! {
             let next = first.len();
             let want = *first.entry(l.clone()).or_insert(next);
             prop_assert_eq!(idx.group_of(row), Some(want));
+        }
+    }
+
+    #[test]
+    fn hashed_labels_group_like_the_labels((ids, g) in group_ids(), salt in any::<u64>()) {
+        // from_label_hashes on label_hash of each label = from_labels on the labels (no
+        // collision among these few labels), groups numbered by first appearance.
+        let labels: Vec<String> = ids.iter().map(|i| format!("{salt}/{i}")).collect();
+        let hashes: Vec<u64> = labels.iter().map(label_hash).collect();
+        let (a, b) = (GroupIndex::from_labels(&labels).unwrap(), GroupIndex::from_label_hashes(&hashes).unwrap());
+        prop_assert_eq!(a.n_groups(), g);
+        prop_assert_eq!(b.n_groups(), g);
+        for row in 0..ids.len() {
+            prop_assert_eq!(a.group_of(row), b.group_of(row));
         }
     }
 
@@ -187,5 +203,17 @@ fn seam_errors() {
     assert_eq!(
         GroupIndex::from_labels::<&str>(&[]).unwrap_err(),
         Error::Empty { what: "labels" }
+    );
+    assert_eq!(
+        GroupIndex::from_label_hashes(&[]).unwrap_err(),
+        Error::Empty { what: "labels" }
+    );
+    // Equal hashes are one group by definition (the caller's hash decides); growth past 1024.
+    let many: Vec<u64> = (0..50_000u64).map(|i| (i % 20_000) << 40).collect();
+    let g = GroupIndex::from_label_hashes(&many).unwrap();
+    assert_eq!(g.n_groups(), 20_000);
+    assert_eq!(
+        (g.group_of(20_000), g.group_of(19_999)),
+        (Some(0), Some(19_999))
     );
 }
