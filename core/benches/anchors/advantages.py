@@ -10,6 +10,7 @@ as the Rust bench and compare times (both report the minimum over repetitions):
 
     /work/venv/bin/python core/benches/anchors/advantages.py          # full sizes
     /work/venv/bin/python core/benches/anchors/advantages.py --quick  # smoke run
+    /work/venv/bin/python core/benches/anchors/advantages.py --threads 1
 
 What is timed (each function is the framework's own, imported or copied verbatim):
 - OpenRLHF RLOO (`openrlhf/trainer/ppo_utils/experience_maker.py`, `compute_advantages_and_returns`,
@@ -28,6 +29,8 @@ import torch
 
 QUICK = "--quick" in sys.argv
 REPS = 3 if QUICK else 7
+if "--threads" in sys.argv:  # default: torch's (2 on the 2-vCPU development machine)
+    torch.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
 
 
 def best(f, reps=REPS):

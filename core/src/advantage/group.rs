@@ -727,7 +727,9 @@ pub(crate) fn gpg_rule<X: Real>(
     singleton: Singleton,
     alpha_f32: bool,
 ) -> AffineRule {
-    let nonzero = scores.iter().filter(|&&x| x != X::ZERO).count();
+    let nonzero = scores
+        .iter()
+        .fold(0u32, |n, &x| n + u32::from(x != X::ZERO)) as usize;
     let mut alpha = usize_f64(scores.len()) / usize_f64(nonzero.max(1));
     if alpha_f32 {
         alpha = super::round_f32(alpha);
