@@ -257,6 +257,10 @@ impl Affine {
 /// | RLOO | `LeaveOneOut` |
 /// | GPG | `Constant(α/f_norm)` |
 ///
+/// Pass@k is not affine in `x` (only the best row of a group gets a signal, the gap to the second
+/// best over `σ + ε`) and OPO centres on a length-weighted mean: they are their own plan stages
+/// ([`super::GroupStage::PassK`], [`super::GroupStage::Opo`]).
+///
 /// # Examples
 /// ```
 /// use rewardkit_core::advantage::{AffineRule, GroupMoments, GroupScale, Singleton};
