@@ -11,9 +11,14 @@
 //! - *sorted*: ids are non-decreasing, groups are contiguous runs of any size (offsets only);
 //! - *scattered*: any order (a counting sort stores, per group, its rows in ascending order).
 //!
+//! [`GroupIndex::layout`] exposes the form as plain `u32` slices ([`GroupLayout`]), and
+//! [`GroupIndex::write_offsets`] / [`GroupIndex::write_ids`] / [`GroupIndex::write_rows`] fill
+//! `u32` buffers in one CSR convention whatever the form, so a GPU backend can upload them.
+//!
 //! # Tokens
 //! Per-token data is a row-major `(B, T)` slice with a boolean mask of the same shape (`true` = the
-//! token counts). Per-sequence data is a `(B)` slice.
+//! token counts). Per-sequence data is a `(B)` slice. [`Mask`] converts to and from `u32`/`f32`
+//! buffers (`1`/`0`; WGSL has no boolean storage) and writes per-row lengths.
 
 use core::ops::Range;
 
@@ -226,7 +231,10 @@ impl GroupIndex<'static> {
             }
         } else {
             let mut order = vec![0u32; n_rows];
-            counting_sort_in_place(&mut order, ids, &offsets);
+            // A separate cursor table (G entries, cache-resident) instead of the in-place cursors
+            // that `new_in` needs without an allocator: one random write per row, not three.
+            let mut cursor: Vec<u32> = offsets.get(..n_groups).unwrap_or(&[]).to_vec();
+            counting_sort(&mut order, &mut cursor, ids);
             Repr::Scattered {
                 ids: Buf::Owned(ids.to_vec()),
                 offsets: Buf::Owned(offsets),
@@ -241,7 +249,13 @@ impl GroupIndex<'static> {
     }
 
     /// Builds an index from arbitrary labels (for example verl's uid strings): rows with equal labels
-    /// form a group, and groups are numbered in order of first appearance. `O(B log G)`.
+    /// form a group, and groups are numbered in order of first appearance.
+    ///
+    /// Labels are hashed ([`core::hash::Hash`], with a fixed, unseeded 64-bit hash) into an
+    /// open-addressing table of group ids; equal hashes are confirmed with `==`, so distinct labels
+    /// never merge. Expected `O(B)` (`O(B·G)` only for adversarial labels built to collide: the hash
+    /// is not keyed, as `no_std` has no source of randomness). The table holds 8 bytes per slot
+    /// and grows by doubling, so it is sized by `G`, not `B`.
     ///
     /// # Errors
     /// [`Error::Empty`] for no labels; [`Error::TooLarge`] beyond `u32::MAX` rows.
@@ -255,30 +269,241 @@ impl GroupIndex<'static> {
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
     #[cfg(feature = "alloc")]
-    pub fn from_labels<L: Ord>(labels: &[L]) -> Result<Self> {
+    pub fn from_labels<L: core::hash::Hash + Eq>(labels: &[L]) -> Result<Self> {
         ensure_nonempty("labels", labels.len())?;
         too_large("labels", labels.len())?;
-        let ids = dense_ids(labels);
-        let n_groups = ids.iter().max().map_or(0, |&m| m as usize + 1);
+        let (ids, n_groups) = dense_ids(labels);
+        Self::new(&ids, n_groups)
+    }
+
+    /// Builds an index from caller-hashed labels: rows with equal 64-bit hashes form a group,
+    /// numbered in order of first appearance. The labels themselves are never touched, so this is
+    /// the fast path for labels that are expensive to compare (verl's uid strings: hash each once,
+    /// for example with [`label_hash`], and pass the hashes).
+    ///
+    /// Two distinct labels with the same hash merge into one group: with a good 64-bit hash the
+    /// probability is about `G²/2⁶⁵` (`1e-10` for a million distinct labels);
+    /// [`GroupIndex::from_labels`] confirms every match with `==` instead.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for no hashes; [`Error::TooLarge`] beyond `u32::MAX` rows.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{GroupIndex, layout::label_hash};
+    /// let uids = ["9f0c…", "11ab…", "9f0c…"];
+    /// let hashes: Vec<u64> = uids.iter().map(label_hash).collect();
+    /// let g = GroupIndex::from_label_hashes(&hashes)?;
+    /// assert_eq!((g.group_of(0), g.group_of(1), g.group_of(2)), (Some(0), Some(1), Some(0)));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn from_label_hashes(hashes: &[u64]) -> Result<Self> {
+        ensure_nonempty("labels", hashes.len())?;
+        too_large("labels", hashes.len())?;
+        let (ids, n_groups) = dense_hash_ids(hashes);
         Self::new(&ids, n_groups)
     }
 }
 
-/// Maps labels to dense ids in order of first appearance.
+/// The 64-bit hash [`GroupIndex::from_labels`] uses (fixed and unseeded, the same on every run and
+/// machine of the same endianness), for [`GroupIndex::from_label_hashes`].
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::layout::label_hash;
+/// assert_eq!(label_hash(&"uid-1"), label_hash(&String::from("uid-1")));
+/// assert_ne!(label_hash(&"uid-1"), label_hash(&"uid-2"));
+/// ```
 #[cfg(feature = "alloc")]
-fn dense_ids<L: Ord>(labels: &[L]) -> Vec<u32> {
-    let mut map = alloc::collections::BTreeMap::new();
-    labels
-        .iter()
-        .map(|l| {
-            #[expect(
-                clippy::cast_possible_truncation,
-                reason = "labels.len() <= u32::MAX is checked"
-            )]
-            let next = map.len() as u32;
-            *map.entry(l).or_insert(next)
-        })
-        .collect()
+pub fn label_hash<L: core::hash::Hash + ?Sized>(label: &L) -> u64 {
+    use core::hash::Hasher;
+    let mut h = LabelHasher::default();
+    label.hash(&mut h);
+    h.finish()
+}
+
+/// Maps 64-bit hashes to dense ids in order of first appearance (open addressing, linear probing,
+/// Fibonacci placement; the table doubles when half full).
+#[cfg(feature = "alloc")]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "hashes.len() <= u32::MAX is checked by the caller; the slot index is masked"
+)]
+fn dense_hash_ids(hashes: &[u64]) -> (Vec<u32>, usize) {
+    use alloc::vec;
+    const EMPTY: u32 = u32::MAX;
+    const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bits = 10u32;
+    let mut keys = vec![0u64; 1 << bits];
+    let mut vals = vec![EMPTY; 1 << bits];
+    let mut n_groups = 0u32;
+    let mut ids = Vec::with_capacity(hashes.len());
+    let slot = |h: u64, bits: u32| (h.wrapping_mul(PHI) >> (64 - bits)) as usize;
+    for &h in hashes {
+        let mask = (1usize << bits) - 1;
+        let mut i = slot(h, bits);
+        let id = loop {
+            match vals.get(i).copied() {
+                Some(EMPTY) | None => {
+                    if let (Some(k), Some(v)) = (keys.get_mut(i), vals.get_mut(i)) {
+                        *k = h;
+                        *v = n_groups;
+                    }
+                    n_groups += 1;
+                    break n_groups - 1;
+                }
+                Some(v) if keys.get(i) == Some(&h) => break v,
+                Some(_) => i = (i + 1) & mask,
+            }
+        };
+        ids.push(id);
+        if 2 * n_groups as usize > vals.len() {
+            bits += 1;
+            let (mut k2, mut v2) = (vec![0u64; 1 << bits], vec![EMPTY; 1 << bits]);
+            let m2 = (1usize << bits) - 1;
+            for (&k, &v) in keys.iter().zip(&vals).filter(|&(_, &v)| v != EMPTY) {
+                let mut j = slot(k, bits);
+                while v2.get(j).is_some_and(|&x| x != EMPTY) {
+                    j = (j + 1) & m2;
+                }
+                if let (Some(a), Some(b)) = (k2.get_mut(j), v2.get_mut(j)) {
+                    *a = k;
+                    *b = v;
+                }
+            }
+            keys = k2;
+            vals = v2;
+        }
+    }
+    (ids, n_groups as usize)
+}
+
+/// A fast, fixed 64-bit hash (`FxHash`'s word step, then the `fmix64` finalizer of `MurmurHash3` so
+/// every bit of the result depends on every input bit). Not keyed: fine for labels produced by a
+/// trainer, not for adversarial input.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug, Default)]
+struct LabelHasher(u64);
+
+#[cfg(feature = "alloc")]
+impl LabelHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    #[inline(always)]
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl core::hash::Hasher for LabelHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            if let Some(dst) = w.get_mut(..rest.len()) {
+                dst.copy_from_slice(rest);
+            }
+            // The length tag keeps "a" and "a\0" apart.
+            self.word(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.word(i);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.word(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.word(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+/// Maps labels to dense ids in order of first appearance; returns the ids and `G`.
+///
+/// Open addressing with linear probing: a slot holds `hash32 << 32 | (id + 1)` (0 = empty), the
+/// 32-bit hash both places the slot and filters candidates before the `==` check; the table doubles
+/// when half full, re-placing entries from their stored hashes.
+#[cfg(feature = "alloc")]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "labels.len() <= u32::MAX is checked by the caller; hash32 is the high half of a u64"
+)]
+fn dense_ids<L: core::hash::Hash + Eq>(labels: &[L]) -> (Vec<u32>, usize) {
+    use alloc::vec;
+    use core::hash::Hasher;
+    let mut slots = vec![0u64; 1024];
+    let mut mask = slots.len() - 1;
+    let mut first: Vec<&L> = Vec::new(); // group id -> its first label
+    let mut ids = Vec::with_capacity(labels.len());
+    for label in labels {
+        let mut h = LabelHasher::default();
+        label.hash(&mut h);
+        let hash32 = (h.finish() >> 32) as u32;
+        let mut i = hash32 as usize & mask;
+        let id = loop {
+            let e = slots.get(i).copied().unwrap_or(0);
+            if e == 0 {
+                let id = first.len() as u32;
+                first.push(label);
+                if let Some(s) = slots.get_mut(i) {
+                    *s = (u64::from(hash32) << 32) | u64::from(id + 1);
+                }
+                break id;
+            }
+            if (e >> 32) as u32 == hash32 {
+                let id = (e as u32).wrapping_sub(1);
+                let same = first.get(id as usize).is_some_and(|&l| l == label);
+                if same {
+                    break id;
+                }
+            }
+            i = (i + 1) & mask;
+        };
+        ids.push(id);
+        if 2 * first.len() > slots.len() {
+            // Grow: re-place every entry by its stored hash.
+            let mut bigger = vec![0u64; 2 * slots.len()];
+            let m = bigger.len() - 1;
+            for &e in slots.iter().filter(|&&e| e != 0) {
+                let mut j = (e >> 32) as usize & m;
+                while bigger.get(j).is_some_and(|&x| x != 0) {
+                    j = (j + 1) & m;
+                }
+                if let Some(s) = bigger.get_mut(j) {
+                    *s = e;
+                }
+            }
+            slots = bigger;
+            mask = m;
+        }
+    }
+    let n_groups = first.len();
+    (ids, n_groups)
 }
 
 impl<'a> GroupIndex<'a> {
@@ -471,17 +696,142 @@ impl<'a> GroupIndex<'a> {
         Ok(())
     }
 
-    /// For the scattered layout: each row's group id, the group offsets and the rows in group order.
-    #[cfg(feature = "alloc")]
-    pub(crate) fn scattered_parts(&self) -> Option<(&[u32], &[u32], &[u32])> {
+    /// The index's form as plain `u32` slices (what a GPU backend uploads): uniform blocks, a
+    /// contiguous CSR form (`offsets`), or a scattered CSR form (`offsets` into a permutation `rows`,
+    /// plus each row's group id).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{GroupIndex, layout::GroupLayout};
+    /// let g = GroupIndex::new(&[1, 0, 1, 0, 1], 2)?;
+    /// match g.layout() {
+    ///     GroupLayout::Scattered { ids, offsets, rows } => {
+    ///         assert_eq!(ids, [1, 0, 1, 0, 1]);
+    ///         assert_eq!(offsets, [0, 2, 5]);
+    ///         assert_eq!(rows, [1, 3, 0, 2, 4]); // group 0: rows 1, 3; group 1: rows 0, 2, 4
+    ///     }
+    ///     other => unreachable!("{other:?}"),
+    /// }
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn layout(&self) -> GroupLayout<'_> {
         match &self.repr {
+            Repr::Uniform { size } => GroupLayout::Uniform { size: *size },
+            Repr::Sorted { offsets } => GroupLayout::Contiguous {
+                offsets: offsets.as_slice(),
+            },
             Repr::Scattered {
                 ids,
                 offsets,
                 order,
-            } => Some((ids.as_slice(), offsets.as_slice(), order.as_slice())),
-            _ => None,
+            } => GroupLayout::Scattered {
+                ids: ids.as_slice(),
+                offsets: offsets.as_slice(),
+                rows: order.as_slice(),
+            },
         }
+    }
+
+    /// Writes the CSR offsets of every layout: group `g` holds positions `out[g] .. out[g+1]` of
+    /// [`GroupIndex::write_rows`]'s permutation (of the rows themselves when contiguous).
+    ///
+    /// # Shapes
+    /// `out`: `(G + 1)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len() != G + 1`.
+    ///
+    /// # Examples
+    /// ```
+    /// let g = rewardkit_core::GroupIndex::uniform(6, 3)?;
+    /// let mut off = [0u32; 3];
+    /// g.write_offsets(&mut off)?;
+    /// assert_eq!(off, [0, 3, 6]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn write_offsets(&self, out: &mut [u32]) -> Result<()> {
+        ensure_len("offsets", self.n_groups + 1, out.len())?;
+        match self.layout() {
+            GroupLayout::Uniform { size } => {
+                let mut acc = 0usize;
+                for o in out.iter_mut() {
+                    *o = u32::try_from(acc).unwrap_or(u32::MAX);
+                    acc += size;
+                }
+            }
+            GroupLayout::Contiguous { offsets } | GroupLayout::Scattered { offsets, .. } => {
+                out.copy_from_slice(offsets);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the rows in group order (ascending within each group): the identity for contiguous
+    /// layouts.
+    ///
+    /// # Shapes
+    /// `out`: `(B)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len() != B`.
+    ///
+    /// # Examples
+    /// ```
+    /// let g = rewardkit_core::GroupIndex::new(&[1, 0, 1], 2)?;
+    /// let mut rows = [0u32; 3];
+    /// g.write_rows(&mut rows)?;
+    /// assert_eq!(rows, [1, 0, 2]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn write_rows(&self, out: &mut [u32]) -> Result<()> {
+        ensure_len("rows", self.n_rows, out.len())?;
+        match self.layout() {
+            GroupLayout::Scattered { rows, .. } => out.copy_from_slice(rows),
+            _ => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = u32::try_from(i).unwrap_or(u32::MAX);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes each row's group id.
+    ///
+    /// # Shapes
+    /// `out`: `(B)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len() != B`.
+    ///
+    /// # Examples
+    /// ```
+    /// let g = rewardkit_core::GroupIndex::uniform(4, 2)?;
+    /// let mut ids = [9u32; 4];
+    /// g.write_ids(&mut ids)?;
+    /// assert_eq!(ids, [0, 0, 1, 1]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn write_ids(&self, out: &mut [u32]) -> Result<()> {
+        ensure_len("ids", self.n_rows, out.len())?;
+        match self.layout() {
+            GroupLayout::Uniform { size } => {
+                for (g, chunk) in out.chunks_mut(size.max(1)).enumerate() {
+                    chunk.fill(u32::try_from(g).unwrap_or(u32::MAX));
+                }
+            }
+            GroupLayout::Contiguous { offsets } => {
+                for (g, w) in offsets.windows(2).enumerate() {
+                    if let (&[a, b], Ok(id)) = (w, u32::try_from(g)) {
+                        if let Some(chunk) = out.get_mut(a as usize..b as usize) {
+                            chunk.fill(id);
+                        }
+                    }
+                }
+            }
+            GroupLayout::Scattered { ids, .. } => out.copy_from_slice(ids),
+        }
+        Ok(())
     }
 
     /// Checks that a per-row input has `B` elements.
@@ -491,6 +841,24 @@ impl<'a> GroupIndex<'a> {
     #[inline]
     pub fn check_rows(&self, what: &'static str, len: usize) -> Result<()> {
         ensure_len(what, self.n_rows, len)
+    }
+}
+
+/// Stable counting sort of rows by group into `order`, with `cursor[g]` the next free slot of
+/// group `g` (initialized to its offset). `O(B)`; rows end up ascending within each group.
+#[cfg(feature = "alloc")]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "row indices are < B <= u32::MAX, checked by the constructors"
+)]
+fn counting_sort(order: &mut [u32], cursor: &mut [u32], ids: &[u32]) {
+    for (row, &id) in ids.iter().enumerate() {
+        if let Some(c) = cursor.get_mut(id as usize) {
+            if let Some(slot) = order.get_mut(*c as usize) {
+                *slot = row as u32;
+            }
+            *c += 1;
+        }
     }
 }
 
@@ -568,6 +936,32 @@ impl Span {
 /// Rows listed by index (ascending within the group).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gather<'a>(pub &'a [u32]);
+
+/// The form of a [`GroupIndex`], as `u32` slices ([`GroupIndex::layout`]).
+///
+/// Every form lists each group's rows in ascending order; group `g` is non-empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupLayout<'a> {
+    /// Rows `g·size .. (g+1)·size` form group `g` (nothing stored).
+    Uniform {
+        /// Rows per group `K`.
+        size: usize,
+    },
+    /// Rows `offsets[g] .. offsets[g+1]` form group `g`.
+    Contiguous {
+        /// `(G + 1)` offsets from 0 to `B`.
+        offsets: &'a [u32],
+    },
+    /// Group `g` holds rows `rows[offsets[g] .. offsets[g+1]]` (a CSR form).
+    Scattered {
+        /// `(B)`: each row's group id.
+        ids: &'a [u32],
+        /// `(G + 1)` offsets from 0 to `B` into `rows`.
+        offsets: &'a [u32],
+        /// `(B)`: the rows in group order, ascending within each group.
+        rows: &'a [u32],
+    },
+}
 
 /// Iterator over the rows of one group, from [`GroupIndex::rows`].
 #[derive(Clone, Debug)]
@@ -903,6 +1297,131 @@ impl<'a> Mask<'a> {
         }
         Ok(())
     }
+
+    /// Writes each row's length `Lᵢ` as `u32` (a GPU buffer).
+    ///
+    /// # Shapes
+    /// `out`: `(B)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len() != B`; [`Error::TooLarge`] if `T > u32::MAX`.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = rewardkit_core::Mask::new(&[true, false, true, true], 2)?;
+    /// let mut lens = [0u32; 2];
+    /// m.row_lens_u32(&mut lens)?;
+    /// assert_eq!(lens, [1, 2]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn row_lens_u32(self, out: &mut [u32]) -> Result<()> {
+        self.shape.check_batch("out", out.len())?;
+        too_large("mask rows", self.shape.seq_len)?;
+        for (o, row) in out.iter_mut().zip(self.rows()) {
+            *o = u32::try_from(count_true(row)).unwrap_or(u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// Writes the mask as `u32` (`1` = the token counts, `0` = masked): WGSL has no boolean storage.
+    ///
+    /// # Shapes
+    /// `out`: `(B, T)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len() != B·T`.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = rewardkit_core::Mask::new(&[true, false], 2)?;
+    /// let mut buf = [7u32; 2];
+    /// m.write_u32(&mut buf)?;
+    /// assert_eq!(buf, [1, 0]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn write_u32(self, out: &mut [u32]) -> Result<()> {
+        self.shape.check("out", out.len())?;
+        for (o, &b) in out.iter_mut().zip(self.bits) {
+            *o = u32::from(b);
+        }
+        Ok(())
+    }
+
+    /// Writes the mask as `f32` (`1.0` / `0.0`, torch's float masks).
+    ///
+    /// # Shapes
+    /// `out`: `(B, T)`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `out.len() != B·T`.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = rewardkit_core::Mask::new(&[false, true], 2)?;
+    /// let mut buf = [7.0f32; 2];
+    /// m.write_f32(&mut buf)?;
+    /// assert_eq!(buf, [0.0, 1.0]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn write_f32(self, out: &mut [f32]) -> Result<()> {
+        self.shape.check("out", out.len())?;
+        for (o, &b) in out.iter_mut().zip(self.bits) {
+            *o = if b { 1.0 } else { 0.0 };
+        }
+        Ok(())
+    }
+}
+
+/// Reads a `u32` mask buffer into booleans (`true` for any non-zero value); view the result with
+/// [`Mask::new`].
+///
+/// # Shapes
+/// `out`, `x`: `(B, T)`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if the lengths differ.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, layout::mask_bits_from_u32};
+/// let mut bits = [false; 4];
+/// mask_bits_from_u32(&mut bits, &[1, 1, 0, 3])?;
+/// assert_eq!(Mask::new(&bits, 2)?.count(), 3);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn mask_bits_from_u32(out: &mut [bool], x: &[u32]) -> Result<()> {
+    ensure_len("out", x.len(), out.len())?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v != 0;
+    }
+    Ok(())
+}
+
+/// Reads an `f32` mask buffer into booleans (`true` for any non-zero value, torch's
+/// `mask.bool()`).
+///
+/// # Shapes
+/// `out`, `x`: `(B, T)`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if the lengths differ; [`Error::NonFinite`] for a NaN or infinite
+/// entry (a mask holds `0` and `1`).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::layout::mask_bits_from_f32;
+/// let mut bits = [false; 3];
+/// mask_bits_from_f32(&mut bits, &[1.0, 0.0, 1.0])?;
+/// assert_eq!(bits, [true, false, true]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn mask_bits_from_f32(out: &mut [bool], x: &[f32]) -> Result<()> {
+    ensure_len("out", x.len(), out.len())?;
+    crate::error::ensure_finite("mask", x)?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v != 0.0;
+    }
+    Ok(())
 }
 
 #[inline]

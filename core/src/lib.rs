@@ -5,7 +5,9 @@
 //!
 //! - [`advantage`]: GRPO (and Dr. GRPO, pass@k), RLOO, REINFORCE++ (and its baseline form), ReMax,
 //!   OPO, GPG, the optimal token baseline, GDPO and TRL's multi-reward aggregation, GAE and discounted
-//!   returns, selected by [`AdvantageEstimator`] (verl's names) or called as plain functions.
+//!   returns, selected by [`AdvantageEstimator`] (verl's names) and resolved into an
+//!   [`advantage::AdvantagePlan`] (public stages, caller scratch, no allocation per call), or called
+//!   as plain functions.
 //! - [`kl`]: per-token KL estimators `k1`, `k2`, `k3`, `abs`, their straight-through `+` forms and the
 //!   importance-weighted form, each with its exact derivative; the KL term of a loss
 //!   ([`KlTerm`]); fixed and adaptive KL controllers.
@@ -57,7 +59,8 @@
 //!
 //! # Features
 //! - `std` (default): std float math (overrides `libm`) and `alloc`.
-//! - `alloc`: owned [`GroupIndex`] construction, multi-reward estimators.
+//! - `alloc`: owned [`GroupIndex`] construction, the allocating conveniences
+//!   ([`AdvantageEstimator::compute`], multi-reward and framework pipelines).
 //! - `libm`: float math from the pure-Rust `libm`, for targets without std.
 //! - `serde`: `Serialize`/`Deserialize` for parameter objects.
 //!

@@ -10,6 +10,7 @@ use num_traits::Float;
 
 use crate::error::{Error, Result, ensure_finite, ensure_nonempty, param_nonneg};
 use crate::layout::{GroupIndex, GroupRows, GroupVisitor, Mask, count_true};
+use crate::preset::Preset;
 use crate::real::{Real, usize_f64};
 
 // ---------------------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ pub enum VarEps {
 /// mean is added back: `(x − μ)·s + μ`.
 ///
 /// The rewardkit default ([`Whiten::default`]) is `shift_mean`, `unbiased`, `ε = 1e-8` added to the
-/// variance, `count_eps = 0`. [`Whiten::verl`] and [`Whiten::openrlhf`] reproduce those frameworks.
+/// variance, `count_eps = 0`. [`Whiten::from_preset`] reproduces verl and OpenRLHF.
 ///
 /// # Examples
 /// ```
@@ -343,24 +344,32 @@ impl<F: Real> Default for Whiten<F> {
 }
 
 impl<F: Real> Whiten<F> {
-    /// verl's `masked_whiten`: unbiased variance, `rsqrt(var + 1e-8)`, and `1e-8` added to the mask
-    /// count in both masked means (`verl/utils/torch_functional.py`).
-    pub fn verl() -> Self {
-        Self {
-            eps: F::lit(1e-8),
-            count_eps: F::lit(1e-8),
-            ..Self::default()
-        }
-    }
-
-    /// OpenRLHF's global advantage normalization: population variance over valid tokens,
-    /// `rsqrt(max(var, 1e-8))` (`experience_maker.py`).
-    pub fn openrlhf() -> Self {
-        Self {
-            unbiased: false,
-            eps: F::lit(1e-8),
-            eps_mode: VarEps::MaxWithVar,
-            ..Self::default()
+    /// The batch whitening of `preset`: the rewardkit default for [`Preset::Rewardkit`] and
+    /// [`Preset::Trl`]; verl's `masked_whiten` (unbiased variance, `rsqrt(var + 1e-8)`, and `1e-8`
+    /// added to the mask count in both masked means, `verl/utils/torch_functional.py`); OpenRLHF's
+    /// global advantage normalization (population variance over valid tokens,
+    /// `rsqrt(max(var, 1e-8))`, `experience_maker.py`).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{Preset, stats::Whiten};
+    /// assert_eq!(Whiten::<f64>::from_preset(Preset::Trl), Whiten::default());
+    /// assert_ne!(Whiten::<f64>::from_preset(Preset::Verl), Whiten::default());
+    /// ```
+    pub fn from_preset(preset: Preset) -> Self {
+        match preset {
+            Preset::Rewardkit | Preset::Trl => Self::default(),
+            Preset::Verl => Self {
+                eps: F::lit(1e-8),
+                count_eps: F::lit(1e-8),
+                ..Self::default()
+            },
+            Preset::OpenRlhf => Self {
+                unbiased: false,
+                eps: F::lit(1e-8),
+                eps_mode: VarEps::MaxWithVar,
+                ..Self::default()
+            },
         }
     }
 
@@ -441,13 +450,47 @@ pub fn masked_whiten<F: Real>(
     Ok(())
 }
 
-/// The mean and scale of [`masked_whiten`] for a flat `x` and boolean mask of the same length.
+/// The mean and scale of [`masked_whiten`] for a flat `x` and boolean mask of the same length
+/// (only valid positions are read).
 pub(crate) fn whiten_affine<F: Real>(
     x: &[F],
     mask: &[bool],
     params: &Whiten<F>,
 ) -> Result<(f64, f64)> {
     let n = count_true(mask);
+    let valid = x
+        .iter()
+        .zip(mask)
+        .filter(|&(_, &m)| m)
+        .map(|(x, _)| (x.as_f64(), 1.0));
+    whiten_stats(valid, n, params)
+}
+
+/// The mean and scale of whitening `(B, T)` data whose valid tokens in row `i` all hold
+/// `values[i]` (a per-sequence value broadcast to its `lens[i]` valid tokens), in `O(B)`: the
+/// statistics of the tokens, each row weighted by its length.
+pub(crate) fn whiten_affine_rows<F: Real>(
+    values: &[F],
+    lens: impl Iterator<Item = usize> + Clone,
+    params: &Whiten<F>,
+) -> Result<(f64, f64)> {
+    let n: usize = lens.clone().sum();
+    let items = values
+        .iter()
+        .zip(lens)
+        .filter(|&(_, l)| l > 0)
+        .map(|(v, l)| (v.as_f64(), usize_f64(l)));
+    whiten_stats(items, n, params)
+}
+
+/// Whitening statistics of weighted values `(x, w)` with total weight `n` (a token count):
+/// `μ = Σw·x/(n + count_eps)`, `var = Σw·(x − μ)²/(n + count_eps)` (two passes; equal values
+/// give their value and 0 exactly when `count_eps = 0`), Bessel's factor, then the scale.
+fn whiten_stats<F: Real, I: Iterator<Item = (f64, f64)> + Clone>(
+    items: I,
+    n: usize,
+    params: &Whiten<F>,
+) -> Result<(f64, f64)> {
     if n == 0 {
         return Err(Error::TooFewValid {
             what: "whitening",
@@ -455,24 +498,27 @@ pub(crate) fn whiten_affine<F: Real>(
             min: 1,
         });
     }
-    let valid = || {
-        x.iter()
-            .zip(mask)
-            .filter(|&(_, &m)| m)
-            .map(|(x, _)| x.as_f64())
-    };
     let nf = usize_f64(n);
     let ce = params.count_eps.as_f64();
-    let s = Summary::from_iter(valid());
-    s.check("whitening statistics")?;
-    let (mean, var_pop) = if ce == 0.0 {
-        (s.mean, s.m2 / nf)
+    let (mut sum, mut lo, mut hi) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, w) in items.clone() {
+        sum += w * x;
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    let (mean, m2) = if ce == 0.0 && lo == hi {
+        (lo, 0.0)
     } else {
-        // verl's masked_mean divides by (Σm + 1e-8), for the mean and for the variance.
-        let mean = s.sum / (nf + ce);
-        let m2: f64 = valid().map(|v| (v - mean) * (v - mean)).sum();
-        (mean, m2 / (nf + ce))
+        let mean = sum / (nf + ce);
+        let m2: f64 = items.map(|(x, w)| w * ((x - mean) * (x - mean))).sum();
+        (mean, m2)
     };
+    if !(sum.is_finite() && m2.is_finite()) {
+        return Err(Error::Overflow {
+            what: "whitening statistics",
+        });
+    }
+    let var_pop = m2 / (nf + ce);
     let var = if params.unbiased {
         if n > 1 {
             var_pop * nf / (nf - 1.0)
@@ -589,7 +635,13 @@ mod tests {
         let s = 1.0 / (1.0f64 + 1e-8).sqrt();
         assert_eq!(out, [-s, 0.0, s, 5.0 * s]);
         // Population variance 2/3 with max(var, 1e-8).
-        masked_whiten(&mut out, &[1.0, 2.0, 3.0, 7.0], mask, &Whiten::openrlhf()).unwrap();
+        masked_whiten(
+            &mut out,
+            &[1.0, 2.0, 3.0, 7.0],
+            mask,
+            &Whiten::from_preset(Preset::OpenRlhf),
+        )
+        .unwrap();
         let s = 1.0 / (2.0f64 / 3.0).sqrt();
         assert!((out[2] - s).abs() < 1e-15);
         // shift_mean = false adds the mean back.

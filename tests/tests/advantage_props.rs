@@ -126,6 +126,25 @@ proptest! {
     }
 
     #[test]
+    fn stable_regrouping_permutes_outputs_bit_for_bit((ids, g, r) in grouped_rewards()) {
+        // Moving rows so that each group's rows keep their relative order (here: a stable sort
+        // by group id, which makes the groups contiguous) permutes the outputs exactly: a group's
+        // statistics depend on its values in ascending row order only (docs/numerics.md).
+        let mut perm: Vec<usize> = (0..r.len()).collect();
+        perm.sort_by_key(|&i| ids[i]);
+        let ids2: Vec<u32> = perm.iter().map(|&p| ids[p]).collect();
+        let r2: Vec<f64> = perm.iter().map(|&p| r[p]).collect();
+        let (g1, g2) = (GroupIndex::new(&ids, g).unwrap(), GroupIndex::new(&ids2, g).unwrap());
+        prop_assert!(g2.is_contiguous());
+        for est in [AdvantageEstimator::Grpo, AdvantageEstimator::Rloo, AdvantageEstimator::DrGrpo,
+                    AdvantageEstimator::Gpg, AdvantageEstimator::Opo] {
+            let (a, b) = (run_scalar(est, &r, &g1), run_scalar(est, &r2, &g2));
+            let permuted: Vec<f64> = perm.iter().map(|&p| a[p]).collect();
+            prop_assert_eq!(&b, &permuted, "{}", est);
+        }
+    }
+
+    #[test]
     fn layouts_agree((g, k) in uniform_groups(), seed in any::<u64>()) {
         // The same groups as a uniform index, a scattered index, and a borrowed (no-alloc) index.
         let n = g * k;
@@ -151,6 +170,17 @@ proptest! {
         let back: Vec<f64> = (0..n).map(|i| b[(i % k) * g + i / k]).collect();
         assert_all_close("uniform vs scattered", &back, &a, 0.0, 0.0);
         assert_all_close("owned vs borrowed", &c, &b, 0.0, 0.0);
+        // pass@k and OPO (their own slice paths on contiguous layouts): bit-identical too.
+        let lens: Vec<f64> = (0..n).map(|i| ((i * 7) % 5) as f64).collect();
+        let lx: Vec<f64> = (0..n).map(|i| lens[(i % g) * k + i / g]).collect();
+        grpo_passk(&mut a, &r, &uniform, true, 1e-6).unwrap();
+        grpo_passk(&mut b, &rx, &scattered, true, 1e-6).unwrap();
+        let back: Vec<f64> = (0..n).map(|i| b[(i % k) * g + i / k]).collect();
+        prop_assert_eq!(&back, &a);
+        opo(&mut a, &r, &lens, &uniform, Singleton::Zero).unwrap();
+        opo(&mut b, &rx, &lx, &scattered, Singleton::Zero).unwrap();
+        let back: Vec<f64> = (0..n).map(|i| b[(i % k) * g + i / k]).collect();
+        prop_assert_eq!(&back, &a);
     }
 
     #[test]
@@ -436,7 +466,7 @@ fn bad_input_gives_typed_errors() {
     assert_eq!(e, Err(Error::MissingInput { what: "groups" }));
     // Singletons under OpenRLHF's rule are an error; under verl's they keep the raw reward.
     let single = GroupIndex::new(&[0, 1], 2).unwrap();
-    let p = Preset::OpenRlhf.grpo::<f64>(Scale::Group);
+    let p = Grpo::<f64>::from_preset(Preset::OpenRlhf, Scale::Group);
     assert!(matches!(
         grpo(&mut out, &[1.0, 2.0], &single, &p),
         Err(Error::GroupTooSmall { .. })
@@ -445,10 +475,14 @@ fn bad_input_gives_typed_errors() {
         &mut out,
         &[1.0, 2.0],
         &single,
-        &Preset::Verl.grpo(Scale::Group),
+        &Grpo::from_preset(Preset::Verl, Scale::Group),
     )
     .unwrap();
-    assert_eq!(out, [1.0 / (1.0 + 1e-6), 2.0 / (1.0 + 1e-6)]);
+    // verl divides by its float32 std tensor: f32(1 + 1e-6) = 1 + 8·2⁻²³.
+    assert_eq!(
+        out,
+        [1.0 / 1.000_000_953_674_316_4, 2.0 / 1.000_000_953_674_316_4]
+    );
     // All-masked batch: whitening has nothing to standardize.
     let none = [false, false];
     let m0 = Mask::new(&none, 2).unwrap();
@@ -475,7 +509,7 @@ fn zero_variance_groups_give_exact_zeros() {
         Preset::Trl,
         Preset::OpenRlhf,
     ] {
-        let p = preset.grpo::<f64>(Scale::Group);
+        let p = Grpo::<f64>::from_preset(preset, Scale::Group);
         let mut out = [1.0f64; 3];
         grpo(&mut out, &[0.1, 0.1, 0.1], &g, &p).unwrap();
         assert_eq!(out, [0.0; 3], "{preset}");
@@ -484,7 +518,7 @@ fn zero_variance_groups_give_exact_zeros() {
             &mut o32,
             &[1000.1f32; 3],
             &g,
-            &preset.grpo::<f32>(Scale::Group),
+            &Grpo::<f32>::from_preset(preset, Scale::Group),
         )
         .unwrap();
         assert_eq!(o32, [0.0; 3], "{preset} f32");

@@ -7,10 +7,13 @@
 )]
 
 mod advantage_golden;
+mod advantage_plan;
 mod advantage_props;
+mod advantage_regressions;
 mod distance;
 mod kl_golden;
 mod kl_props;
+mod layout_props;
 mod logits_props;
 mod loss;
 mod preset_oracles;

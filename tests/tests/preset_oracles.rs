@@ -3,10 +3,9 @@
 //! unscorable (NaN) rewards: the golden files are a subset, the contract must hold beyond them.
 
 use proptest::prelude::*;
-use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs, Scale};
-use rewardkit_core::preset::{
-    OpenRlhfAdvantage, OpenRlhfEstimator, TrlAggregation, openrlhf_advantages_and_returns,
-    trl_grpo_advantages,
+use rewardkit_core::advantage::{
+    AdvantageConfig, AdvantageInputs, OpenRlhfAdvantage, OpenRlhfEstimator, Scale, TrlAggregation,
+    openrlhf_advantages_and_returns, trl_grpo_advantages,
 };
 use rewardkit_core::{AdvantageEstimator, GroupIndex, Mask, Preset};
 use rewardkit_tests::approx_eq::assert_all_close;
@@ -100,16 +99,18 @@ proptest! {
     #[test]
     fn verl_group_estimators_match_verl_loops((ids, g, t, m, r, v) in batch(), norm in any::<bool>()) {
         let b = ids.len();
-        let scores: Vec<f64> = r.chunks(t).map(|row| row.iter().sum()).collect();
+        // Sequence scores over valid tokens only (an empty row's reward sits at a masked
+        // position, which is never read).
+        let scores: Vec<f64> = r.chunks(t).zip(m.chunks(t)).map(|(row, mr)| row.iter().zip(mr).filter(|(_, b)| **b).map(|(x, _)| x).sum()).collect();
         let groups = members(&ids, g);
         let cfg = AdvantageConfig::new(Preset::Verl).with_norm_by_std(norm);
-        // grpo: singleton μ = 0, σ = 1.
+        // grpo: singleton μ = 0, σ = torch.tensor(1.0) (float32, so σ + ε is a float32 sum).
         let mut want = vec![0.0; b];
         for rows in &groups {
             let vals: Vec<f64> = rows.iter().map(|&i| scores[i]).collect();
-            let (mean, sd) = if vals.len() == 1 { (0.0, 1.0) } else { (vals.iter().sum::<f64>() / vals.len() as f64, torch_std(&vals)) };
+            let (mean, denom) = if vals.len() == 1 { (0.0, f64::from(1.0f32 + 1e-6f32)) } else { (vals.iter().sum::<f64>() / vals.len() as f64, torch_std(&vals) + 1e-6) };
             for &i in rows {
-                want[i] = if norm { (scores[i] - mean) / (sd + 1e-6) } else { scores[i] - mean };
+                want[i] = if norm { (scores[i] - mean) / denom } else { scores[i] - mean };
             }
         }
         let (a, ret) = run(AdvantageEstimator::Grpo, &cfg, &ids, g, t, &m, &r, &v).unwrap();
@@ -190,7 +191,9 @@ proptest! {
                 adv[k] = last;
             }
         }
-        let ret: Vec<f64> = adv.iter().zip(&v).map(|(a, v)| a + v).collect();
+        // verl's returns are A + V everywhere; at masked positions that reads a masked V, which
+        // rewardkit never does: it writes 0 there.
+        let ret: Vec<f64> = adv.iter().zip(&v).zip(&m).map(|((a, v), &b)| if b { a + v } else { 0.0 }).collect();
         let want = verl_masked_whiten(&adv, &m);
         let cfg = AdvantageConfig::new(Preset::Verl).with_gamma_lambda(gamma, lam).unwrap();
         let (a, rt) = run(AdvantageEstimator::Gae, &cfg, &ids, g, t, &m, &r, &v).unwrap();
@@ -204,17 +207,22 @@ proptest! {
         let b = g * k;
         let comps: Vec<f64> = vals[..b * 2].to_vec();
         let weights = [1.0, w];
+        // Means of equal values are taken as that value: the contract's exact zeros for
+        // zero-variance groups (TRL's own torch sums are pairwise, a naive loop is not exact).
+        let mean_of = |v: &[f64]| -> f64 {
+            if v.iter().all(|&x| x == v[0]) { v[0] } else { v.iter().sum::<f64>() / v.len() as f64 }
+        };
         let nanstd = |x: &[f64]| -> f64 {
             let v: Vec<f64> = x.iter().copied().filter(|x| !x.is_nan()).collect();
             let c = v.len();
             if c <= 1 { return f64::NAN; }
-            let mean = v.iter().sum::<f64>() / c as f64;
+            let mean = mean_of(&v);
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / c as f64;
             (var * f64::from((c as f64 / (c as f64 - 1.0)) as f32)).sqrt()
         };
         let nanmean = |x: &[f64]| -> f64 {
             let v: Vec<f64> = x.iter().copied().filter(|x| !x.is_nan()).collect();
-            if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }
+            if v.is_empty() { f64::NAN } else { mean_of(&v) }
         };
         let total: Vec<f64> = (0..b).map(|i| {
             let (a, c) = (comps[2 * i], comps[2 * i + 1]);
@@ -236,7 +244,7 @@ proptest! {
                 }
             }
             let mut out = vec![0.0; b];
-            trl_grpo_advantages(&mut out, &comps, &weights, 2, &groups, scale, TrlAggregation::SumThenNormalize).unwrap();
+            trl_grpo_advantages(&mut out, &comps, &weights, &groups, scale, TrlAggregation::SumThenNormalize).unwrap();
             assert_all_close("trl sum_then_normalize", &out, &want, 1e-9, 1e-12);
         }
     }
@@ -269,7 +277,9 @@ proptest! {
         for i in 0..b {
             let eos = (0..t).rev().find(|&j| m[i * t + j]).unwrap();
             for j in 0..t {
-                tok[i * t + j] = -beta * kl[i * t + j] + if j == eos { shaped[i].clamp(-10.0, 10.0) } else { 0.0 };
+                // Masked KL values are never read (OpenRLHF's KL is masked: 0 there).
+                let kl_term = if m[i * t + j] { -beta * kl[i * t + j] } else { 0.0 };
+                tok[i * t + j] = kl_term + if j == eos { shaped[i].clamp(-10.0, 10.0) } else { 0.0 };
             }
         }
         let mut want = vec![0.0; b * t];

@@ -1,50 +1,14 @@
 //! Group-relative outcome advantages: one scalar score per sample, a baseline from the other samples
 //! of the same prompt. GRPO (with Dr. GRPO and TRL's `scale_rewards`), pass@k, RLOO, the plain group
-//! mean baseline (REINFORCE++-baseline), OPO and GPG.
-
-use num_traits::Float;
-
-#[cfg(feature = "alloc")]
-use alloc::vec::Vec;
+//! mean baseline (REINFORCE++-baseline), OPO and GPG. GRPO, RLOO, the group mean baseline and GPG
+//! are one fused kernel with different [`AffineRule`]s (see [`super::affine`]).
 
 use crate::error::{Error, Result, ensure_finite, ensure_len, param_nonneg, param_positive};
-use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
+use crate::layout::{GroupIndex, GroupLayout, GroupRows, GroupVisitor};
+use crate::preset::Preset;
 use crate::real::{Real, usize_f64};
-use crate::stats::Summary;
 
-/// What a group of one sample gets (it has no other sample to compare with).
-///
-/// | variant | advantage | used by |
-/// |---|---|---|
-/// | `Zero` | `0` (no signal) | rewardkit default; TRL (NaN std, then `nan_to_num`); verl `rloo_vectorized` |
-/// | `Raw` | the baseline is 0 and the scale 1: `R` (GRPO: `R/(1+ε)`) | verl `grpo`, `rloo`, `gpg`, `opo`, `reinforce_plus_plus_baseline` |
-/// | `Error` | [`Error::GroupTooSmall`] | OpenRLHF (asserts `n_samples_per_prompt > 1`) |
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Singleton {
-    /// Advantage 0.
-    #[default]
-    Zero,
-    /// Baseline 0, scale 1 (verl).
-    Raw,
-    /// An error.
-    Error,
-}
-
-impl Singleton {
-    #[inline]
-    fn check(self, group: usize, size: usize) -> Result<()> {
-        if size == 1 && self == Self::Error {
-            Err(Error::GroupTooSmall {
-                group,
-                size,
-                min: 2,
-            })
-        } else {
-            Ok(())
-        }
-    }
-}
+use super::affine::{Acc, AffineRule, GroupScale, Singleton, affine_kernel, non_finite};
 
 /// How GRPO scales the centred reward (TRL's `scale_rewards`; verl's `norm_adv_by_std_in_grpo`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -122,300 +86,62 @@ impl<F: Real> Grpo<F> {
     pub fn singleton(&self) -> Singleton {
         self.singleton
     }
+
+    /// GRPO with `preset`'s epsilon and singleton rule ([`Preset::grpo_eps`], [`Preset::singleton`])
+    /// and the given scaling.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::{Preset, advantage::{Grpo, Scale, Singleton}};
+    /// let p = Grpo::<f64>::from_preset(Preset::Trl, Scale::Group);
+    /// assert_eq!((p.eps(), p.singleton()), (1e-4, Singleton::Zero));
+    /// ```
+    pub fn from_preset(preset: Preset, scale: Scale) -> Self {
+        Self {
+            scale,
+            eps: F::lit(preset.grpo_eps()),
+            singleton: preset.singleton(),
+        }
+    }
+
+    /// The group rule for these parameters on `scores` (which gives the batch standard deviation
+    /// for [`Scale::Batch`]).
+    ///
+    /// # Errors
+    /// [`Error::NonFinite`] for a NaN/∞ score ([`Scale::Batch`] only; otherwise nothing is read).
+    pub fn rule<X: Real>(&self, scores: &[X]) -> Result<AffineRule> {
+        let eps = self.eps.as_f64();
+        let scale = match self.scale {
+            Scale::Group => GroupScale::Std { eps },
+            Scale::None => GroupScale::Constant(1.0),
+            Scale::Batch => {
+                let acc = Acc::of_slice(scores);
+                if !acc.finite() {
+                    return Err(non_finite("scores", scores));
+                }
+                let sd = acc.moments(scores.len().max(1)).std();
+                let d = sd + eps;
+                GroupScale::Constant(if d > 0.0 { 1.0 / d } else { 0.0 })
+            }
+        };
+        Ok(AffineRule {
+            scale,
+            singleton: self.singleton,
+        })
+    }
 }
 
-/// `(x − mean)/(std + eps)` in `f64`, with `0/0 = 0` (a zero-variance group with `ε = 0`).
+/// `(x − mean)/d` in `f64`, with `0/0 = 0` (a zero-variance group with `ε = 0`).
 #[inline(always)]
 fn normalize(x: f64, mean: f64, denom: f64) -> f64 {
     let c = x - mean;
     if c == 0.0 { 0.0 } else { c / denom }
 }
 
-/// `1/denom`, or 0 when `denom` is 0 (then every centred value is 0 as well).
-#[inline(always)]
-fn recip(denom: f64) -> f64 {
-    if denom > 0.0 { 1.0 / denom } else { 0.0 }
-}
-
-/// Moments of one group accumulated in one pass, in ascending row order, shifted by the group's
-/// first value: `d = x − shift`, `s1 = Σd`, `s2 = Σd²`, `m2 = s2 − s1²/n`.
-///
-/// Shifting by a member of the group bounds the cancellation in `m2` by a factor `2n` (in `f64`
-/// the error is far below `f32` resolution), and a group of equal values gives `s2 = 0` exactly,
-/// hence a mean equal to the value and a zero spread. Every layout accumulates each group
-/// sequentially in ascending row order, so a group gives bit-identical statistics whether its rows
-/// are contiguous or scattered.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(crate) struct Moments {
-    pub(crate) n: usize,
-    pub(crate) shift: f64,
-    pub(crate) s1: f64,
-    pub(crate) s2: f64,
-}
-
-impl Moments {
-    #[inline(always)]
-    pub(crate) fn new(shift: f64) -> Self {
-        Self {
-            n: 0,
-            shift,
-            s1: 0.0,
-            s2: 0.0,
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn push(&mut self, x: f64) {
-        let d = x - self.shift;
-        self.s1 += d;
-        self.s2 += d * d;
-        self.n += 1;
-    }
-
-    /// The moments of `xs` in iteration order, shifted by the first value.
-    #[inline(always)]
-    pub(crate) fn of<I: Iterator<Item = f64> + Clone>(xs: I) -> Self {
-        let mut it = xs.clone();
-        let mut m = Self::new(it.next().unwrap_or(0.0));
-        for x in xs {
-            m.push(x);
-        }
-        m
-    }
-
-    #[inline(always)]
-    pub(crate) fn finite(&self) -> bool {
-        self.s1.is_finite() && self.s2.is_finite() && self.shift.is_finite()
-    }
-
-    #[inline(always)]
-    pub(crate) fn mean(&self) -> f64 {
-        if self.s2 == 0.0 || self.n == 0 {
-            self.shift
-        } else {
-            self.shift + self.s1 / usize_f64(self.n)
-        }
-    }
-
-    /// `Σ(x − mean)² = s2 − s1·(s1/n)`.
-    #[inline(always)]
-    pub(crate) fn m2(&self) -> f64 {
-        if self.s2 == 0.0 || self.n == 0 {
-            0.0
-        } else {
-            (self.s2 - self.s1 * (self.s1 / usize_f64(self.n))).max(0.0)
-        }
-    }
-
-    /// Sample (Bessel) standard deviation; 0 for `n < 2`.
-    #[inline(always)]
-    pub(crate) fn std(&self) -> f64 {
-        if self.n < 2 {
-            0.0
-        } else {
-            Float::sqrt(self.m2() / usize_f64(self.n - 1))
-        }
-    }
-}
-
-/// The error for non-finite group statistics: the first NaN/∞ input, or an overflow.
-#[cold]
-fn non_finite<F: Real>(scores: &[F]) -> Error {
-    match scores.iter().position(|x| !x.is_finite()) {
-        Some(index) => Error::NonFinite {
-            what: "scores",
-            index,
-        },
-        None => Error::Overflow {
-            what: "group statistics",
-        },
-    }
-}
-
-/// `Ok` when every advantage written was finite, else [`Error::Overflow`] (finite rewards whose
-/// advantage exceeds the float range, for example an `f32` RLOO advantage beyond `f32::MAX`).
-#[inline(always)]
-fn finite_outputs(ok: bool) -> Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Overflow {
-            what: "advantages (beyond the float range)",
-        })
-    }
-}
-
-/// Applies `coef` to one contiguous group's moments and writes its advantages; an advantage beyond
-/// the float range is an [`Error::Overflow`].
-#[inline(always)]
-fn affine_slice<F: Real>(
-    o: &mut [F],
-    x: &[F],
-    g: usize,
-    m: &Moments,
-    coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
-) -> Result<()> {
-    if !m.finite() {
-        return Err(non_finite(x));
-    }
-    let (a, b) = coef(g, m)?;
-    let mut ok = true;
-    for (o, &v) in o.iter_mut().zip(x) {
-        *o = F::lit((v.as_f64() - a) * b);
-        ok &= o.is_finite();
-    }
-    finite_outputs(ok)
-}
-
-/// [`group_affine`] for contiguous blocks of `k` rows: four groups are accumulated side by side
-/// (independent dependency chains; each group still sequential in ascending row order).
-fn uniform_affine<F: Real>(
-    out: &mut [F],
-    scores: &[F],
-    k: usize,
-    coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
-) -> Result<()> {
-    let mut g = 0usize;
-    let mut o4 = out.chunks_exact_mut(4 * k);
-    let mut x4 = scores.chunks_exact(4 * k);
-    for (o, x) in (&mut o4).zip(&mut x4) {
-        let (x0, rest) = x.split_at(k);
-        let (x1, rest) = rest.split_at(k);
-        let (x2, x3) = rest.split_at(k);
-        let first = |v: &[F]| v.first().map_or(0.0, |f| f.as_f64());
-        let mut m = [
-            Moments::new(first(x0)),
-            Moments::new(first(x1)),
-            Moments::new(first(x2)),
-            Moments::new(first(x3)),
-        ];
-        for (((&a, &b), &c), &d) in x0.iter().zip(x1).zip(x2).zip(x3) {
-            let [m0, m1, m2, m3] = &mut m;
-            m0.push(a.as_f64());
-            m1.push(b.as_f64());
-            m2.push(c.as_f64());
-            m3.push(d.as_f64());
-        }
-        for (l, ((o, x), mm)) in o
-            .chunks_exact_mut(k)
-            .zip(x.chunks_exact(k))
-            .zip(&m)
-            .enumerate()
-        {
-            affine_slice(o, x, g + l, mm, coef).map_err(|e| fix_error(e, scores))?;
-        }
-        g += 4;
-    }
-    for (o, x) in o4
-        .into_remainder()
-        .chunks_exact_mut(k)
-        .zip(x4.remainder().chunks_exact(k))
-    {
-        let m = Moments::of(x.iter().map(|v| v.as_f64()));
-        affine_slice(o, x, g, &m, coef).map_err(|e| fix_error(e, scores))?;
-        g += 1;
-    }
-    Ok(())
-}
-
-/// Replaces a group-local non-finite error by the batch-wide one (first offending row).
-#[cold]
-fn fix_error<F: Real>(e: Error, scores: &[F]) -> Error {
-    match e {
-        Error::NonFinite { what: "scores", .. } => non_finite(scores),
-        other => other,
-    }
-}
-
-/// [`group_affine`] for the scattered layout: one sequential pass accumulates every group into a
-/// `(G)` table (each group in ascending row order, as in every other path, so a group's statistics
-/// are bit-identical whatever the layout), a second sequential pass maps the rows. Only the small
-/// tables are accessed at random, and nothing of size `B` is allocated.
-#[cfg(feature = "alloc")]
-fn scattered_affine<F: Real>(
-    out: &mut [F],
-    scores: &[F],
-    ids: &[u32],
-    firsts: impl Iterator<Item = usize>,
-    coef: &mut impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
-) -> Result<()> {
-    let mut acc: Vec<Moments> = firsts
-        .map(|r| Moments::new(scores.get(r).map_or(0.0, |x| x.as_f64())))
-        .collect();
-    for (&x, &id) in scores.iter().zip(ids) {
-        if let Some(m) = acc.get_mut(id as usize) {
-            m.push(x.as_f64());
-        }
-    }
-    let mut table = Vec::with_capacity(acc.len());
-    for (g, m) in acc.iter().enumerate() {
-        if !m.finite() {
-            return Err(non_finite(scores));
-        }
-        table.push(coef(g, m)?);
-    }
-    let mut ok = true;
-    for ((o, &x), &id) in out.iter_mut().zip(scores).zip(ids) {
-        let (a, b) = table.get(id as usize).copied().unwrap_or((0.0, 0.0));
-        *o = F::lit((x.as_f64() - a) * b);
-        ok &= o.is_finite();
-    }
-    finite_outputs(ok)
-}
-
-/// Per-group affine maps `Aᵢ = (xᵢ − a_g)·b_g`, with `(a_g, b_g) = coef(g, moments_g)`.
-///
-/// The hot path of GRPO, Dr. GRPO, RLOO and GPG, on every layout with the same per-group
-/// arithmetic.
-fn group_affine<F: Real>(
-    out: &mut [F],
-    scores: &[F],
-    groups: &GroupIndex<'_>,
-    mut coef: impl FnMut(usize, &Moments) -> Result<(f64, f64)>,
-) -> Result<()> {
-    groups.check_rows("scores", scores.len())?;
-    ensure_len("out", scores.len(), out.len())?;
-    if let Some(k) = groups.uniform_size() {
-        return uniform_affine(out, scores, k, &mut coef);
-    }
-    #[cfg(feature = "alloc")]
-    if let Some((ids, offsets, order)) = groups.scattered_parts() {
-        let firsts = offsets.windows(2).map(|w| {
-            w.first()
-                .and_then(|&a| order.get(a as usize))
-                .map_or(0, |&r| r as usize)
-        });
-        return scattered_affine(out, scores, ids, firsts, &mut coef);
-    }
-    struct V<'a, F, C> {
-        out: &'a mut [F],
-        scores: &'a [F],
-        coef: C,
-    }
-    impl<F: Real, C: FnMut(usize, &Moments) -> Result<(f64, f64)>> GroupVisitor for V<'_, F, C> {
-        #[inline(always)]
-        fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
-            let m = Moments::of(rows.values(self.scores).map(Real::as_f64));
-            if !m.finite() {
-                return Err(non_finite(self.scores));
-            }
-            let (a, b) = (self.coef)(g, &m)?;
-            rows.map(self.out, self.scores, |x| F::lit((x.as_f64() - a) * b));
-            Ok(())
-        }
-    }
-    groups.visit(&mut V {
-        out: &mut *out,
-        scores,
-        coef: &mut coef,
-    })?;
-    crate::error::ensure_output("advantages (beyond the float range)", out)
-}
-
 /// Checks a per-row score vector against the groups.
-pub(crate) fn check_scores<F: Real>(
+pub(crate) fn check_scores<X: Real>(
     out_len: usize,
-    scores: &[F],
+    scores: &[X],
     groups: &GroupIndex<'_>,
 ) -> Result<()> {
     groups.check_rows("scores", scores.len())?;
@@ -456,31 +182,8 @@ pub fn grpo<F: Real>(
     params: &Grpo<F>,
 ) -> Result<()> {
     groups.check_rows("scores", scores.len())?;
-    let batch_std = if params.scale == Scale::Batch {
-        let m = Moments::of(scores.iter().map(|x| x.as_f64()));
-        if !m.finite() {
-            return Err(non_finite(scores));
-        }
-        m.std()
-    } else {
-        0.0
-    };
-    let eps = params.eps.as_f64();
-    let (scale, singleton) = (params.scale, params.singleton);
-    group_affine(out, scores, groups, |g, m| {
-        singleton.check(g, m.n)?;
-        let denom = match scale {
-            Scale::Group if m.n == 1 => 1.0 + eps,
-            Scale::Group => m.std() + eps,
-            Scale::Batch => batch_std + eps,
-            Scale::None => 1.0,
-        };
-        Ok(match (m.n, singleton) {
-            (1, Singleton::Raw) => (0.0, recip(denom)),
-            (1, _) => (m.shift, 0.0),
-            _ => (m.mean(), recip(denom)),
-        })
-    })
+    let rule = params.rule(scores)?;
+    affine_kernel(out, scores, "scores", groups, &rule, &mut [])
 }
 
 /// Pass@k advantage (verl `grpo_passk`; Chen et al., 2025, arXiv:2503.19595).
@@ -513,15 +216,107 @@ pub fn grpo_passk<F: Real>(
     scale_by_std: bool,
     eps: F,
 ) -> Result<()> {
-    check_scores(out.len(), scores, groups)?;
     let eps = param_nonneg("eps", eps)?.as_f64();
-    struct V<'a, F> {
+    passk_impl(out, scores, groups, scale_by_std, eps)
+}
+
+/// [`grpo_passk`] on scores of any scalar type.
+pub(crate) fn passk_impl<X: Real, F: Real>(
+    out: &mut [F],
+    scores: &[X],
+    groups: &GroupIndex<'_>,
+    scale_by_std: bool,
+    eps: f64,
+) -> Result<()> {
+    check_scores(out.len(), scores, groups)?;
+    let spans = match groups.layout() {
+        GroupLayout::Uniform { size } => Some(Spans::Uniform(size)),
+        GroupLayout::Contiguous { offsets } => Some(Spans::Offsets(offsets)),
+        GroupLayout::Scattered { .. } => None,
+    };
+    if let Some(spans) = spans {
+        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path;
+        // uniform blocks run four groups side by side (independent chains).
+        let (mut finite, mut ok) = (true, true);
+        let mut write = |o: &mut [F], st: &PassK, n: usize| {
+            finite &= st.acc.finite();
+            let adv = F::lit(st.adv(n, scale_by_std, eps));
+            ok &= adv.is_finite();
+            o.fill(F::ZERO);
+            if let Some(slot) = o.get_mut(st.best_k) {
+                *slot = adv;
+            }
+        };
+        let mut rest = (out, scores, 0usize);
+        if let Spans::Uniform(k) = spans {
+            if k >= 2 {
+                let mut o4 = rest.0.chunks_exact_mut(4 * k);
+                let mut x4 = rest.1.chunks_exact(4 * k);
+                for (o, xs) in (&mut o4).zip(&mut x4) {
+                    let first = |i: usize| xs.get(i * k).map_or(0.0, |x| x.as_f64());
+                    let mut st = [
+                        PassK::new(first(0)),
+                        PassK::new(first(1)),
+                        PassK::new(first(2)),
+                        PassK::new(first(3)),
+                    ];
+                    let (x0, r) = xs.split_at(k);
+                    let (x1, r) = r.split_at(k);
+                    let (x2, x3) = r.split_at(k);
+                    let lanes = x0.iter().zip(x1).zip(x2.iter().zip(x3)).enumerate();
+                    for (j, ((&a, &b), (&c, &d))) in lanes {
+                        let [s0, s1, s2, s3] = &mut st;
+                        s0.push(j, a.as_f64());
+                        s1.push(j, b.as_f64());
+                        s2.push(j, c.as_f64());
+                        s3.push(j, d.as_f64());
+                    }
+                    for (o, st) in o.chunks_exact_mut(k).zip(&st) {
+                        write(o, st, k);
+                    }
+                }
+                let done = scores.len() - x4.remainder().len();
+                rest = (o4.into_remainder(), x4.remainder(), done / k);
+            }
+        }
+        let (out_rest, scores_rest, g0) = rest;
+        let base = scores.len() - scores_rest.len();
+        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate().skip(g0) {
+            let (Some(xs), Some(o)) = (
+                scores_rest.get(start - base..end - base),
+                out_rest.get_mut(start - base..end - base),
+            ) else {
+                continue;
+            };
+            if xs.len() < 2 {
+                return Err(Error::GroupTooSmall {
+                    group: g,
+                    size: xs.len(),
+                    min: 2,
+                });
+            }
+            let mut st = PassK::new(xs.first().map_or(0.0, |x| x.as_f64()));
+            for (j, x) in xs.iter().enumerate() {
+                st.push(j, x.as_f64());
+            }
+            write(o, &st, xs.len());
+        }
+        if !finite {
+            return Err(non_finite("scores", scores));
+        }
+        return if ok {
+            Ok(())
+        } else {
+            Err(Error::Overflow { what: "grpo_passk" })
+        };
+    }
+    struct V<'a, X, F> {
         out: &'a mut [F],
-        scores: &'a [F],
+        scores: &'a [X],
         scale_by_std: bool,
         eps: f64,
     }
-    impl<F: Real> GroupVisitor for V<'_, F> {
+    impl<X: Real, F: Real> GroupVisitor for V<'_, X, F> {
         fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
             let n = rows.len();
             if n < 2 {
@@ -531,26 +326,16 @@ pub fn grpo_passk<F: Real>(
                     min: 2,
                 });
             }
-            // Best and second best (first occurrence wins ties).
-            let mut best = (f64::NEG_INFINITY, usize::MAX);
-            let mut second = f64::NEG_INFINITY;
-            for (row, x) in rows.rows().zip(rows.values(self.scores)) {
-                let x = x.as_f64();
-                if x > best.0 {
-                    second = best.0;
-                    best = (x, row);
-                } else if x > second {
-                    second = x;
-                }
+            let mut st = PassK::new(rows.values(self.scores).next().map_or(0.0, |x| x.as_f64()));
+            for (k, x) in rows.values(self.scores).enumerate() {
+                st.push(k, x.as_f64());
             }
-            let mut adv = best.0 - second;
-            if self.scale_by_std {
-                let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
-                s.check("group statistics")?;
-                adv = normalize(adv, 0.0, s.std(1) + self.eps);
+            if !st.acc.finite() {
+                return Err(non_finite("scores", self.scores));
             }
-            let adv = F::lit(adv);
-            rows.fill(self.out, |row| if row == best.1 { adv } else { F::ZERO });
+            let adv = F::lit(st.adv(n, self.scale_by_std, self.eps));
+            let best = rows.rows().nth(st.best_k).unwrap_or(usize::MAX);
+            rows.fill(self.out, |row| if row == best { adv } else { F::ZERO });
             Ok(())
         }
     }
@@ -561,6 +346,75 @@ pub fn grpo_passk<F: Real>(
         eps,
     })?;
     crate::error::ensure_output("grpo_passk", out)
+}
+
+/// The contiguous spans of a uniform or sorted layout.
+#[derive(Clone, Copy)]
+enum Spans<'a> {
+    Uniform(usize),
+    Offsets(&'a [u32]),
+}
+
+impl<'a> Spans<'a> {
+    fn iter(self, n_groups: usize) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let (k, offsets) = match self {
+            Self::Uniform(k) => (k, &[][..]),
+            Self::Offsets(o) => (0, o),
+        };
+        let uniform = (0..if k > 0 { n_groups } else { 0 }).map(move |g| (g * k, (g + 1) * k));
+        let sorted = offsets.windows(2).map(|w| match *w {
+            [a, b] => (a as usize, b as usize),
+            _ => (0, 0),
+        });
+        uniform.chain(sorted)
+    }
+}
+
+/// Pass@k's running state over one group: best (first occurrence wins ties), second best, and
+/// the group's moments, in one pass with selects instead of branches.
+struct PassK {
+    best: f64,
+    best_k: usize,
+    second: f64,
+    acc: Acc,
+}
+
+impl PassK {
+    #[inline(always)]
+    fn new(shift: f64) -> Self {
+        Self {
+            best: f64::NEG_INFINITY,
+            best_k: 0,
+            second: f64::NEG_INFINITY,
+            acc: Acc::new(shift),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, k: usize, x: f64) {
+        let gt = x > self.best;
+        self.second = if gt {
+            self.best
+        } else if x > self.second {
+            x
+        } else {
+            self.second
+        };
+        self.best_k = if gt { k } else { self.best_k };
+        self.best = if gt { x } else { self.best };
+        self.acc.push(x);
+    }
+
+    /// The best row's advantage: the gap, over `σ + ε` when `scale_by_std`.
+    #[inline(always)]
+    fn adv(&self, n: usize, scale_by_std: bool, eps: f64) -> f64 {
+        let gap = self.best - self.second;
+        if scale_by_std {
+            normalize(gap, 0.0, self.acc.moments(n).std() + eps)
+        } else {
+            gap
+        }
+    }
 }
 
 /// RLOO advantage (Ahmadian et al., 2024, arXiv:2402.14740; Kool et al., 2019).
@@ -590,14 +444,11 @@ pub fn rloo<F: Real>(
     groups: &GroupIndex<'_>,
     singleton: Singleton,
 ) -> Result<()> {
-    group_affine(out, scores, groups, |g, m| {
-        singleton.check(g, m.n)?;
-        Ok(match (m.n, singleton) {
-            (1, Singleton::Raw) => (0.0, 1.0),
-            (1, _) => (m.shift, 0.0),
-            (n, _) => (m.mean(), usize_f64(n) / usize_f64(n - 1)),
-        })
-    })
+    let rule = AffineRule {
+        scale: GroupScale::LeaveOneOut,
+        singleton,
+    };
+    affine_kernel(out, scores, "scores", groups, &rule, &mut [])
 }
 
 /// Group-mean baseline `Aᵢ = Rᵢ − μ_g` (Dr. GRPO without scaling; the first step of
@@ -624,12 +475,11 @@ pub fn group_mean_baseline<F: Real>(
     groups: &GroupIndex<'_>,
     singleton: Singleton,
 ) -> Result<()> {
-    let p = Grpo {
-        scale: Scale::None,
-        eps: F::ZERO,
+    let rule = AffineRule {
+        scale: GroupScale::Constant(1.0),
         singleton,
     };
-    grpo(out, scores, groups, &p)
+    affine_kernel(out, scores, "scores", groups, &rule, &mut [])
 }
 
 /// OPO advantage: a length-weighted group baseline (Hao et al., 2025, arXiv:2505.23585; verl `opo`).
@@ -660,11 +510,22 @@ pub fn opo<F: Real>(
     groups: &GroupIndex<'_>,
     singleton: Singleton,
 ) -> Result<()> {
+    opo_impl(out, scores, lengths, groups, singleton)
+}
+
+/// [`opo`] on scores and lengths of any scalar type.
+pub(crate) fn opo_impl<X: Real, F: Real>(
+    out: &mut [F],
+    scores: &[X],
+    lengths: &[X],
+    groups: &GroupIndex<'_>,
+    singleton: Singleton,
+) -> Result<()> {
     check_scores(out.len(), scores, groups)?;
     groups.check_rows("lengths", lengths.len())?;
     if let Some(i) = lengths
         .iter()
-        .position(|l| !(l.is_finite() && *l >= F::ZERO))
+        .position(|l| !(l.is_finite() && *l >= X::ZERO))
     {
         return Err(Error::InvalidParam {
             name: "lengths",
@@ -672,41 +533,110 @@ pub fn opo<F: Real>(
             expected: "finite lengths >= 0",
         });
     }
-    struct V<'a, F> {
+    let spans = match groups.layout() {
+        GroupLayout::Uniform { size } => Some(Spans::Uniform(size)),
+        GroupLayout::Contiguous { offsets } => Some(Spans::Offsets(offsets)),
+        GroupLayout::Scattered { .. } => None,
+    };
+    if let Some(spans) = spans {
+        // Contiguous groups: slice loops, the same per-group arithmetic as the gather path;
+        // uniform blocks of k >= 2 accumulate four groups side by side (independent chains).
+        let mut ok = true;
+        let mut g0 = 0usize;
+        if let Spans::Uniform(k) = spans {
+            if k >= 2 {
+                let mut o4 = out.chunks_exact_mut(4 * k);
+                let (mut x4, mut l4) = (scores.chunks_exact(4 * k), lengths.chunks_exact(4 * k));
+                for ((o, xs), ls) in (&mut o4).zip(&mut x4).zip(&mut l4) {
+                    let first = |i: usize| xs.get(i * k).map_or(0.0, |x| x.as_f64());
+                    let sh = [first(0), first(1), first(2), first(3)];
+                    let (mut num, mut den) = ([0.0f64; 4], [0.0f64; 4]);
+                    let (x0, r) = xs.split_at(k);
+                    let (x1, r) = r.split_at(k);
+                    let (x2, x3) = r.split_at(k);
+                    let (l0, r) = ls.split_at(k);
+                    let (l1, r) = r.split_at(k);
+                    let (l2, l3) = r.split_at(k);
+                    let lanes = x0
+                        .iter()
+                        .zip(x1)
+                        .zip(x2.iter().zip(x3))
+                        .zip(l0.iter().zip(l1).zip(l2.iter().zip(l3)));
+                    for (((&a, &b), (&c, &d)), ((&la, &lb), (&lc, &ld))) in lanes {
+                        let v = [a, b, c, d];
+                        let w = [la, lb, lc, ld];
+                        for (((nu, de), (&x, &l)), &s) in num
+                            .iter_mut()
+                            .zip(den.iter_mut())
+                            .zip(v.iter().zip(&w))
+                            .zip(&sh)
+                        {
+                            *nu += l.as_f64() * (x.as_f64() - s);
+                            *de += l.as_f64();
+                        }
+                    }
+                    for (((o, xs), (&nu, &de)), &s) in o
+                        .chunks_exact_mut(k)
+                        .zip(xs.chunks_exact(k))
+                        .zip(num.iter().zip(&den))
+                        .zip(&sh)
+                    {
+                        let b = if de > 0.0 {
+                            if nu == 0.0 { s } else { s + nu / de }
+                        } else {
+                            let (acc, n) = Acc::of(xs.iter().map(|x| x.as_f64()));
+                            acc.moments(n).mean
+                        };
+                        ok &= b.is_finite();
+                        for (o, x) in o.iter_mut().zip(xs) {
+                            *o = F::lit(x.as_f64() - b);
+                        }
+                    }
+                }
+                g0 = (scores.len() - x4.remainder().len()) / k;
+            }
+        }
+        for (g, (start, end)) in spans.iter(groups.n_groups()).enumerate().skip(g0) {
+            let (Some(xs), Some(ls), Some(o)) = (
+                scores.get(start..end),
+                lengths.get(start..end),
+                out.get_mut(start..end),
+            ) else {
+                continue;
+            };
+            let b = opo_baseline(
+                singleton,
+                g,
+                xs.iter().map(|x| x.as_f64()),
+                ls.iter().map(|l| l.as_f64()),
+            )?;
+            for (o, x) in o.iter_mut().zip(xs) {
+                *o = F::lit(b.map_or(0.0, |b| x.as_f64() - b));
+            }
+        }
+        if !ok {
+            return Err(Error::Overflow {
+                what: "OPO baseline",
+            });
+        }
+        return crate::error::ensure_output("opo", out);
+    }
+    struct V<'a, X, F> {
         out: &'a mut [F],
-        scores: &'a [F],
-        lengths: &'a [F],
+        scores: &'a [X],
+        lengths: &'a [X],
         singleton: Singleton,
     }
-    impl<F: Real> GroupVisitor for V<'_, F> {
+    impl<X: Real, F: Real> GroupVisitor for V<'_, X, F> {
         fn visit<R: GroupRows>(&mut self, g: usize, rows: R) -> Result<()> {
-            let n = rows.len();
-            self.singleton.check(g, n)?;
-            let b = if n == 1 {
-                if self.singleton == Singleton::Zero {
-                    rows.fill(self.out, |_| F::ZERO);
-                    return Ok(());
-                }
-                0.0
-            } else {
-                let (mut num, mut den) = (0.0f64, 0.0f64);
-                for (r, l) in rows.values(self.scores).zip(rows.values(self.lengths)) {
-                    num += l.as_f64() * r.as_f64();
-                    den += l.as_f64();
-                }
-                if den > 0.0 {
-                    num / den
-                } else {
-                    Summary::from_iter(rows.values(self.scores).map(Real::as_f64)).mean
-                }
-            };
-            if !b.is_finite() {
-                return Err(Error::Overflow {
-                    what: "OPO baseline",
-                });
-            }
+            let b = opo_baseline(
+                self.singleton,
+                g,
+                rows.values(self.scores).map(Real::as_f64),
+                rows.values(self.lengths).map(Real::as_f64),
+            )?;
             rows.map(self.out, self.scores, |x| {
-                F::lit(normalize(x.as_f64(), b, 1.0))
+                F::lit(b.map_or(0.0, |b| x.as_f64() - b))
             });
             Ok(())
         }
@@ -718,6 +648,43 @@ pub fn opo<F: Real>(
         singleton,
     })?;
     crate::error::ensure_output("opo", out)
+}
+
+/// OPO's baseline of one group: `Σ L·R / Σ L`, shifted by the first score (equal scores give
+/// exactly that score), the plain mean when the lengths sum to 0; `None` for a singleton under
+/// [`Singleton::Zero`] (advantage 0), 0 under [`Singleton::Raw`].
+#[inline(always)]
+fn opo_baseline(
+    singleton: Singleton,
+    g: usize,
+    xs: impl Iterator<Item = f64> + Clone,
+    ls: impl Iterator<Item = f64>,
+) -> Result<Option<f64>> {
+    let mut it = xs.clone();
+    let shift = it.next().unwrap_or(0.0);
+    let n = 1 + it.count();
+    singleton.check(g, n)?;
+    if n == 1 {
+        return Ok((singleton != Singleton::Zero).then_some(0.0));
+    }
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (r, l) in xs.clone().zip(ls) {
+        num += l * (r - shift);
+        den += l;
+    }
+    let b = if den > 0.0 {
+        if num == 0.0 { shift } else { shift + num / den }
+    } else {
+        let (acc, n) = Acc::of(xs);
+        acc.moments(n).mean
+    };
+    if b.is_finite() {
+        Ok(Some(b))
+    } else {
+        Err(Error::Overflow {
+            what: "OPO baseline",
+        })
+    }
 }
 
 /// GPG advantage (Chu et al., 2025, arXiv:2504.02546; verl `gpg`).
@@ -752,8 +719,28 @@ pub fn gpg<F: Real>(
     gpg_impl(out, scores, groups, f_norm, singleton, false)
 }
 
-/// [`gpg`], optionally with `α` rounded to `f32` (verl divides two integer tensors, which gives
-/// `float32`).
+/// GPG's group rule: `b = α/f_norm` with `α = B/max(#{R ≠ 0}, 1)`, optionally rounded to `f32`
+/// (verl divides two integer tensors, which gives `float32`).
+pub(crate) fn gpg_rule<X: Real>(
+    scores: &[X],
+    f_norm: f64,
+    singleton: Singleton,
+    alpha_f32: bool,
+) -> AffineRule {
+    let nonzero = scores
+        .iter()
+        .fold(0u32, |n, &x| n + u32::from(x != X::ZERO)) as usize;
+    let mut alpha = usize_f64(scores.len()) / usize_f64(nonzero.max(1));
+    if alpha_f32 {
+        alpha = super::round_f32(alpha);
+    }
+    AffineRule {
+        scale: GroupScale::Constant(alpha / f_norm),
+        singleton,
+    }
+}
+
+/// [`gpg`], optionally with `α` rounded to `f32`.
 pub(crate) fn gpg_impl<F: Real>(
     out: &mut [F],
     scores: &[F],
@@ -762,18 +749,10 @@ pub(crate) fn gpg_impl<F: Real>(
     singleton: Singleton,
     alpha_f32: bool,
 ) -> Result<()> {
-    let f_norm = param_positive("f_norm", f_norm)?;
-    group_mean_baseline(out, scores, groups, singleton)?;
-    let nonzero = scores.iter().filter(|&&x| x != F::ZERO).count();
-    let mut alpha = usize_f64(scores.len()) / usize_f64(nonzero.max(1));
-    if alpha_f32 {
-        alpha = crate::preset::round_f32(alpha);
-    }
-    let alpha = alpha / f_norm.as_f64();
-    for o in out.iter_mut() {
-        *o = F::lit(o.as_f64() * alpha);
-    }
-    crate::error::ensure_output("gpg", out)
+    let f_norm = param_positive("f_norm", f_norm)?.as_f64();
+    groups.check_rows("scores", scores.len())?;
+    let rule = gpg_rule(scores, f_norm, singleton, alpha_f32);
+    affine_kernel(out, scores, "scores", groups, &rule, &mut [])
 }
 
 /// Sample standard deviation of each row's group, written per row (a logging helper, like
@@ -802,10 +781,11 @@ pub fn group_std<F: Real>(out: &mut [F], scores: &[F], groups: &GroupIndex<'_>) 
     }
     impl<F: Real> GroupVisitor for V<'_, F> {
         fn visit<R: GroupRows>(&mut self, _g: usize, rows: R) -> Result<()> {
-            let s = Summary::from_iter(rows.values(self.scores).map(Real::as_f64));
-            s.check("group statistics")?;
-            let sd = if s.count > 1 { s.std(1) } else { 0.0 };
-            let sd = F::lit(Float::max(sd, 0.0));
+            let (acc, n) = Acc::of(rows.values(self.scores).map(Real::as_f64));
+            if !acc.finite() {
+                return Err(non_finite("scores", self.scores));
+            }
+            let sd = F::lit(acc.moments(n).std());
             rows.fill(self.out, |_| sd);
             Ok(())
         }
@@ -847,7 +827,7 @@ mod tests {
         assert_eq!(out[0], 0.0);
         let raw = Grpo::new(Scale::Group, 1e-6, Singleton::Raw).unwrap();
         grpo(&mut out, &[2.0, 1.0, 3.0], &g, &raw).unwrap();
-        assert_eq!(out[0], 2.0 / (1.0 + 1e-6));
+        assert_eq!(out[0], 2.0 / 1.000_000_953_674_316_4); // f32(1 + 1e-6)
         let err = Grpo::new(Scale::Group, 1e-6, Singleton::Error).unwrap();
         assert_eq!(
             grpo(&mut out, &[2.0, 1.0, 3.0], &g, &err),

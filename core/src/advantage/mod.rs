@@ -21,6 +21,24 @@
 //! Batch whitening is a separate step ([`crate::stats::masked_whiten`]); the enum applies it where
 //! the frameworks do (GAE, REINFORCE++, REINFORCE++-baseline, GDPO).
 //!
+//! Framework-specific pipelines: [`trl_grpo_advantages`] (TRL's block with its NaN semantics) and
+//! [`openrlhf_advantages_and_returns`] (OpenRLHF's shaping, KL reward, GAE/returns and
+//! normalization).
+//!
+//! # Structure
+//! - [`AdvantagePlan`] ([`plan`]): an estimator and a config resolved once into
+//!   public, readable stages, run with caller scratch; [`AdvantageEstimator::compute`] is the
+//!   allocating convenience over it.
+//! - The group seam ([`GroupMoments`], [`AffineRule`], [`group_moments`],
+//!   [`group_affine_coefficients`], [`apply_group_affine`]): what every GRPO-family estimator
+//!   computes per group, one kernel on the CPU.
+//!
+//! # Masked positions
+//! Masked positions of `(B, T)` inputs are never read: they may hold anything, NaN included, and
+//! never cause an error. Under [`Preset::Rewardkit`] masked positions of every output are 0; the
+//! framework presets write what the framework writes there, as far as it depends on valid inputs
+//! (`docs/numerics.md`).
+//!
 //! A custom estimator is a [`crate::GroupVisitor`] (see its example) or any function over these
 //! slices; no registry is involved.
 
@@ -33,29 +51,51 @@ use crate::preset::Preset;
 use crate::real::Real;
 use crate::stats::Whiten;
 
+mod affine;
 mod group;
-#[cfg(feature = "alloc")]
 mod multi;
-#[cfg(feature = "alloc")]
+mod openrlhf;
 mod otb;
+pub mod plan;
 mod returns;
+mod trl;
 
-pub use group::{
-    Grpo, Scale, Singleton, gpg, group_mean_baseline, group_std, grpo, grpo_passk, opo, rloo,
+pub use affine::{
+    Affine, AffineRule, GroupMoments, GroupScale, Singleton, apply_group_affine,
+    group_affine_coefficients, group_moments,
 };
+pub use group::{Grpo, Scale, gpg, group_mean_baseline, group_std, grpo, grpo_passk, opo, rloo};
+pub use multi::weighted_sum;
 #[cfg(feature = "alloc")]
-pub use multi::{gdpo, normalize_then_sum, sum_then_normalize, weighted_sum};
+pub use multi::{gdpo, normalize_then_sum, sum_then_normalize};
 #[cfg(feature = "alloc")]
-pub use otb::{Otb, OtbPositions, optimal_token_baseline};
+pub use openrlhf::openrlhf_advantages_and_returns;
+pub use openrlhf::{OpenRlhfAdvantage, OpenRlhfEstimator};
+#[cfg(feature = "alloc")]
+pub use otb::optimal_token_baseline;
+pub use otb::{Otb, OtbPositions};
+pub use plan::{
+    AdvantagePlan, AffineScale, GroupStage, Masked, PlanSizes, ScoreSource, SequenceStages, Stages,
+    TokenStages,
+};
 pub use returns::{
-    Gae, broadcast, discounted_returns, gae, reinforce_plus_plus, reinforce_plus_plus_baseline,
-    remax, sequence_sums,
+    Gae, broadcast, discounted_returns, gae, masked_sequence_sums, reinforce_plus_plus,
+    reinforce_plus_plus_baseline, remax, sequence_sums,
 };
+pub use trl::TrlAggregation;
+#[cfg(feature = "alloc")]
+pub use trl::trl_grpo_advantages;
 
-#[cfg(feature = "alloc")]
-pub(crate) use group::gpg_impl;
-#[cfg(feature = "alloc")]
-pub(crate) use returns::{apply_mask, check_tokens, gae_rows_raw, returns_rows, whiten_in_place};
+/// Rounds to `f32` (verl, TRL and OpenRLHF compute some statistics in `float32` whatever the input
+/// type).
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "rounding to f32 is the point"
+)]
+pub(crate) fn round_f32(x: f64) -> f64 {
+    f64::from(x as f32)
+}
 
 /// An advantage estimator, named as verl's `algorithm.adv_estimator` (OpenRLHF and TRL names are
 /// accepted as aliases).
@@ -338,7 +378,6 @@ impl<'a, F: Real> AdvantageInputs<'a, F> {
         }
     }
 
-    #[cfg(feature = "alloc")]
     pub(crate) fn groups(&self) -> Result<&'a GroupIndex<'a>> {
         self.groups
             .ok_or(crate::Error::MissingInput { what: "groups" })
@@ -453,55 +492,58 @@ impl<F: Real> AdvantageConfig<F> {
         self.gae.lambda()
     }
 
-    /// The GRPO parameters this config implies.
+    /// The GRPO parameters this config implies ([`Grpo::from_preset`], with the config's scaling
+    /// and epsilon).
     pub fn grpo_params(&self) -> Grpo<F> {
         let scale = if self.norm_by_std {
             self.scale
         } else {
             Scale::None
         };
-        let mut p = self.preset.grpo::<F>(scale);
-        if let Some(eps) = self.eps {
-            p = Grpo::new(p.scale(), eps, p.singleton()).unwrap_or(p);
+        let p = Grpo::from_preset(self.preset, scale);
+        match self.eps {
+            // `with_eps` validated the override, so `new` cannot fail.
+            Some(eps) => Grpo::new(scale, eps, p.singleton()).unwrap_or(p),
+            None => p,
         }
-        p
     }
 
-    /// The batch whitening this config implies.
+    /// The batch whitening this config implies ([`Whiten::from_preset`], centring only with
+    /// `no_std_norm`).
     pub fn whiten(&self) -> Whiten<F> {
-        let w = self.preset.whiten::<F>();
+        let w = Whiten::from_preset(self.preset);
         if self.no_std_norm { w.mean_only() } else { w }
     }
 
-    #[cfg(feature = "alloc")]
     pub(crate) fn gae_params(&self) -> Gae<F> {
         self.gae
     }
 
-    #[cfg(feature = "alloc")]
     pub(crate) fn handle_zero_tail(&self) -> bool {
         self.handle_zero_tail
     }
 
-    #[cfg(feature = "alloc")]
     pub(crate) fn eps_override(&self) -> Option<F> {
         self.eps
     }
 }
 
 impl AdvantageEstimator {
-    /// Runs the estimator under `config`'s preset: per-token `advantages` and `returns`.
+    /// Runs the estimator under `config`'s preset: per-token `advantages` and `returns`. The
+    /// allocating convenience over [`AdvantagePlan`]: it resolves the plan, allocates its scratch and
+    /// runs it (without `alloc`, build the plan and pass your own scratch).
     ///
     /// With [`Preset::Rewardkit`], masked positions of both outputs are 0 and the definitions are the
     /// plain functions of this module; the other presets reproduce their framework, masked positions
-    /// included (see [`numerics`](crate::numerics)).
+    /// included as far as they depend on valid inputs (see [`numerics`](crate::numerics)). Masked positions of
+    /// the inputs are never read.
     ///
     /// # Shapes
     /// `advantages`, `returns`: `(B, T)`; inputs as [`AdvantageInputs`].
     ///
     /// # Errors
-    /// [`Error::MissingInput`](crate::Error::MissingInput) when the estimator needs an input that is absent; otherwise the errors
-    /// of the function it calls.
+    /// [`Error::MissingInput`](crate::Error::MissingInput) when the estimator needs an input that is
+    /// absent (or, without `alloc`, always); otherwise those of [`AdvantagePlan::run`].
     ///
     /// # Examples
     /// ```
@@ -526,6 +568,18 @@ impl AdvantageEstimator {
         inputs: &AdvantageInputs<'_, F>,
         config: &AdvantageConfig<F>,
     ) -> Result<()> {
-        crate::preset::compute_advantages(self, advantages, returns, inputs, config)
+        #[cfg(feature = "alloc")]
+        {
+            let plan = AdvantagePlan::new(self, config)?;
+            let mut scratch = alloc::vec![0.0f64; plan.scratch_len(&PlanSizes::of(inputs))];
+            plan.run(advantages, returns, inputs, &mut scratch)
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            let _ = (advantages, returns, inputs, config);
+            Err(crate::Error::MissingInput {
+                what: "scratch memory: AdvantageEstimator::compute needs the `alloc` feature (use AdvantagePlan::run)",
+            })
+        }
     }
 }

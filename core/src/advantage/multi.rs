@@ -1,18 +1,27 @@
 //! Several rewards per sample: weighted sums, GDPO (normalize each reward, then combine) and TRL's two
-//! `multi_objective_aggregation` modes.
+//! `multi_objective_aggregation` modes (rewardkit numerics; TRL's own NaN semantics are in
+//! [`super::trl_grpo_advantages`]).
 
+#[cfg(feature = "alloc")]
 use alloc::vec;
 
 use crate::error::{Error, Result, ensure_finite, ensure_len, ensure_nonempty};
-use crate::layout::{GroupIndex, Mask};
+use crate::layout::GroupIndex;
+#[cfg(feature = "alloc")]
+use crate::layout::Mask;
 use crate::real::Real;
-use crate::stats::{Summary, Whiten};
+#[cfg(feature = "alloc")]
+use crate::stats::Whiten;
 
-use super::group::{Grpo, grpo};
-use super::returns::{broadcast, whiten_in_place};
+use super::affine::{Acc, affine_kernel, non_finite};
+use super::group::Grpo;
 
 /// Checks a `(B, K)` component matrix and `(K)` weights; returns `K`.
-fn check_components<F: Real>(components: &[F], weights: &[F], n_rows: usize) -> Result<usize> {
+pub(crate) fn check_components<X: Real, F: Real>(
+    components: &[X],
+    weights: &[F],
+    n_rows: usize,
+) -> Result<usize> {
     ensure_nonempty("reward_weights", weights.len())?;
     let k = weights.len();
     ensure_len("components", n_rows * k, components.len())?;
@@ -24,6 +33,15 @@ fn check_components<F: Real>(components: &[F], weights: &[F], n_rows: usize) -> 
         });
     }
     Ok(k)
+}
+
+/// `Σ_k w_k·r_{i,k}` of one row in `f64`.
+#[inline]
+pub(crate) fn row_weighted_sum<X: Real, F: Real>(row: &[X], weights: &[F]) -> f64 {
+    row.iter()
+        .zip(weights)
+        .map(|(r, w)| r.as_f64() * w.as_f64())
+        .sum()
 }
 
 /// Weighted sum of reward components: `Rᵢ = Σ_k w_k·r_{i,k}` (TRL's first step of
@@ -46,24 +64,19 @@ fn check_components<F: Real>(components: &[F], weights: &[F], n_rows: usize) -> 
 pub fn weighted_sum<F: Real>(out: &mut [F], components: &[F], weights: &[F]) -> Result<()> {
     let k = check_components(components, weights, out.len())?;
     for (o, row) in out.iter_mut().zip(components.chunks_exact(k)) {
-        *o = F::lit(
-            row.iter()
-                .zip(weights)
-                .map(|(r, w)| r.as_f64() * w.as_f64())
-                .sum(),
-        );
+        *o = F::lit(row_weighted_sum(row, weights));
     }
     crate::error::ensure_output("weighted_sum", out)?;
     Ok(())
 }
 
-/// TRL's default `sum_then_normalize`: the weighted sum of the components, then [`grpo`].
+/// TRL's default `sum_then_normalize`: the weighted sum of the components, then [`super::grpo`].
 ///
 /// # Shapes
 /// `out`: `(B)`; `components`: `(B, K)`; `weights`: `(K)`.
 ///
 /// # Errors
-/// As [`weighted_sum`] and [`grpo`].
+/// As [`weighted_sum`] and [`super::grpo`].
 ///
 /// # Examples
 /// ```
@@ -74,6 +87,7 @@ pub fn weighted_sum<F: Real>(out: &mut [F], components: &[F], weights: &[F]) -> 
 /// assert!(adv[0] > 0.0 && adv[1] < 0.0);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
+#[cfg(feature = "alloc")]
 pub fn sum_then_normalize<F: Real>(
     out: &mut [F],
     components: &[F],
@@ -84,35 +98,53 @@ pub fn sum_then_normalize<F: Real>(
     groups.check_rows("out", out.len())?;
     let mut total = vec![F::ZERO; out.len()];
     weighted_sum(&mut total, components, weights)?;
-    grpo(out, &total, groups, params)
+    super::grpo(out, &total, groups, params)
 }
 
-/// Per-row `Σ_k w_k·GRPO(r_{·,k})`: each component normalized within its groups, then weighted.
-fn decoupled_sum<F: Real>(
-    out: &mut [F],
-    components: &[F],
+/// Per-row `accᵢ = Σ_k w_k·A_{i,k}` with `A_{·,k}` the group advantage of component `k`
+/// (`params`), each `A` rounded to `F` as [`super::grpo`] writes it. Scratch: `col` `(B)`, `adv`
+/// `(B)`, `table` for scattered groups.
+pub(crate) fn decoupled_sum<X: Real, F: Real>(
+    acc: &mut [f64],
+    col: &mut [f64],
+    adv: &mut [F],
+    components: &[X],
     weights: &[F],
     groups: &GroupIndex<'_>,
     params: &Grpo<F>,
+    table: &mut [f64],
 ) -> Result<()> {
-    let b = out.len();
+    let b = acc.len();
+    groups.check_rows("rows", b)?;
     let k = check_components(components, weights, b)?;
-    let mut column = vec![F::ZERO; b];
-    let mut adv = vec![F::ZERO; b];
-    let mut acc = vec![0.0f64; b];
+    acc.fill(0.0);
     for (j, w) in weights.iter().enumerate() {
-        for (c, row) in column.iter_mut().zip(components.chunks_exact(k)) {
-            *c = row.get(j).copied().unwrap_or(F::ZERO);
+        for (c, row) in col.iter_mut().zip(components.chunks_exact(k)) {
+            *c = row.get(j).map_or(0.0, |x| x.as_f64());
         }
-        grpo(&mut adv, &column, groups, params)?;
-        for (a, &x) in acc.iter_mut().zip(&adv) {
+        let rule = params.rule(col)?;
+        affine_kernel(adv, col, "components", groups, &rule, table)?;
+        for (a, &x) in acc.iter_mut().zip(adv.iter()) {
             *a += w.as_f64() * x.as_f64();
         }
     }
-    for (o, a) in out.iter_mut().zip(acc) {
-        *o = F::lit(a);
-    }
     Ok(())
+}
+
+/// Batch normalization of per-sequence values (`normalize_then_sum`'s last step):
+/// `(x − mean)/(std + ε)` with Bessel's `std` over the batch (0 for one row); equal values give 0.
+pub(crate) fn batch_normalize<F: Real>(out: &mut [F], eps: f64) -> Result<()> {
+    let (acc, n) = Acc::of(out.iter().map(|x| x.as_f64()));
+    if !acc.finite() {
+        return Err(non_finite("advantages", out));
+    }
+    let m = acc.moments(n.max(1));
+    let denom = m.std() + eps;
+    for o in out.iter_mut() {
+        let c = o.as_f64() - m.mean;
+        *o = F::lit(if c == 0.0 { 0.0 } else { c / denom });
+    }
+    crate::error::ensure_output("normalize_then_sum", out)
 }
 
 /// GDPO (Liu et al., 2026, arXiv:2601.05242; verl `gdpo`): normalize each reward within its groups,
@@ -120,13 +152,13 @@ fn decoupled_sum<F: Real>(
 ///
 /// # Definition
 /// `A_k = GRPO(r_{·,k})` per component (with `params`), `aᵢ = Σ_k w_k·A_{i,k}`,
-/// `A_{i,t} = whiten(aᵢ·m)·m` ([`Whiten`]).
+/// `A_{i,t} = whiten(aᵢ·m)·m` ([`Whiten`], statistics over the valid tokens).
 ///
 /// # Shapes
 /// `advantages`: `(B, T)`; `components`: `(B, K)`; `weights`: `(K)`.
 ///
 /// # Errors
-/// As [`weighted_sum`], [`grpo`] and [`crate::stats::masked_whiten`].
+/// As [`weighted_sum`], [`super::grpo`] and [`crate::stats::masked_whiten`].
 ///
 /// # Examples
 /// ```
@@ -141,6 +173,7 @@ fn decoupled_sum<F: Real>(
 /// assert!(adv[0].abs() < 1e-6 && adv[1].abs() < 1e-6);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
+#[cfg(feature = "alloc")]
 pub fn gdpo<F: Real>(
     advantages: &mut [F],
     components: &[F],
@@ -151,15 +184,22 @@ pub fn gdpo<F: Real>(
     whiten: &Whiten<F>,
 ) -> Result<()> {
     let b = mask.shape().batch();
+    mask.shape().check("advantages", advantages.len())?;
     groups.check_rows("mask rows", b)?;
-    let mut per_seq = vec![F::ZERO; b];
-    decoupled_sum(&mut per_seq, components, weights, groups, params)?;
-    broadcast(advantages, &per_seq, mask)?;
-    whiten_in_place(advantages, mask, whiten)
+    let (mut acc, mut col) = (vec![0.0f64; b], vec![0.0f64; b]);
+    let mut table = vec![0.0f64; super::affine::table_len(groups)];
+    let head = advantages.get_mut(..b).unwrap_or(&mut []);
+    decoupled_sum(
+        &mut acc, &mut col, head, components, weights, groups, params, &mut table,
+    )?;
+    for (o, a) in head.iter_mut().zip(&acc) {
+        *o = F::lit(*a);
+    }
+    super::returns::broadcast_rows_in_place(advantages, mask, Some(whiten))
 }
 
-/// TRL's `normalize_then_sum` (GDPO form, per sequence): each component normalized within its
-/// groups, weighted and summed, then normalized over the batch.
+/// TRL's `normalize_then_sum` (GDPO form, per sequence) with rewardkit numerics: each component
+/// normalized within its groups, weighted and summed, then normalized over the batch.
 ///
 /// # Definition
 /// `r̃_{i,k} = (r_{i,k} − μ_{g,k})/(σ_{g,k} + ε)`, `Rᵢ = Σ_k w_k·r̃_{i,k}`,
@@ -170,7 +210,7 @@ pub fn gdpo<F: Real>(
 /// `out`: `(B)`; `components`: `(B, K)`; `weights`: `(K)`.
 ///
 /// # Errors
-/// As [`weighted_sum`] and [`grpo`], plus [`Error::InvalidParam`] for a negative `eps`.
+/// As [`weighted_sum`] and [`super::grpo`], plus [`Error::InvalidParam`] for a negative `eps`.
 ///
 /// # Examples
 /// ```
@@ -181,6 +221,7 @@ pub fn gdpo<F: Real>(
 /// assert!((adv.iter().sum::<f64>()).abs() < 1e-12);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
+#[cfg(feature = "alloc")]
 pub fn normalize_then_sum<F: Real>(
     out: &mut [F],
     components: &[F],
@@ -189,15 +230,14 @@ pub fn normalize_then_sum<F: Real>(
     eps: F,
 ) -> Result<()> {
     let params = Grpo::new(super::Scale::Group, eps, super::Singleton::Zero)?;
-    decoupled_sum(out, components, weights, groups, &params)?;
-    let s = Summary::from_iter(out.iter().map(|x| x.as_f64()));
-    s.check("batch statistics")?;
-    let sd = if s.count > 1 { s.std(1) } else { 0.0 };
-    let denom = sd + eps.as_f64();
-    for o in out.iter_mut() {
-        let c = o.as_f64() - s.mean;
-        *o = F::lit(if c == 0.0 { 0.0 } else { c / denom });
+    let b = out.len();
+    let (mut acc, mut col) = (vec![0.0f64; b], vec![0.0f64; b]);
+    let mut table = vec![0.0f64; super::affine::table_len(groups)];
+    decoupled_sum(
+        &mut acc, &mut col, out, components, weights, groups, &params, &mut table,
+    )?;
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = F::lit(*a);
     }
-    crate::error::ensure_output("normalize_then_sum", out)?;
-    Ok(())
+    batch_normalize(out, eps.as_f64())
 }

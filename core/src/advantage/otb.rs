@@ -1,9 +1,6 @@
 //! The optimal token baseline (verl `optimal_token_baseline` and `tir_optimal_token_baseline`): a
 //! per-position baseline within each group, weighted by a cumulative path-variance proxy.
 
-use alloc::vec;
-use alloc::vec::Vec;
-
 use num_traits::Float;
 
 use crate::error::{Error, Result, param_nonneg};
@@ -71,7 +68,8 @@ impl<F: Real> Otb<F> {
 /// Optimal token baseline advantages (verl's OTB).
 ///
 /// # Definition
-/// See [`Otb`].
+/// See [`Otb`]. Masked positions are not read; `returns` holds the reward-to-go `G` at every
+/// position (carried through masked ones, as verl), `advantages` 0 at masked positions.
 ///
 /// # Shapes
 /// `advantages`, `returns`, `rewards`, `old_logp`, `sum_pi_squared`, `is_weights`: `(B, T)`, like
@@ -79,7 +77,8 @@ impl<F: Real> Otb<F> {
 /// (`exp(logsumexp(2z) − 2·logsumexp(z))` from the logits).
 ///
 /// # Errors
-/// [`Error::LengthMismatch`]; [`Error::NonFinite`]; [`Error::Overflow`] if a baseline overflows.
+/// [`Error::LengthMismatch`]; [`Error::NonFinite`] at a valid position; [`Error::Overflow`] if a
+/// baseline overflows.
 ///
 /// # Examples
 /// ```
@@ -93,6 +92,7 @@ impl<F: Real> Otb<F> {
 /// assert_eq!(adv, [1.0, 1.0, 0.0, 0.0]);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
+#[cfg(feature = "alloc")]
 pub fn optimal_token_baseline<F: Real>(
     advantages: &mut [F],
     returns: &mut [F],
@@ -103,6 +103,34 @@ pub fn optimal_token_baseline<F: Real>(
     mask: Mask<'_>,
     groups: &GroupIndex<'_>,
     params: &Otb<F>,
+) -> Result<()> {
+    let mut scratch = alloc::vec![0.0f64; 4 * mask.shape().seq_len()];
+    otb_run(
+        advantages,
+        returns,
+        rewards,
+        old_logp,
+        sum_pi_squared,
+        is_weights,
+        mask,
+        groups,
+        params,
+        &mut scratch,
+    )
+}
+
+/// [`optimal_token_baseline`] with caller scratch of at least `4·T` `f64`.
+pub(crate) fn otb_run<F: Real>(
+    advantages: &mut [F],
+    returns: &mut [F],
+    rewards: &[F],
+    old_logp: &[F],
+    sum_pi_squared: &[F],
+    is_weights: Option<&[F]>,
+    mask: Mask<'_>,
+    groups: &GroupIndex<'_>,
+    params: &Otb<F>,
+    scratch: &mut [f64],
 ) -> Result<()> {
     let shape = mask.shape();
     shape.check("advantages", advantages.len())?;
@@ -115,180 +143,206 @@ pub fn optimal_token_baseline<F: Real>(
     }
     groups.check_rows("mask rows", shape.batch())?;
     let t = shape.seq_len();
+    crate::error::ensure_len("scratch", 4 * t, scratch.len().min(4 * t))?;
+    let (num, rest) = scratch.split_at_mut(t);
+    let (den, rest) = rest.split_at_mut(t);
+    let (g_row, rest) = rest.split_at_mut(t);
+    let w_row = rest.get_mut(..t).unwrap_or(&mut []);
+    let mut v = V {
+        adv: &mut *advantages,
+        ret: &mut *returns,
+        rewards,
+        old_logp,
+        sum_pi_squared,
+        is_weights,
+        mask,
+        t,
+        p: *params,
+        num,
+        den,
+        g_row,
+        w_row,
+    };
+    groups.visit(&mut v)?;
+    crate::error::ensure_output("optimal token baseline returns", returns)?;
+    crate::error::ensure_output("optimal token baseline", advantages)
+}
 
-    // Returns (undiscounted reward-to-go of masked rewards) and W (cumulative weights) per row, in
-    // f64, stored compacted or absolute.
-    let n = shape.len();
-    let mut g_all = vec![0.0f64; n];
-    let mut w_all = vec![0.0f64; n];
-    let mut lens = vec![0usize; shape.batch()];
-    for (i, m) in mask.rows().enumerate() {
-        let base = i * t;
-        let row = |x: &[F]| x.get(base..base + t).unwrap_or(&[]).to_vec();
-        let (r, lp, sp) = (row(rewards), row(old_logp), row(sum_pi_squared));
-        let isw = is_weights.map(row);
-        // Reward-to-go over all positions (masked rewards count as 0).
+/// Per-group state of the OTB visitor: the inputs, and `(T)` scratch rows.
+struct V<'a, F> {
+    adv: &'a mut [F],
+    ret: &'a mut [F],
+    rewards: &'a [F],
+    old_logp: &'a [F],
+    sum_pi_squared: &'a [F],
+    is_weights: Option<&'a [F]>,
+    mask: Mask<'a>,
+    t: usize,
+    p: Otb<F>,
+    num: &'a mut [f64],
+    den: &'a mut [f64],
+    g_row: &'a mut [f64],
+    w_row: &'a mut [f64],
+}
+
+impl<F: Real> V<'_, F> {
+    fn row<'b>(&self, x: &'b [F], i: usize) -> &'b [F] {
+        x.get(i * self.t..(i + 1) * self.t).unwrap_or(&[])
+    }
+
+    /// Row `i`'s reward-to-go `G` and cumulative weights `W` at its positions (absolute `j`, or the
+    /// `k`-th valid token when compacted), in `f64`; masked inputs are not read.
+    fn row_stats(&mut self, i: usize) {
+        let m = self.mask.row(i).unwrap_or(&[]);
+        let (r, lp, sp) = (
+            self.row(self.rewards, i),
+            self.row(self.old_logp, i),
+            self.row(self.sum_pi_squared, i),
+        );
+        let isw = self.is_weights.map(|w| self.row(w, i));
         let mut acc = 0.0f64;
-        for (j, (&mj, &rj)) in m.iter().zip(&r).enumerate().rev() {
+        for ((g, &mj), &rj) in self.g_row.iter_mut().zip(m).zip(r).rev() {
             if mj {
                 acc += rj.as_f64();
             }
-            if let Some(o) = returns.get_mut(base + j) {
-                *o = F::lit(acc);
-            }
+            *g = acc;
         }
-        let mut cum = 0.0f64;
-        let mut k = 0usize;
-        for (j, &mj) in m.iter().enumerate() {
-            let (Some(&lpj), Some(&spj)) = (lp.get(j), sp.get(j)) else {
-                continue;
-            };
-            let mut w = 1.0 - 2.0 * Float::exp(lpj.as_f64()) + spj.as_f64();
-            if let Some(iw) = isw.as_ref().and_then(|v| v.get(j)) {
-                w *= iw.as_f64() * iw.as_f64();
-            }
+        let compact = self.p.positions == OtbPositions::Compacted;
+        let (mut cum, mut k) = (0.0f64, 0usize);
+        for j in 0..self.t {
+            let mj = m.get(j).copied().unwrap_or(false);
             if mj {
+                let (lpj, spj) = (
+                    lp.get(j).map_or(0.0, |x| x.as_f64()),
+                    sp.get(j).map_or(0.0, |x| x.as_f64()),
+                );
+                let mut w = 1.0 - 2.0 * Float::exp(lpj) + spj;
+                if let Some(iw) = isw.and_then(|v| v.get(j)) {
+                    w *= iw.as_f64() * iw.as_f64();
+                }
                 cum += w;
             }
-            let pos = match params.positions {
-                OtbPositions::Absolute => Some(j),
-                OtbPositions::Compacted => mj.then_some(k),
-            };
+            let pos = if compact { mj.then_some(k) } else { Some(j) };
             if let Some(pos) = pos {
-                if let (Some(gs), Some(ws), Some(ret)) = (
-                    g_all.get_mut(base + pos),
-                    w_all.get_mut(base + pos),
-                    returns.get(base + j),
-                ) {
-                    *gs = ret.as_f64();
-                    *ws = cum;
+                // Compacting moves G from j to k <= j: never overwrites a value still to be read.
+                let gj = self.g_row.get(j).copied().unwrap_or(0.0);
+                if let (Some(g), Some(w)) = (self.g_row.get_mut(pos), self.w_row.get_mut(pos)) {
+                    *g = gj;
+                    *w = cum;
                 }
             }
             if mj {
                 k += 1;
             }
         }
-        if let Some(l) = lens.get_mut(i) {
-            *l = count_true(m);
-        }
     }
+}
 
-    // Per group and position: the baseline, written back into `advantages` (as G − B).
-    struct V<'a, F> {
-        adv: &'a mut [F],
-        g_all: &'a [f64],
-        w_all: &'a [f64],
-        lens: &'a [usize],
-        mask: Mask<'a>,
-        t: usize,
-        p: Otb<F>,
-        num: Vec<f64>,
-        den: Vec<f64>,
-    }
-    impl<F: Real> GroupVisitor for V<'_, F> {
-        fn visit<R: GroupRows>(&mut self, _g: usize, rows: R) -> Result<()> {
-            let t = self.t;
-            let compact = self.p.positions == OtbPositions::Compacted;
-            // Rows taking part: all rows, or (compacted) rows with at least one valid token.
-            let member = |i: usize| !compact || self.lens.get(i).is_some_and(|&l| l > 0);
-            let n_members = rows.rows().filter(|&i| member(i)).count();
-            self.num.iter_mut().for_each(|x| *x = 0.0);
-            self.den.iter_mut().for_each(|x| *x = 0.0);
-            if n_members > 1 {
-                for i in rows.rows().filter(|&i| member(i)) {
-                    let len = self.lens.get(i).copied().unwrap_or(0);
-                    for k in 0..t {
-                        // Absolute: weight only valid positions; compacted: the first `len` slots.
-                        let valid = if compact {
-                            k < len
-                        } else {
-                            self.mask.bits().get(i * t + k).copied().unwrap_or(false)
-                        };
-                        if !valid {
-                            continue;
-                        }
-                        let (g, w) = (
-                            self.g_all.get(i * t + k).copied().unwrap_or(0.0),
-                            self.w_all.get(i * t + k).copied().unwrap_or(0.0),
-                        );
-                        if let (Some(nu), Some(de)) = (self.num.get_mut(k), self.den.get_mut(k)) {
-                            *nu += g * w;
-                            *de += w;
-                        }
+impl<F: Real> GroupVisitor for V<'_, F> {
+    fn visit<R: GroupRows>(&mut self, _g: usize, rows: R) -> Result<()> {
+        let t = self.t;
+        let compact = self.p.positions == OtbPositions::Compacted;
+        let len_of = |mask: Mask<'_>, i: usize| mask.row(i).map_or(0, count_true);
+        // Rows taking part: all rows, or (compacted) rows with at least one valid token.
+        let mask = self.mask;
+        let member = |i: usize| !compact || len_of(mask, i) > 0;
+        let n_members = rows.rows().filter(|&i| member(i)).count();
+        self.num.fill(0.0);
+        self.den.fill(0.0);
+        if n_members > 1 {
+            for i in rows.rows().filter(|&i| member(i)) {
+                self.row_stats(i);
+                let len = len_of(mask, i);
+                let m = mask.row(i).unwrap_or(&[]);
+                for k in 0..t {
+                    // Absolute: weight only valid positions; compacted: the first `len` slots.
+                    let valid = if compact {
+                        k < len
+                    } else {
+                        m.get(k).copied().unwrap_or(false)
+                    };
+                    if !valid {
+                        continue;
+                    }
+                    let (g, w) = (
+                        self.g_row.get(k).copied().unwrap_or(0.0),
+                        self.w_row.get(k).copied().unwrap_or(0.0),
+                    );
+                    if let (Some(nu), Some(de)) = (self.num.get_mut(k), self.den.get_mut(k)) {
+                        *nu += g * w;
+                        *de += w;
                     }
                 }
             }
-            let eps = self.p.eps.as_f64();
-            // Zero tail: the unique longest member beyond the second longest.
-            let mut tail: Option<(usize, usize)> = None;
-            if self.p.handle_zero_tail && n_members > 1 {
-                let len_of = |i: usize| self.lens.get(i).copied().unwrap_or(0);
-                let (mut l1, mut arg, mut ties) = (0usize, usize::MAX, 0usize);
-                for i in rows.rows().filter(|&i| member(i)) {
-                    let l = len_of(i);
-                    if arg == usize::MAX || l > l1 {
-                        (l1, arg, ties) = (l, i, 1);
-                    } else if l == l1 {
-                        ties += 1;
-                    }
-                }
-                let l2 = rows
-                    .rows()
-                    .filter(|&i| member(i) && i != arg)
-                    .map(len_of)
-                    .max()
-                    .unwrap_or(0);
-                if ties == 1 && l1 > l2 {
-                    tail = Some((arg, l2));
-                }
-            }
-            for i in rows.rows() {
-                let mut k = 0usize;
-                for j in 0..t {
-                    let m = self.mask.bits().get(i * t + j).copied().unwrap_or(false);
-                    let pos = if compact { k } else { j };
-                    let mut b = 0.0;
-                    if n_members > 1 && member(i) && (!compact || m) {
-                        let (nu, de) = (
-                            self.num.get(pos).copied().unwrap_or(0.0),
-                            self.den.get(pos).copied().unwrap_or(0.0),
-                        );
-                        let d = de + eps;
-                        b = if nu == 0.0 { 0.0 } else { nu / d };
-                        if let Some((arg, l2)) = tail {
-                            if arg == i && pos >= l2 {
-                                b = 0.0;
-                            }
-                        }
-                    }
-                    if !b.is_finite() {
-                        return Err(Error::Overflow {
-                            what: "optimal token baseline",
-                        });
-                    }
-                    let g = self.g_all.get(i * t + pos).copied().unwrap_or(0.0);
-                    if let Some(a) = self.adv.get_mut(i * t + j) {
-                        *a = if m { F::lit(g - b) } else { F::ZERO };
-                    }
-                    if m {
-                        k += 1;
-                    }
-                }
-            }
-            Ok(())
         }
+        let eps = self.p.eps.as_f64();
+        // Zero tail: the unique longest member beyond the second longest.
+        let mut tail: Option<(usize, usize)> = None;
+        if self.p.handle_zero_tail && n_members > 1 {
+            let (mut l1, mut arg, mut ties) = (0usize, usize::MAX, 0usize);
+            for i in rows.rows().filter(|&i| member(i)) {
+                let l = len_of(mask, i);
+                if arg == usize::MAX || l > l1 {
+                    (l1, arg, ties) = (l, i, 1);
+                } else if l == l1 {
+                    ties += 1;
+                }
+            }
+            let l2 = rows
+                .rows()
+                .filter(|&i| member(i) && i != arg)
+                .map(|i| len_of(mask, i))
+                .max()
+                .unwrap_or(0);
+            if ties == 1 && l1 > l2 {
+                tail = Some((arg, l2));
+            }
+        }
+        for i in rows.rows() {
+            self.row_stats(i);
+            let m = mask.row(i).unwrap_or(&[]);
+            // Returns: the reward-to-go at every position (carried through masked ones).
+            let mut acc = 0.0f64;
+            let r = self.row(self.rewards, i);
+            if let Some(out) = self.ret.get_mut(i * t..(i + 1) * t) {
+                for ((o, &mj), &rj) in out.iter_mut().zip(m).zip(r).rev() {
+                    if mj {
+                        acc += rj.as_f64();
+                    }
+                    *o = F::lit(acc);
+                }
+            }
+            let mut k = 0usize;
+            for j in 0..t {
+                let mj = m.get(j).copied().unwrap_or(false);
+                let pos = if compact { k } else { j };
+                let mut b = 0.0;
+                if n_members > 1 && member(i) && (!compact || mj) {
+                    let (nu, de) = (
+                        self.num.get(pos).copied().unwrap_or(0.0),
+                        self.den.get(pos).copied().unwrap_or(0.0),
+                    );
+                    b = if nu == 0.0 { 0.0 } else { nu / (de + eps) };
+                    if let Some((arg, l2)) = tail {
+                        if arg == i && pos >= l2 {
+                            b = 0.0;
+                        }
+                    }
+                }
+                if !b.is_finite() {
+                    return Err(Error::Overflow {
+                        what: "optimal token baseline",
+                    });
+                }
+                let g = self.g_row.get(pos).copied().unwrap_or(0.0);
+                if let Some(a) = self.adv.get_mut(i * t + j) {
+                    *a = if mj { F::lit(g - b) } else { F::ZERO };
+                }
+                if mj {
+                    k += 1;
+                }
+            }
+        }
+        Ok(())
     }
-    crate::error::ensure_output("optimal token baseline returns", returns)?;
-    groups.visit(&mut V {
-        adv: &mut *advantages,
-        g_all: &g_all,
-        w_all: &w_all,
-        lens: &lens,
-        mask,
-        t,
-        p: *params,
-        num: vec![0.0; t],
-        den: vec![0.0; t],
-    })?;
-    crate::error::ensure_output("optimal token baseline", advantages)
 }

@@ -1,32 +1,47 @@
 //! Token-level returns and advantages over `(B, T)`: discounted returns, GAE, REINFORCE++, ReMax, and
-//! the helpers that move between per-sequence and per-token data.
+//! the stages that move between per-sequence and per-token data (masked sums, broadcast, batch
+//! whitening of broadcast values).
 //!
 //! # Masked positions
-//! The recursions skip masked positions: at a token with `m_t = 0` (padding after EOS, or an
-//! observation/tool token inside a multi-turn response) the running return and the running GAE term
-//! are carried through unchanged, so the masked span is invisible to the discounting (verl's
-//! semantics). rewardkit writes 0 at masked positions of its outputs; the verl and OpenRLHF presets
-//! reproduce what those frameworks leave there.
+//! Masked positions are never read: inputs there may hold anything, NaN included. The recursions
+//! skip them: at a token with `m_t = 0` (padding after EOS, or an observation/tool token inside a
+//! multi-turn response) the running return and the running GAE term are carried through unchanged,
+//! so the masked span is invisible to the discounting (verl's semantics). rewardkit writes 0 at
+//! masked positions of its outputs; the verl preset writes the carried value where verl does (see
+//! `docs/numerics.md`).
 
-use crate::error::{Result, ensure_finite, param_in};
+use crate::error::{Error, Result, ensure_finite, param_in};
 use crate::layout::{GroupIndex, Mask};
 use crate::real::Real;
-use crate::stats::{Whiten, apply_affine, whiten_affine};
+use crate::stats::{Whiten, whiten_affine, whiten_affine_rows};
 
-/// Checks a `(B, T)` input against the mask.
+/// Checks a `(B, T)` input against the mask: its length, and finiteness at valid positions only.
 pub(crate) fn check_tokens<F: Real>(what: &'static str, x: &[F], mask: Mask<'_>) -> Result<()> {
     mask.shape().check(what, x.len())?;
-    ensure_finite(what, x)
+    let ok = x
+        .iter()
+        .zip(mask.bits())
+        .fold(true, |ok, (v, &m)| ok & (v.is_finite() | !m));
+    if ok {
+        return Ok(());
+    }
+    match x
+        .iter()
+        .zip(mask.bits())
+        .position(|(v, &m)| m && !v.is_finite())
+    {
+        Some(index) => Err(Error::NonFinite { what, index }),
+        None => Ok(()),
+    }
 }
 
-/// The discounted-returns recurrence over every row, skipping masked positions; a masked position
-/// receives 0, or the carried running return when `carry_masked` (verl's REINFORCE++ returns).
-pub(crate) fn returns_rows<F: Real>(
+/// The discounted-returns recurrence over every row, skipping masked positions (never read); a
+/// masked position receives 0, or the carried running return when `CARRY` (verl's ReMax returns).
+pub(crate) fn returns_rows<F: Real, const CARRY: bool>(
     out: &mut [F],
     rewards: &[F],
     mask: Mask<'_>,
     gamma: f64,
-    carry_masked: bool,
 ) {
     let t = mask.shape().seq_len();
     for ((o, r), m) in out
@@ -39,11 +54,7 @@ pub(crate) fn returns_rows<F: Real>(
             if m {
                 g = r.as_f64() + gamma * g;
             }
-            *o = if m || carry_masked {
-                F::lit(g)
-            } else {
-                F::ZERO
-            };
+            *o = if m || CARRY { F::lit(g) } else { F::ZERO };
         }
     }
 }
@@ -79,6 +90,103 @@ pub fn sequence_sums<F: Real>(out: &mut [F], x: &[F], seq_len: usize) -> Result<
     }
     crate::error::ensure_output("sequence_sums", out)?;
     Ok(())
+}
+
+/// Per-sequence sums of the valid tokens: `out_i = Σ_t m_{i,t}·x_{i,t}` (masked positions are not
+/// read). The first stage of every per-sequence estimator: an outcome reward on the last valid
+/// token becomes the sequence's score.
+///
+/// # Shapes
+/// `out`: `(B)`; `x`: `(B, T)` like `mask`.
+///
+/// # Errors
+/// [`Error::LengthMismatch`](crate::Error::LengthMismatch); [`Error::NonFinite`](crate::Error::NonFinite) for a NaN/∞ at a valid position;
+/// [`Error::Overflow`](crate::Error::Overflow) if a sum exceeds the float range.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::{Mask, advantage::masked_sequence_sums};
+/// let mask = Mask::new(&[true, false, true, true], 2)?;
+/// let mut s = [0.0f32; 2];
+/// masked_sequence_sums(&mut s, &[1.0, f32::NAN, 0.5, 0.5], mask)?;
+/// assert_eq!(s, [1.0, 1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+pub fn masked_sequence_sums<F: Real>(out: &mut [F], x: &[F], mask: Mask<'_>) -> Result<()> {
+    mask.shape().check_batch("out", out.len())?;
+    check_tokens("token_rewards", x, mask)?;
+    let t = mask.shape().seq_len();
+    for ((o, row), m) in out.iter_mut().zip(x.chunks_exact(t)).zip(mask.rows()) {
+        *o = F::lit(masked_row_sum(row, m));
+    }
+    crate::error::ensure_output("sequence scores", out)
+}
+
+/// `Σ m·x` of one row in `f64`, masked positions not read.
+#[inline]
+fn masked_row_sum<F: Real>(row: &[F], m: &[bool]) -> f64 {
+    row.iter()
+        .zip(m)
+        .map(|(x, &m)| if m { x.as_f64() } else { 0.0 })
+        .sum()
+}
+
+/// [`masked_sequence_sums`] into `f64` scratch, each sum rounded to `F` (what the per-sequence
+/// functions would receive as `&[F]`). Validation is fused: a non-finite valid input makes its
+/// row's sum non-finite, and only then are the inputs scanned for the error's index.
+pub(crate) fn sequence_scores<F: Real>(out: &mut [f64], x: &[F], mask: Mask<'_>) -> Result<()> {
+    mask.shape().check("token_rewards", x.len())?;
+    let t = mask.shape().seq_len();
+    let mut ok = true;
+    for ((o, row), m) in out.iter_mut().zip(x.chunks_exact(t)).zip(mask.rows()) {
+        let v = F::lit(masked_row_sum(row, m));
+        ok &= v.is_finite();
+        *o = v.as_f64();
+    }
+    if ok {
+        return Ok(());
+    }
+    check_tokens("token_rewards", x, mask)?;
+    Err(Error::Overflow {
+        what: "sequence scores",
+    })
+}
+
+/// Broadcasts per-sequence values to their valid tokens in place: `x[..B]` holds one value per
+/// row; afterwards `x` is `(B, T)` with `x_{i,t} = v_i` (whitened by `whiten` over the valid tokens,
+/// each row counted `Lᵢ` times) at valid positions and 0 at masked ones. Rows are written from the
+/// last one backwards, so row `i` (written at `i·T.. >= i`) never overwrites a value before it is
+/// read.
+pub(crate) fn broadcast_rows_in_place<F: Real>(
+    x: &mut [F],
+    mask: Mask<'_>,
+    whiten: Option<&Whiten<F>>,
+) -> Result<()> {
+    let shape = mask.shape();
+    let (b, t) = (shape.batch(), shape.seq_len());
+    shape.check("advantages", x.len())?;
+    let (mean, scale, add) = match whiten {
+        Some(w) => {
+            let lens = mask.rows().map(crate::layout::count_true);
+            let (mean, scale) = whiten_affine_rows(x.get(..b).unwrap_or(&[]), lens, w)?;
+            (mean, scale, if w.shift_mean() { 0.0 } else { mean })
+        }
+        None => (0.0, 1.0, 0.0),
+    };
+    for (i, m) in mask.rows().enumerate().rev() {
+        let v = x.get(i).copied().unwrap_or(F::ZERO);
+        let v = if whiten.is_some() {
+            F::lit((v.as_f64() - mean) * scale + add)
+        } else {
+            v
+        };
+        if let Some(row) = x.get_mut(i * t..(i + 1) * t) {
+            for (o, &m) in row.iter_mut().zip(m) {
+                *o = if m { v } else { F::ZERO };
+            }
+        }
+    }
+    crate::error::ensure_output("advantages", x)
 }
 
 /// Broadcasts a per-sequence value to its tokens: `out_{i,t} = a_i·m_{i,t}`.
@@ -151,7 +259,7 @@ pub fn discounted_returns<F: Real>(
     mask.shape().check("out", out.len())?;
     check_tokens("rewards", rewards, mask)?;
     let gamma = gamma_param("gamma", gamma)?.as_f64();
-    returns_rows(out, rewards, mask, gamma, false);
+    returns_rows::<F, false>(out, rewards, mask, gamma);
     crate::error::ensure_output("discounted_returns", out)?;
     Ok(())
 }
@@ -204,79 +312,115 @@ impl<F: Real> Gae<F> {
     }
 }
 
-/// Four consecutive rows of length `t` (shorter ones if `x` is short).
-fn quad<T>(x: &[T], t: usize) -> [&[T]; 4] {
-    let (x0, x) = x.split_at(t.min(x.len()));
-    let (x1, x) = x.split_at(t.min(x.len()));
-    let (x2, x3) = x.split_at(t.min(x.len()));
-    [x0, x1, x2, x3]
-}
-
-/// verl-style GAE over all rows: raw (carried) advantages at every position, masked ones included.
-/// Four rows run side by side so their recurrences overlap (each row's arithmetic is unchanged).
-pub(crate) fn gae_rows_raw<F: Real>(
+/// GAE over all rows, advantages and returns in one recurrence. At a valid position
+/// `adv = Â`, `ret = Â + V`; at a masked one `ret = 0` and `adv = 0`, or the carried `Â` when
+/// `CARRY` (verl: its `lastgaelam` at masked positions is the carried value). Masked inputs never
+/// reach the state or the outputs (the update is selected, not branched to). Four rows run side by
+/// side so their recurrences overlap (each row's arithmetic is unchanged).
+///
+/// Validation is fused into the pass: returns whether every valid reward and value and every
+/// output was finite ([`gae_check`] finds which). Lengths must be checked by the caller (every
+/// slice `B·T`).
+#[expect(
+    clippy::indexing_slicing,
+    reason = "invariant: the four lanes are split at multiples of t from a chunk of 4·t, so every \
+              lane has length t, and j < t"
+)]
+pub(crate) fn gae_rows<F: Real, const CARRY: bool>(
     adv: &mut [F],
+    ret: &mut [F],
     rewards: &[F],
     values: &[F],
     mask: &[bool],
     t: usize,
     g: f64,
     gl: f64,
-) {
+) -> bool {
+    /// One position of one row. Branch-free: the candidate update is computed everywhere and
+    /// selected only where `m`, so a masked input (NaN included) never reaches the state or the
+    /// outputs. `st = (V_next, Â_next, poison)`: `poison` accumulates `0·x` of every output (0
+    /// when finite, NaN otherwise), one independent chain per row, which costs far less than a
+    /// shared boolean flag or a second pass.
     #[inline(always)]
-    fn step<F: Real>(a: &mut F, r: F, v: F, m: bool, st: &mut (f64, f64), g: f64, gl: f64) {
-        let (next_v, last) = st;
-        if m {
-            let v = v.as_f64();
-            *last = (r.as_f64() + g * *next_v - v) + gl * *last;
-            *next_v = v;
-        }
-        *a = F::lit(*last);
+    fn step<F: Real, const CARRY: bool>(
+        a: &mut F,
+        rt: &mut F,
+        r: F,
+        v: F,
+        m: bool,
+        st: &mut (f64, f64, F),
+        g: f64,
+        gl: f64,
+    ) {
+        let (next_v, last, poison) = st;
+        let (r, v) = (r.as_f64(), v.as_f64());
+        let cand = (r + g * *next_v - v) + gl * *last;
+        let nl = if m { cand } else { *last };
+        *next_v = if m { v } else { *next_v };
+        *last = nl;
+        let (av, rv) = (
+            if m || CARRY { F::lit(nl) } else { F::ZERO },
+            if m { F::lit(nl + v) } else { F::ZERO },
+        );
+        *a = av;
+        *rt = rv;
+        // A non-finite valid input makes `cand`, hence this position's outputs, non-finite: the
+        // poison of the outputs catches it, and any overflow of the outputs.
+        *poison = *poison + (av * F::ZERO + rv * F::ZERO);
     }
+    let mut poison = 0.0f64;
     let block = 4 * t;
     let mut a_it = adv.chunks_exact_mut(block);
+    let mut g_it = ret.chunks_exact_mut(block);
     let mut r_it = rewards.chunks_exact(block);
     let mut v_it = values.chunks_exact(block);
     let mut m_it = mask.chunks_exact(block);
-    for (((a, r), v), m) in (&mut a_it).zip(&mut r_it).zip(&mut v_it).zip(&mut m_it) {
+    for ((((a, rt), r), v), m) in (&mut a_it)
+        .zip(&mut g_it)
+        .zip(&mut r_it)
+        .zip(&mut v_it)
+        .zip(&mut m_it)
+    {
         let (a0, a) = a.split_at_mut(t);
         let (a1, a) = a.split_at_mut(t);
         let (a2, a3) = a.split_at_mut(t);
-        let [r0, r1, r2, r3] = quad(r, t);
-        let [v0, v1, v2, v3] = quad(v, t);
-        let [m0, m1, m2, m3] = quad(m, t);
-        let mut st = [(0.0f64, 0.0f64); 4];
-        let lanes = a0
-            .iter_mut()
-            .zip(a1.iter_mut())
-            .zip(a2.iter_mut().zip(a3.iter_mut()))
-            .zip(r0.iter().zip(r1).zip(r2.iter().zip(r3)))
-            .zip(v0.iter().zip(v1).zip(v2.iter().zip(v3)))
-            .zip(m0.iter().zip(m1).zip(m2.iter().zip(m3)));
-        for (
-            ((((e0, e1), (e2, e3)), ((&q0, &q1), (&q2, &q3))), ((&w0, &w1), (&w2, &w3))),
-            ((&n0, &n1), (&n2, &n3)),
-        ) in lanes.rev()
-        {
-            let [s0, s1, s2, s3] = &mut st;
-            step(e0, q0, w0, n0, s0, g, gl);
-            step(e1, q1, w1, n1, s1, g, gl);
-            step(e2, q2, w2, n2, s2, g, gl);
-            step(e3, q3, w3, n3, s3, g, gl);
+        let (g0, rt) = rt.split_at_mut(t);
+        let (g1, rt) = rt.split_at_mut(t);
+        let (g2, g3) = rt.split_at_mut(t);
+        let (r0, r) = r.split_at(t);
+        let (r1, r) = r.split_at(t);
+        let (r2, r3) = r.split_at(t);
+        let (v0, v) = v.split_at(t);
+        let (v1, v) = v.split_at(t);
+        let (v2, v3) = v.split_at(t);
+        let (m0, m) = m.split_at(t);
+        let (m1, m) = m.split_at(t);
+        let (m2, m3) = m.split_at(t);
+        let mut st = [(0.0f64, 0.0f64, F::ZERO); 4];
+        let [s0, s1, s2, s3] = &mut st;
+        for j in (0..t).rev() {
+            step::<F, CARRY>(&mut a0[j], &mut g0[j], r0[j], v0[j], m0[j], s0, g, gl);
+            step::<F, CARRY>(&mut a1[j], &mut g1[j], r1[j], v1[j], m1[j], s1, g, gl);
+            step::<F, CARRY>(&mut a2[j], &mut g2[j], r2[j], v2[j], m2[j], s2, g, gl);
+            step::<F, CARRY>(&mut a3[j], &mut g3[j], r3[j], v3[j], m3[j], s3, g, gl);
         }
+        poison += ((s0.2 + s1.2) + (s2.2 + s3.2)).as_f64();
     }
-    for (((a, r), v), m) in a_it
+    for ((((a, rt), r), v), m) in a_it
         .into_remainder()
         .chunks_exact_mut(t)
+        .zip(g_it.into_remainder().chunks_exact_mut(t))
         .zip(r_it.remainder().chunks_exact(t))
         .zip(v_it.remainder().chunks_exact(t))
         .zip(m_it.remainder().chunks_exact(t))
     {
-        let mut st = (0.0f64, 0.0f64);
-        for (((a, &r), &v), &m) in a.iter_mut().zip(r).zip(v).zip(m).rev() {
-            step(a, r, v, m, &mut st, g, gl);
+        let mut st = (0.0f64, 0.0f64, F::ZERO);
+        for ((((a, rt), &r), &v), &m) in a.iter_mut().zip(rt).zip(r).zip(v).zip(m).rev() {
+            step::<F, CARRY>(a, rt, r, v, m, &mut st, g, gl);
         }
+        poison += st.2.as_f64();
     }
+    poison == 0.0
 }
 
 /// Generalized advantage estimation with a critic, skipping masked positions.
@@ -315,27 +459,36 @@ pub fn gae<F: Real>(
     let shape = mask.shape();
     shape.check("advantages", advantages.len())?;
     shape.check("returns", returns.len())?;
-    check_tokens("rewards", rewards, mask)?;
-    check_tokens("values", values, mask)?;
+    shape.check("rewards", rewards.len())?;
+    shape.check("values", values.len())?;
     let (g, l) = (params.gamma.as_f64(), params.lambda.as_f64());
     let t = shape.seq_len();
-    gae_rows_raw(advantages, rewards, values, mask.bits(), t, g, g * l);
-    for (((a, ret), &v), &m) in advantages
-        .iter_mut()
-        .zip(returns.iter_mut())
-        .zip(values)
-        .zip(mask.bits())
-    {
-        if m {
-            *ret = F::lit(a.as_f64() + v.as_f64());
-        } else {
-            *a = F::ZERO;
-            *ret = F::ZERO;
-        }
+    let ok = gae_rows::<F, false>(
+        advantages,
+        returns,
+        rewards,
+        values,
+        mask.bits(),
+        t,
+        g,
+        g * l,
+    );
+    gae_check(ok, rewards, values, mask)
+}
+
+/// The errors of a [`gae_rows`] pass: the first non-finite valid input, or else an overflow.
+pub(crate) fn gae_check<F: Real>(
+    ok: bool,
+    rewards: &[F],
+    values: &[F],
+    mask: Mask<'_>,
+) -> Result<()> {
+    if ok {
+        return Ok(());
     }
-    crate::error::ensure_output("gae", advantages)?;
-    crate::error::ensure_output("gae", returns)?;
-    Ok(())
+    check_tokens("rewards", rewards, mask)?;
+    check_tokens("values", values, mask)?;
+    Err(Error::Overflow { what: "gae" })
 }
 
 /// REINFORCE++ (Hu, 2025, arXiv:2501.03262): discounted returns whitened over the whole batch.
@@ -370,11 +523,8 @@ pub fn reinforce_plus_plus<F: Real>(
 ) -> Result<()> {
     mask.shape().check("advantages", advantages.len())?;
     discounted_returns(returns, rewards, mask, gamma)?;
-    let (mean, scale) = whiten_affine(returns, mask.bits(), whiten)?;
-    apply_affine(advantages, returns, mean, scale, whiten.shift_mean());
-    apply_mask(advantages, mask.bits());
-    crate::error::ensure_output("reinforce_plus_plus", advantages)?;
-    Ok(())
+    advantages.copy_from_slice(returns);
+    whiten_in_place(advantages, mask, whiten)
 }
 
 /// REINFORCE++-baseline (Hu, 2025): the group-mean baseline, broadcast to tokens, whitened over the
@@ -411,22 +561,12 @@ pub fn reinforce_plus_plus_baseline<F: Real>(
     shape.check("advantages", advantages.len())?;
     shape.check_batch("scores", scores.len())?;
     groups.check_rows("scores", scores.len())?;
-    // The first B slots of `advantages` hold the centred scores; broadcasting from the last row
-    // backwards never overwrites a slot before it is read (row i writes from i·T >= i).
+    // The first B slots of `advantages` hold the centred scores, then broadcast in place.
     let b = shape.batch();
-    let t = shape.seq_len();
     if let Some(head) = advantages.get_mut(..b) {
         super::group_mean_baseline(head, scores, groups, singleton)?;
     }
-    for (i, m) in mask.rows().enumerate().rev() {
-        let a = advantages.get(i).copied().unwrap_or(F::ZERO);
-        if let Some(row) = advantages.get_mut(i * t..(i + 1) * t) {
-            for (o, &m) in row.iter_mut().zip(m) {
-                *o = if m { a } else { F::ZERO };
-            }
-        }
-    }
-    whiten_in_place(advantages, mask, whiten)
+    broadcast_rows_in_place(advantages, mask, Some(whiten))
 }
 
 /// `x ← whiten(x)·m`.
@@ -473,23 +613,49 @@ pub fn remax<F: Real>(
 ) -> Result<()> {
     let shape = mask.shape();
     shape.check("advantages", advantages.len())?;
+    shape.check("returns", returns.len())?;
     shape.check_batch("reward_baselines", baselines.len())?;
     ensure_finite("reward_baselines", baselines)?;
-    discounted_returns(returns, rewards, mask, F::ONE)?;
-    let t = shape.seq_len();
-    for (((a, g), m), &b) in advantages
-        .chunks_exact_mut(t)
-        .zip(returns.chunks_exact(t))
-        .zip(mask.rows())
-        .zip(baselines)
-    {
-        for ((a, &g), &m) in a.iter_mut().zip(g).zip(m) {
-            *a = if m { g - b } else { F::ZERO };
-        }
-    }
+    check_tokens("rewards", rewards, mask)?;
+    remax_rows::<F, false>(advantages, returns, rewards, baselines, mask);
     crate::error::ensure_output("remax", advantages)?;
     crate::error::ensure_output("remax", returns)?;
     Ok(())
+}
+
+/// ReMax over every row: `G_t = Σ_{k>=t} m_k·r_k` (masked rewards not read), at a valid position
+/// `ret = G`, `adv = G − b`; at a masked one 0 and 0, or the carried `G` in both when `CARRY`
+/// (verl: `A = G − b·m`, returns the reverse cumulative sum at every position).
+pub(crate) fn remax_rows<F: Real, const CARRY: bool>(
+    advantages: &mut [F],
+    returns: &mut [F],
+    rewards: &[F],
+    baselines: &[F],
+    mask: Mask<'_>,
+) {
+    let t = mask.shape().seq_len();
+    for ((((a, g), r), m), &b) in advantages
+        .chunks_exact_mut(t)
+        .zip(returns.chunks_exact_mut(t))
+        .zip(rewards.chunks_exact(t))
+        .zip(mask.rows())
+        .zip(baselines)
+    {
+        let mut acc = 0.0f64;
+        for (((a, g), &r), &m) in a.iter_mut().zip(g).zip(r).zip(m).rev() {
+            if m {
+                acc += r.as_f64();
+                *g = F::lit(acc);
+                *a = F::lit(acc - b.as_f64());
+            } else if CARRY {
+                *g = F::lit(acc);
+                *a = F::lit(acc);
+            } else {
+                *g = F::ZERO;
+                *a = F::ZERO;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
