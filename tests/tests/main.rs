@@ -11,6 +11,7 @@ mod advantage_plan;
 mod advantage_props;
 mod advantage_regressions;
 mod distance;
+mod grpo_step;
 mod kl_golden;
 mod kl_props;
 mod layout_props;
