@@ -13,4 +13,12 @@
     reason = "the trainer is a std application"
 )]
 
+pub mod checkpoint;
+pub mod config;
+pub mod model;
 pub mod ops;
+pub mod optim;
+pub mod plot;
+pub mod step;
+pub mod task;
+pub mod train;
