@@ -39,6 +39,9 @@ pub struct WarmupConfig {
     pub batch: usize,
     /// Learning rate.
     pub lr: f32,
+    /// Stop the warm-up early once greedy accuracy on 128 training-distribution prompts (checked
+    /// every 10 steps) reaches this (0 disables), so GRPO starts from a moderately good policy.
+    pub target_accuracy: f32,
 }
 
 /// The GRPO phase.
@@ -223,6 +226,7 @@ impl Config {
             }
         }
         for (name, v) in [
+            ("warmup.target_accuracy", self.warmup.target_accuracy),
             ("grpo.kl_coef", g.kl_coef),
             ("grpo.clip_low", g.clip_low),
             ("grpo.clip_high", g.clip_high),

@@ -22,3 +22,6 @@ pub mod plot;
 pub mod step;
 pub mod task;
 pub mod train;
+
+#[cfg(test)]
+mod tests;

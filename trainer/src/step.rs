@@ -235,6 +235,8 @@ pub struct LossOut {
     pub clip_fraction: f64,
     /// Mean per-token KL estimate against the reference (the configured estimator).
     pub kl: f64,
+    /// The policy log-probabilities the loss saw `(B, T)`.
+    pub logp: Vec<f32>,
 }
 
 /// The policy loss of the configured kind, aggregation and KL term (core), with its gradient.
@@ -285,5 +287,6 @@ pub fn loss(
         dlogp,
         clip_fraction: diag.clip_fraction(),
         kl: if cnt == 0 { 0.0 } else { s / cnt as f64 },
+        logp: logp.to_vec(),
     })
 }

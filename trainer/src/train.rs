@@ -106,6 +106,9 @@ pub struct Summary {
 pub struct RunState {
     /// Warm-up steps done.
     pub warmup_done: usize,
+    /// The warm-up reached `warmup.target_accuracy` on its monitor set and stopped.
+    #[serde(default)]
+    pub warmup_stopped: bool,
     /// GRPO steps done.
     pub grpo_done: usize,
     /// The run's random generator.
@@ -198,6 +201,7 @@ impl Trainer {
             reference: None,
             state: RunState {
                 warmup_done: 0,
+                warmup_stopped: false,
                 grpo_done: 0,
                 rng,
                 shaping: ShapingState::default(),
@@ -248,6 +252,7 @@ impl Trainer {
             reference: None,
             state: RunState {
                 warmup_done: cfg.warmup.steps,
+                warmup_stopped: true,
                 grpo_done: 0,
                 rng: self.state.rng.clone(),
                 shaping: ShapingState::default(),
@@ -312,6 +317,20 @@ impl Trainer {
         Ok(t)
     }
 
+    /// Training-distribution prompts (never held-out ones) on which the warm-up checks its
+    /// accuracy against `warmup.target_accuracy`.
+    fn monitor_set(&self) -> Vec<Problem> {
+        let mut rng = SplitMix64::new(self.cfg.seed ^ 0x0000_4D0E_170E);
+        let mut out = Vec::with_capacity(128);
+        while out.len() < 128 {
+            let p = self.cfg.task.sample(&mut rng);
+            if !self.eval_keys.contains(&p.key) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
     fn make_eval_set(&mut self) {
         // A separate stream: the held-out set never depends on the training draws.
         let mut rng = SplitMix64::new(self.cfg.seed ^ 0x5EED_E7A1);
@@ -353,9 +372,10 @@ impl Trainer {
         let t0 = Instant::now();
         self.matmul_flops = measure_matmul_rate(&self.cfg);
         let w = self.cfg.warmup.steps;
-        if self.state.warmup_done < w {
+        if self.state.warmup_done < w && !self.state.warmup_stopped {
             progress.phase("warm-up", w, self.state.warmup_done);
-            while self.state.warmup_done < w {
+            let monitor = self.monitor_set();
+            while self.state.warmup_done < w && !self.state.warmup_stopped {
                 let (loss, secs) = self.sft_step()?;
                 self.state.warmup_done += 1;
                 let mut m = Map::new();
@@ -363,6 +383,12 @@ impl Trainer {
                 m.insert("step".into(), json!(self.state.warmup_done));
                 m.insert("loss".into(), json!(loss));
                 m.insert("time_s".into(), json!(secs));
+                let target = self.cfg.warmup.target_accuracy;
+                if target > 0.0 && self.state.warmup_done % 10 == 0 {
+                    let acc = evaluate(&self.cfg, &self.policy, &monitor)?.accuracy;
+                    m.insert("monitor_accuracy".into(), json!(acc));
+                    self.state.warmup_stopped = acc >= f64::from(target);
+                }
                 self.log(m)?;
                 progress.step(&format!("loss {loss:.3}"));
             }
@@ -613,11 +639,28 @@ impl Trainer {
         let mut grad_norm = 0.0;
         let mut entropy = 0.0;
         for epoch in 0..cfg.epochs {
-            self.policy.forward(&tokens, b, t)?;
-            step::token_logprobs(&mut full, &self.policy.acts().logits, &targets, v)?;
-            let logp = to_c(&full);
-            let old = old_logp.get_or_insert_with(|| logp.clone()).clone();
+            // 6. Loss and d loss / d log π (core), then d/d logits (core), then the model. The
+            // first epoch is on-policy: the sampling policy's log-probabilities are this forward
+            // pass's, detached.
+            let (out, mut grads) = policy_gradient(
+                &mut self.policy,
+                &cfg,
+                &Packed {
+                    tokens: &tokens,
+                    targets: &targets,
+                    b,
+                    t,
+                    p_len,
+                },
+                &PolicyData {
+                    old: old_logp.as_deref(),
+                    reference: &ref_logp,
+                    adv: &adv,
+                    mask,
+                },
+            )?;
             if epoch == 0 {
+                old_logp = Some(out.logp.clone());
                 let rows: Vec<f32> = (0..b)
                     .flat_map(|i| (0..completions[i].len()).map(move |j| (i, j)))
                     .flat_map(|(i, j)| {
@@ -627,24 +670,6 @@ impl Trainer {
                     .collect();
                 entropy = step::mean_entropy(&rows, v)?;
             }
-            // 6. Loss and d loss / d log π (core), then d/d logits (core), then the model.
-            let out = step::loss(&cfg, &logp, &old, &ref_logp, &adv, mask)?;
-            let mut dfull = vec![0.0f32; b * t];
-            for i in 0..b {
-                for j in 0..tc {
-                    dfull[i * t + p_len - 1 + j] = out.dlogp[i * tc + j];
-                }
-            }
-            let mut dlogits = vec![0.0f32; b * t * v];
-            step::token_logprobs_backward(
-                &mut dlogits,
-                &dfull,
-                &self.policy.acts().logits,
-                &targets,
-                v,
-            )?;
-            let mut grads = vec![0.0f32; self.policy.num_params()];
-            self.policy.backward(&mut grads, &dlogits, &tokens)?;
             // 7. AdamW.
             grad_norm = self.opt.update(
                 &mut self.policy.params,
@@ -706,6 +731,77 @@ impl Trainer {
     pub fn evaluate(&self, model: &Gpt) -> Result<EvalResult, TrainError> {
         evaluate(&self.cfg, model, &self.eval_set)
     }
+}
+
+/// A packed batch: inputs and next-token targets `(B, T)`; completions start at column `P − 1`.
+#[derive(Clone, Copy, Debug)]
+pub struct Packed<'a> {
+    /// Input tokens `(B, T)`.
+    pub tokens: &'a [u32],
+    /// Next-token targets `(B, T)`.
+    pub targets: &'a [u32],
+    /// Rows `B`.
+    pub b: usize,
+    /// Columns `T`.
+    pub t: usize,
+    /// Prompt length `P`.
+    pub p_len: usize,
+}
+
+/// The detached inputs of the policy loss, on the `(B, Tc)` completion grid.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyData<'a> {
+    /// Log-probabilities of the sampling policy (`None`: on-policy, the current ones detached).
+    pub old: Option<&'a [f32]>,
+    /// Log-probabilities of the frozen reference.
+    pub reference: &'a [f32],
+    /// Advantages.
+    pub adv: &'a [f32],
+    /// Completion mask.
+    pub mask: Mask<'a>,
+}
+
+/// The policy loss (core) of `policy` on a packed batch and its gradient with respect to every
+/// parameter: forward → log-probabilities (core) → loss and `∂loss/∂log π` (core) →
+/// `∂loss/∂logits` (core) → the model's backward pass.
+///
+/// # Errors
+/// [`TrainError::Core`].
+pub fn policy_gradient(
+    policy: &mut Gpt,
+    cfg: &crate::config::GrpoConfig,
+    batch: &Packed<'_>,
+    data: &PolicyData<'_>,
+) -> Result<(step::LossOut, Vec<f32>), TrainError> {
+    let Packed {
+        tokens,
+        targets,
+        b,
+        t,
+        p_len,
+    } = *batch;
+    let v = policy.cfg.vocab;
+    let tc = t + 1 - p_len;
+    policy.forward(tokens, b, t)?;
+    let mut full = vec![0.0f32; b * t];
+    step::token_logprobs(&mut full, &policy.acts().logits, targets, v)?;
+    let logp: Vec<f32> = (0..b)
+        .flat_map(|i| (0..tc).map(move |j| (i, j)))
+        .map(|(i, j)| full[i * t + p_len - 1 + j])
+        .collect();
+    let old = data.old.unwrap_or(&logp);
+    let out = step::loss(cfg, &logp, old, data.reference, data.adv, data.mask)?;
+    let mut dfull = vec![0.0f32; b * t];
+    for i in 0..b {
+        for j in 0..tc {
+            dfull[i * t + p_len - 1 + j] = out.dlogp[i * tc + j];
+        }
+    }
+    let mut dlogits = vec![0.0f32; b * t * v];
+    step::token_logprobs_backward(&mut dlogits, &dfull, &policy.acts().logits, targets, v)?;
+    let mut grads = vec![0.0f32; policy.num_params()];
+    policy.backward(&mut grads, &dlogits, tokens)?;
+    Ok((out, grads))
 }
 
 /// Greedy decoding of `problems` with `model`: accuracy, format rate and mean length.
