@@ -94,6 +94,22 @@ enum Command {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Throughput of the model at the default config on random tokens: training (forward +
+    /// backward + AdamW) and KV-cache sampling tokens/s, model FLOP/s against the matmul rate
+    /// measured in the same run (compare with trainer/bench/torch_reference.py).
+    Bench {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Rows per batch.
+        #[arg(long, default_value_t = 256)]
+        b: usize,
+        /// Tokens per row for training.
+        #[arg(long, default_value_t = 32)]
+        t: usize,
+        /// Timed training steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
     /// Train the same task from one warm-up under several length shapings and print a table:
     /// method, accuracy, mean response length, relative length change against `none`.
     Compare {
@@ -249,6 +265,17 @@ fn run(command: Command) -> Result<(), TrainError> {
             }
             Ok(())
         }
+        Command::Bench {
+            config,
+            b,
+            t,
+            steps,
+        } => bench(
+            &Config::load(config.config.as_deref(), &config.set)?,
+            b,
+            t,
+            steps,
+        ),
         Command::Compare {
             config,
             shapings,
@@ -259,6 +286,83 @@ fn run(command: Command) -> Result<(), TrainError> {
             &run_dir,
         ),
     }
+}
+
+fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainError> {
+    use rewardkit_core::rng::RandomSource;
+    use rewardkit_trainer::model::Gpt;
+    use rewardkit_trainer::optim::AdamW;
+    use std::time::Instant;
+    let mut rng = SplitMix64::new(0);
+    let mut model = Gpt::new(cfg.model, &mut rng)?;
+    let v = cfg.model.vocab;
+    let t = t.min(cfg.model.max_t);
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let targets: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let dlogp = vec![-1.0 / (b * t) as f32; b * t];
+    let mut opt = AdamW::new(model.num_params());
+    let mut train_step = |model: &mut Gpt| -> Result<(), TrainError> {
+        model.forward(&tokens, b, t)?;
+        let mut dlogits = vec![0.0f32; b * t * v];
+        rewardkit_trainer::step::token_logprobs_backward(
+            &mut dlogits,
+            &dlogp,
+            &model.acts().logits,
+            &targets,
+            v,
+        )?;
+        let mut grads = vec![0.0f32; model.num_params()];
+        model.backward(&mut grads, &dlogits, &tokens)?;
+        opt.update(
+            &mut model.params,
+            &mut grads,
+            &model.layout,
+            &cfg.optim,
+            1e-3,
+        )?;
+        Ok(())
+    };
+    for _ in 0..3 {
+        train_step(&mut model)?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        train_step(&mut model)?;
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let flop = 3.0 * train::forward_flop(&model, b, t) * steps as f64;
+    let mm = train::measure_matmul_rate(cfg);
+    println!(
+        "model L={} C={} NH={} V={v} ({} parameters), B={b} T={t}",
+        cfg.model.n_layer,
+        cfg.model.n_embd,
+        cfg.model.n_head,
+        model.num_params()
+    );
+    println!(
+        "training: {:.0} tok/s (forward + backward + AdamW), {:.2} GFLOP/s = {:.0} % of the measured matmul rate {:.2} GFLOP/s",
+        (b * t * steps) as f64 / dt,
+        flop / dt / 1e9,
+        100.0 * flop / dt / mm,
+        mm / 1e9
+    );
+    let p_len = 8.min(cfg.model.max_t - 1);
+    let n_new = cfg.model.max_t - p_len;
+    let prompts: Vec<u32> = (0..b * p_len).map(|_| rng.below(v) as u32).collect();
+    let _ = model.generate(&prompts, b, 4, 1.0, u32::MAX, &mut rng)?;
+    let t0 = Instant::now();
+    let reps = 3;
+    let mut n_tok = 0;
+    for _ in 0..reps {
+        let outs = model.generate(&prompts, b, n_new - 1, 1.0, u32::MAX, &mut rng)?;
+        n_tok += outs.iter().map(Vec::len).sum::<usize>();
+    }
+    println!(
+        "sampling: {:.0} tok/s (KV cache, {b} rows, {} new tokens)",
+        n_tok as f64 / t0.elapsed().as_secs_f64(),
+        n_new - 1
+    );
+    Ok(())
 }
 
 fn print_header(t: &Trainer) {
@@ -370,6 +474,5 @@ fn compare(cfg: Config, shapings: &[String], run_dir: &Path) -> Result<(), Train
     }
     println!("\n{table}");
     std::fs::write(run_dir.join("table.md"), &table)?;
-    let _ = train::forward_flop;
     Ok(())
 }
