@@ -95,8 +95,8 @@ enum Command {
         seed: u64,
     },
     /// Throughput of the model at the default config on random tokens: training (forward +
-    /// backward + AdamW) and KV-cache sampling tokens/s, model FLOP/s against the matmul rate
-    /// measured in the same run (compare with trainer/bench/torch_reference.py).
+    /// backward + optimizer step) and KV-cache sampling tokens/s, model FLOP/s against the matmul rate
+    /// measured in the same run (compare with the PyTorch eager reference script in the repo).
     Bench {
         #[command(flatten)]
         config: ConfigArgs,
