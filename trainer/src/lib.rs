@@ -1,0 +1,27 @@
+//! # rewardkit-trainer
+//!
+//! A small GRPO trainer whose rewards, advantages and losses all come from `rewardkit-core`.
+#![deny(missing_docs, missing_debug_implementations)]
+#![doc(test(attr(deny(warnings))))]
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "the model is f32 and accumulates reductions in f64; rounding back is the intent"
+)]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::alloc_instead_of_core,
+    reason = "the trainer is a std application"
+)]
+
+pub mod checkpoint;
+pub mod config;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod plot;
+pub mod step;
+pub mod task;
+pub mod train;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,478 @@
+//! The `rewardkit` command line: `train` (the default), `eval`, `sample` and `compare`.
+//!
+//! Exit codes: 0 success, 1 a run failed, 2 invalid command line or config, 3 a checkpoint that
+//! cannot be read or written.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line program"
+)]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::cast_possible_truncation,
+    reason = "a std application"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rewardkit_core::rng::SplitMix64;
+use rewardkit_trainer::config::{Config, SHAPINGS};
+use rewardkit_trainer::task::{EOS, render};
+use rewardkit_trainer::train::{self, Progress, Summary, TrainError, Trainer};
+
+/// Train a small GPT with GRPO on a verifiable task; rewards, advantages and losses come from
+/// rewardkit-core. With no command, runs `train` with the default config.
+#[derive(Debug, Parser)]
+#[command(name = "rewardkit", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Backend {
+    /// The CPU kernels.
+    Cpu,
+    /// The GPU kernels (not in this build yet).
+    Gpu,
+    /// The GPU if one is usable, else the CPU (with one message).
+    Auto,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// A TOML config file (values over the embedded defaults; see trainer/config/default.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Override a config key, e.g. `--set grpo.steps=50 --set grpo.shaping=hapo` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Warm up on demonstrations, then train with GRPO; writes config, metrics.jsonl, plots.svg,
+    /// summary.json and checkpoint.safetensors into the run directory.
+    Train {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Run directory.
+        #[arg(long, default_value = "runs/default")]
+        run_dir: PathBuf,
+        /// Continue the run in --run-dir from its checkpoint (same trajectory as an uninterrupted
+        /// run); config options are ignored.
+        #[arg(long)]
+        resume: bool,
+        /// Compute backend.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: Backend,
+    },
+    /// Greedy held-out accuracy, format rate and mean length of a run's checkpoint.
+    Eval {
+        /// Run directory holding checkpoint.safetensors.
+        #[arg(long, default_value = "runs/default")]
+        run_dir: PathBuf,
+        /// Evaluate the reference (warmed-up) model instead of the policy.
+        #[arg(long)]
+        reference: bool,
+    },
+    /// Print completions sampled from a run's checkpoint for fresh prompts.
+    Sample {
+        /// Run directory holding checkpoint.safetensors.
+        #[arg(long, default_value = "runs/default")]
+        run_dir: PathBuf,
+        /// Number of prompts.
+        #[arg(long, short, default_value_t = 8)]
+        n: usize,
+        /// Sampling temperature (0: greedy).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        /// Seed of the prompts and the sampling.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Throughput of the model at the default config on random tokens: training (forward +
+    /// backward + optimizer step) and KV-cache sampling tokens/s, model FLOP/s against the matmul rate
+    /// measured in the same run (compare with the PyTorch eager reference script in the repo).
+    Bench {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Rows per batch.
+        #[arg(long, default_value_t = 256)]
+        b: usize,
+        /// Tokens per row for training.
+        #[arg(long, default_value_t = 32)]
+        t: usize,
+        /// Timed training steps.
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
+    /// Train the same task from one warm-up under several length shapings and print a table:
+    /// method, accuracy, mean response length, relative length change against `none`.
+    Compare {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Shapings to compare (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "none,hapo,laser,laser-d,cosine"
+        )]
+        shapings: Vec<String>,
+        /// Directory for the runs (one subdirectory per shaping).
+        #[arg(long, default_value = "runs/compare")]
+        run_dir: PathBuf,
+    },
+}
+
+/// An indicatif progress bar per phase.
+struct Bars {
+    bar: Option<ProgressBar>,
+    prefix: String,
+}
+
+impl Progress for Bars {
+    fn phase(&mut self, name: &str, total: usize, done: usize) {
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>18} [{bar:30}] {pos}/{len} {elapsed}<{eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{}{name}", self.prefix));
+        bar.set_position(done as u64);
+        self.bar = Some(bar);
+    }
+    fn step(&mut self, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(msg.to_string());
+            b.inc(1);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish();
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Train {
+        config: ConfigArgs {
+            config: None,
+            set: Vec::new(),
+        },
+        run_dir: PathBuf::from("runs/default"),
+        resume: false,
+        backend: Backend::Auto,
+    });
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                TrainError::Config(_) => 2,
+                TrainError::Checkpoint(_) => 3,
+                _ => 1,
+            })
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), TrainError> {
+    match command {
+        Command::Train {
+            config,
+            run_dir,
+            resume,
+            backend,
+        } => {
+            match backend {
+                Backend::Cpu => {}
+                Backend::Auto => eprintln!("note: no GPU backend in this build; using the CPU"),
+                Backend::Gpu => {
+                    return Err(TrainError::Config(rewardkit_trainer::config::ConfigError(
+                        "--backend gpu: this build has no GPU backend (use cpu or auto)".into(),
+                    )));
+                }
+            }
+            let mut trainer = if resume {
+                Trainer::resume(&run_dir)?
+            } else {
+                Trainer::new(
+                    Config::load(config.config.as_deref(), &config.set)?,
+                    &run_dir,
+                )?
+            };
+            print_header(&trainer);
+            let mut bars = Bars {
+                bar: None,
+                prefix: String::new(),
+            };
+            if let Some(s) = trainer.run(&mut bars, None)? {
+                print_summary(&s, &run_dir);
+            }
+            Ok(())
+        }
+        Command::Eval { run_dir, reference } => {
+            let t = Trainer::resume_readonly(&run_dir)?;
+            let model = if reference {
+                t.reference.clone().unwrap_or_else(|| t.policy.clone())
+            } else {
+                t.policy.clone()
+            };
+            let e = t.evaluate(&model)?;
+            println!(
+                "held-out ({} prompts, greedy): accuracy {:.1} %, well-formed {:.1} %, mean length {:.2} tokens",
+                t.eval_set().len(),
+                100.0 * e.accuracy,
+                100.0 * e.format,
+                e.length
+            );
+            Ok(())
+        }
+        Command::Sample {
+            run_dir,
+            n,
+            temperature,
+            seed,
+        } => {
+            let t = Trainer::resume_readonly(&run_dir)?;
+            let mut rng = SplitMix64::new(seed);
+            let problems: Vec<_> = (0..n).map(|_| t.cfg.task.sample(&mut rng)).collect();
+            let prompts: Vec<u32> = problems
+                .iter()
+                .flat_map(|p| p.prompt.iter().copied())
+                .collect();
+            let outs =
+                t.policy
+                    .generate(&prompts, n, t.cfg.max_new(), temperature, EOS, &mut rng)?;
+            for (p, o) in problems.iter().zip(&outs) {
+                let r = t.cfg.task.verify(p, o);
+                println!(
+                    "{}{}   [{}{}]",
+                    render(&p.prompt),
+                    render(o),
+                    if r.correct { "correct" } else { "wrong" },
+                    if r.well_formed { "" } else { ", malformed" }
+                );
+            }
+            Ok(())
+        }
+        Command::Bench {
+            config,
+            b,
+            t,
+            steps,
+        } => bench(
+            &Config::load(config.config.as_deref(), &config.set)?,
+            b,
+            t,
+            steps,
+        ),
+        Command::Compare {
+            config,
+            shapings,
+            run_dir,
+        } => compare(
+            Config::load(config.config.as_deref(), &config.set)?,
+            &shapings,
+            &run_dir,
+        ),
+    }
+}
+
+fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainError> {
+    use rewardkit_core::rng::RandomSource;
+    use rewardkit_trainer::model::Gpt;
+    use rewardkit_trainer::optim::AdamW;
+    use std::time::Instant;
+    let mut rng = SplitMix64::new(0);
+    let mut model = Gpt::new(cfg.model, &mut rng)?;
+    let v = cfg.model.vocab;
+    let t = t.min(cfg.model.max_t);
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let targets: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let dlogp = vec![-1.0 / (b * t) as f32; b * t];
+    let mut opt = AdamW::new(model.num_params());
+    let mut train_step = |model: &mut Gpt| -> Result<(), TrainError> {
+        model.forward(&tokens, b, t)?;
+        let mut dlogits = vec![0.0f32; b * t * v];
+        rewardkit_trainer::step::token_logprobs_backward(
+            &mut dlogits,
+            &dlogp,
+            &model.acts().logits,
+            &targets,
+            v,
+        )?;
+        let mut grads = vec![0.0f32; model.num_params()];
+        model.backward(&mut grads, &dlogits, &tokens)?;
+        opt.update(
+            &mut model.params,
+            &mut grads,
+            &model.layout,
+            &cfg.optim,
+            1e-3,
+        )?;
+        Ok(())
+    };
+    for _ in 0..3 {
+        train_step(&mut model)?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        train_step(&mut model)?;
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let flop = 3.0 * train::forward_flop(&model, b, t) * steps as f64;
+    let mm = train::measure_matmul_rate(cfg);
+    println!(
+        "model L={} C={} NH={} V={v} ({} parameters), B={b} T={t}",
+        cfg.model.n_layer,
+        cfg.model.n_embd,
+        cfg.model.n_head,
+        model.num_params()
+    );
+    println!(
+        "training: {:.0} tok/s (forward + backward + AdamW), {:.2} GFLOP/s = {:.0} % of the measured matmul rate {:.2} GFLOP/s",
+        (b * t * steps) as f64 / dt,
+        flop / dt / 1e9,
+        100.0 * flop / dt / mm,
+        mm / 1e9
+    );
+    let p_len = 8.min(cfg.model.max_t - 1);
+    let n_new = cfg.model.max_t - p_len;
+    let prompts: Vec<u32> = (0..b * p_len).map(|_| rng.below(v) as u32).collect();
+    let _ = model.generate(&prompts, b, 4, 1.0, u32::MAX, &mut rng)?;
+    let t0 = Instant::now();
+    let reps = 3;
+    let mut n_tok = 0;
+    for _ in 0..reps {
+        let outs = model.generate(&prompts, b, n_new - 1, 1.0, u32::MAX, &mut rng)?;
+        n_tok += outs.iter().map(Vec::len).sum::<usize>();
+    }
+    println!(
+        "sampling: {:.0} tok/s (KV cache, {b} rows, {} new tokens)",
+        n_tok as f64 / t0.elapsed().as_secs_f64(),
+        n_new - 1
+    );
+    Ok(())
+}
+
+fn print_header(t: &Trainer) {
+    let c = &t.cfg;
+    eprintln!(
+        "task {} ({} digits) | model L={} C={} NH={} maxT={} ({} parameters) | warm-up {} steps, GRPO {} steps x {} prompts x {} samples, shaping `{}`",
+        c.task.kind,
+        c.task.digits,
+        c.model.n_layer,
+        c.model.n_embd,
+        c.model.n_head,
+        c.model.max_t,
+        t.policy.num_params(),
+        c.warmup.steps,
+        c.grpo.steps,
+        c.grpo.prompts,
+        c.grpo.group,
+        c.grpo.shaping
+    );
+}
+
+fn print_summary(s: &Summary, run_dir: &Path) {
+    println!();
+    println!("| | held-out accuracy | well-formed | mean length |");
+    println!("|---|---|---|---|");
+    for (name, e) in [("warm-up", &s.warmup), ("after GRPO", &s.final_eval)] {
+        println!(
+            "| {name} | {:.1} % | {:.1} % | {:.2} |",
+            100.0 * e.accuracy,
+            100.0 * e.format,
+            e.length
+        );
+    }
+    println!(
+        "\nGRPO changed held-out accuracy by {:+.1} points.",
+        100.0 * (s.final_eval.accuracy - s.warmup.accuracy)
+    );
+    println!(
+        "throughput: sampling {:.0} tok/s, training {:.0} tok/s at {:.2} GFLOP/s = {:.0} % of the measured matmul rate ({:.2} GFLOP/s); run {:.0} s",
+        s.sample_tok_s,
+        s.train_tok_s,
+        s.train_flops / 1e9,
+        100.0 * s.train_flops / s.matmul_flops.max(1.0),
+        s.matmul_flops / 1e9,
+        s.seconds
+    );
+    println!("outputs in {}", run_dir.display());
+}
+
+fn compare(cfg: Config, shapings: &[String], run_dir: &Path) -> Result<(), TrainError> {
+    for s in shapings {
+        if !SHAPINGS.contains(&s.as_str()) {
+            return Err(TrainError::Config(rewardkit_trainer::config::ConfigError(
+                format!("unknown shaping `{s}`; valid: {}", SHAPINGS.join(", ")),
+            )));
+        }
+    }
+    // One warm-up, shared by every method.
+    let mut base_cfg = cfg.clone();
+    base_cfg.grpo.steps = 0;
+    let base_dir = run_dir.join("warmup");
+    let mut base = Trainer::new(base_cfg, &base_dir)?;
+    print_header(&base);
+    let mut bars = Bars {
+        bar: None,
+        prefix: String::new(),
+    };
+    let warm = base.run(&mut bars, None)?.unwrap_or_default();
+    let mut rows = Vec::new();
+    for s in shapings {
+        let mut c = cfg.clone();
+        c.grpo.shaping.clone_from(s);
+        let mut t = base.fork(c, &run_dir.join(s))?;
+        let mut bars = Bars {
+            bar: None,
+            prefix: format!("{s}: "),
+        };
+        let sum = t.run(&mut bars, None)?.unwrap_or_default();
+        rows.push((s.clone(), sum));
+    }
+    let none_len = rows
+        .iter()
+        .find(|(s, _)| s == "none")
+        .map(|(_, r)| r.final_eval.length);
+    let none_acc = rows
+        .iter()
+        .find(|(s, _)| s == "none")
+        .map(|(_, r)| r.final_eval.accuracy);
+    let mut table = String::new();
+    table.push_str("| method | accuracy | mean length | length vs none | accuracy vs none |\n|---|---|---|---|---|\n");
+    table.push_str(&format!(
+        "| warm-up (SFT) | {:.1} % | {:.2} | | |\n",
+        100.0 * warm.warmup.accuracy,
+        warm.warmup.length
+    ));
+    for (s, r) in &rows {
+        let e = &r.final_eval;
+        let dl = none_len.map_or(String::new(), |n| {
+            format!("{:+.1} %", 100.0 * (e.length / n - 1.0))
+        });
+        let da = none_acc.map_or(String::new(), |n| {
+            format!("{:+.1} pt", 100.0 * (e.accuracy - n))
+        });
+        table.push_str(&format!(
+            "| {s} | {:.1} % | {:.2} | {dl} | {da} |\n",
+            100.0 * e.accuracy,
+            e.length
+        ));
+    }
+    println!("\n{table}");
+    std::fs::write(run_dir.join("table.md"), &table)?;
+    Ok(())
+}

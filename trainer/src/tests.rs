@@ -1,0 +1,216 @@
+//! End-to-end tests of the trainer on a tiny configuration: exact resume, checkpoint errors, and
+//! the one-step GRPO gradient against finite differences through the whole model.
+
+use std::path::PathBuf;
+
+use rewardkit_core::Mask;
+use rewardkit_core::rng::{RandomSource, SplitMix64};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::model::{Gpt, normal};
+use crate::train::{CHECKPOINT, Packed, PolicyData, Quiet, TrainError, Trainer, policy_gradient};
+
+pub(crate) fn tiny_config(extra: &[&str]) -> Config {
+    let mut o: Vec<String> = [
+        "task.digits=2",
+        "task.max_checks=1",
+        "model.max_t=20",
+        "model.n_layer=1",
+        "model.n_embd=16",
+        "model.n_head=2",
+        "warmup.steps=6",
+        "warmup.batch=8",
+        "warmup.target_accuracy=0",
+        "grpo.steps=4",
+        "grpo.prompts=2",
+        "grpo.group=3",
+        "grpo.kl_coef=0.01",
+        "eval.prompts=8",
+        "eval.every=2",
+        "eval.checkpoint_every=0",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    o.extend(extra.iter().map(|s| (*s).to_string()));
+    Config::load(None, &o).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rewardkit-trainer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Metrics without the wall-clock fields.
+fn metrics(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if let Value::Object(m) = &mut v {
+                m.retain(|k, _| !k.starts_with("time"));
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn resumed_run_reproduces_the_uninterrupted_run() {
+    let (a, b) = (tmp("full"), tmp("resumed"));
+    let mut full = Trainer::new(tiny_config(&[]), &a).unwrap();
+    full.run(&mut Quiet, None).unwrap().unwrap();
+    let mut first = Trainer::new(tiny_config(&[]), &b).unwrap();
+    assert!(
+        first.run(&mut Quiet, Some(2)).unwrap().is_none(),
+        "stopped early"
+    );
+    drop(first);
+    // A stray metrics line written after the checkpoint must not survive the resume.
+    let mut text = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap();
+    text.push_str("{\"phase\":\"grpo\",\"step\":99}\n");
+    std::fs::write(b.join("metrics.jsonl"), text).unwrap();
+    let mut resumed = Trainer::resume(&b).unwrap();
+    resumed.run(&mut Quiet, None).unwrap().unwrap();
+    let (ma, mb) = (metrics(&a), metrics(&b));
+    assert!(ma.iter().filter(|m| m["phase"] == "grpo").count() == 4);
+    assert_eq!(ma, mb);
+    assert_eq!(full.policy.params, resumed.policy.params);
+    for f in ["config.toml", "plots.svg", "summary.json", CHECKPOINT] {
+        assert!(b.join(f).exists(), "{f}");
+    }
+    assert!(!b.join("checkpoint.safetensors.tmp").exists());
+    let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
+}
+
+#[test]
+fn truncated_or_corrupted_checkpoints_are_clear_errors() {
+    let d = tmp("corrupt");
+    let mut t = Trainer::new(tiny_config(&["grpo.steps=1"]), &d).unwrap();
+    t.run(&mut Quiet, None).unwrap();
+    let path = d.join(CHECKPOINT);
+    let good = std::fs::read(&path).unwrap();
+    let expect_err = |what: &str| match Trainer::resume(&d) {
+        Err(TrainError::Checkpoint(e)) => e.to_string(),
+        other => panic!("{what}: expected a checkpoint error, got {other:?}"),
+    };
+    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+    assert!(expect_err("truncated").contains("truncated or corrupted"));
+    let mut bad = good.clone();
+    bad[10] ^= 0xFF; // inside the JSON header
+    std::fs::write(&path, &bad).unwrap();
+    let msg = expect_err("corrupted header");
+    assert!(msg.contains("checkpoint"), "{msg}");
+    let mut nan = good.clone();
+    let n = nan.len();
+    nan[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&path, &nan).unwrap();
+    assert!(expect_err("NaN").contains("non-finite"));
+    std::fs::remove_file(&path).unwrap();
+    assert!(expect_err("missing").contains("cannot read"));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn atomic_write_leaves_no_partial_file() {
+    let d = tmp("atomic");
+    std::fs::create_dir_all(&d).unwrap();
+    let path = d.join(CHECKPOINT);
+    crate::checkpoint::write_atomic(&path, b"old").unwrap();
+    // Writing into a directory that vanished fails; the old file is untouched, no temp remains.
+    let gone = d.join("missing").join(CHECKPOINT);
+    assert!(crate::checkpoint::write_atomic(&gone, b"new").is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    assert!(!gone.with_extension("safetensors.tmp").exists());
+    let entries: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn grpo_gradient_matches_finite_differences_through_the_model() {
+    // Off-policy (old ≠ current), with a KL term: the PPO ratio, the clip, the k3 KL and the
+    // aggregation all sit between the parameters and the loss.
+    let cfg = tiny_config(&["grpo.kl_coef=0.1", "grpo.aggregation=seq-mean-token-mean"]);
+    let mut rng = SplitMix64::new(17);
+    let mut model = Gpt::new(cfg.model, &mut rng).unwrap();
+    for p in &mut model.params {
+        *p += (normal(&mut rng) * 0.2) as f32;
+    }
+    let (b, p_len, tc) = (3, 3, 3);
+    let t = p_len + tc - 1;
+    let v = cfg.model.vocab;
+    let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let targets: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
+    let bits = [true, true, true, true, true, false, true, false, false];
+    let mask = Mask::new(&bits, tc).unwrap();
+    let adv: Vec<f32> = (0..b * tc)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect();
+    // Old and reference log-probabilities near (not at) the current ones, inside the clip range.
+    let batch = Packed {
+        tokens: &tokens,
+        targets: &targets,
+        b,
+        t,
+        p_len,
+    };
+    let on = PolicyData {
+        old: None,
+        reference: &[0.0; 9],
+        adv: &adv,
+        mask,
+    };
+    let (out0, _) = policy_gradient(&mut model, &cfg.grpo, &batch, &on).unwrap();
+    let old: Vec<f32> = out0
+        .logp
+        .iter()
+        .map(|&l| l + 0.05 * (rng.next_f64() as f32 - 0.5))
+        .collect();
+    let reference: Vec<f32> = out0
+        .logp
+        .iter()
+        .map(|&l| l - 0.3 * rng.next_f64() as f32)
+        .collect();
+    let data = PolicyData {
+        old: Some(&old),
+        reference: &reference,
+        adv: &adv,
+        mask,
+    };
+    let (_, grads) = policy_gradient(&mut model, &cfg.grpo, &batch, &data).unwrap();
+    let h = 1e-2f32;
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    #[expect(clippy::needless_range_loop, reason = "i indexes params and grads")]
+    for i in 0..model.num_params() {
+        let orig = model.params[i];
+        model.params[i] = orig + h;
+        let lp = policy_gradient(&mut model, &cfg.grpo, &batch, &data)
+            .unwrap()
+            .0
+            .loss;
+        model.params[i] = orig - h;
+        let lm = policy_gradient(&mut model, &cfg.grpo, &batch, &data)
+            .unwrap()
+            .0
+            .loss;
+        model.params[i] = orig;
+        let fd = (lp - lm) / (2.0 * f64::from(h));
+        let an = f64::from(grads[i]);
+        assert!(
+            (fd - an).abs() < 1e-3 + 3e-2 * fd.abs(),
+            "param {i}: FD {fd} vs backward {an}"
+        );
+        num += (fd - an).powi(2);
+        den += fd.powi(2);
+    }
+    assert!(den > 1e-6, "no gradient reached the parameters");
+    assert!(
+        (num / den).sqrt() < 2e-2,
+        "relative error {}",
+        (num / den).sqrt()
+    );
+}

@@ -1,0 +1,892 @@
+//! The training run: a supervised warm-up on demonstrations, then GRPO against a frozen copy of the
+//! warmed-up model, with held-out evaluation, metrics, plots and atomic checkpoints.
+//!
+//! [`Trainer::grpo_step`] is the whole GRPO loop body in one function: sample `K` completions per
+//! prompt → verify → rewards → advantages → log-probabilities → loss and gradient → backward →
+//! `AdamW`. Every reward, advantage, log-probability and loss comes from `rewardkit-core` through
+//! [`crate::step`].
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rewardkit_core::Mask;
+use rewardkit_core::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::Config;
+use crate::model::Gpt;
+use crate::optim::AdamW;
+use crate::step::{self, RewardInputs, ShapingState};
+use crate::task::{EOS, Problem};
+
+/// Any failure of a run, with a message for the user.
+#[derive(Debug)]
+pub enum TrainError {
+    /// Invalid configuration.
+    Config(crate::config::ConfigError),
+    /// A checkpoint could not be read or written.
+    Checkpoint(checkpoint::CheckpointError),
+    /// A numerical or shape error from the kernels or the core.
+    Core(rewardkit_core::Error),
+    /// A file could not be written.
+    Io(std::io::Error),
+}
+
+impl core::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Checkpoint(e) => write!(f, "{e}"),
+            Self::Core(e) => write!(f, "numerics: {e}"),
+            Self::Io(e) => write!(f, "i/o: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+impl From<rewardkit_core::Error> for TrainError {
+    fn from(e: rewardkit_core::Error) -> Self {
+        Self::Core(e)
+    }
+}
+impl From<std::io::Error> for TrainError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+impl From<checkpoint::CheckpointError> for TrainError {
+    fn from(e: checkpoint::CheckpointError) -> Self {
+        Self::Checkpoint(e)
+    }
+}
+impl From<crate::config::ConfigError> for TrainError {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+/// Held-out evaluation result (greedy decoding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Fraction of correct answers.
+    pub accuracy: f64,
+    /// Fraction of well-formed completions.
+    pub format: f64,
+    /// Mean completion length in tokens (`$` included).
+    pub length: f64,
+}
+
+/// The end-of-run numbers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Held-out result of the warmed-up model.
+    pub warmup: EvalResult,
+    /// Held-out result after GRPO.
+    pub final_eval: EvalResult,
+    /// Sampling throughput (generated tokens/s) over the GRPO phase.
+    pub sample_tok_s: f64,
+    /// Training throughput (tokens/s through forward + backward + `AdamW`) over the GRPO phase.
+    pub train_tok_s: f64,
+    /// Model FLOP/s of the training passes.
+    pub train_flops: f64,
+    /// The matrix product rate measured at the start of the run (FLOP/s).
+    pub matmul_flops: f64,
+    /// Wall time of the run (s).
+    pub seconds: f64,
+}
+
+/// Everything that is not a tensor but is needed to continue a run exactly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    /// Warm-up steps done.
+    pub warmup_done: usize,
+    /// The warm-up reached `warmup.target_accuracy` on its monitor set and stopped.
+    #[serde(default)]
+    pub warmup_stopped: bool,
+    /// GRPO steps done.
+    pub grpo_done: usize,
+    /// The run's random generator.
+    pub rng: SplitMix64,
+    /// Reward-shaping state.
+    pub shaping: ShapingState,
+    /// Held-out result of the warmed-up model, once measured.
+    pub warmup_eval: Option<EvalResult>,
+    /// Lines of `metrics.jsonl` that belong to the steps done.
+    pub metrics_lines: usize,
+    /// `AdamW` step count (the moments are tensors in the checkpoint).
+    pub adam_step: u32,
+    /// Accumulated throughput counters (tokens, seconds) for the summary.
+    pub counters: Counters,
+}
+
+/// Throughput counters.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Counters {
+    /// Tokens generated while sampling.
+    pub sample_tokens: f64,
+    /// Seconds spent sampling.
+    pub sample_s: f64,
+    /// Tokens through training passes (forward + backward).
+    pub train_tokens: f64,
+    /// Model FLOPs of training passes.
+    pub train_flop: f64,
+    /// Seconds spent in training passes.
+    pub train_s: f64,
+}
+
+/// A training run in progress.
+#[derive(Debug)]
+pub struct Trainer {
+    /// The resolved configuration.
+    pub cfg: Config,
+    /// The policy.
+    pub policy: Gpt,
+    /// The frozen reference (the warmed-up policy), once GRPO starts.
+    pub reference: Option<Gpt>,
+    /// Optimizer state of the current phase.
+    pub opt: AdamW,
+    /// Counters and random state.
+    pub state: RunState,
+    eval_set: Vec<Problem>,
+    eval_keys: HashSet<u64>,
+    run_dir: PathBuf,
+    matmul_flops: f64,
+}
+
+/// What the progress display needs (a no-op implementation for tests).
+pub trait Progress {
+    /// A phase starts with `total` steps, `done` of them already done.
+    fn phase(&mut self, name: &str, total: usize, done: usize);
+    /// One step finished; `msg` is a short status line.
+    fn step(&mut self, msg: &str);
+    /// The phase ended.
+    fn finish(&mut self);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn phase(&mut self, _: &str, _: usize, _: usize) {}
+    fn step(&mut self, _: &str) {}
+    fn finish(&mut self) {}
+}
+
+const METRICS: &str = "metrics.jsonl";
+/// The checkpoint's file name in a run directory.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+impl Trainer {
+    /// A fresh run in `run_dir` (created), writing the resolved config there.
+    ///
+    /// # Errors
+    /// [`TrainError`] for a model that cannot be built or an unwritable directory.
+    pub fn new(cfg: Config, run_dir: &Path) -> Result<Self, TrainError> {
+        fs::create_dir_all(run_dir)?;
+        let mut rng = SplitMix64::new(cfg.seed);
+        let policy = Gpt::new(cfg.model, &mut rng)?;
+        let n = policy.num_params();
+        fs::write(run_dir.join("config.toml"), cfg.to_toml()?)?;
+        fs::write(run_dir.join(METRICS), "")?;
+        let mut t = Self {
+            opt: AdamW::new(n),
+            policy,
+            reference: None,
+            state: RunState {
+                warmup_done: 0,
+                warmup_stopped: false,
+                grpo_done: 0,
+                rng,
+                shaping: ShapingState::default(),
+                warmup_eval: None,
+                metrics_lines: 0,
+                adam_step: 0,
+                counters: Counters::default(),
+            },
+            eval_set: Vec::new(),
+            eval_keys: HashSet::new(),
+            run_dir: run_dir.to_path_buf(),
+            matmul_flops: 0.0,
+            cfg,
+        };
+        t.make_eval_set();
+        Ok(t)
+    }
+
+    /// Continues the run whose checkpoint is in `run_dir` (its config, weights, optimizer and
+    /// random state); `metrics.jsonl` is cut back to the checkpoint's steps.
+    ///
+    /// # Errors
+    /// [`TrainError::Checkpoint`] for a missing, truncated or corrupted checkpoint.
+    pub fn resume(run_dir: &Path) -> Result<Self, TrainError> {
+        Self::from_checkpoint(run_dir, true)
+    }
+
+    /// Loads the run in `run_dir` for evaluation or sampling, touching no file.
+    ///
+    /// # Errors
+    /// As [`Trainer::resume`].
+    pub fn resume_readonly(run_dir: &Path) -> Result<Self, TrainError> {
+        Self::from_checkpoint(run_dir, false)
+    }
+
+    /// A new run in `run_dir` that starts from this run's current weights and random state, with
+    /// `cfg` (used by `compare` to train every shaping from one warm-up).
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] for an unwritable directory.
+    pub fn fork(&self, cfg: Config, run_dir: &Path) -> Result<Self, TrainError> {
+        fs::create_dir_all(run_dir)?;
+        fs::write(run_dir.join("config.toml"), cfg.to_toml()?)?;
+        fs::write(run_dir.join(METRICS), "")?;
+        let mut t = Self {
+            opt: AdamW::new(self.policy.num_params()),
+            policy: self.policy.clone(),
+            reference: None,
+            state: RunState {
+                warmup_done: cfg.warmup.steps,
+                warmup_stopped: true,
+                grpo_done: 0,
+                rng: self.state.rng.clone(),
+                shaping: ShapingState::default(),
+                warmup_eval: self.state.warmup_eval,
+                metrics_lines: 0,
+                adam_step: 0,
+                counters: Counters::default(),
+            },
+            eval_set: Vec::new(),
+            eval_keys: HashSet::new(),
+            run_dir: run_dir.to_path_buf(),
+            matmul_flops: 0.0,
+            cfg,
+        };
+        t.make_eval_set();
+        if let Some(e) = t.state.warmup_eval {
+            t.log_eval(0, &e)?;
+        }
+        Ok(t)
+    }
+
+    fn from_checkpoint(run_dir: &Path, truncate: bool) -> Result<Self, TrainError> {
+        let ck = checkpoint::load(&run_dir.join(CHECKPOINT))?;
+        let Checkpoint {
+            cfg,
+            policy,
+            reference,
+            m,
+            v,
+            state,
+        } = ck;
+        let policy = Gpt::from_params(cfg.model, policy)?;
+        let reference = reference
+            .map(|p| Gpt::from_params(cfg.model, p))
+            .transpose()?;
+        if truncate {
+            let metrics = run_dir.join(METRICS);
+            let text = fs::read_to_string(&metrics).unwrap_or_default();
+            let kept: String = text
+                .lines()
+                .take(state.metrics_lines)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            fs::write(&metrics, kept)?;
+        }
+        let mut t = Self {
+            opt: AdamW {
+                m,
+                v,
+                step: state.adam_step,
+            },
+            policy,
+            reference,
+            state,
+            eval_set: Vec::new(),
+            eval_keys: HashSet::new(),
+            run_dir: run_dir.to_path_buf(),
+            matmul_flops: 0.0,
+            cfg,
+        };
+        t.make_eval_set();
+        Ok(t)
+    }
+
+    /// Training-distribution prompts (never held-out ones) on which the warm-up checks its
+    /// accuracy against `warmup.target_accuracy`.
+    fn monitor_set(&self) -> Vec<Problem> {
+        let mut rng = SplitMix64::new(self.cfg.seed ^ 0x0000_4D0E_170E);
+        let mut out = Vec::with_capacity(128);
+        while out.len() < 128 {
+            let p = self.cfg.task.sample(&mut rng);
+            if !self.eval_keys.contains(&p.key) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    fn make_eval_set(&mut self) {
+        // A separate stream: the held-out set never depends on the training draws.
+        let mut rng = SplitMix64::new(self.cfg.seed ^ 0x5EED_E7A1);
+        let mut seen = HashSet::new();
+        while self.eval_set.len() < self.cfg.eval.prompts {
+            let p = self.cfg.task.sample(&mut rng);
+            if seen.insert(p.key) {
+                self.eval_set.push(p);
+            }
+        }
+        self.eval_keys = seen;
+    }
+
+    /// A training prompt that is not in the held-out set.
+    fn train_problem(&mut self) -> Problem {
+        loop {
+            let p = self.cfg.task.sample(&mut self.state.rng);
+            if !self.eval_keys.contains(&p.key) {
+                return p;
+            }
+        }
+    }
+
+    /// The held-out set.
+    pub fn eval_set(&self) -> &[Problem] {
+        &self.eval_set
+    }
+
+    /// Runs (or continues) the whole run: warm-up, GRPO, final evaluation; writes metrics, plots
+    /// and checkpoints; stops early after `stop_after` GRPO steps if given (for tests of resume).
+    ///
+    /// # Errors
+    /// [`TrainError`].
+    pub fn run(
+        &mut self,
+        progress: &mut dyn Progress,
+        stop_after: Option<usize>,
+    ) -> Result<Option<Summary>, TrainError> {
+        let t0 = Instant::now();
+        self.matmul_flops = measure_matmul_rate(&self.cfg);
+        let w = self.cfg.warmup.steps;
+        if self.state.warmup_done < w && !self.state.warmup_stopped {
+            progress.phase("warm-up", w, self.state.warmup_done);
+            let monitor = self.monitor_set();
+            while self.state.warmup_done < w && !self.state.warmup_stopped {
+                let (loss, secs) = self.sft_step()?;
+                self.state.warmup_done += 1;
+                let mut m = Map::new();
+                m.insert("phase".into(), json!("warmup"));
+                m.insert("step".into(), json!(self.state.warmup_done));
+                m.insert("loss".into(), json!(loss));
+                m.insert("time_s".into(), json!(secs));
+                let target = self.cfg.warmup.target_accuracy;
+                if target > 0.0 && self.state.warmup_done % 10 == 0 {
+                    let acc = evaluate(&self.cfg, &self.policy, &monitor)?.accuracy;
+                    m.insert("monitor_accuracy".into(), json!(acc));
+                    self.state.warmup_stopped = acc >= f64::from(target);
+                }
+                self.log(m)?;
+                progress.step(&format!("loss {loss:.3}"));
+            }
+            progress.finish();
+        }
+        if self.state.warmup_eval.is_none() {
+            let e = self.evaluate(&self.policy.clone())?;
+            self.state.warmup_eval = Some(e);
+            self.log_eval(0, &e)?;
+            self.checkpoint()?;
+        }
+        if self.reference.is_none() {
+            self.reference = Some(self.policy.clone());
+            self.opt = AdamW::new(self.policy.num_params());
+        }
+        let g = self.cfg.grpo.steps;
+        progress.phase("GRPO", g, self.state.grpo_done);
+        while self.state.grpo_done < g {
+            let mut m = self.grpo_step()?;
+            self.state.grpo_done += 1;
+            let k = self.state.grpo_done;
+            let every = self.cfg.eval.every;
+            let msg = format!(
+                "acc {:.2} len {:.1} kl {:.4}",
+                m.get("accuracy").and_then(Value::as_f64).unwrap_or(0.0),
+                m.get("length").and_then(Value::as_f64).unwrap_or(0.0),
+                m.get("kl").and_then(Value::as_f64).unwrap_or(0.0),
+            );
+            m.insert("phase".into(), json!("grpo"));
+            m.insert("step".into(), json!(k));
+            self.log(m)?;
+            if every > 0 && k % every == 0 && k < g {
+                let e = self.evaluate(&self.policy.clone())?;
+                self.log_eval(k, &e)?;
+            }
+            let ce = self.cfg.eval.checkpoint_every;
+            if ce > 0 && k % ce == 0 && k < g {
+                self.checkpoint()?;
+            }
+            progress.step(&msg);
+            if stop_after.is_some_and(|s| k >= s) && k < g {
+                progress.finish();
+                self.checkpoint()?;
+                return Ok(None);
+            }
+        }
+        progress.finish();
+        let fin = self.evaluate(&self.policy.clone())?;
+        self.log_eval(g, &fin)?;
+        self.checkpoint()?;
+        crate::plot::write_plots(&self.run_dir)?;
+        let c = self.state.counters;
+        let rate = |x: f64, s: f64| if s > 0.0 { x / s } else { 0.0 };
+        let summary = Summary {
+            warmup: self.state.warmup_eval.unwrap_or_default(),
+            final_eval: fin,
+            sample_tok_s: rate(c.sample_tokens, c.sample_s),
+            train_tok_s: rate(c.train_tokens, c.train_s),
+            train_flops: rate(c.train_flop, c.train_s),
+            matmul_flops: self.matmul_flops,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        fs::write(
+            self.run_dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        )?;
+        Ok(Some(summary))
+    }
+
+    fn log_eval(&mut self, step: usize, e: &EvalResult) -> Result<(), TrainError> {
+        let mut m = Map::new();
+        m.insert("phase".into(), json!("eval"));
+        m.insert("step".into(), json!(step));
+        m.insert("eval_accuracy".into(), json!(e.accuracy));
+        m.insert("eval_format".into(), json!(e.format));
+        m.insert("eval_length".into(), json!(e.length));
+        self.log(m)
+    }
+
+    fn log(&mut self, m: Map<String, Value>) -> Result<(), TrainError> {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.run_dir.join(METRICS))?;
+        writeln!(f, "{}", Value::Object(m))?;
+        self.state.metrics_lines += 1;
+        Ok(())
+    }
+
+    /// Writes the checkpoint atomically.
+    ///
+    /// # Errors
+    /// [`TrainError::Checkpoint`].
+    pub fn checkpoint(&mut self) -> Result<(), TrainError> {
+        self.state.adam_step = self.opt.step;
+        checkpoint::save(
+            &self.run_dir.join(CHECKPOINT),
+            &self.cfg,
+            &self.policy,
+            self.reference.as_ref(),
+            &self.opt,
+            &self.state,
+        )?;
+        Ok(())
+    }
+
+    /// One supervised step on a batch of demonstrations: mean negative log-likelihood of the
+    /// completion tokens (log-probabilities and their gradient from core).
+    fn sft_step(&mut self) -> Result<(f64, f64), TrainError> {
+        let t0 = Instant::now();
+        let bsz = self.cfg.warmup.batch;
+        let p_len = self.cfg.task.prompt_len();
+        let mut seqs = Vec::with_capacity(bsz);
+        for _ in 0..bsz {
+            let p = self.train_problem();
+            let demo = self.cfg.task.demonstration(&p, &mut self.state.rng);
+            seqs.push((p.prompt, demo));
+        }
+        let (tokens, targets, weights, t) = pack(&seqs, p_len);
+        let n_tok: f32 = weights.iter().sum();
+        let dlogp: Vec<f32> = weights.iter().map(|&w| -w / n_tok).collect();
+        let v = self.policy.cfg.vocab;
+        self.policy.forward(&tokens, bsz, t)?;
+        let mut logp = vec![0.0f32; bsz * t];
+        step::token_logprobs(&mut logp, &self.policy.acts().logits, &targets, v)?;
+        let loss: f64 = logp
+            .iter()
+            .zip(&dlogp)
+            .map(|(&l, &d)| f64::from(l) * f64::from(d))
+            .sum();
+        let mut dlogits = vec![0.0f32; bsz * t * v];
+        step::token_logprobs_backward(
+            &mut dlogits,
+            &dlogp,
+            &self.policy.acts().logits,
+            &targets,
+            v,
+        )?;
+        let mut grads = vec![0.0f32; self.policy.num_params()];
+        self.policy.backward(&mut grads, &dlogits, &tokens)?;
+        let lr = self.cfg.warmup.lr * cosine_lr(self.state.warmup_done, self.cfg.warmup.steps);
+        self.opt.update(
+            &mut self.policy.params,
+            &mut grads,
+            &self.policy.layout,
+            &self.cfg.optim,
+            lr,
+        )?;
+        Ok((loss, t0.elapsed().as_secs_f64()))
+    }
+
+    /// One GRPO step; returns its metrics.
+    ///
+    /// # Errors
+    /// [`TrainError`].
+    pub fn grpo_step(&mut self) -> Result<Map<String, Value>, TrainError> {
+        let cfg = self.cfg.grpo.clone();
+        let (n_prompts, k) = (cfg.prompts, cfg.group);
+        let b = n_prompts * k;
+        let p_len = self.cfg.task.prompt_len();
+        let max_new = self.cfg.max_new();
+        let v = self.policy.cfg.vocab;
+
+        // 1. Sample K completions per prompt (KV cache, temperature).
+        let t_sample = Instant::now();
+        let problems: Vec<Problem> = (0..n_prompts).map(|_| self.train_problem()).collect();
+        let prompts: Vec<u32> = problems
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p.prompt.iter().copied(), k).flatten())
+            .collect();
+        let completions = self.policy.generate(
+            &prompts,
+            b,
+            max_new,
+            cfg.temperature,
+            EOS,
+            &mut self.state.rng,
+        )?;
+        let sample_s = t_sample.elapsed().as_secs_f64();
+
+        // 2. Verify.
+        let groups: Vec<u32> = (0..b).map(|i| (i / k) as u32).collect();
+        let outcomes: Vec<_> = completions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.cfg.task.verify(&problems[i / k], c))
+            .collect();
+        let correct: Vec<bool> = outcomes.iter().map(|o| o.correct).collect();
+        let well_formed: Vec<bool> = outcomes.iter().map(|o| o.well_formed).collect();
+        let lengths: Vec<u32> = completions.iter().map(|c| c.len().max(1) as u32).collect();
+        let keys: Vec<u64> = (0..b).map(|i| problems[i / k].key).collect();
+
+        // Pack (B, T) inputs and the (B, Tc) completion matrices.
+        let t_train = Instant::now();
+        let seqs: Vec<(Vec<u32>, Vec<u32>)> = completions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (problems[i / k].prompt.clone(), c.clone()))
+            .collect();
+        let (tokens, targets, weights, t) = pack(&seqs, p_len);
+        let tc = t + 1 - p_len; // completion columns
+        let mask_bits: Vec<bool> = (0..b)
+            .flat_map(|i| (0..tc).map(move |j| (i, j)))
+            .map(|(i, j)| j < completions[i].len())
+            .collect();
+        let mask = Mask::new(&mask_bits, tc)?;
+        let to_c = |full: &[f32]| -> Vec<f32> {
+            (0..b)
+                .flat_map(|i| (0..tc).map(move |j| full[i * t + p_len - 1 + j]))
+                .collect()
+        };
+
+        // 3. Rewards (core pipeline) and 4. advantages (core estimator).
+        let base_len = self.cfg.task.base_len() as u32;
+        let rewards = step::rewards(
+            &cfg,
+            &mut self.state.shaping,
+            &RewardInputs {
+                correct: &correct,
+                well_formed: &well_formed,
+                lengths: &lengths,
+                keys: &keys,
+                groups: &groups,
+                n_groups: n_prompts,
+                mask,
+                max_len: max_new as u32,
+                base_len,
+            },
+        )?;
+        let adv = step::advantages(&cfg, &rewards.tokens, mask, &groups, n_prompts)?;
+
+        // 5. Log-probabilities of the reference (frozen) and of the policy (core).
+        let mut flop = 0.0;
+        let reference = self
+            .reference
+            .as_mut()
+            .ok_or(rewardkit_core::Error::MissingInput {
+                what: "reference model",
+            })?;
+        reference.forward(&tokens, b, t)?;
+        let mut full = vec![0.0f32; b * t];
+        step::token_logprobs(&mut full, &reference.acts().logits, &targets, v)?;
+        let ref_logp = to_c(&full);
+        flop += forward_flop(&self.policy, b, t);
+
+        let mut old_logp: Option<Vec<f32>> = None;
+        let mut last = None;
+        let mut grad_norm = 0.0;
+        let mut entropy = 0.0;
+        for epoch in 0..cfg.epochs {
+            // 6. Loss and d loss / d log π (core), then d/d logits (core), then the model. The
+            // first epoch is on-policy: the sampling policy's log-probabilities are this forward
+            // pass's, detached.
+            let (out, mut grads) = policy_gradient(
+                &mut self.policy,
+                &cfg,
+                &Packed {
+                    tokens: &tokens,
+                    targets: &targets,
+                    b,
+                    t,
+                    p_len,
+                },
+                &PolicyData {
+                    old: old_logp.as_deref(),
+                    reference: &ref_logp,
+                    adv: &adv,
+                    mask,
+                },
+            )?;
+            if epoch == 0 {
+                old_logp = Some(out.logp.clone());
+                let rows: Vec<f32> = (0..b)
+                    .flat_map(|i| (0..completions[i].len()).map(move |j| (i, j)))
+                    .flat_map(|(i, j)| {
+                        let r = (i * t + p_len - 1 + j) * v;
+                        self.policy.acts().logits[r..r + v].to_vec()
+                    })
+                    .collect();
+                entropy = step::mean_entropy(&rows, v)?;
+            }
+            // 7. AdamW.
+            grad_norm = self.opt.update(
+                &mut self.policy.params,
+                &mut grads,
+                &self.policy.layout,
+                &self.cfg.optim,
+                cfg.lr,
+            )?;
+            flop += 3.0 * forward_flop(&self.policy, b, t);
+            last = Some(out);
+        }
+        let _ = weights;
+        let train_s = t_train.elapsed().as_secs_f64();
+        let out = last.ok_or(rewardkit_core::Error::Empty { what: "epochs" })?;
+
+        let gen_tokens: usize = completions.iter().map(Vec::len).sum();
+        let c = &mut self.state.counters;
+        c.sample_tokens += gen_tokens as f64;
+        c.sample_s += sample_s;
+        c.train_tokens += (b * t * (cfg.epochs + 1)) as f64;
+        c.train_flop += flop;
+        c.train_s += train_s;
+
+        let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len().max(1) as f64;
+        let frac = |x: &[bool]| x.iter().filter(|&&v| v).count() as f64 / x.len().max(1) as f64;
+        let mut m = Map::new();
+        m.insert("reward".into(), json!(mean(&rewards.total)));
+        for (name, part) in rewards.names.iter().zip(rewards.parts.chunks_exact(b)) {
+            m.insert(format!("reward_{name}"), json!(mean(part)));
+        }
+        m.insert("accuracy".into(), json!(frac(&correct)));
+        m.insert("format".into(), json!(frac(&well_formed)));
+        m.insert(
+            "length".into(),
+            json!(lengths.iter().map(|&l| f64::from(l)).sum::<f64>() / b as f64),
+        );
+        m.insert("kl".into(), json!(out.kl));
+        m.insert("clip_fraction".into(), json!(out.clip_fraction));
+        m.insert("entropy".into(), json!(entropy));
+        m.insert("loss".into(), json!(out.loss));
+        m.insert("grad_norm".into(), json!(grad_norm));
+        m.insert("time_sample_s".into(), json!(sample_s));
+        m.insert("time_train_s".into(), json!(train_s));
+        m.insert(
+            "time_sample_tok_s".into(),
+            json!(gen_tokens as f64 / sample_s.max(1e-9)),
+        );
+        m.insert(
+            "time_train_tok_s".into(),
+            json!((b * t * (cfg.epochs + 1)) as f64 / train_s.max(1e-9)),
+        );
+        Ok(m)
+    }
+
+    /// Greedy decoding on the held-out set.
+    ///
+    /// # Errors
+    /// [`TrainError::Core`].
+    pub fn evaluate(&self, model: &Gpt) -> Result<EvalResult, TrainError> {
+        evaluate(&self.cfg, model, &self.eval_set)
+    }
+}
+
+/// A packed batch: inputs and next-token targets `(B, T)`; completions start at column `P − 1`.
+#[derive(Clone, Copy, Debug)]
+pub struct Packed<'a> {
+    /// Input tokens `(B, T)`.
+    pub tokens: &'a [u32],
+    /// Next-token targets `(B, T)`.
+    pub targets: &'a [u32],
+    /// Rows `B`.
+    pub b: usize,
+    /// Columns `T`.
+    pub t: usize,
+    /// Prompt length `P`.
+    pub p_len: usize,
+}
+
+/// The detached inputs of the policy loss, on the `(B, Tc)` completion grid.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyData<'a> {
+    /// Log-probabilities of the sampling policy (`None`: on-policy, the current ones detached).
+    pub old: Option<&'a [f32]>,
+    /// Log-probabilities of the frozen reference.
+    pub reference: &'a [f32],
+    /// Advantages.
+    pub adv: &'a [f32],
+    /// Completion mask.
+    pub mask: Mask<'a>,
+}
+
+/// The policy loss (core) of `policy` on a packed batch and its gradient with respect to every
+/// parameter: forward → log-probabilities (core) → loss and `∂loss/∂log π` (core) →
+/// `∂loss/∂logits` (core) → the model's backward pass.
+///
+/// # Errors
+/// [`TrainError::Core`].
+pub fn policy_gradient(
+    policy: &mut Gpt,
+    cfg: &crate::config::GrpoConfig,
+    batch: &Packed<'_>,
+    data: &PolicyData<'_>,
+) -> Result<(step::LossOut, Vec<f32>), TrainError> {
+    let Packed {
+        tokens,
+        targets,
+        b,
+        t,
+        p_len,
+    } = *batch;
+    let v = policy.cfg.vocab;
+    let tc = t + 1 - p_len;
+    policy.forward(tokens, b, t)?;
+    let mut full = vec![0.0f32; b * t];
+    step::token_logprobs(&mut full, &policy.acts().logits, targets, v)?;
+    let logp: Vec<f32> = (0..b)
+        .flat_map(|i| (0..tc).map(move |j| (i, j)))
+        .map(|(i, j)| full[i * t + p_len - 1 + j])
+        .collect();
+    let old = data.old.unwrap_or(&logp);
+    let out = step::loss(cfg, &logp, old, data.reference, data.adv, data.mask)?;
+    let mut dfull = vec![0.0f32; b * t];
+    for i in 0..b {
+        for j in 0..tc {
+            dfull[i * t + p_len - 1 + j] = out.dlogp[i * tc + j];
+        }
+    }
+    let mut dlogits = vec![0.0f32; b * t * v];
+    step::token_logprobs_backward(&mut dlogits, &dfull, &policy.acts().logits, targets, v)?;
+    let mut grads = vec![0.0f32; policy.num_params()];
+    policy.backward(&mut grads, &dlogits, tokens)?;
+    Ok((out, grads))
+}
+
+/// Greedy decoding of `problems` with `model`: accuracy, format rate and mean length.
+///
+/// # Errors
+/// [`TrainError::Core`].
+pub fn evaluate(cfg: &Config, model: &Gpt, problems: &[Problem]) -> Result<EvalResult, TrainError> {
+    let mut rng = SplitMix64::new(0);
+    let (mut ok, mut wf, mut len) = (0usize, 0usize, 0usize);
+    for chunk in problems.chunks(256) {
+        let prompts: Vec<u32> = chunk
+            .iter()
+            .flat_map(|p| p.prompt.iter().copied())
+            .collect();
+        let outs = model.generate(&prompts, chunk.len(), cfg.max_new(), 0.0, EOS, &mut rng)?;
+        for (p, o) in chunk.iter().zip(&outs) {
+            let r = cfg.task.verify(p, o);
+            ok += usize::from(r.correct);
+            wf += usize::from(r.well_formed);
+            len += o.len();
+        }
+    }
+    let n = problems.len().max(1) as f64;
+    Ok(EvalResult {
+        accuracy: ok as f64 / n,
+        format: wf as f64 / n,
+        length: len as f64 / n,
+    })
+}
+
+/// Packs `(prompt, completion)` pairs into model inputs `(B, T)`, next-token targets `(B, T)` and
+/// completion weights `(B, T)` (1 where the target is a completion token), with
+/// `T = P + max completion length − 1`.
+fn pack(seqs: &[(Vec<u32>, Vec<u32>)], p_len: usize) -> (Vec<u32>, Vec<u32>, Vec<f32>, usize) {
+    let longest = seqs.iter().map(|(_, c)| c.len()).max().unwrap_or(1).max(1);
+    let t = p_len + longest - 1;
+    let b = seqs.len();
+    let (mut tokens, mut targets, mut weights) =
+        (vec![EOS; b * t], vec![EOS; b * t], vec![0.0f32; b * t]);
+    for (i, (p, c)) in seqs.iter().enumerate() {
+        let full: Vec<u32> = p.iter().chain(c.iter()).copied().collect();
+        for j in 0..t {
+            if let Some(&x) = full.get(j) {
+                tokens[i * t + j] = x;
+            }
+            if let Some(&y) = full.get(j + 1) {
+                targets[i * t + j] = y;
+                weights[i * t + j] = if j + 1 >= p.len() { 1.0 } else { 0.0 };
+            }
+        }
+    }
+    (tokens, targets, weights, t)
+}
+
+/// Forward-pass FLOPs of the model on `(B, T)` tokens: `2·(12·L·C² + C·V)` per token for the
+/// matrix products, plus `2·L·T·C` per token for the causal attention scores and weighted sums.
+pub fn forward_flop(model: &Gpt, b: usize, t: usize) -> f64 {
+    let c = &model.cfg;
+    let (l, ch, v) = (c.n_layer as f64, c.n_embd as f64, c.vocab as f64);
+    let per_token = 2.0 * (12.0 * l * ch * ch + ch * v) + 2.0 * l * t as f64 * ch;
+    per_token * (b * t) as f64
+}
+
+/// Cosine decay from 1 to 0.1 over `total` steps.
+fn cosine_lr(step: usize, total: usize) -> f32 {
+    let x = step as f64 / total.max(1) as f64;
+    (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())) as f32
+}
+
+/// The matrix-product rate of this machine on the model's largest training product
+/// (`(B·T) × C × 4C`, the MLP), in FLOP/s (about 0.3 s of measurement).
+pub fn measure_matmul_rate(cfg: &Config) -> f64 {
+    let c = cfg.model.n_embd;
+    let n = cfg.grpo.prompts * cfg.grpo.group * cfg.model.max_t;
+    let n = n.clamp(64, 1 << 16);
+    let inp = vec![0.5f32; n * c];
+    let w = vec![0.25f32; 4 * c * c];
+    let mut out = vec![0.0f32; n * 4 * c];
+    let flop = 2.0 * (n * c * 4 * c) as f64;
+    let _ = crate::ops::matmul_forward(&mut out, &inp, &w, None, n, c, 4 * c);
+    let t0 = Instant::now();
+    let mut reps = 0;
+    while t0.elapsed().as_secs_f64() < 0.3 {
+        let _ = crate::ops::matmul_forward(&mut out, &inp, &w, None, n, c, 4 * c);
+        reps += 1;
+    }
+    flop * f64::from(reps) / t0.elapsed().as_secs_f64()
+}
