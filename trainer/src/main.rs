@@ -303,11 +303,21 @@ fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainErro
     let mut opt = AdamW::new(model.num_params());
     let mut train_step = |model: &mut Gpt| -> Result<(), TrainError> {
         model.forward(&tokens, b, t)?;
+        let mut logp = vec![0.0f32; b * t];
+        let mut stats = vec![rewardkit_trainer::step::RowStats::default(); b * t];
+        rewardkit_trainer::step::token_logprobs(
+            &mut logp,
+            &mut stats,
+            &model.acts().logits,
+            &targets,
+            v,
+        )?;
         let mut dlogits = vec![0.0f32; b * t * v];
         rewardkit_trainer::step::token_logprobs_backward(
             &mut dlogits,
             &dlogp,
             &model.acts().logits,
+            &stats,
             &targets,
             v,
         )?;

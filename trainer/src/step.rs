@@ -4,7 +4,8 @@
 //! core never sees a model (`design.md` §3).
 
 use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs};
-use rewardkit_core::kl::{entropy_forward, logprobs_backward, logprobs_forward};
+pub use rewardkit_core::logits::RowStats;
+use rewardkit_core::logits::{entropy_forward, logprobs_backward, logprobs_forward};
 use rewardkit_core::loss::{
     Aggregation, KlTerm, PolicyInputs, PolicyLoss, PolicyLossKind, policy_diagnostics, policy_loss,
 };
@@ -20,40 +21,49 @@ use crate::config::GrpoConfig;
 /// Result alias.
 pub type Result<T = ()> = core::result::Result<T, Error>;
 
-/// Token log-probabilities `log π(ids[n] | logits[n])` from logits `(N, V)` (core).
+/// Token log-probabilities `log π(ids[n] | logits[n])` from logits `(N, V)` (core), with each
+/// row's statistics (max, log-sum-exp) for the backward.
 ///
 /// # Errors
-/// As [`rewardkit_core::kl::logprobs_forward`].
-pub fn token_logprobs(out: &mut [f32], logits: &[f32], ids: &[u32], vocab: usize) -> Result {
-    logprobs_forward(out, logits, ids, vocab)
-}
-
-/// `∂L/∂logits` from `∂L/∂log π` (core; overwrites `dlogits`, rows with a zero upstream gradient
-/// are zero).
-///
-/// # Errors
-/// As [`rewardkit_core::kl::logprobs_backward`].
-pub fn token_logprobs_backward(
-    dlogits: &mut [f32],
-    dlogp: &[f32],
+/// As [`rewardkit_core::logits::logprobs_forward`].
+pub fn token_logprobs(
+    out: &mut [f32],
+    stats: &mut [RowStats],
     logits: &[f32],
     ids: &[u32],
     vocab: usize,
 ) -> Result {
-    logprobs_backward(dlogits, dlogp, logits, ids, vocab)
+    logprobs_forward(out, stats, logits, ids, vocab)
+}
+
+/// `∂L/∂logits` from `∂L/∂log π` (core): **accumulates** into `dlogits` (`+=`, so every term of a
+/// loss can share one buffer); rows with a zero upstream gradient are not touched. `stats` come
+/// from [`token_logprobs`] on the same logits.
+///
+/// # Errors
+/// As [`rewardkit_core::logits::logprobs_backward`].
+pub fn token_logprobs_backward(
+    dlogits: &mut [f32],
+    dlogp: &[f32],
+    logits: &[f32],
+    stats: &[RowStats],
+    ids: &[u32],
+    vocab: usize,
+) -> Result {
+    logprobs_backward(dlogits, dlogp, logits, stats, ids, vocab)
 }
 
 /// Mean token entropy of the policy over `(M, V)` logits (core), for logging.
 ///
 /// # Errors
-/// As [`rewardkit_core::kl::entropy_forward`].
+/// As [`rewardkit_core::logits::entropy_forward`].
 pub fn mean_entropy(logits: &[f32], vocab: usize) -> Result<f64> {
     let n = logits.len() / vocab.max(1);
     if n == 0 {
         return Ok(0.0);
     }
-    let mut h = vec![0.0f32; n];
-    entropy_forward(&mut h, logits, vocab)?;
+    let (mut h, mut stats) = (vec![0.0f32; n], vec![RowStats::default(); n]);
+    entropy_forward(&mut h, &mut stats, logits, vocab)?;
     Ok(h.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64)
 }
 
@@ -207,11 +217,7 @@ pub fn advantages(
     groups: &[u32],
     n_groups: usize,
 ) -> Result<Vec<f32>> {
-    let est: AdvantageEstimator = cfg.estimator.parse().map_err(|_| Error::InvalidParam {
-        name: "estimator",
-        value: f64::NAN,
-        expected: "a known advantage estimator name",
-    })?;
+    let est: AdvantageEstimator = cfg.estimator.parse()?;
     let index = GroupIndex::new(groups, n_groups)?;
     let n = token_rewards.len();
     let (mut adv, mut ret) = (vec![0.0f32; n], vec![0.0f32; n]);
@@ -251,17 +257,9 @@ pub fn loss(
     adv: &[f32],
     mask: Mask<'_>,
 ) -> Result<LossOut> {
-    let unknown = |name| Error::InvalidParam {
-        name,
-        value: f64::NAN,
-        expected: "a known name (see the config docs)",
-    };
-    let kind = PolicyLossKind::from_verl(&cfg.loss).map_err(|_| unknown("loss"))?;
-    let agg: Aggregation = cfg
-        .aggregation
-        .parse()
-        .map_err(|_| unknown("aggregation"))?;
-    let penalty: KlPenalty<f32> = cfg.kl.parse().map_err(|_| unknown("kl"))?;
+    let kind = PolicyLossKind::from_verl(&cfg.loss)?;
+    let agg: Aggregation = cfg.aggregation.parse()?;
+    let penalty: KlPenalty<f32> = cfg.kl.parse()?;
     let kl = KlTerm::new(penalty, cfg.kl_coef)?;
     let policy = PolicyLoss::new(kind)
         .with_clip(cfg.clip_low, cfg.clip_high)?
@@ -269,7 +267,7 @@ pub fn loss(
     let inp = PolicyInputs::new(logp, old_logp, adv, mask)?.with_ref(ref_logp)?;
     let mut dlogp = vec![0.0f32; logp.len()];
     let parts = policy_loss(&mut dlogp, &inp, &policy, &agg)?;
-    let value = agg.value(&parts, &parts)?;
+    let value: f64 = agg.value(&parts, &parts)?;
     agg.scale_grad(&mut dlogp, mask, &parts)?;
     let diag = policy_diagnostics(&inp, &policy)?;
     // KL estimate for logging, whether or not it is in the loss.

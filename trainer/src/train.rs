@@ -513,7 +513,14 @@ impl Trainer {
         let v = self.policy.cfg.vocab;
         self.policy.forward(&tokens, bsz, t)?;
         let mut logp = vec![0.0f32; bsz * t];
-        step::token_logprobs(&mut logp, &self.policy.acts().logits, &targets, v)?;
+        let mut stats = vec![step::RowStats::default(); bsz * t];
+        step::token_logprobs(
+            &mut logp,
+            &mut stats,
+            &self.policy.acts().logits,
+            &targets,
+            v,
+        )?;
         let loss: f64 = logp
             .iter()
             .zip(&dlogp)
@@ -524,6 +531,7 @@ impl Trainer {
             &mut dlogits,
             &dlogp,
             &self.policy.acts().logits,
+            &stats,
             &targets,
             v,
         )?;
@@ -630,7 +638,8 @@ impl Trainer {
             })?;
         reference.forward(&tokens, b, t)?;
         let mut full = vec![0.0f32; b * t];
-        step::token_logprobs(&mut full, &reference.acts().logits, &targets, v)?;
+        let mut stats = vec![step::RowStats::default(); b * t];
+        step::token_logprobs(&mut full, &mut stats, &reference.acts().logits, &targets, v)?;
         let ref_logp = to_c(&full);
         flop += forward_flop(&self.policy, b, t);
 
@@ -784,7 +793,8 @@ pub fn policy_gradient(
     let tc = t + 1 - p_len;
     policy.forward(tokens, b, t)?;
     let mut full = vec![0.0f32; b * t];
-    step::token_logprobs(&mut full, &policy.acts().logits, targets, v)?;
+    let mut stats = vec![step::RowStats::default(); b * t];
+    step::token_logprobs(&mut full, &mut stats, &policy.acts().logits, targets, v)?;
     let logp: Vec<f32> = (0..b)
         .flat_map(|i| (0..tc).map(move |j| (i, j)))
         .map(|(i, j)| full[i * t + p_len - 1 + j])
@@ -798,7 +808,14 @@ pub fn policy_gradient(
         }
     }
     let mut dlogits = vec![0.0f32; b * t * v];
-    step::token_logprobs_backward(&mut dlogits, &dfull, &policy.acts().logits, targets, v)?;
+    step::token_logprobs_backward(
+        &mut dlogits,
+        &dfull,
+        &policy.acts().logits,
+        &stats,
+        targets,
+        v,
+    )?;
     let mut grads = vec![0.0f32; policy.num_params()];
     policy.backward(&mut grads, &dlogits, tokens)?;
     Ok((out, grads))

@@ -1,7 +1,7 @@
 //! The whole model's backward pass against central finite differences on a tiny configuration.
 
 use super::*;
-use rewardkit_core::kl::{logprobs_backward, logprobs_forward};
+use rewardkit_core::logits::{RowStats, logprobs_backward, logprobs_forward, row_stats};
 use rewardkit_core::rng::{RandomSource, SplitMix64};
 
 pub(crate) fn tiny() -> ModelConfig {
@@ -18,7 +18,15 @@ pub(crate) fn tiny() -> ModelConfig {
 fn loss(model: &mut Gpt, tokens: &[u32], targets: &[u32], w: &[f32], b: usize, t: usize) -> f64 {
     model.forward(tokens, b, t).unwrap();
     let mut lp = vec![0.0f32; b * t];
-    logprobs_forward(&mut lp, &model.acts().logits, targets, model.cfg.vocab).unwrap();
+    let mut stats = vec![RowStats::default(); b * t];
+    logprobs_forward(
+        &mut lp,
+        &mut stats,
+        &model.acts().logits,
+        targets,
+        model.cfg.vocab,
+    )
+    .unwrap();
     lp.iter()
         .zip(w)
         .map(|(a, b)| f64::from(*a) * f64::from(*b))
@@ -43,10 +51,13 @@ fn model_backward_matches_finite_differences() {
 
     let _ = loss(&mut model, &tokens, &targets, &w, b, t);
     let mut dlogits = vec![0.0f32; b * t * cfg.vocab];
+    let mut stats = vec![RowStats::default(); b * t];
+    row_stats(&mut stats, &model.acts().logits, cfg.vocab).unwrap();
     logprobs_backward(
         &mut dlogits,
         &w,
         &model.acts().logits.clone(),
+        &stats,
         &targets,
         cfg.vocab,
     )
