@@ -6,6 +6,7 @@
 //!
 //! | JavaScript | Rust |
 //! |---|---|
+//! | `version()` | the crate version |
 //! | `shaping_methods()` | [`crate::shaping::Method::params`] as JSON |
 //! | `shaping_curve(method, names, values, lengths, withCorrectness)` | [`crate::shaping::Shaping::curve`] |
 //! | `advantage_table(text, preset, remaxBaseline)` | [`crate::advantages::advantages`] for every estimator |
@@ -90,6 +91,12 @@ fn json_distances(d: &Distances) -> String {
         ("epic", json_result(&d.epic)),
         ("dard", json_result(&d.dard)),
     ])
+}
+
+/// The crate version (the page shows it once loaded).
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").into()
 }
 
 // ---------------------------------------------------------------------------------------------

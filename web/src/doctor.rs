@@ -140,7 +140,7 @@ pub struct Diagnosis {
 /// state-action reward) or `S·A·S` (a full reward), returned as the full `(S, A, S')` tensor.
 ///
 /// # Errors
-/// [`DemoError::Parse`] for a token that is not a number; core's `BadShape` for any other count
+/// [`crate::DemoError::Parse`] for a token that is not a number; core's `BadShape` for any other count
 /// (`dim` is `S`); `NonFinite` for NaN/∞.
 pub fn parse_reward(world: &Gridworld, text: &str) -> Result<Vec<f64>> {
     let values = parse_numbers(text, "reward")?;
