@@ -8,6 +8,14 @@ export function fmt(x) {
   return String(Number(x.toPrecision(6)));
 }
 
+/** A short label (3 significant digits) for dense displays; the full value goes in a title. */
+export function fmtShort(x) {
+  if (!Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  if (a !== 0 && a < 1e-3) return a < 1e-12 ? '0' : x.toExponential(1);
+  return String(Number(x.toPrecision(3)));
+}
+
 /** Shows a number in an <output> (text and the full value in data-value). */
 export function show(node, x) {
   node.textContent = fmt(x);

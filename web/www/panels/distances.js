@@ -1,11 +1,11 @@
 // Panel 3: two rewards on a gridworld, their STARC/EPIC/DARD distances and optimal policies.
-import { $, h, fmt, showResult, guarded, ARROWS } from '../util.js';
+import { $, h, fmt, fmtShort, showResult, guarded, ARROWS } from '../util.js';
 
 /** Draws reward `which` of `world` into `grid`; editable cells call `onEdit(state, value)`. */
 export function drawGrid(grid, world, which, onEdit, extra = () => {}) {
   const v = JSON.parse(world.view(which));
   const w = world.width;
-  grid.style.gridTemplateColumns = `repeat(${w}, 70px)`;
+  grid.style.gridTemplateColumns = `repeat(${w}, 84px)`;
   const n = v.policy.length;
   const cells = [];
   for (let s = 0; s < n; s++) {
@@ -16,7 +16,12 @@ export function drawGrid(grid, world, which, onEdit, extra = () => {}) {
       if (v.state_reward) input.value = fmt(v.state_reward[s]);
       else {
         input.placeholder = '·';
-        for (let a = 0; a < 4; a++) cell.append(h('span', { class: `edge e${a}`, 'data-value': String(v.rbar[4 * s + a]) }, fmt(v.rbar[4 * s + a])));
+        input.classList.add('compact');
+        input.title = 'this cell\'s reward depends on the move: type a number to make it one value';
+        for (let a = 0; a < 4; a++) {
+          const x = v.rbar[4 * s + a];
+          cell.append(h('span', { class: `edge e${a}`, 'data-value': String(x), title: `expected reward of moving ${['up', 'right', 'down', 'left'][a]}: ${x}` }, fmtShort(x)));
+        }
       }
       input.addEventListener('change', () => onEdit(s, input.value));
       cell.append(input);

@@ -3,6 +3,8 @@ import { $, h, show, guarded } from '../util.js';
 import { linePlot } from '../plot.js';
 
 const POINTS = 600;
+// A length range that shows each method's shape with its default parameters.
+const XMAX = { hapo: 4000, laser: 8192, cosine: 16384, overlong: 24576, l1: 8192 };
 
 export function mountShaping(rk) {
   const methods = JSON.parse(rk.shaping_methods());
@@ -56,7 +58,11 @@ export function mountShaping(rk) {
     });
   }
 
-  select.addEventListener('change', () => { buildParams(); redraw(); });
+  select.addEventListener('change', () => {
+    buildParams();
+    xmax.value = String(XMAX[select.value] ?? 8192);
+    redraw();
+  });
   params.addEventListener('input', redraw);
   params.addEventListener('change', redraw);
   for (const id of ['shaping-correctness', 'shaping-xmax', 'shaping-length']) {
