@@ -1,0 +1,261 @@
+// The browser test of the rewardkit demo: serves web/dist on 127.0.0.1, drives every panel in
+// headless Chromium as a user would (selects, types, moves the slider, clicks), and compares each
+// number the page shows with the value native rewardkit computed for the same inputs
+// (target/web-test/expected.json, written by `cargo run -p rewardkit-web --example expected`).
+//
+//   node web/test/browser.mjs [expected.json] [screenshot.png]
+//
+// Fails on a wrong number, a missing element, a console error, an uncaught exception, a failed
+// request, or any request that leaves 127.0.0.1. Prints "browser: N passed, M failed".
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const dist = path.join(repo, 'web', 'dist');
+const expectedPath = process.argv[2] ?? path.join(repo, 'target', 'web-test', 'expected.json');
+const screenshotPath = process.argv[3] ?? path.join(repo, 'target', 'web-test', 'demo.png');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const expected = JSON.parse(fs.readFileSync(expectedPath, 'utf8'));
+let passed = 0;
+const failures = [];
+
+function check(ok, what) {
+  if (ok) passed += 1;
+  else failures.push(what);
+}
+
+// The page shows 6 significant digits; allow that rounding plus a little.
+function close(shown, want) {
+  return Math.abs(shown - want) <= 1e-9 + 1e-5 * Math.abs(want);
+}
+
+async function expectNum(locator, want, what) {
+  const text = ((await locator.textContent()) ?? '').trim();
+  const shown = Number(text);
+  check(text !== '' && Number.isFinite(shown) && close(shown, want), `${what}: page shows "${text}", native ${want}`);
+}
+
+/** A distance: `{value}` must be shown as that number, `{error}` as "undefined". */
+async function expectMetric(locator, want, what) {
+  if ('value' in want) await expectNum(locator, want.value, what);
+  else {
+    const text = ((await locator.textContent()) ?? '').trim();
+    check(text === 'undefined', `${what}: page shows "${text}", native: undefined (${want.error})`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A static server for web/dist, on 127.0.0.1 only.
+// ---------------------------------------------------------------------------------------------
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css',
+  '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
+};
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  const rel = decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname);
+  const file = path.normalize(path.join(dist, rel));
+  if (!file.startsWith(dist) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+    res.writeHead(404).end('not found');
+    return;
+  }
+  res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+  fs.createReadStream(file).pipe(res);
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'rewardkit-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: chromiumPath,
+  headless: true,
+  viewport: { width: 1280, height: 900 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const consoleErrors = [];
+try {
+  // Offline: anything not served by our own server is refused and reported.
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(origin) || url.startsWith('data:')) return route.continue();
+    consoleErrors.push(`network request outside the page's origin: ${url}`);
+    return route.abort();
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+  page.on('requestfailed', (r) => consoleErrors.push(`request failed: ${r.url()}`));
+  page.on('response', (r) => { if (r.status() >= 400) consoleErrors.push(`HTTP ${r.status()}: ${r.url()}`); });
+
+  const t0 = Date.now();
+  await page.goto(origin);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30000 });
+  console.log(`page interactive after ${Date.now() - t0} ms`);
+
+  // -------------------------------------------------------------------------------------------
+  // 1. Reward shaping
+  // -------------------------------------------------------------------------------------------
+  for (const c of expected.shaping) {
+    const what = `shaping ${c.method} L=${c.probe}`;
+    await page.selectOption('#shaping-method', c.method);
+    for (const [name, value] of Object.entries(c.params)) {
+      const input = page.locator(`#shaping-param-${name}`);
+      if ((await input.evaluate((el) => el.tagName)) === 'SELECT') await input.selectOption(value);
+      else await input.fill(value);
+    }
+    const box = page.locator('#shaping-correctness');
+    if (!(await box.isDisabled())) await box.setChecked(c.with_correctness);
+    await page.fill('#shaping-xmax', '16384');
+    // Move the slider: put it one step below the probe, then press the right arrow key.
+    const slider = page.locator('#shaping-length');
+    await slider.evaluate((el, v) => { el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); }, String(c.probe - 1));
+    await slider.press('ArrowRight');
+    check(Number(await slider.inputValue()) === c.probe, `${what}: slider at ${await slider.inputValue()}`);
+    check((await page.textContent('#shaping-length-value')) === String(c.probe), `${what}: length readout`);
+    await expectNum(page.locator('#shaping-correct'), c.correct, `${what} correct`);
+    await expectNum(page.locator('#shaping-wrong'), c.wrong, `${what} incorrect`);
+    check(((await page.textContent('#shaping-error')) ?? '') === '', `${what}: error shown`);
+  }
+  // A parameter out of range is reported by core on the page, not in the console.
+  await page.selectOption('#shaping-method', 'laser');
+  await page.fill('#shaping-param-alpha', '-1');
+  check(((await page.textContent('#shaping-error')) ?? '').includes('alpha'), 'shaping: α = −1 is reported');
+  await page.fill('#shaping-param-alpha', '0.5');
+  check(((await page.textContent('#shaping-error')) ?? '') === '', 'shaping: error cleared');
+
+  // -------------------------------------------------------------------------------------------
+  // 2. Advantages
+  // -------------------------------------------------------------------------------------------
+  for (const c of expected.advantages) {
+    const what = `advantages ${c.preset} ${c.text ?? `random seed ${c.random.seed}`}`;
+    await page.selectOption('#adv-preset', c.preset);
+    await page.fill('#adv-remax', String(c.remax_baseline));
+    if (c.text !== undefined) await page.fill('#adv-rewards', c.text);
+    else {
+      await page.fill('#adv-seed', String(c.random.seed));
+      await page.fill('#adv-groups', String(c.random.groups));
+      await page.fill('#adv-k', String(c.random.k));
+      await page.click('#adv-random');
+    }
+    const head = await page.locator('#adv-table thead tr:nth-child(2) th[data-value]').allTextContents();
+    check(head.length === c.rewards.length && head.every((t, i) => close(Number(t), c.rewards[i])),
+      `${what}: rewards shown ${JSON.stringify(head)}, native ${JSON.stringify(c.rewards)}`);
+    for (const row of c.rows) {
+      const tr = page.locator(`#adv-table tr[data-estimator="${row.estimator}"]`);
+      if (row.values) {
+        const cells = await tr.locator('td.value span').allTextContents();
+        check(cells.length === row.values.length, `${what} ${row.estimator}: ${cells.length} cells`);
+        row.values.forEach((v, i) => check(cells[i] !== undefined && close(Number(cells[i]), v),
+          `${what} ${row.estimator}[${i}]: page "${cells[i]}", native ${v}`));
+      } else {
+        const text = (await tr.locator('td.row-error').textContent()) ?? '';
+        check(text === row.error, `${what} ${row.estimator}: page error "${text}", native "${row.error}"`);
+      }
+    }
+  }
+  await page.fill('#adv-rewards', '1, x');
+  check(((await page.textContent('#adv-error')) ?? '').includes('cannot read reward "x"'), 'advantages: bad text is reported');
+  await page.fill('#adv-rewards', '1, 0, 0, 1, 1 | 0, 0.5, 1');
+  check(((await page.textContent('#adv-error')) ?? '') === '', 'advantages: error cleared');
+
+  // -------------------------------------------------------------------------------------------
+  // 3. Reward distances
+  // -------------------------------------------------------------------------------------------
+  const world = expected.distances.world;
+  for (const [id, v] of [['world-width', world.width], ['world-height', world.height], ['world-slip', world.slip], ['world-gamma', world.gamma]]) {
+    await page.fill(`#${id}`, String(v));
+    await page.press(`#${id}`, 'Tab');
+  }
+  await page.click('#dist-reset-a');
+  await page.click('#dist-reset-b');
+  for (const step of expected.distances.steps) {
+    const what = `distances after ${step.action}`;
+    if (step.action === 'edit') {
+      const cell = page.locator(`#grid-b .cell[data-state="${step.state}"] input`);
+      await cell.fill(String(step.value));
+      await cell.press('Tab');
+    } else if (step.action === 'scale') {
+      await page.fill('#dist-alpha', String(step.alpha));
+      await page.click('#dist-scale');
+    } else if (step.action !== 'initial') {
+      await page.fill('#dist-seed', String(step.seed));
+      await page.fill('#dist-mag', String(step.magnitude));
+      await page.click(`#dist-${step.action}`);
+    }
+    check(((await page.textContent('#dist-error')) ?? '') === '', `${what}: error shown`);
+    const e = step.expect;
+    await expectMetric(page.locator('#dist-starc'), e.starc, `${what} STARC`);
+    await expectMetric(page.locator('#dist-starc-minimal'), e.starc_minimal, `${what} STARC minimal`);
+    await expectMetric(page.locator('#dist-epic'), e.epic, `${what} EPIC`);
+    await expectMetric(page.locator('#dist-dard'), e.dard, `${what} DARD`);
+    for (const [grid, want] of [['grid-a', e.policy_a], ['grid-b', e.policy_b]]) {
+      const shown = await page.locator(`#${grid} .cell`).evaluateAll((cells) => cells.map((c) => [Number(c.dataset.action), c.querySelector('.arrow').textContent]));
+      const arrows = ['↑', '→', '↓', '←'];
+      check(shown.length === want.length && shown.every(([a, t], i) => a === want[i] && t === arrows[want[i]]),
+        `${what} ${grid} policy: page ${JSON.stringify(shown.map(([a]) => a))}, native ${JSON.stringify(want)}`);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // 4. Reward doctor
+  // -------------------------------------------------------------------------------------------
+  for (const c of expected.doctor) {
+    const what = `doctor ${c.reference} vs ${c.proposed ?? 'pasted'}`;
+    await page.selectOption('#doc-ref-pick', c.reference);
+    if (c.proposed !== undefined) await page.selectOption('#doc-prop-pick', c.proposed);
+    else {
+      await page.fill('#doc-prop-text', c.proposed_text);
+      check((await page.inputValue('#doc-prop-pick')) === 'custom', `${what}: pick switches to custom`);
+    }
+    check(((await page.textContent('#doc-error')) ?? '') === '', `${what}: error shown`);
+    const verdict = page.locator('#doc-verdict');
+    const relation = await verdict.getAttribute('data-relation');
+    check(relation === c.relation, `${what}: relation ${relation}, built as ${c.relation}`);
+    if (c.alpha !== null) {
+      const alpha = Number(await verdict.getAttribute('data-alpha'));
+      check(close(alpha, c.alpha), `${what}: α ${alpha}, built as ${c.alpha}`);
+      check(((await verdict.textContent()) ?? '').includes(String(c.alpha)), `${what}: α in the verdict`);
+    }
+    const e = c.expect;
+    await expectMetric(page.locator('#doc-starc'), e.distances.starc, `${what} STARC`);
+    await expectMetric(page.locator('#doc-starc-minimal'), e.distances.starc_minimal, `${what} STARC minimal`);
+    await expectMetric(page.locator('#doc-epic'), e.distances.epic, `${what} EPIC`);
+    await expectMetric(page.locator('#doc-dard'), e.distances.dard, `${what} DARD`);
+    await expectNum(page.locator('#doc-regret'), e.regret, `${what} regret`);
+    await expectNum(page.locator('#doc-nregret'), e.normalized_regret, `${what} normalized regret`);
+    await expectNum(page.locator('#doc-rev-regret'), e.reverse_regret, `${what} reverse regret`);
+    await expectNum(page.locator('#doc-rev-nregret'), e.reverse_normalized_regret, `${what} reverse normalized regret`);
+    const items = await page.locator('#doc-disagree li[data-state]').evaluateAll((lis) => lis.map((li) => [Number(li.dataset.state), li.querySelector('output').textContent]));
+    check(items.length === e.disagreements.length, `${what}: ${items.length} disagreeing states, native ${e.disagreements.length}`);
+    e.disagreements.forEach((d, i) => check(items[i] && items[i][0] === d.state && close(Number(items[i][1]), d.value_lost),
+      `${what}: disagreement ${i} page ${JSON.stringify(items[i])}, native ${JSON.stringify(d)}`));
+    check((await page.locator('#doc-grid .cell.disagree').count()) === e.disagreements.length, `${what}: highlighted cells`);
+  }
+  await page.fill('#doc-prop-text', '1 2 3');
+  check(((await page.textContent('#doc-error')) ?? '').includes('S·A'), 'doctor: a reward of the wrong size is reported');
+
+  // The picture for the README: a state worth looking at in every panel.
+  await page.selectOption('#doc-prop-pick', 'near-goal');
+  await page.selectOption('#shaping-method', 'hapo');
+  fs.mkdirSync(path.dirname(screenshotPath), { recursive: true });
+  await page.screenshot({ path: screenshotPath, fullPage: true });
+  console.log(`screenshot: ${screenshotPath}`);
+} catch (e) {
+  failures.push(`test aborted: ${e.stack ?? e}`);
+} finally {
+  await context.close();
+  server.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+
+for (const e of consoleErrors) failures.push(e);
+for (const f of failures) console.log(`FAIL ${f}`);
+console.log(`browser: ${passed} passed, ${failures.length} failed`);
+process.exit(failures.length === 0 ? 0 : 1);
