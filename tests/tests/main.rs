@@ -9,6 +9,8 @@
 mod advantage_golden;
 mod advantage_props;
 mod distance;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod kl_golden;
 mod kl_props;
 mod loss;
