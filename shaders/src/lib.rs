@@ -70,7 +70,7 @@ pub struct Binding {
 ///
 /// # Examples
 /// ```
-/// let k = rewardkit_shaders::MATMUL;
+/// let k = rewardkit_shaders::KL_PENALTY;
 /// assert_eq!(k.bindings.last().map(|b| b.access), Some(rewardkit_shaders::Access::Uniform));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -131,5 +131,278 @@ pub const MATMUL: Kernel = Kernel {
     cpu_reference: "rewardkit_trainer::ops::matmul_forward",
 };
 
+const GA_BINDINGS: &[Binding] = &[
+    rw("out"),
+    rw("stats"),
+    ro("scores"),
+    ro("lengths"),
+    ro("offsets"),
+    ro("rows"),
+    uni("p"),
+];
+
+/// Group advantages over a CSR group index, one workgroup per group (GRPO, Dr. GRPO, RLOO,
+/// group-mean baseline, OPO, GPG, pass@k, group std).
+pub const GROUP_ADVANTAGE: Kernel = Kernel {
+    name: "group_advantage",
+    file: "group_advantage.wgsl",
+    source: wgsl!("group_advantage.wgsl"),
+    entry: "group_advantage",
+    bindings: GA_BINDINGS,
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::advantage::grpo (rloo, group_mean_baseline, opo, gpg, grpo_passk, group_std)",
+};
+
+/// Whole-batch moments `[n, mean, std, #non-zero]` (GRPO batch scaling, GPG's `α`).
+pub const BATCH_MOMENTS: Kernel = Kernel {
+    name: "batch_moments",
+    entry: "batch_moments",
+    ..GROUP_ADVANTAGE
+};
+
+const RET_BINDINGS: &[Binding] = &[
+    rw("out0"),
+    rw("out1"),
+    ro("rewards"),
+    ro("values"),
+    ro("mask"),
+    uni("p"),
+];
+
+const RETURNS_BASE: Kernel = Kernel {
+    name: "returns_rows",
+    file: "returns.wgsl",
+    source: wgsl!("returns.wgsl"),
+    entry: "returns_rows",
+    bindings: RET_BINDINGS,
+    workgroup_size: [64, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::advantage::gae (and discounted_returns)",
+};
+
+/// Discounted returns, one thread per row.
+pub const RETURNS_ROWS: Kernel = RETURNS_BASE;
+
+/// Discounted returns, one workgroup per row (parallel scan over `T`).
+pub const RETURNS_SCAN: Kernel = Kernel {
+    name: "returns_scan",
+    entry: "returns_scan",
+    workgroup_size: [256, 1, 1],
+    ..RETURNS_BASE
+};
+
+/// GAE, one thread per row.
+pub const GAE_ROWS: Kernel = Kernel {
+    name: "gae_rows",
+    entry: "gae_rows",
+    ..RETURNS_BASE
+};
+
+/// GAE, one workgroup per row (parallel scan over `T`).
+pub const GAE_SCAN: Kernel = Kernel {
+    name: "gae_scan",
+    entry: "gae_scan",
+    workgroup_size: [256, 1, 1],
+    ..RETURNS_BASE
+};
+
+/// Per-token KL estimators with derivatives.
+pub const KL_PENALTY: Kernel = Kernel {
+    name: "kl_penalty",
+    file: "kl_penalty.wgsl",
+    source: wgsl!("kl_penalty.wgsl"),
+    entry: "kl_penalty",
+    bindings: &[
+        rw("value"),
+        rw("grad"),
+        ro("logp"),
+        ro("ref_logp"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::kl::KlPenalty::forward",
+};
+
+/// PPO-family token losses with gradients, reduced to per-row partial sums.
+pub const POLICY_LOSS: Kernel = Kernel {
+    name: "policy_loss",
+    file: "policy_loss.wgsl",
+    source: wgsl!("policy_loss.wgsl"),
+    entry: "policy_loss",
+    bindings: &[
+        rw("grad"),
+        rw("rows"),
+        ro("logp"),
+        ro("old_logp"),
+        ro("adv"),
+        ro("mask"),
+        ro("ref_logp"),
+        ro("weights"),
+        ro("entropy"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::loss::policy_loss",
+};
+
+/// Per-row partial sums to loss parts `[sum, seq_mean_sum, tokens, seqs, rows]`.
+pub const LOSS_PARTS: Kernel = Kernel {
+    name: "loss_parts",
+    file: "loss_parts.wgsl",
+    source: wgsl!("loss_parts.wgsl"),
+    entry: "loss_parts",
+    bindings: &[
+        rw("parts"),
+        rw("grad"),
+        ro("rows"),
+        ro("mask"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::loss::Aggregation::scale_grad (and LossParts)",
+};
+
+/// Scales the gradient of the loss sums by the aggregation's weights.
+pub const SCALE_GRAD: Kernel = Kernel {
+    name: "scale_grad",
+    entry: "scale_grad",
+    ..LOSS_PARTS
+};
+
+const LOGITS_BASE: Kernel = Kernel {
+    name: "log_softmax",
+    file: "logits.wgsl",
+    source: wgsl!("logits.wgsl"),
+    entry: "log_softmax",
+    bindings: &[
+        rw("out"),
+        ro("logits"),
+        ro("ref_logits"),
+        ro("ids"),
+        ro("grad_out"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::kl::logprobs_forward (logprobs_backward, entropy_forward, entropy_backward, full_kl_forward, full_kl_backward; stats::log_softmax)",
+};
+
+/// Row-wise log-softmax of logits.
+pub const LOG_SOFTMAX: Kernel = LOGITS_BASE;
+/// Log-probabilities of given tokens.
+pub const LOGPROBS_FORWARD: Kernel = Kernel {
+    name: "logprobs_forward",
+    entry: "logprobs_forward",
+    ..LOGITS_BASE
+};
+/// Gradient of token log-probabilities with respect to the logits.
+pub const LOGPROBS_BACKWARD: Kernel = Kernel {
+    name: "logprobs_backward",
+    entry: "logprobs_backward",
+    ..LOGITS_BASE
+};
+/// Entropy per row.
+pub const ENTROPY_FORWARD: Kernel = Kernel {
+    name: "entropy_forward",
+    entry: "entropy_forward",
+    ..LOGITS_BASE
+};
+/// Gradient of the entropy with respect to the logits.
+pub const ENTROPY_BACKWARD: Kernel = Kernel {
+    name: "entropy_backward",
+    entry: "entropy_backward",
+    ..LOGITS_BASE
+};
+/// Full-vocabulary `KL(π‖π_ref)` per row.
+pub const FULL_KL_FORWARD: Kernel = Kernel {
+    name: "full_kl_forward",
+    entry: "full_kl_forward",
+    ..LOGITS_BASE
+};
+/// Gradient of the full-vocabulary KL with respect to the policy logits.
+pub const FULL_KL_BACKWARD: Kernel = Kernel {
+    name: "full_kl_backward",
+    entry: "full_kl_backward",
+    ..LOGITS_BASE
+};
+
+const STEP_BASE: Kernel = Kernel {
+    name: "rl_step",
+    file: "rl_step.wgsl",
+    source: wgsl!("rl_step.wgsl"),
+    entry: "rl_step",
+    bindings: &[
+        rw("grad_logits"),
+        rw("tok"),
+        rw("rows"),
+        ro("logits"),
+        ro("ids"),
+        ro("old_logp"),
+        ro("ref_logp"),
+        ro("adv"),
+        ro("mask"),
+        ro("parts"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::loss::policy_loss (chained with kl::logprobs_forward, kl::entropy_forward, Aggregation::scale_grad, loss::entropy_upstream, kl::logprobs_backward, kl::entropy_backward)",
+};
+
+/// The fused RL step: logits → token log-probability, entropy, policy loss with KL and entropy
+/// terms → gradient with respect to the logits.
+pub const RL_STEP: Kernel = STEP_BASE;
+/// Valid-token counts per sequence (before the fused step).
+pub const RL_MASK_ROWS: Kernel = Kernel {
+    name: "mask_rows",
+    entry: "mask_rows",
+    ..STEP_BASE
+};
+/// Per-sequence sums of the fused step's token losses.
+pub const RL_ROWS: Kernel = Kernel {
+    name: "rl_rows",
+    entry: "rl_rows",
+    ..STEP_BASE
+};
+
+/// vec4 device copy (the benchmarks' bandwidth floor).
+pub const COPY: Kernel = Kernel {
+    name: "copy",
+    file: "copy.wgsl",
+    source: wgsl!("copy.wgsl"),
+    entry: "copy",
+    bindings: &[rw("dst"), ro("src"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "core::slice::copy_from_slice",
+};
+
 /// Every kernel, for validation and pipeline warm-up.
-pub const ALL: &[Kernel] = &[MATMUL];
+pub const ALL: &[Kernel] = &[
+    MATMUL,
+    GROUP_ADVANTAGE,
+    BATCH_MOMENTS,
+    RETURNS_ROWS,
+    RETURNS_SCAN,
+    GAE_ROWS,
+    GAE_SCAN,
+    KL_PENALTY,
+    POLICY_LOSS,
+    LOSS_PARTS,
+    SCALE_GRAD,
+    LOG_SOFTMAX,
+    LOGPROBS_FORWARD,
+    LOGPROBS_BACKWARD,
+    ENTROPY_FORWARD,
+    ENTROPY_BACKWARD,
+    FULL_KL_FORWARD,
+    FULL_KL_BACKWARD,
+    RL_STEP,
+    RL_MASK_ROWS,
+    RL_ROWS,
+    COPY,
+];

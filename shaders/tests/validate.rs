@@ -49,6 +49,35 @@ fn every_file_validates() {
     );
 }
 
+/// The workgroup size with every override at its default value.
+fn workgroup_size(module: &naga::Module, ep: &naga::EntryPoint) -> [u32; 3] {
+    let mut size = ep.workgroup_size;
+    let Some(ov) = ep.workgroup_size_overrides else {
+        return size;
+    };
+    for (dim, expr) in size.iter_mut().zip(ov) {
+        let Some(mut h) = expr else { continue };
+        // Follow Override(o) to the override's default, down to a literal.
+        loop {
+            match module.global_expressions[h] {
+                naga::Expression::Override(o) => {
+                    h = module.overrides[o].init.expect("override without a default");
+                }
+                naga::Expression::Literal(naga::Literal::U32(v)) => {
+                    *dim = v;
+                    break;
+                }
+                naga::Expression::Literal(naga::Literal::AbstractInt(v)) => {
+                    *dim = u32::try_from(v).expect("u32");
+                    break;
+                }
+                ref other => panic!("unsupported workgroup size expression {other:?}"),
+            }
+        }
+    }
+    size
+}
+
 fn check_kernel(k: &Kernel) {
     let module = parse(k.file, k.source);
     let ep = module
@@ -58,7 +87,8 @@ fn check_kernel(k: &Kernel) {
         .unwrap_or_else(|| panic!("{}: no entry point {}", k.name, k.entry));
     assert_eq!(ep.stage, naga::ShaderStage::Compute, "{}", k.name);
     assert_eq!(
-        ep.workgroup_size, k.workgroup_size,
+        workgroup_size(&module, ep),
+        k.workgroup_size,
         "{}: workgroup size",
         k.name
     );
