@@ -517,10 +517,13 @@ impl GpuContext {
     /// # Errors
     /// [`GpuError::Validation`] for any error the device reported since the last check.
     pub fn submit(&self) -> Result<()> {
-        let enc = lock(&self.encoder).take();
-        if let Some(enc) = enc {
+        // Keep the encoder locked until the queue has the work: another thread's submission must
+        // not overtake recorded work it depends on (a readback copy recorded after a dispatch).
+        let mut guard = lock(&self.encoder);
+        if let Some(enc) = guard.take() {
             self.queue.submit([enc.finish()]);
         }
+        drop(guard);
         self.take_errors()
     }
 

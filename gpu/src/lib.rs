@@ -83,7 +83,11 @@ mod kernels;
 pub use buffer::GpuBuffer;
 pub use context::{ADAPTER_ENV, Capabilities, GpuContext, KernelTiming};
 pub use error::{GpuError, Result};
+pub use kernels::advantage::{GpuGroups, GroupEstimator};
+pub use kernels::loss::{GpuLossKind, GpuPolicyLoss, PolicyBuffers};
 pub use kernels::matmul::Gemm;
+pub use kernels::returns::ScanMode;
+pub use kernels::step::RlStepBuffers;
 
 /// Kernels and their metadata (re-exported from `rewardkit-shaders`).
 pub use rewardkit_shaders as shaders;

@@ -61,7 +61,9 @@ fn workgroup_size(module: &naga::Module, ep: &naga::EntryPoint) -> [u32; 3] {
         loop {
             match module.global_expressions[h] {
                 naga::Expression::Override(o) => {
-                    h = module.overrides[o].init.expect("override without a default");
+                    h = module.overrides[o]
+                        .init
+                        .expect("override without a default");
                 }
                 naga::Expression::Literal(naga::Literal::U32(v)) => {
                     *dim = v;

@@ -5,3 +5,4 @@
 //! `REWARDKIT_REQUIRE_GPU=1` it fails instead.
 
 mod matmul;
+mod rl;
