@@ -360,12 +360,9 @@ impl GpuContext {
                         Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                     },
                     has_dynamic_offset: false,
-                    // One element for storage arrays; the uniform block's size is checked when
-                    // the bind group is created.
-                    min_binding_size: match b.access {
-                        Access::Uniform => None,
-                        _ => wgpu::BufferSize::new(4),
-                    },
+                    // Checked when the bind group is created (element sizes differ: f32, u32,
+                    // vec4); every kernel bounds-checks against its sizes.
+                    min_binding_size: None,
                 },
                 count: None,
             })

@@ -3,7 +3,7 @@
 //! The WGSL kernels of rewardkit with their metadata: one file per kernel family in `wgsl/`, and one
 //! [`Kernel`] constant per entry point naming its file, entry point, ordered bindings, workgroup
 //! size, the pipeline-overridable constants it reads and the CPU function it reproduces. This crate
-//! has no wgpu dependency (vello_shaders' split): `rewardkit-gpu` builds pipelines from the
+//! has no wgpu dependency (`vello_shaders`' split): `rewardkit-gpu` builds pipelines from the
 //! metadata. Every file is parsed and validated by naga in `cargo test -p rewardkit-shaders`, and the
 //! metadata is checked against the parsed module.
 //!

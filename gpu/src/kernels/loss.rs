@@ -712,6 +712,10 @@ impl GpuContext {
     pub async fn read_parts(&self, parts: &GpuBuffer<f32>) -> Result<LossParts> {
         check_len("parts", 5, parts.len())?;
         let v = self.read(parts).await?;
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "counts are exact integers in f32 (below 2^24) and non-negative"
+        )]
         let count = |x: f32| x.max(0.0) as usize;
         let (sum, seq_mean_sum) = (f64::from(v[0]), f64::from(v[1]));
         if !(sum.is_finite() && seq_mean_sum.is_finite()) {

@@ -151,9 +151,9 @@ impl GpuContext {
             n: u32_of("n", g.n)?,
             k: u32_of("k", g.k)?,
             batch: u32_of("batch", g.batch)?,
-            stride_a: u32_of("a", g.batch * sa).map(|_| sa as u32)?,
-            stride_b: u32_of("b", g.batch * sb).map(|_| sb as u32)?,
-            stride_c: u32_of("c", g.batch * sc).map(|_| sc as u32)?,
+            stride_a: u32_of("a", g.batch * sa).and_then(|_| u32_of("a", sa))?,
+            stride_b: u32_of("b", g.batch * sb).and_then(|_| u32_of("b", sb))?,
+            stride_c: u32_of("c", g.batch * sc).and_then(|_| u32_of("c", sc))?,
             alpha: g.alpha,
         };
         let flag = |on: bool| if on { 1.0 } else { 0.0 };
@@ -249,5 +249,40 @@ impl GpuContext {
             )?;
         }
         Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct CopyParams {
+    n4: u32,
+    pad: [u32; 3],
+}
+
+impl GpuContext {
+    /// `dst ← src` by the `copy` kernel in vec4 words (the benchmarks' bandwidth floor; unlike
+    /// [`GpuContext::copy`] it runs in a compute pass, so it is timed like the other kernels).
+    ///
+    /// # Errors
+    /// [`GpuError::Core`] (`LengthMismatch`); `BadShape` unless the length is a multiple of 4.
+    pub fn copy_kernel(&self, dst: &GpuBuffer<f32>, src: &GpuBuffer<f32>) -> Result<()> {
+        check_len("dst", src.len(), dst.len())?;
+        if src.len() % 4 != 0 {
+            return Err(GpuError::Core(rewardkit_core::Error::BadShape {
+                what: "src",
+                len: src.len(),
+                dim: 4,
+            }));
+        }
+        let n4 = u32_of("src", src.len() / 4)?;
+        let g = crate::grid(n4.div_ceil(256));
+        let p = CopyParams { n4, pad: [0; 3] };
+        self.dispatch(
+            &rewardkit_shaders::COPY,
+            &[],
+            &[&dst.raw, &src.raw],
+            super::bytes(&p),
+            g,
+        )
     }
 }

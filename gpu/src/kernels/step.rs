@@ -150,10 +150,15 @@ impl GpuContext {
         }
         u32_of("logits", s.logits.len())?;
         let l = loss.params();
+        let (nb, t32, v32) = (
+            u32_of("rows", b)?,
+            u32_of("seq_len", seq_len)?,
+            u32_of("vocab", vocab)?,
+        );
         let mk = |n_work: u32| Params {
-            n_rows: b as u32,
-            seq_len: seq_len as u32,
-            vocab: vocab as u32,
+            n_rows: nb,
+            seq_len: t32,
+            vocab: v32,
             kind: l.kind,
             adv_per_token: u32::from(per_token),
             has_kl: l.has_kl,
@@ -180,7 +185,6 @@ impl GpuContext {
             len_eps,
             horizon,
         };
-        let nb = u32_of("rows", b)?;
         let nt = u32_of("tokens", n)?;
         let bufs = [
             &s.grad_logits.raw,
