@@ -131,6 +131,38 @@ impl GpuContext {
     /// # Errors
     /// [`GpuError::NoAdapter`], [`GpuError::Device`].
     pub async fn new() -> Result<Self> {
+        Self::create(None).await
+    }
+
+    /// [`GpuContext::new`] with the given device limits instead of the adapter's: with
+    /// `wgpu::Limits::default()` (WebGPU's defaults: 8 storage buffers per stage, 16 KiB of
+    /// workgroup memory, 256 invocations per workgroup, 128 MiB per binding) the device accepts
+    /// exactly what a browser guarantees, so a kernel that runs here runs in any browser.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`]; [`GpuError::Device`] when the adapter cannot give these limits.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), rewardkit_gpu::GpuError> {
+    /// use rewardkit_gpu::{GpuContext, wgpu};
+    /// let ctx = GpuContext::new_with_limits_blocking(wgpu::Limits::default())?;
+    /// ctx.warm_up(rewardkit_gpu::shaders::ALL)?; // every kernel fits WebGPU's defaults
+    /// # Ok(()) }
+    /// ```
+    pub async fn new_with_limits(limits: wgpu::Limits) -> Result<Self> {
+        Self::create(Some(limits)).await
+    }
+
+    /// [`GpuContext::new_with_limits`], blocking (native only).
+    ///
+    /// # Errors
+    /// As [`GpuContext::new_with_limits`].
+    pub fn new_with_limits_blocking(limits: wgpu::Limits) -> Result<Self> {
+        pollster::block_on(Self::new_with_limits(limits))
+    }
+
+    async fn create(want_limits: Option<wgpu::Limits>) -> Result<Self> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = match std::env::var(ADAPTER_ENV) {
@@ -158,7 +190,7 @@ impl GpuContext {
         let wanted =
             wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
         let features = offered & wanted;
-        let limits = adapter.limits();
+        let limits = want_limits.unwrap_or_else(|| adapter.limits());
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("rewardkit"),
@@ -321,6 +353,40 @@ impl GpuContext {
         let mut enc = self.encoder();
         if let Some(e) = enc.as_mut() {
             e.copy_buffer_to_buffer(&src.raw, 0, &dst.raw, 0, src.byte_len().div_ceil(4) * 4);
+        }
+        Ok(())
+    }
+
+    /// Records a device-side copy of all of `src` into `dst` starting at element `offset` (used
+    /// to gather small side inputs into one binding).
+    ///
+    /// # Errors
+    /// [`GpuError::Core`] (`LengthMismatch`) if `src` does not fit at `offset`.
+    pub(crate) fn copy_into<T: Pod>(
+        &self,
+        dst: &GpuBuffer<T>,
+        offset: usize,
+        src: &GpuBuffer<T>,
+    ) -> Result<()> {
+        if offset + src.len() > dst.len() {
+            return Err(GpuError::Core(rewardkit_core::Error::LengthMismatch {
+                what: "gather destination",
+                expected: offset + src.len(),
+                got: dst.len(),
+            }));
+        }
+        if src.is_empty() {
+            return Ok(());
+        }
+        let mut enc = self.encoder();
+        if let Some(e) = enc.as_mut() {
+            e.copy_buffer_to_buffer(
+                &src.raw,
+                0,
+                &dst.raw,
+                (offset * size_of::<T>()) as u64,
+                src.byte_len(),
+            );
         }
         Ok(())
     }

@@ -91,6 +91,9 @@ pub use kernels::step::RlStepBuffers;
 
 /// Kernels and their metadata (re-exported from `rewardkit-shaders`).
 pub use rewardkit_shaders as shaders;
+/// The wgpu version this crate is built on (for [`GpuContext::new_with_limits`], interop with
+/// [`GpuContext::device`] and [`GpuBuffer::raw`]).
+pub use wgpu;
 
 /// `Err(LengthMismatch)` unless `got == expected`.
 pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<()> {

@@ -77,9 +77,13 @@ pub struct Binding {
 pub struct Kernel {
     /// A unique name (file stem, plus the entry point when a file has several).
     pub name: &'static str,
-    /// The file name in `wgsl/`.
+    /// The kernel's own file in `wgsl/`.
     pub file: &'static str,
-    /// The WGSL source of the whole file.
+    /// The shared files (in `wgsl/shared/`) concatenated ahead of `file`, in order: WGSL has no
+    /// includes, so each shared function has one home and every kernel that uses it lists it here.
+    pub parts: &'static [&'static str],
+    /// The WGSL source: the shared `parts`, then `file`, concatenated (what naga validates and
+    /// what the GPU compiles).
     pub source: &'static str,
     /// The entry point.
     pub entry: &'static str,
@@ -112,9 +116,16 @@ const fn uni(name: &'static str) -> Binding {
     }
 }
 
+/// The source of a kernel: its shared parts (in `wgsl/shared/`), then its own file.
 macro_rules! wgsl {
     ($file:literal) => {
         include_str!(concat!("../wgsl/", $file))
+    };
+    ([$($part:literal),* $(,)?], $file:literal) => {
+        concat!(
+            $(include_str!(concat!("../wgsl/shared/", $part)),)*
+            include_str!(concat!("../wgsl/", $file))
+        )
     };
 }
 
@@ -123,6 +134,7 @@ macro_rules! wgsl {
 pub const MATMUL: Kernel = Kernel {
     name: "matmul",
     file: "matmul.wgsl",
+    parts: &[],
     source: wgsl!("matmul.wgsl"),
     entry: "matmul",
     bindings: &[rw("c"), ro("a"), ro("b"), ro("bias"), uni("p")],
@@ -146,6 +158,7 @@ const GA_BINDINGS: &[Binding] = &[
 pub const GROUP_ADVANTAGE: Kernel = Kernel {
     name: "group_advantage",
     file: "group_advantage.wgsl",
+    parts: &[],
     source: wgsl!("group_advantage.wgsl"),
     entry: "group_advantage",
     bindings: GA_BINDINGS,
@@ -173,6 +186,7 @@ const RET_BINDINGS: &[Binding] = &[
 const RETURNS_BASE: Kernel = Kernel {
     name: "returns_rows",
     file: "returns.wgsl",
+    parts: &[],
     source: wgsl!("returns.wgsl"),
     entry: "returns_rows",
     bindings: RET_BINDINGS,
@@ -211,7 +225,8 @@ pub const GAE_SCAN: Kernel = Kernel {
 pub const KL_PENALTY: Kernel = Kernel {
     name: "kl_penalty",
     file: "kl_penalty.wgsl",
-    source: wgsl!("kl_penalty.wgsl"),
+    parts: &["kl.wgsl"],
+    source: wgsl!(["kl.wgsl"], "kl_penalty.wgsl"),
     entry: "kl_penalty",
     bindings: &[
         rw("value"),
@@ -229,7 +244,8 @@ pub const KL_PENALTY: Kernel = Kernel {
 pub const POLICY_LOSS: Kernel = Kernel {
     name: "policy_loss",
     file: "policy_loss.wgsl",
-    source: wgsl!("policy_loss.wgsl"),
+    parts: &["math.wgsl", "kl.wgsl", "policy.wgsl"],
+    source: wgsl!(["math.wgsl", "kl.wgsl", "policy.wgsl"], "policy_loss.wgsl"),
     entry: "policy_loss",
     bindings: &[
         rw("grad"),
@@ -239,8 +255,7 @@ pub const POLICY_LOSS: Kernel = Kernel {
         ro("adv"),
         ro("mask"),
         ro("ref_logp"),
-        ro("weights"),
-        ro("entropy"),
+        ro("extra"),
         uni("p"),
     ],
     workgroup_size: [256, 1, 1],
@@ -252,7 +267,8 @@ pub const POLICY_LOSS: Kernel = Kernel {
 pub const LOSS_PARTS: Kernel = Kernel {
     name: "loss_parts",
     file: "loss_parts.wgsl",
-    source: wgsl!("loss_parts.wgsl"),
+    parts: &["agg.wgsl"],
+    source: wgsl!(["agg.wgsl"], "loss_parts.wgsl"),
     entry: "loss_parts",
     bindings: &[rw("parts"), rw("grad"), ro("rows"), ro("mask"), uni("p")],
     workgroup_size: [256, 1, 1],
@@ -270,7 +286,11 @@ pub const SCALE_GRAD: Kernel = Kernel {
 const LOGITS_BASE: Kernel = Kernel {
     name: "log_softmax",
     file: "logits.wgsl",
-    source: wgsl!("logits.wgsl"),
+    parts: &["math.wgsl", "reduce.wgsl", "row_stats.wgsl"],
+    source: wgsl!(
+        ["math.wgsl", "reduce.wgsl", "row_stats.wgsl"],
+        "logits.wgsl"
+    ),
     entry: "log_softmax",
     bindings: &[
         rw("out"),
@@ -324,10 +344,48 @@ pub const FULL_KL_BACKWARD: Kernel = Kernel {
     ..LOGITS_BASE
 };
 
+/// Row-wise softmax `π_v = e^{z_v − max z} / Σ e^{z − max z}` (llm.c's `softmax_forward`).
+pub const SOFTMAX_FORWARD: Kernel = Kernel {
+    name: "softmax_forward",
+    entry: "softmax_forward",
+    ..LOGITS_BASE
+};
+/// Cross-entropy `−log π(target)` per row from the logits (llm.c's `crossentropy_forward`).
+pub const CROSSENTROPY_FORWARD: Kernel = Kernel {
+    name: "crossentropy_forward",
+    entry: "crossentropy_forward",
+    ..LOGITS_BASE
+};
+/// Fused softmax + cross-entropy backward, accumulating `dlogits += dloss·(π − onehot)` (llm.c's
+/// `crossentropy_softmax_backward`).
+pub const CROSSENTROPY_SOFTMAX_BACKWARD: Kernel = Kernel {
+    name: "crossentropy_softmax_backward",
+    entry: "crossentropy_softmax_backward",
+    ..LOGITS_BASE
+};
+
 const STEP_BASE: Kernel = Kernel {
     name: "rl_step",
     file: "rl_step.wgsl",
-    source: wgsl!("rl_step.wgsl"),
+    parts: &[
+        "math.wgsl",
+        "reduce.wgsl",
+        "row_stats.wgsl",
+        "kl.wgsl",
+        "policy.wgsl",
+        "agg.wgsl",
+    ],
+    source: wgsl!(
+        [
+            "math.wgsl",
+            "reduce.wgsl",
+            "row_stats.wgsl",
+            "kl.wgsl",
+            "policy.wgsl",
+            "agg.wgsl"
+        ],
+        "rl_step.wgsl"
+    ),
     entry: "rl_step",
     bindings: &[
         rw("grad_logits"),
@@ -335,10 +393,8 @@ const STEP_BASE: Kernel = Kernel {
         rw("rows"),
         ro("logits"),
         ro("ids"),
-        ro("old_logp"),
-        ro("ref_logp"),
-        ro("adv"),
         ro("mask"),
+        ro("side"),
         ro("parts"),
         uni("p"),
     ],
@@ -367,6 +423,7 @@ pub const RL_ROWS: Kernel = Kernel {
 pub const COPY: Kernel = Kernel {
     name: "copy",
     file: "copy.wgsl",
+    parts: &[],
     source: wgsl!("copy.wgsl"),
     entry: "copy",
     bindings: &[rw("dst"), ro("src"), uni("p")],
@@ -395,6 +452,9 @@ pub const ALL: &[Kernel] = &[
     ENTROPY_BACKWARD,
     FULL_KL_FORWARD,
     FULL_KL_BACKWARD,
+    SOFTMAX_FORWARD,
+    CROSSENTROPY_FORWARD,
+    CROSSENTROPY_SOFTMAX_BACKWARD,
     RL_STEP,
     RL_MASK_ROWS,
     RL_ROWS,

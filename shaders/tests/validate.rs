@@ -1,4 +1,6 @@
-//! Every WGSL file parses and validates with naga (no GPU needed), and every [`Kernel`]'s metadata
+//! Every kernel source (its shared parts and its own file, concatenated) parses and validates with
+//! naga (no GPU needed), every shared function has one home, every kernel fits WebGPU's default
+//! binding limits, and every [`Kernel`]'s metadata
 //! matches its parsed module: the entry point exists, its bindings have the declared order and
 //! access modes, the workgroup size is the declared one (for the default override values), the
 //! overrides exist, and the file names its CPU reference.
@@ -28,25 +30,194 @@ fn parse(file: &str, source: &str) -> naga::Module {
     module
 }
 
-#[test]
-fn every_file_validates() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wgsl");
+fn read(rel: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("wgsl")
+        .join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `.wgsl` files of a folder under `wgsl/`, relative to `wgsl/`.
+fn files_in(sub: &str) -> BTreeSet<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("wgsl")
+        .join(sub);
     let mut files = BTreeSet::new();
     for entry in std::fs::read_dir(&dir).expect("wgsl dir") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) == Some("wgsl") {
-            let source = std::fs::read_to_string(&path).expect("read");
             let name = path.file_name().and_then(|n| n.to_str()).expect("name");
-            parse(name, &source);
-            files.insert(name.to_owned());
+            files.insert(if sub.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{sub}/{name}")
+            });
         }
     }
-    // Every file on disk is shipped by some kernel, and every kernel's file is on disk.
+    files
+}
+
+#[test]
+fn every_kernel_source_validates() {
+    // A kernel's source is its shared parts and its own file: that concatenation is what naga
+    // validates (a shared file alone may use another shared file's functions).
+    for k in ALL {
+        parse(k.name, k.source);
+    }
+    // Every kernel file on disk is shipped by some kernel, and every kernel's file is on disk;
+    // likewise every shared file is a part of some kernel.
     let shipped: BTreeSet<String> = ALL.iter().map(|k| k.file.to_owned()).collect();
     assert_eq!(
-        files, shipped,
+        files_in(""),
+        shipped,
         "files in wgsl/ vs files named by rewardkit_shaders::ALL"
     );
+    let used: BTreeSet<String> = ALL
+        .iter()
+        .flat_map(|k| k.parts.iter().map(|p| format!("shared/{p}")))
+        .collect();
+    assert_eq!(
+        files_in("shared"),
+        used,
+        "files in wgsl/shared/ vs the parts named by rewardkit_shaders::ALL"
+    );
+}
+
+#[test]
+fn sources_are_their_parts_concatenated() {
+    for k in ALL {
+        let mut want = String::new();
+        for p in k.parts {
+            want.push_str(&read(&format!("shared/{p}")));
+        }
+        want.push_str(&read(k.file));
+        assert!(
+            k.source == want,
+            "{}: source is not parts {:?} + {}",
+            k.name,
+            k.parts,
+            k.file
+        );
+        // No part is listed twice (a function would be defined twice).
+        let distinct: BTreeSet<_> = k.parts.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            k.parts.len(),
+            "{}: a part listed twice",
+            k.name
+        );
+    }
+}
+
+/// `(name, body without whitespace)` of every `fn` declared at the top level of a WGSL text.
+fn functions(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest
+        .find("\nfn ")
+        .or_else(|| rest.starts_with("fn ").then_some(0))
+    {
+        let start = if rest[i..].starts_with('\n') {
+            i + 1
+        } else {
+            i
+        };
+        let decl = &rest[start + 3..];
+        let name: String = decl
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let open = decl.find('{').expect("fn body");
+        let mut depth = 0usize;
+        let mut end = open;
+        for (j, c) in decl[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + j;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let body: String = decl[open..=end]
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<String>()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        out.push((name, body));
+        rest = &decl[end..];
+    }
+    out
+}
+
+#[test]
+fn every_function_has_one_home() {
+    // Across every file (kernels and shared parts), a function name is declared once and no body
+    // appears twice (under any name): shared code lives in wgsl/shared/ and is concatenated.
+    let mut names = std::collections::BTreeMap::new();
+    let mut bodies = std::collections::BTreeMap::new();
+    let all: Vec<String> = files_in("").into_iter().chain(files_in("shared")).collect();
+    let mut count = 0;
+    for f in &all {
+        for (name, body) in functions(&read(f)) {
+            count += 1;
+            if let Some(prev) = names.insert(name.clone(), f.clone()) {
+                panic!("fn {name} is declared in {prev} and in {f}");
+            }
+            // Trivial bodies (a single return of a constant) may coincide.
+            if body.len() > 40 {
+                if let Some((pn, pf)) = bodies.insert(body, (name.clone(), f.clone())) {
+                    panic!("fn {name} ({f}) has the same body as fn {pn} ({pf})");
+                }
+            }
+        }
+    }
+    assert!(count > 50, "the scanner found only {count} functions");
+    println!(
+        "{count} functions in {} files, each with one home",
+        all.len()
+    );
+}
+
+/// WebGPU's default `maxStorageBuffersPerShaderStage` and `maxUniformBuffersPerShaderStage`:
+/// every kernel fits them, so the same kernels run in a browser.
+const WEBGPU_MAX_STORAGE: usize = 8;
+const WEBGPU_MAX_UNIFORM: usize = 12;
+const WEBGPU_MAX_INVOCATIONS: u32 = 256;
+
+#[test]
+fn every_kernel_fits_webgpu_default_limits() {
+    for k in ALL {
+        let storage = k
+            .bindings
+            .iter()
+            .filter(|b| matches!(b.access, Access::Read | Access::ReadWrite))
+            .count();
+        let uniform = k.bindings.len() - storage;
+        assert!(
+            storage <= WEBGPU_MAX_STORAGE,
+            "{}: {storage} storage buffers > {WEBGPU_MAX_STORAGE}",
+            k.name
+        );
+        assert!(
+            uniform <= WEBGPU_MAX_UNIFORM,
+            "{}: {uniform} uniforms",
+            k.name
+        );
+        let [x, y, z] = k.workgroup_size;
+        assert!(
+            x * y * z <= WEBGPU_MAX_INVOCATIONS,
+            "{}: {} invocations per workgroup",
+            k.name,
+            x * y * z
+        );
+    }
 }
 
 /// The workgroup size with every override at its default value.
@@ -151,10 +322,17 @@ fn check_kernel(k: &Kernel) {
         "{}: every override is listed",
         k.name
     );
+    let own = read(k.file);
     let line = format!("// CPU reference: {}", k.cpu_reference);
-    assert!(k.source.contains(&line), "{}: missing `{line}`", k.name);
-    // The algorithm is described at the top of the file.
-    assert!(k.source.starts_with("// "), "{}: opening comment", k.name);
+    assert!(own.contains(&line), "{}: missing `{line}`", k.name);
+    // The algorithm is described at the top of the file and of every shared part.
+    assert!(own.starts_with("// "), "{}: opening comment", k.name);
+    for p in k.parts {
+        assert!(
+            read(&format!("shared/{p}")).starts_with("// "),
+            "shared/{p}: opening comment"
+        );
+    }
 }
 
 #[test]

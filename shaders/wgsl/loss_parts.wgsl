@@ -2,13 +2,9 @@
 // (rows[2b] = row sum, rows[2b + 1] = valid tokens) to the additive parts
 // [sum, seq_mean_sum, tokens, seqs, rows] (one workgroup, f32; counts are exact below 2²⁴), and
 // scale_grad multiplies the gradient of the sums by the aggregation's per-row weight
-// 1/normalizer (or 1/(dᵢ·normalizer) for the row-mean modes), computed on the device from the
-// parts, so a step needs no readback. A zero normalizer (no valid token) writes 0 (the host
-// reports TooFewValid when it reads the parts).
-//
-// Aggregations (Params.agg): 0 token-mean, 1 token-sum, 2 seq-mean-token-sum, 3
-// seq-mean-token-sum-norm (horizon), 4 seq-mean-token-mean (row divisor Lᵢ + len_eps), 5 TRL
-// grpo (row-mean-token-mean), 6 row-mean-token-sum, 7 dr_grpo (row-mean-token-sum-norm).
+// (shared/agg.wgsl's agg_weight: 1/normalizer, or 1/(dᵢ·normalizer) for the row-mean modes),
+// computed on the device from the parts, so a step needs no readback. A zero normalizer (no valid
+// token) writes 0 (the host reports TooFewValid when it reads the parts).
 //
 // CPU reference: rewardkit_core::loss::Aggregation::scale_grad (and LossParts)
 
@@ -31,17 +27,6 @@ struct Params {
 
 var<workgroup> sh: array<vec4<f32>, 256>;
 
-fn row_divisor(len: f32) -> f32 {
-    if (p.agg == 4u) {
-        return len + p.len_eps;
-    }
-    return len;
-}
-
-fn uses_row_means() -> bool {
-    return p.agg == 4u || p.agg == 5u;
-}
-
 @compute @workgroup_size(WG)
 fn loss_parts(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
@@ -52,7 +37,7 @@ fn loss_parts(@builtin(local_invocation_id) lid3: vec3<u32>) {
         acc.x += s;
         acc.z += len;
         if (len > 0.0) {
-            acc.y += s / row_divisor(len);
+            acc.y += s / agg_row_divisor(p.agg, len, p.len_eps);
             acc.w += 1.0;
         }
     }
@@ -73,29 +58,6 @@ fn loss_parts(@builtin(local_invocation_id) lid3: vec3<u32>) {
     }
 }
 
-fn normalizer() -> f32 {
-    switch p.agg {
-        case 1u: {
-            return 1.0;
-        }
-        case 0u: {
-            return parts[2];
-        }
-        case 2u, 4u: {
-            return parts[3];
-        }
-        case 3u: {
-            return parts[3] * p.horizon;
-        }
-        case 7u: {
-            return parts[4] * p.horizon;
-        }
-        default: {
-            return parts[4];
-        }
-    }
-}
-
 @compute @workgroup_size(WG)
 fn scale_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
@@ -105,14 +67,7 @@ fn scale_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (mask[i] == 0u) {
         return;
     }
-    let norm = normalizer();
-    var d = norm;
-    if (uses_row_means()) {
-        d = row_divisor(rows[2u * (i / p.seq_len) + 1u]) * norm;
-    }
-    if (d > 0.0) {
-        grad[i] = grad[i] * (1.0 / d);
-    } else {
-        grad[i] = 0.0;
-    }
+    let norm = agg_normalizer(p.agg, parts[2], parts[3], parts[4], p.horizon);
+    let w = agg_weight(p.agg, norm, rows[2u * (i / p.seq_len) + 1u], p.len_eps);
+    grad[i] = select(grad[i] * w, 0.0, w == 0.0);
 }

@@ -3,8 +3,9 @@
 use bytemuck::{Pod, Zeroable};
 use rewardkit_core::Error;
 use rewardkit_shaders::{
-    ENTROPY_BACKWARD, ENTROPY_FORWARD, FULL_KL_BACKWARD, FULL_KL_FORWARD, Kernel, LOG_SOFTMAX,
-    LOGPROBS_BACKWARD, LOGPROBS_FORWARD,
+    CROSSENTROPY_FORWARD, CROSSENTROPY_SOFTMAX_BACKWARD, ENTROPY_BACKWARD, ENTROPY_FORWARD,
+    FULL_KL_BACKWARD, FULL_KL_FORWARD, Kernel, LOG_SOFTMAX, LOGPROBS_BACKWARD, LOGPROBS_FORWARD,
+    SOFTMAX_FORWARD,
 };
 
 use crate::error::{GpuError, Result};
@@ -302,6 +303,144 @@ impl GpuContext {
             Some(ref_logits),
             None,
             Some(grad_out),
+            vocab,
+        )
+    }
+
+    /// Row-wise softmax (llm.c's `softmax_forward`).
+    ///
+    /// # Definition
+    /// `probs[n, v] = e^{(z_v − max z) − ln Σ e^{z − max z}}`, the exponential of the core's
+    /// log-softmax ([`rewardkit_core::stats::log_softmax`]).
+    ///
+    /// # Shapes
+    /// `probs`, `logits`: `(N, V)`.
+    ///
+    /// # Errors
+    /// [`GpuError::Core`]: `Empty` for no logits, `BadShape` if `V` does not divide the length,
+    /// `LengthMismatch`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), rewardkit_gpu::GpuError> {
+    /// let ctx = rewardkit_gpu::GpuContext::new_blocking()?;
+    /// let z = ctx.upload(&[0.0f32, 3f32.ln()])?;
+    /// let p = ctx.zeros::<f32>(2)?;
+    /// ctx.softmax_forward(&p, &z, 2)?;
+    /// let p = ctx.read_blocking(&p)?;
+    /// assert!((p[0] - 0.25).abs() < 1e-6 && (p[1] - 0.75).abs() < 1e-6);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Citation: llm.c `train_gpt2.c` (`softmax_forward`).
+    pub fn softmax_forward(
+        &self,
+        probs: &GpuBuffer<f32>,
+        logits: &GpuBuffer<f32>,
+        vocab: usize,
+    ) -> Result<()> {
+        self.logits_op(
+            &SOFTMAX_FORWARD,
+            probs,
+            false,
+            logits,
+            None,
+            None,
+            None,
+            vocab,
+        )
+    }
+
+    /// Cross-entropy of the targets, from the logits (llm.c's `crossentropy_forward`, without
+    /// materializing the softmax).
+    ///
+    /// # Definition
+    /// `losses[n] = −log π(targetₙ) = ln Σ_v e^{z_v − max z} − (z_target − max z)`, the negated
+    /// [`rewardkit_core::kl::logprobs_forward`].
+    ///
+    /// # Shapes
+    /// `losses`, `targets`: `(N)`; `logits`: `(N, V)`.
+    ///
+    /// # Errors
+    /// As [`GpuContext::softmax_forward`] (check targets with [`GpuContext::upload_ids`]: the
+    /// kernel clamps ids to `V − 1`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), rewardkit_gpu::GpuError> {
+    /// let ctx = rewardkit_gpu::GpuContext::new_blocking()?;
+    /// let z = ctx.upload(&[0.0f32, 0.0])?;
+    /// let y = ctx.upload_ids(&[1], 2)?;
+    /// let loss = ctx.zeros::<f32>(1)?;
+    /// ctx.crossentropy_forward(&loss, &z, &y, 2)?;
+    /// assert!((ctx.read_blocking(&loss)?[0] - 2f32.ln()).abs() < 1e-6);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Citation: llm.c `train_gpt2.c` (`crossentropy_forward`).
+    pub fn crossentropy_forward(
+        &self,
+        losses: &GpuBuffer<f32>,
+        logits: &GpuBuffer<f32>,
+        targets: &GpuBuffer<u32>,
+        vocab: usize,
+    ) -> Result<()> {
+        self.logits_op(
+            &CROSSENTROPY_FORWARD,
+            losses,
+            true,
+            logits,
+            None,
+            Some(targets),
+            None,
+            vocab,
+        )
+    }
+
+    /// Fused softmax + cross-entropy backward, accumulating (llm.c's
+    /// `crossentropy_softmax_backward`).
+    ///
+    /// # Definition
+    /// `dlogits[n, v] += dlosses[n]·(π_{n,v} − [v = targetₙ])`: the negated
+    /// [`rewardkit_core::kl::logprobs_backward`] added into `dlogits` (rows with `dlosses[n] = 0`
+    /// add nothing).
+    ///
+    /// # Shapes
+    /// `dlogits`, `logits`: `(N, V)`; `dlosses`, `targets`: `(N)`.
+    ///
+    /// # Errors
+    /// As [`GpuContext::crossentropy_forward`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), rewardkit_gpu::GpuError> {
+    /// let ctx = rewardkit_gpu::GpuContext::new_blocking()?;
+    /// let z = ctx.upload(&[0.0f32, 0.0])?;
+    /// let y = ctx.upload_ids(&[1], 2)?;
+    /// let dloss = ctx.upload(&[2.0f32])?;
+    /// let dz = ctx.upload(&[1.0f32, 1.0])?;
+    /// ctx.crossentropy_softmax_backward(&dz, &dloss, &z, &y, 2)?;
+    /// assert_eq!(ctx.read_blocking(&dz)?, vec![2.0, 0.0]); // 1 + 2·(½ − 0), 1 + 2·(½ − 1)
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Citation: llm.c `train_gpt2.c` (`crossentropy_softmax_backward`).
+    pub fn crossentropy_softmax_backward(
+        &self,
+        dlogits: &GpuBuffer<f32>,
+        dlosses: &GpuBuffer<f32>,
+        logits: &GpuBuffer<f32>,
+        targets: &GpuBuffer<u32>,
+        vocab: usize,
+    ) -> Result<()> {
+        self.logits_op(
+            &CROSSENTROPY_SOFTMAX_BACKWARD,
+            dlogits,
+            false,
+            logits,
+            None,
+            Some(targets),
+            Some(dlosses),
             vocab,
         )
     }

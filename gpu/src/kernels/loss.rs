@@ -12,17 +12,58 @@ use crate::{GpuBuffer, GpuContext, check_len, grid, u32_of};
 /// "No clamp" on the device.
 const BIG: f32 = f32::MAX;
 
+/// `shared/kl.wgsl`'s `KlCfg` (32 bytes, 16-byte aligned inside each kernel's parameters).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-struct KlParams {
-    n: u32,
+pub(crate) struct KlCfg {
     estimator: u32,
     straight_through: u32,
-    grid_x: u32,
+    pad: [u32; 2],
     lo: f32,
     hi: f32,
     vlo: f32,
     vhi: f32,
+}
+
+impl KlCfg {
+    pub(crate) fn of(k: Option<&KlPenalty<f32>>) -> Self {
+        let [lo, hi, vlo, vhi] = k.map_or([0.0; 4], kl_bounds);
+        Self {
+            estimator: k.map_or(0, |k| estimator_code(k.estimator())),
+            straight_through: u32::from(k.is_some_and(KlPenalty::straight_through)),
+            pad: [0; 2],
+            lo,
+            hi,
+            vlo,
+            vhi,
+        }
+    }
+}
+
+/// `shared/policy.wgsl`'s `PolicyCfg` (48 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub(crate) struct PolicyCfg {
+    kind: u32,
+    has_dual: u32,
+    has_delta: u32,
+    pad: u32,
+    clip_low: f32,
+    clip_high: f32,
+    dual_clip: f32,
+    delta: f32,
+    log_ratio_clamp: f32,
+    tau_pos: f32,
+    tau_neg: f32,
+    dro_beta: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct KlParams {
+    kl: KlCfg,
+    n: u32,
+    grid_x: u32,
 }
 
 pub(crate) fn estimator_code(e: KlEstimator) -> u32 {
@@ -289,30 +330,30 @@ impl GpuPolicyLoss {
             Some((k, c)) => (Some(k), c),
             None => (None, 0.0),
         };
-        let b = kl.as_ref().map_or([0.0; 4], kl_bounds);
         LossParams {
-            kind: match self.kind {
-                GpuLossKind::Vanilla => 0,
-                GpuLossKind::Gpg => 1,
-                GpuLossKind::Cispo => 2,
-                GpuLossKind::Sapo => 3,
-                GpuLossKind::Dro => 4,
+            pol: PolicyCfg {
+                kind: match self.kind {
+                    GpuLossKind::Vanilla => 0,
+                    GpuLossKind::Gpg => 1,
+                    GpuLossKind::Cispo => 2,
+                    GpuLossKind::Sapo => 3,
+                    GpuLossKind::Dro => 4,
+                },
+                has_dual: u32::from(self.dual_clip.is_some()),
+                has_delta: u32::from(self.delta.is_some()),
+                pad: 0,
+                clip_low: self.clip.0,
+                clip_high: self.clip.1,
+                dual_clip: self.dual_clip.unwrap_or(0.0),
+                delta: self.delta.unwrap_or(0.0),
+                log_ratio_clamp: self.log_ratio_clamp.unwrap_or(BIG),
+                tau_pos: self.tau.0,
+                tau_neg: self.tau.1,
+                dro_beta: self.dro_beta,
             },
+            kl: KlCfg::of(kl.as_ref()),
             has_kl: u32::from(kl.is_some()),
-            kl_estimator: kl.map_or(0, |k| estimator_code(k.estimator())),
-            kl_straight_through: u32::from(kl.is_some_and(|k| k.straight_through())),
-            has_dual: u32::from(self.dual_clip.is_some()),
-            has_delta: u32::from(self.delta.is_some()),
-            clip_low: self.clip.0,
-            clip_high: self.clip.1,
-            dual_clip: self.dual_clip.unwrap_or(0.0),
-            delta: self.delta.unwrap_or(0.0),
-            log_ratio_clamp: self.log_ratio_clamp.unwrap_or(BIG),
-            tau_pos: self.tau.0,
-            tau_neg: self.tau.1,
-            dro_beta: self.dro_beta,
             kl_coef: coef,
-            kl_bounds: b,
             entropy_coef: self.entropy_coef,
         }
     }
@@ -321,53 +362,28 @@ impl GpuPolicyLoss {
 /// The loss parameters shared by `policy_loss.wgsl` and `rl_step.wgsl`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LossParams {
-    pub(crate) kind: u32,
+    pub(crate) pol: PolicyCfg,
+    pub(crate) kl: KlCfg,
     pub(crate) has_kl: u32,
-    pub(crate) kl_estimator: u32,
-    pub(crate) kl_straight_through: u32,
-    pub(crate) has_dual: u32,
-    pub(crate) has_delta: u32,
-    pub(crate) clip_low: f32,
-    pub(crate) clip_high: f32,
-    pub(crate) dual_clip: f32,
-    pub(crate) delta: f32,
-    pub(crate) log_ratio_clamp: f32,
-    pub(crate) tau_pos: f32,
-    pub(crate) tau_neg: f32,
-    pub(crate) dro_beta: f32,
     pub(crate) kl_coef: f32,
-    pub(crate) kl_bounds: [f32; 4],
     pub(crate) entropy_coef: f32,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct PolicyParams {
+    pol: PolicyCfg,
+    kl: KlCfg,
     n_rows: u32,
     seq_len: u32,
-    kind: u32,
     adv_per_token: u32,
     has_kl: u32,
     has_weights: u32,
     has_entropy: u32,
-    kl_estimator: u32,
-    kl_straight_through: u32,
-    has_dual: u32,
-    has_delta: u32,
     grid_x: u32,
-    clip_low: f32,
-    clip_high: f32,
-    dual_clip: f32,
-    delta: f32,
-    log_ratio_clamp: f32,
-    tau_pos: f32,
-    tau_neg: f32,
-    dro_beta: f32,
+    w_off: u32,
+    e_off: u32,
     kl_coef: f32,
-    kl_lo: f32,
-    kl_hi: f32,
-    kl_vlo: f32,
-    kl_vhi: f32,
     entropy_coef: f32,
 }
 
@@ -475,16 +491,10 @@ impl GpuContext {
         check_len("grad", n, grad.len())?;
         let nn = u32_of("n", n)?;
         let g = grid(nn.div_ceil(256));
-        let [lo, hi, vlo, vhi] = kl_bounds(kl);
         let p = KlParams {
+            kl: KlCfg::of(Some(kl)),
             n: nn,
-            estimator: estimator_code(kl.estimator()),
-            straight_through: u32::from(kl.straight_through()),
             grid_x: g[0],
-            lo,
-            hi,
-            vlo,
-            vhi,
         };
         self.dispatch(
             &KL_PENALTY,
@@ -566,35 +576,38 @@ impl GpuContext {
         u32_of("tokens", n)?;
         let g = grid(nb);
         let l = loss.params();
+        let has_entropy = inp.entropy.is_some() && l.entropy_coef != 0.0;
+        let weights = inp.weights;
+        let entropy = inp.entropy.filter(|_| has_entropy);
+        // The optional weights and entropies share one binding (WebGPU's 8 storage buffers): the
+        // one present is bound directly; both are gathered into one buffer by device copies.
+        let gathered;
+        let (extra, w_off, e_off) = match (weights, entropy) {
+            (Some(w), Some(e)) => {
+                gathered = self.zeros::<f32>(2 * n)?;
+                self.copy_into(&gathered, 0, w)?;
+                self.copy_into(&gathered, n, e)?;
+                (&gathered.raw, 0, u32_of("tokens", n)?)
+            }
+            (Some(w), None) => (&w.raw, 0, 0),
+            (None, Some(e)) => (&e.raw, 0, 0),
+            (None, None) => (self.dummy(), 0, 0),
+        };
         let p = PolicyParams {
+            pol: l.pol,
+            kl: l.kl,
             n_rows: nb,
             seq_len: u32_of("seq_len", seq_len)?,
-            kind: l.kind,
             adv_per_token: u32::from(per_token),
             has_kl: l.has_kl,
-            has_weights: u32::from(inp.weights.is_some()),
-            has_entropy: u32::from(inp.entropy.is_some() && l.entropy_coef != 0.0),
-            kl_estimator: l.kl_estimator,
-            kl_straight_through: l.kl_straight_through,
-            has_dual: l.has_dual,
-            has_delta: l.has_delta,
+            has_weights: u32::from(weights.is_some()),
+            has_entropy: u32::from(has_entropy),
             grid_x: g[0],
-            clip_low: l.clip_low,
-            clip_high: l.clip_high,
-            dual_clip: l.dual_clip,
-            delta: l.delta,
-            log_ratio_clamp: l.log_ratio_clamp,
-            tau_pos: l.tau_pos,
-            tau_neg: l.tau_neg,
-            dro_beta: l.dro_beta,
+            w_off,
+            e_off,
             kl_coef: l.kl_coef,
-            kl_lo: l.kl_bounds[0],
-            kl_hi: l.kl_bounds[1],
-            kl_vlo: l.kl_bounds[2],
-            kl_vhi: l.kl_bounds[3],
             entropy_coef: l.entropy_coef,
         };
-        let d = self.dummy();
         let wg = seq_len.next_power_of_two().clamp(32, 256);
         self.dispatch(
             &POLICY_LOSS,
@@ -606,9 +619,8 @@ impl GpuContext {
                 &inp.old_logp.raw,
                 &inp.advantages.raw,
                 &inp.mask.raw,
-                inp.ref_logp.map_or(d, |x| &x.raw),
-                inp.weights.map_or(d, |x| &x.raw),
-                inp.entropy.map_or(d, |x| &x.raw),
+                inp.ref_logp.map_or(self.dummy(), |x| &x.raw),
+                extra,
             ],
             super::bytes(&p),
             g,

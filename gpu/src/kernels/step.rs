@@ -5,38 +5,25 @@ use rewardkit_core::Error;
 use rewardkit_core::loss::Aggregation;
 use rewardkit_shaders::{RL_MASK_ROWS, RL_ROWS, RL_STEP};
 
-use super::loss::{GpuPolicyLoss, agg_code, token_shape};
+use super::loss::{GpuPolicyLoss, KlCfg, PolicyCfg, agg_code, token_shape};
 use crate::error::{GpuError, Result};
 use crate::{GpuBuffer, GpuContext, check_len, grid, u32_of};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 struct Params {
+    pol: PolicyCfg,
+    kl: KlCfg,
     n_rows: u32,
     seq_len: u32,
     vocab: u32,
-    kind: u32,
     adv_per_token: u32,
     has_kl: u32,
-    kl_estimator: u32,
-    kl_straight_through: u32,
-    has_dual: u32,
-    has_delta: u32,
     agg: u32,
     grid_x: u32,
-    clip_low: f32,
-    clip_high: f32,
-    dual_clip: f32,
-    delta: f32,
-    log_ratio_clamp: f32,
-    tau_pos: f32,
-    tau_neg: f32,
-    dro_beta: f32,
+    ref_off: u32,
+    adv_off: u32,
     kl_coef: f32,
-    kl_lo: f32,
-    kl_hi: f32,
-    kl_vlo: f32,
-    kl_vhi: f32,
     entropy_coef: f32,
     len_eps: f32,
     horizon: f32,
@@ -155,56 +142,60 @@ impl GpuContext {
             u32_of("seq_len", seq_len)?,
             u32_of("vocab", vocab)?,
         );
-        let mk = |n_work: u32| Params {
-            n_rows: nb,
-            seq_len: t32,
-            vocab: v32,
-            kind: l.kind,
-            adv_per_token: u32::from(per_token),
-            has_kl: l.has_kl,
-            kl_estimator: l.kl_estimator,
-            kl_straight_through: l.kl_straight_through,
-            has_dual: l.has_dual,
-            has_delta: l.has_delta,
-            agg: code,
-            grid_x: grid(n_work)[0],
-            clip_low: l.clip_low,
-            clip_high: l.clip_high,
-            dual_clip: l.dual_clip,
-            delta: l.delta,
-            log_ratio_clamp: l.log_ratio_clamp,
-            tau_pos: l.tau_pos,
-            tau_neg: l.tau_neg,
-            dro_beta: l.dro_beta,
-            kl_coef: l.kl_coef,
-            kl_lo: l.kl_bounds[0],
-            kl_hi: l.kl_bounds[1],
-            kl_vlo: l.kl_bounds[2],
-            kl_vhi: l.kl_bounds[3],
-            entropy_coef: l.entropy_coef,
-            len_eps,
-            horizon,
-        };
         let nt = u32_of("tokens", n)?;
+        // The per-token side inputs share one binding (WebGPU's 8 storage buffers per stage):
+        // [old_logp | ref_logp (with a KL term) | advantages], gathered by device copies.
+        let kl_ref = s.ref_logp.filter(|_| l.has_kl != 0);
+        let ref_off = n;
+        let adv_off = n + kl_ref.map_or(0, GpuBuffer::len);
+        let side = self.zeros::<f32>(adv_off + s.advantages.len())?;
+        self.copy_into(&side, 0, s.old_logp)?;
+        if let Some(r) = kl_ref {
+            self.copy_into(&side, ref_off, r)?;
+        }
+        self.copy_into(&side, adv_off, s.advantages)?;
+        let mk = |n_work: u32| -> Result<Params> {
+            Ok(Params {
+                pol: l.pol,
+                kl: l.kl,
+                n_rows: nb,
+                seq_len: t32,
+                vocab: v32,
+                adv_per_token: u32::from(per_token),
+                has_kl: l.has_kl,
+                agg: code,
+                grid_x: grid(n_work)[0],
+                ref_off: u32_of("side", ref_off)?,
+                adv_off: u32_of("side", adv_off)?,
+                kl_coef: l.kl_coef,
+                entropy_coef: l.entropy_coef,
+                len_eps,
+                horizon,
+            })
+        };
         let bufs = [
             &s.grad_logits.raw,
             &s.tok.raw,
             &s.rows.raw,
             &s.logits.raw,
             &s.ids.raw,
-            &s.old_logp.raw,
-            s.ref_logp.map_or(self.dummy(), |x| &x.raw),
-            &s.advantages.raw,
             &s.mask.raw,
+            &side.raw,
             &s.parts.raw,
         ];
         let wg_t = [("WG", seq_len.next_power_of_two().clamp(32, 256) as f64)];
         let wg_v = [("WG", vocab.next_power_of_two().clamp(32, 256) as f64)];
         // The parts binding is read by rl_step and written by loss_parts: separate dispatches.
-        self.dispatch(&RL_MASK_ROWS, &wg_t, &bufs, super::bytes(&mk(nb)), grid(nb))?;
+        self.dispatch(
+            &RL_MASK_ROWS,
+            &wg_t,
+            &bufs,
+            super::bytes(&mk(nb)?),
+            grid(nb),
+        )?;
         self.loss_parts(s.parts, s.rows, agg)?;
-        self.dispatch(&RL_STEP, &wg_v, &bufs, super::bytes(&mk(nt)), grid(nt))?;
-        self.dispatch(&RL_ROWS, &wg_t, &bufs, super::bytes(&mk(nb)), grid(nb))?;
+        self.dispatch(&RL_STEP, &wg_v, &bufs, super::bytes(&mk(nt)?), grid(nt))?;
+        self.dispatch(&RL_ROWS, &wg_t, &bufs, super::bytes(&mk(nb)?), grid(nb))?;
         self.loss_parts(s.parts, s.rows, agg)
     }
 }

@@ -6,3 +6,4 @@
 
 mod matmul;
 mod rl;
+mod transformer;

@@ -335,7 +335,9 @@ fn aggregations() -> Vec<Aggregation> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(8))]
     #[test]
-    fn policy_losses_match_core((b, t, mask) in token_batch(), seed in 0u64..100, per_token: bool) {
+    fn policy_losses_match_core(
+        (b, t, mask) in token_batch(), seed in 0u64..100, per_token: bool, with_weights: bool,
+    ) {
         prop_assume!(mask.contains(&1));
         let Some(ctx) = context("policy_losses_match_core") else { return Ok(()) };
         let n = b * t;
@@ -344,12 +346,15 @@ proptest! {
         let rf: Vec<f32> = logp.iter().zip(fill(seed + 2, n, -0.5, 0.5)).map(|(a, d)| a + d).collect();
         let ent = fill(seed + 3, n, 0.0, 3.0);
         let adv = fill(seed + 4, if per_token { n } else { b }, -2.0, 2.0);
+        // Detached per-token weights: with the entropies they share one binding (gathered).
+        let w = fill(seed + 5, n, 0.0, 2.0);
         let bits: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
         let cmask = Mask::new(&bits, t).unwrap();
         let (glp, gold, gref, gent, gadv, gm) =
             (up(ctx, &logp), up(ctx, &old), up(ctx, &rf), up(ctx, &ent), up(ctx, &adv), up_u32(ctx, &mask));
+        let gw = up(ctx, &w);
         let inp = PolicyBuffers { logp: &glp, old_logp: &gold, advantages: &gadv, mask: &gm,
-            ref_logp: Some(&gref), weights: None, entropy: Some(&gent) };
+            ref_logp: Some(&gref), weights: with_weights.then_some(&gw), entropy: Some(&gent) };
         let (grad, rows, parts) = (ctx.zeros::<f32>(n).unwrap(), ctx.zeros::<f32>(2 * b).unwrap(), ctx.zeros::<f32>(5).unwrap());
         for loss in losses() {
             for agg in aggregations() {
@@ -359,13 +364,17 @@ proptest! {
                 let gp = ctx.read_parts_blocking(&parts).unwrap();
                 // CPU chain.
                 let (l64, o64, r64, e64, a64) = (f64s(&logp), f64s(&old), f64s(&rf), f64s(&ent), f64s(&adv));
-                let ci = PolicyInputs::new(&l64, &o64, &a64, cmask).unwrap()
+                let w64 = f64s(&w);
+                let mut ci = PolicyInputs::new(&l64, &o64, &a64, cmask).unwrap()
                     .with_ref(&r64).unwrap().with_entropy(&e64).unwrap();
+                if with_weights {
+                    ci = ci.with_weights(&w64).unwrap();
+                }
                 let mut cg = vec![0.0; n];
                 let cp = policy_loss(&mut cg, &ci, &loss.to_core().unwrap(), &agg).unwrap();
                 agg.scale_grad(&mut cg, cmask, &cp).unwrap();
                 prop_assert_eq!((gp.tokens, gp.seqs, gp.rows), (cp.tokens, cp.seqs, cp.rows));
-                let what = format!("{loss:?} {agg:?}");
+                let what = format!("{loss:?} {agg:?} weights={with_weights}");
                 assert_close(&what, &[gp.sum, gp.seq_mean_sum], &[cp.sum, cp.seq_mean_sum], 1e-5, 1e-5 * n as f64);
                 assert_close(&what, &down(ctx, &grad), &cg, 1e-5, 1e-6);
                 let (gv, cv) = (agg.value(&gp, &gp).unwrap(), agg.value(&cp, &cp).unwrap());
@@ -544,7 +553,9 @@ proptest! {
     /// (KL and entropy terms) → scale_grad → entropy_upstream → logprobs_backward +
     /// entropy_backward.
     #[test]
-    fn fused_rl_step_matches_core_chain((b, t, mask) in token_batch(), v in 2usize..=300, seed in 0u64..100) {
+    fn fused_rl_step_matches_core_chain(
+        (b, t, mask) in token_batch(), v in 2usize..=300, seed in 0u64..100, per_token: bool, with_kl: bool,
+    ) {
         prop_assume!(mask.contains(&1) && t <= 40);
         let Some(ctx) = context("fused_rl_step_matches_core_chain") else { return Ok(()) };
         let n = b * t;
@@ -555,11 +566,13 @@ proptest! {
         kl::logprobs_forward(&mut lp, &z64, &ids, v).unwrap();
         let old: Vec<f32> = lp.iter().zip(fill(seed + 2, n, -0.3, 0.3)).map(|(&a, d)| a as f32 + d).collect();
         let rf: Vec<f32> = lp.iter().zip(fill(seed + 3, n, -0.3, 0.3)).map(|(&a, d)| a as f32 + d).collect();
-        let adv = fill(seed + 4, b, -2.0, 2.0);
+        // Per-token or per-sequence advantages, with or without a KL term: the side inputs are
+        // gathered into one binding at offsets that depend on both.
+        let adv = fill(seed + 4, if per_token { n } else { b }, -2.0, 2.0);
         let bits: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
         let cmask = Mask::new(&bits, t).unwrap();
         let loss = GpuPolicyLoss::new(GpuLossKind::Vanilla).with_dual_clip(Some(3.0)).unwrap()
-            .with_kl(Some((KlPenalty::new(KlEstimator::K3), 0.1))).unwrap()
+            .with_kl(with_kl.then_some((KlPenalty::new(KlEstimator::K3), 0.1))).unwrap()
             .with_entropy_coef(0.01).unwrap();
         for agg in [Aggregation::TokenMean, Aggregation::SeqMeanTokenMean { len_eps: 0.0 }] {
             // CPU chain.
@@ -586,7 +599,7 @@ proptest! {
             ctx.rl_step(&s, t, v, &loss, &agg).unwrap();
             let gp = ctx.read_parts_blocking(&parts).unwrap();
             prop_assert_eq!((gp.tokens, gp.seqs, gp.rows), (cp.tokens, cp.seqs, cp.rows));
-            let what = format!("{agg:?}");
+            let what = format!("{agg:?} per_token={per_token} kl={with_kl}");
             assert_close(&what, &[agg.value(&gp, &gp).unwrap()], &[agg.value(&cp, &cp).unwrap()], 1e-4, 1e-5);
             assert_within(&what, &down(ctx, &grad), &want, |i| 2e-5 * (1e-2 + want[i].abs()));
             let tk = down(ctx, &tok);
