@@ -419,6 +419,243 @@ pub const RL_ROWS: Kernel = Kernel {
     ..STEP_BASE
 };
 
+// ---------------------------------------------------------------------------------------------
+// Transformer ops (llm.c's CPU kernels in rewardkit_trainer::ops are the references)
+// ---------------------------------------------------------------------------------------------
+
+/// Token plus position embedding (llm.c's `encoder_forward`).
+pub const ENCODER_FORWARD: Kernel = Kernel {
+    name: "encoder_forward",
+    file: "encoder.wgsl",
+    parts: &[],
+    source: wgsl!("encoder.wgsl"),
+    entry: "encoder_forward",
+    bindings: &[rw("out"), ro("tokens"), ro("wte"), ro("wpe"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::encoder_forward",
+};
+
+const TOKEN_SORT_BASE: Kernel = Kernel {
+    name: "sort_init",
+    file: "token_sort.wgsl",
+    parts: &[],
+    source: wgsl!("token_sort.wgsl"),
+    entry: "sort_init",
+    bindings: &[rw("keys"), ro("tokens"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &[],
+    cpu_reference: "rewardkit_trainer::ops::encoder_backward (the token buckets it accumulates in position order)",
+};
+
+/// Keys `(token, position)` of the embedding backward's bitonic sort, padded to a power of two.
+pub const TOKEN_SORT_INIT: Kernel = TOKEN_SORT_BASE;
+/// Sorts each block of 512 keys through every bitonic stage `k ≤ 512` in workgroup memory.
+pub const TOKEN_SORT_LOCAL_INIT: Kernel = Kernel {
+    name: "sort_local_init",
+    entry: "sort_local_init",
+    ..TOKEN_SORT_BASE
+};
+/// One global compare-exchange step `(k, j ≥ 512)` of the bitonic sort.
+pub const TOKEN_SORT_GLOBAL: Kernel = Kernel {
+    name: "sort_global",
+    entry: "sort_global",
+    ..TOKEN_SORT_BASE
+};
+/// The steps `j = 256..1` of bitonic stage `k` inside each block of 512 keys.
+pub const TOKEN_SORT_LOCAL: Kernel = Kernel {
+    name: "sort_local",
+    entry: "sort_local",
+    ..TOKEN_SORT_BASE
+};
+
+const ENCODER_BACKWARD_BASE: Kernel = Kernel {
+    name: "encoder_backward_wte",
+    file: "encoder_backward.wgsl",
+    parts: &[],
+    source: wgsl!("encoder_backward.wgsl"),
+    entry: "encoder_backward_wte",
+    bindings: &[rw("dwte"), rw("dwpe"), ro("dout"), ro("keys"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::encoder_backward",
+};
+
+/// Token-embedding gradient from the sorted token buckets (one writer per row, no atomics).
+pub const ENCODER_BACKWARD_WTE: Kernel = ENCODER_BACKWARD_BASE;
+/// Position-embedding gradient (sum over the batch).
+pub const ENCODER_BACKWARD_WPE: Kernel = Kernel {
+    name: "encoder_backward_wpe",
+    entry: "encoder_backward_wpe",
+    ..ENCODER_BACKWARD_BASE
+};
+
+/// `LayerNorm` forward with the statistics for the backward (llm.c's `layernorm_forward`).
+pub const LAYERNORM_FORWARD: Kernel = Kernel {
+    name: "layernorm_forward",
+    file: "layernorm.wgsl",
+    parts: &["reduce.wgsl"],
+    source: wgsl!(["reduce.wgsl"], "layernorm.wgsl"),
+    entry: "layernorm_forward",
+    bindings: &[
+        rw("out"),
+        rw("mean"),
+        rw("rstd"),
+        ro("inp"),
+        ro("weight"),
+        ro("bias"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::layernorm_forward",
+};
+
+const LAYERNORM_BACKWARD_BASE: Kernel = Kernel {
+    name: "layernorm_backward",
+    file: "layernorm_backward.wgsl",
+    parts: &["reduce.wgsl"],
+    source: wgsl!(["reduce.wgsl"], "layernorm_backward.wgsl"),
+    entry: "layernorm_backward",
+    bindings: &[
+        rw("dinp"),
+        rw("partials"),
+        ro("dout"),
+        ro("inp"),
+        ro("weight"),
+        ro("mean"),
+        ro("rstd"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::layernorm_backward",
+};
+
+/// `LayerNorm` backward into the input gradient, one workgroup per row (accumulates).
+pub const LAYERNORM_BACKWARD: Kernel = LAYERNORM_BACKWARD_BASE;
+/// Per-chunk partial sums of the `LayerNorm` weight and bias gradients.
+pub const LAYERNORM_PARAM_PARTIALS: Kernel = Kernel {
+    name: "layernorm_param_partials",
+    entry: "layernorm_param_partials",
+    ..LAYERNORM_BACKWARD_BASE
+};
+
+/// Column sums added into an output, rows in order (the second stage of the parameter-gradient
+/// reductions).
+pub const COLUMN_SUM: Kernel = Kernel {
+    name: "column_sum",
+    file: "column_sum.wgsl",
+    parts: &[],
+    source: wgsl!("column_sum.wgsl"),
+    entry: "column_sum",
+    bindings: &[rw("dst"), ro("src"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::layernorm_backward (its dweight and dbias sums over rows)",
+};
+
+/// Causal multi-head self-attention forward (llm.c's `attention_forward`).
+pub const ATTENTION_FORWARD: Kernel = Kernel {
+    name: "attention_forward",
+    file: "attention.wgsl",
+    parts: &["reduce.wgsl", "attention_layout.wgsl"],
+    source: wgsl!(["reduce.wgsl", "attention_layout.wgsl"], "attention.wgsl"),
+    entry: "attention_forward",
+    bindings: &[rw("out"), rw("preatt"), rw("att"), ro("qkv"), uni("p")],
+    workgroup_size: [64, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::attention_forward",
+};
+
+const ATTENTION_BACKWARD_BASE: Kernel = Kernel {
+    name: "attention_backward_rows",
+    file: "attention_backward.wgsl",
+    parts: &["reduce.wgsl", "attention_layout.wgsl"],
+    source: wgsl!(
+        ["reduce.wgsl", "attention_layout.wgsl"],
+        "attention_backward.wgsl"
+    ),
+    entry: "attention_backward_rows",
+    bindings: &[
+        rw("dqkv"),
+        rw("dpreatt"),
+        rw("datt"),
+        ro("dout"),
+        ro("qkv"),
+        ro("att"),
+        uni("p"),
+    ],
+    workgroup_size: [64, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::attention_backward",
+};
+
+/// Attention backward through the values' weights, the softmax and the query (one workgroup per
+/// score row; accumulates).
+pub const ATTENTION_BACKWARD_ROWS: Kernel = ATTENTION_BACKWARD_BASE;
+/// Attention backward into the keys and values (one workgroup per key; accumulates).
+pub const ATTENTION_BACKWARD_COLS: Kernel = Kernel {
+    name: "attention_backward_cols",
+    entry: "attention_backward_cols",
+    ..ATTENTION_BACKWARD_BASE
+};
+
+const GELU_BASE: Kernel = Kernel {
+    name: "gelu_forward",
+    file: "gelu.wgsl",
+    parts: &["math.wgsl"],
+    source: wgsl!(["math.wgsl"], "gelu.wgsl"),
+    entry: "gelu_forward",
+    bindings: &[rw("out"), ro("inp"), ro("dout"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::gelu_forward (and gelu_backward)",
+};
+
+/// GELU, tanh approximation (llm.c's `gelu_forward`).
+pub const GELU_FORWARD: Kernel = GELU_BASE;
+/// Backward of GELU (accumulates).
+pub const GELU_BACKWARD: Kernel = Kernel {
+    name: "gelu_backward",
+    entry: "gelu_backward",
+    ..GELU_BASE
+};
+
+const RESIDUAL_BASE: Kernel = Kernel {
+    name: "residual_forward",
+    file: "residual.wgsl",
+    parts: &[],
+    source: wgsl!("residual.wgsl"),
+    entry: "residual_forward",
+    bindings: &[rw("y0"), rw("y1"), ro("x0"), ro("x1"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::residual_forward (and residual_backward)",
+};
+
+/// Residual connection `out = a + b`.
+pub const RESIDUAL_FORWARD: Kernel = RESIDUAL_BASE;
+/// Its backward `da += dout, db += dout`.
+pub const RESIDUAL_BACKWARD: Kernel = Kernel {
+    name: "residual_backward",
+    entry: "residual_backward",
+    ..RESIDUAL_BASE
+};
+
+/// One `AdamW` step in place (llm.c's `gpt2_update`).
+pub const ADAMW: Kernel = Kernel {
+    name: "adamw",
+    file: "adamw.wgsl",
+    parts: &[],
+    source: wgsl!("adamw.wgsl"),
+    entry: "adamw",
+    bindings: &[rw("params"), rw("m"), rw("v"), ro("grads"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_trainer::ops::adamw",
+};
+
 /// vec4 device copy (the benchmarks' bandwidth floor).
 pub const COPY: Kernel = Kernel {
     name: "copy",
@@ -458,5 +695,24 @@ pub const ALL: &[Kernel] = &[
     RL_STEP,
     RL_MASK_ROWS,
     RL_ROWS,
+    ENCODER_FORWARD,
+    TOKEN_SORT_INIT,
+    TOKEN_SORT_LOCAL_INIT,
+    TOKEN_SORT_GLOBAL,
+    TOKEN_SORT_LOCAL,
+    ENCODER_BACKWARD_WTE,
+    ENCODER_BACKWARD_WPE,
+    LAYERNORM_FORWARD,
+    LAYERNORM_BACKWARD,
+    LAYERNORM_PARAM_PARTIALS,
+    COLUMN_SUM,
+    ATTENTION_FORWARD,
+    ATTENTION_BACKWARD_ROWS,
+    ATTENTION_BACKWARD_COLS,
+    GELU_FORWARD,
+    GELU_BACKWARD,
+    RESIDUAL_FORWARD,
+    RESIDUAL_BACKWARD,
+    ADAMW,
     COPY,
 ];
