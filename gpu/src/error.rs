@@ -38,6 +38,11 @@ pub enum GpuError {
         /// The limit.
         limit: u64,
     },
+    /// The kernel needs an adapter feature this device does not have (for example `SHADER_F16`).
+    Unsupported {
+        /// The feature.
+        feature: &'static str,
+    },
     /// A shape, parameter or value error, exactly as the CPU core reports it.
     Core(rewardkit_core::Error),
 }
@@ -52,6 +57,9 @@ impl fmt::Display for GpuError {
             Self::Map(m) => write!(f, "GPU buffer readback failed: {m}"),
             Self::TooLarge { what, size, limit } => {
                 write!(f, "{what} is too large for the GPU: {size} > {limit}")
+            }
+            Self::Unsupported { feature } => {
+                write!(f, "the GPU adapter does not support {feature}")
             }
             Self::Core(e) => write!(f, "{e}"),
         }

@@ -85,7 +85,7 @@ pub use context::{ADAPTER_ENV, Capabilities, GpuContext, KernelTiming};
 pub use error::{GpuError, Result};
 pub use kernels::advantage::{GpuGroups, GroupEstimator};
 pub use kernels::loss::{GpuLossKind, GpuPolicyLoss, PolicyBuffers};
-pub use kernels::matmul::Gemm;
+pub use kernels::matmul::{Gemm, MatmulTiles};
 pub use kernels::returns::ScanMode;
 pub use kernels::step::RlStepBuffers;
 

@@ -129,18 +129,73 @@ macro_rules! wgsl {
     };
 }
 
+const MATMUL_OVERRIDES: &[&str] = &[
+    "TRANS_A",
+    "TRANS_B",
+    "ACCUMULATE",
+    "HAS_BIAS",
+    "WG_X",
+    "WG_Y",
+    "TM",
+    "TN",
+    "BK",
+];
+
 /// Tiled, register-blocked batched matrix multiply with optional transposes, accumulation and bias
-/// (`c = α·op(a)·op(b) (+ c) (+ bias)`); llm.c's `matmul_forward` and both products of its backward.
+/// (`c = α·op(a)·op(b) (+ c) (+ bias)`); llm.c's `matmul_forward` and both products of its
+/// backward. Scalar global loads: any shape.
 pub const MATMUL: Kernel = Kernel {
     name: "matmul",
     file: "matmul.wgsl",
-    parts: &[],
-    source: wgsl!("matmul.wgsl"),
+    parts: &["matmul_core.wgsl"],
+    source: wgsl!(["matmul_core.wgsl"], "matmul.wgsl"),
     entry: "matmul",
     bindings: &[rw("c"), ro("a"), ro("b"), ro("bias"), uni("p")],
     workgroup_size: [16, 16, 1],
-    overrides: &["TRANS_A", "TRANS_B", "ACCUMULATE", "HAS_BIAS"],
-    cpu_reference: "rewardkit_trainer::ops::matmul_forward",
+    overrides: MATMUL_OVERRIDES,
+    cpu_reference: "rewardkit_trainer::ops::matmul_forward (and matmul_backward); the parity tests also use a naive f64 triple loop.",
+};
+
+/// [`MATMUL`] with vec4 global loads and stores, for shapes whose contiguous dimensions are
+/// multiples of 4.
+pub const MATMUL_VEC4: Kernel = Kernel {
+    name: "matmul_vec4",
+    file: "matmul_vec4.wgsl",
+    parts: &["matmul_core.wgsl", "matmul_store4.wgsl"],
+    source: wgsl!(
+        ["matmul_core.wgsl", "matmul_store4.wgsl"],
+        "matmul_vec4.wgsl"
+    ),
+    entry: "matmul_vec4",
+    ..MATMUL
+};
+
+/// [`MATMUL_VEC4`] with f16 inputs (`a`, `b`) and f32 accumulation and output; needs the adapter
+/// feature `SHADER_F16`.
+pub const MATMUL_F16: Kernel = Kernel {
+    name: "matmul_f16",
+    file: "matmul_f16.wgsl",
+    parts: &["enable_f16.wgsl", "matmul_core.wgsl", "matmul_store4.wgsl"],
+    source: wgsl!(
+        ["enable_f16.wgsl", "matmul_core.wgsl", "matmul_store4.wgsl"],
+        "matmul_f16.wgsl"
+    ),
+    entry: "matmul_f16",
+    cpu_reference: "rewardkit_trainer::ops::matmul_forward (with inputs rounded to f16); the parity tests use a naive f64 triple loop over the rounded inputs.",
+    ..MATMUL
+};
+
+/// f32 → f16 conversion, two values packed per `u32` (core WGSL, no feature needed).
+pub const F32_TO_F16: Kernel = Kernel {
+    name: "f32_to_f16",
+    file: "convert.wgsl",
+    parts: &[],
+    source: wgsl!("convert.wgsl"),
+    entry: "f32_to_f16",
+    bindings: &[rw("dst"), ro("src"), uni("p")],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "IEEE 754 binary16 conversion (the tests accept either neighbour and decode the result in f64)",
 };
 
 const GA_BINDINGS: &[Binding] = &[
@@ -552,7 +607,14 @@ pub const COLUMN_SUM: Kernel = Kernel {
     bindings: &[rw("dst"), ro("src"), uni("p")],
     workgroup_size: [256, 1, 1],
     overrides: &["WG"],
-    cpu_reference: "rewardkit_trainer::ops::layernorm_backward (its dweight and dbias sums over rows)",
+    cpu_reference: "rewardkit_trainer::ops::matmul_backward (its dbias sum over rows; also layernorm_backward's dweight and dbias)",
+};
+
+/// Per-chunk column sums (the first stage of matmul's bias gradient).
+pub const COLUMN_PARTIALS: Kernel = Kernel {
+    name: "column_partials",
+    entry: "column_partials",
+    ..COLUMN_SUM
 };
 
 /// Causal multi-head self-attention forward (llm.c's `attention_forward`).
@@ -672,6 +734,9 @@ pub const COPY: Kernel = Kernel {
 /// Every kernel, for validation and pipeline warm-up.
 pub const ALL: &[Kernel] = &[
     MATMUL,
+    MATMUL_VEC4,
+    MATMUL_F16,
+    F32_TO_F16,
     GROUP_ADVANTAGE,
     BATCH_MOMENTS,
     RETURNS_ROWS,
@@ -706,6 +771,7 @@ pub const ALL: &[Kernel] = &[
     LAYERNORM_BACKWARD,
     LAYERNORM_PARAM_PARTIALS,
     COLUMN_SUM,
+    COLUMN_PARTIALS,
     ATTENTION_FORWARD,
     ATTENTION_BACKWARD_ROWS,
     ATTENTION_BACKWARD_COLS,

@@ -15,9 +15,10 @@ use rewardkit_shaders::{ALL, Access, Kernel};
 fn parse(file: &str, source: &str) -> naga::Module {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(source)));
-    // The default capabilities are what every WebGPU adapter has: no f16, no subgroups, no f64.
-    // Files that need more declare it with `enable`, and are validated with those capabilities.
-    let mut caps = Capabilities::default();
+    // The default capabilities plus f16 packing in f32 (pack2x16float is core WGSL) are what
+    // every WebGPU adapter has: no f16 arithmetic, no subgroups, no f64. Files that need more
+    // declare it with `enable`, and are validated with those capabilities.
+    let mut caps = Capabilities::default() | Capabilities::SHADER_FLOAT16_IN_FLOAT32;
     if source.contains("enable f16;") {
         caps |= Capabilities::SHADER_FLOAT16;
     }
@@ -158,19 +159,32 @@ fn functions(text: &str) -> Vec<(String, String)> {
 
 #[test]
 fn every_function_has_one_home() {
-    // Across every file (kernels and shared parts), a function name is declared once and no body
-    // appears twice (under any name): shared code lives in wgsl/shared/ and is concatenated.
-    let mut names = std::collections::BTreeMap::new();
+    // A shared function (wgsl/shared/) is declared in exactly one shared file, and no function
+    // body appears twice anywhere (under any name): shared code lives in wgsl/shared/ and is
+    // concatenated. Kernel files may each implement an interface that a shared part calls
+    // (matmul's load_a4/load_b4/store_c), with their own bodies.
+    let mut shared_names = std::collections::BTreeMap::new();
+    let mut kernel_names = std::collections::BTreeMap::new();
     let mut bodies = std::collections::BTreeMap::new();
-    let all: Vec<String> = files_in("").into_iter().chain(files_in("shared")).collect();
     let mut count = 0;
-    for f in &all {
+    let shared: Vec<String> = files_in("shared").into_iter().collect();
+    let kernels: Vec<String> = files_in("").into_iter().collect();
+    for (f, is_shared) in shared
+        .iter()
+        .map(|f| (f, true))
+        .chain(kernels.iter().map(|f| (f, false)))
+    {
         for (name, body) in functions(&read(f)) {
             count += 1;
-            if let Some(prev) = names.insert(name.clone(), f.clone()) {
-                panic!("fn {name} is declared in {prev} and in {f}");
+            if is_shared {
+                if let Some(prev) = shared_names.insert(name.clone(), f.clone()) {
+                    panic!("fn {name} is declared in {prev} and in {f}");
+                }
+            } else {
+                let prev = kernel_names.insert((f.clone(), name.clone()), ());
+                assert!(prev.is_none(), "fn {name} declared twice in {f}");
             }
-            // Trivial bodies (a single return of a constant) may coincide.
+            // Trivial bodies (a single call or return) may coincide.
             if body.len() > 40 {
                 if let Some((pn, pf)) = bodies.insert(body, (name.clone(), f.clone())) {
                     panic!("fn {name} ({f}) has the same body as fn {pn} ({pf})");
@@ -181,7 +195,7 @@ fn every_function_has_one_home() {
     assert!(count > 50, "the scanner found only {count} functions");
     println!(
         "{count} functions in {} files, each with one home",
-        all.len()
+        shared.len() + kernels.len()
     );
 }
 

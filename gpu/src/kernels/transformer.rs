@@ -16,10 +16,11 @@
 use bytemuck::{Pod, Zeroable};
 use rewardkit_core::Error;
 use rewardkit_shaders::{
-    ADAMW, ATTENTION_BACKWARD_COLS, ATTENTION_BACKWARD_ROWS, ATTENTION_FORWARD, COLUMN_SUM,
-    ENCODER_BACKWARD_WPE, ENCODER_BACKWARD_WTE, ENCODER_FORWARD, GELU_BACKWARD, GELU_FORWARD,
-    LAYERNORM_BACKWARD, LAYERNORM_FORWARD, LAYERNORM_PARAM_PARTIALS, RESIDUAL_BACKWARD,
-    RESIDUAL_FORWARD, TOKEN_SORT_GLOBAL, TOKEN_SORT_INIT, TOKEN_SORT_LOCAL, TOKEN_SORT_LOCAL_INIT,
+    ADAMW, ATTENTION_BACKWARD_COLS, ATTENTION_BACKWARD_ROWS, ATTENTION_FORWARD, COLUMN_PARTIALS,
+    COLUMN_SUM, ENCODER_BACKWARD_WPE, ENCODER_BACKWARD_WTE, ENCODER_FORWARD, GELU_BACKWARD,
+    GELU_FORWARD, LAYERNORM_BACKWARD, LAYERNORM_FORWARD, LAYERNORM_PARAM_PARTIALS,
+    RESIDUAL_BACKWARD, RESIDUAL_FORWARD, TOKEN_SORT_GLOBAL, TOKEN_SORT_INIT, TOKEN_SORT_LOCAL,
+    TOKEN_SORT_LOCAL_INIT,
 };
 
 use crate::error::{GpuError, Result};
@@ -110,6 +111,7 @@ struct ColumnSumParams {
     stride: u32,
     offset: u32,
     grid_x: u32,
+    rows_per_chunk: u32,
 }
 
 #[repr(C)]
@@ -630,6 +632,41 @@ impl GpuContext {
         Ok(())
     }
 
+    /// `dst[j] += Σ_r src[r·cols + j]` for `r < rows` (`src` row-major `(rows, cols)`), in two
+    /// deterministic stages: sums over at most 256 chunks of rows, then the chunks in order.
+    pub(crate) fn column_sums_into(
+        &self,
+        dst: &GpuBuffer<f32>,
+        src: &GpuBuffer<f32>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let rows_per_chunk = rows.div_ceil(rows.min(MAX_CHUNKS));
+        let n_chunks = rows.div_ceil(rows_per_chunk);
+        let partials = self.zeros::<f32>(n_chunks * cols)?;
+        let cols32 = u32_of("cols", cols)?;
+        let groups = [cols32.div_ceil(256), u32_of("chunks", n_chunks)?, 1];
+        let p = ColumnSumParams {
+            rows: u32_of("rows", rows)?,
+            cols: cols32,
+            stride: cols32,
+            offset: 0,
+            grid_x: groups[0],
+            rows_per_chunk: u32_of("rows", rows_per_chunk)?,
+        };
+        self.dispatch(
+            &COLUMN_PARTIALS,
+            &[],
+            &[&partials.raw, &src.raw],
+            super::bytes(&p),
+            groups,
+        )?;
+        self.column_sum(dst, &partials, n_chunks, cols, cols, 0)
+    }
+
     /// `dst[j] += Σ_r src[offset + r·stride + j]` for `r < rows`, `j < cols` (rows in order).
     fn column_sum(
         &self,
@@ -648,6 +685,7 @@ impl GpuContext {
             stride: u32_of("stride", stride)?,
             offset: u32_of("offset", offset)?,
             grid_x: g[0],
+            rows_per_chunk: 0,
         };
         self.dispatch(&COLUMN_SUM, &[], &[&dst.raw, &src.raw], super::bytes(&p), g)
     }

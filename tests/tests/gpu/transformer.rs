@@ -717,6 +717,58 @@ fn errors_match_the_cpu_ops() {
         ));
         assert_eq!(gpu, cpu, "attention_backward, buffer {bad}");
     }
+    // Matrix products: each buffer in turn one too long.
+    let (n, c, oc) = (2, 3, 4);
+    for bad in 0..4 {
+        let len = |k: usize, x: usize| if k == bad { x + 1 } else { x };
+        let cpu = ops::matmul_forward(
+            &mut z(len(2, n * oc)),
+            &z(len(0, n * c)),
+            &z(len(1, oc * c)),
+            Some(&z(len(3, oc))),
+            n,
+            c,
+            oc,
+        )
+        .unwrap_err();
+        let gpu = core_err(ctx.matmul_forward(
+            &g(len(2, n * oc)),
+            &g(len(0, n * c)),
+            &g(len(1, oc * c)),
+            Some(&g(len(3, oc))),
+            n,
+            c,
+            oc,
+        ));
+        assert_eq!(gpu, cpu, "matmul_forward, buffer {bad}");
+    }
+    for bad in 0..6 {
+        let len = |k: usize, x: usize| if k == bad { x + 1 } else { x };
+        let cpu = ops::matmul_backward(
+            &mut z(len(1, n * c)),
+            &mut z(len(3, oc * c)),
+            Some(&mut z(len(5, oc))),
+            &z(len(4, n * oc)),
+            &z(len(0, n * c)),
+            &z(len(2, oc * c)),
+            n,
+            c,
+            oc,
+        )
+        .unwrap_err();
+        let gpu = core_err(ctx.matmul_backward(
+            &g(len(1, n * c)),
+            &g(len(3, oc * c)),
+            Some(&g(len(5, oc))),
+            &g(len(4, n * oc)),
+            &g(len(0, n * c)),
+            &g(len(2, oc * c)),
+            n,
+            c,
+            oc,
+        ));
+        assert_eq!(gpu, cpu, "matmul_backward, buffer {bad}");
+    }
     // Elementwise ops and AdamW (including step = 0).
     for bad in 0..3 {
         let len = |k: usize| if k == bad { 5 } else { 4 };
