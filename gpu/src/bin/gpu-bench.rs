@@ -10,10 +10,14 @@
 //! one warm-up run.
 //!
 //! ```text
-//! gpu-bench [--matmul 1024,2048,4096,8192] [--mem-mb 256] [--vocab 32768] [--iters 10]
-//!           [--peak-tflops 66.9] [--quick]
+//! gpu-bench [--matmul 1024,2048,4096,8192] [--tiles 16x16:8x8:8,8x8:8x8:16] [--mem-mb 256]
+//!           [--vocab 32768] [--attn 8,12,1024,64] [--iters 10] [--peak-tflops 66.9] [--quick]
 //! ```
-//! `--quick` uses tiny sizes (a smoke run on a software rasterizer such as lavapipe).
+//! `--tiles` lists matmul tile shapes to compare, each `WG_XxWG_Y:TMxTN:BK` (threads, outputs per
+//! thread, slice depth; the default 16x16:8x8:8); every shape is run on the vec4 kernel (`NN` and
+//! llm.c's `NT` layout), the scalar-load kernel and, with `SHADER_F16`, the f16-input kernel.
+//! `--attn B,NH,T,HS` sizes the attention benchmark. `--quick` uses tiny sizes (a smoke run on a
+//! software rasterizer such as lavapipe).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -32,22 +36,44 @@ use rewardkit_core::loss::Aggregation;
 use rewardkit_core::{GroupIndex, KlPenalty};
 use rewardkit_gpu::{
     Gemm, GpuBuffer, GpuContext, GpuError, GpuGroups, GpuLossKind, GpuPolicyLoss, GroupEstimator,
-    PolicyBuffers, RlStepBuffers, ScanMode,
+    MatmulTiles, PolicyBuffers, RlStepBuffers, ScanMode,
 };
 
 struct Args {
     matmul: Vec<usize>,
+    tiles: Vec<MatmulTiles>,
     mem_bytes: usize,
     vocab: usize,
+    attn: [usize; 4],
     iters: usize,
     peak_tflops: Option<f64>,
+}
+
+/// `WG_XxWG_Y:TMxTN:BK`, for example `16x16:8x8:8`.
+fn parse_tiles(s: &str) -> Result<MatmulTiles, String> {
+    let nums: Vec<u32> = s
+        .split([':', 'x'])
+        .map(|t| t.parse::<u32>().map_err(|e| format!("--tiles {s}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match nums[..] {
+        [wg_x, wg_y, tm, tn, bk] => Ok(MatmulTiles {
+            wg_x,
+            wg_y,
+            tm,
+            tn,
+            bk,
+        }),
+        _ => Err(format!("--tiles {s}: expected WG_XxWG_Y:TMxTN:BK")),
+    }
 }
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
         matmul: vec![1024, 2048, 4096, 8192],
+        tiles: vec![MatmulTiles::default()],
         mem_bytes: 256 << 20,
         vocab: 32768,
+        attn: [8, 12, 1024, 64],
         iters: 10,
         peak_tflops: None,
     };
@@ -62,6 +88,22 @@ fn parse() -> Result<Args, String> {
                     .map(|s| s.parse().map_err(|e| format!("--matmul: {e}")))
                     .collect::<Result<_, _>>()?;
             }
+            "--tiles" => {
+                a.tiles = val()?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(parse_tiles)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--attn" => {
+                let v: Vec<usize> = val()?
+                    .split(',')
+                    .map(|s| s.parse().map_err(|e| format!("--attn: {e}")))
+                    .collect::<Result<_, _>>()?;
+                a.attn = v
+                    .try_into()
+                    .map_err(|_| "--attn takes B,NH,T,HS".to_owned())?;
+            }
             "--mem-mb" => a.mem_bytes = val()?.parse::<usize>().map_err(|e| e.to_string())? << 20,
             "--vocab" => a.vocab = val()?.parse().map_err(|e| format!("--vocab: {e}"))?,
             "--iters" => a.iters = val()?.parse().map_err(|e| format!("--iters: {e}"))?,
@@ -72,12 +114,14 @@ fn parse() -> Result<Args, String> {
                 a.matmul = vec![128, 256];
                 a.mem_bytes = 4 << 20;
                 a.vocab = 1024;
+                a.attn = [1, 2, 64, 16];
                 a.iters = 3;
             }
             "-h" | "--help" => {
                 return Err(
-                    "usage: gpu-bench [--matmul 1024,2048,4096,8192] [--mem-mb 256] \
-                            [--vocab 32768] [--iters 10] [--peak-tflops X] [--quick]"
+                    "usage: gpu-bench [--matmul 1024,2048,4096,8192] [--tiles WXxWY:TMxTN:BK,..] \
+                            [--mem-mb 256] [--vocab 32768] [--attn B,NH,T,HS] [--iters 10] \
+                            [--peak-tflops X] [--quick]"
                         .into(),
                 );
             }
@@ -305,10 +349,140 @@ fn run() -> Result<(), GpuError> {
         report("fused rl_step (logits → grad)", t, (rows * v * 8) as f64);
     }
 
+    // Transformer ops (llm.c's), memory-bound: minimum bytes moved per element.
+    {
+        let m = n / 4;
+        let (x, y) = (
+            ctx.upload(&fill(m, -2.0, 2.0, 14))?,
+            ctx.upload(&fill(m, -1.0, 1.0, 15))?,
+        );
+        let (o, d) = (ctx.zeros::<f32>(m)?, ctx.zeros::<f32>(m)?);
+        let t = time(&ctx, args.iters, || ctx.gelu_forward(&o, &x, m))?;
+        report("gelu_forward", t, (m * 8) as f64);
+        let t = time(&ctx, args.iters, || ctx.gelu_backward(&d, &x, &y, m))?;
+        report("gelu_backward (accumulating)", t, (m * 16) as f64);
+        let t = time(&ctx, args.iters, || ctx.residual_forward(&o, &x, &y, m))?;
+        report("residual_forward", t, (m * 12) as f64);
+        let t = time(&ctx, args.iters, || ctx.residual_backward(&o, &d, &y, m))?;
+        report("residual_backward", t, (m * 20) as f64);
+        let (pm, pv) = (ctx.zeros::<f32>(m)?, ctx.zeros::<f32>(m)?);
+        let t = time(&ctx, args.iters, || {
+            ctx.adamw(&o, &y, &pm, &pv, 1, 1e-3, 0.9, 0.999, 1e-8, 0.01, m)
+        })?;
+        report("adamw", t, (m * 28) as f64);
+        // LayerNorm over C = 768 (GPT-2 small).
+        let c = 768;
+        let rows = m / c;
+        let nc = rows * c;
+        let (w, bias) = (
+            ctx.upload(&fill(c, 0.5, 1.5, 16))?,
+            ctx.upload(&fill(c, -0.1, 0.1, 17))?,
+        );
+        let (mean, rstd) = (ctx.zeros::<f32>(rows)?, ctx.zeros::<f32>(rows)?);
+        let (xs, os, ds) = (
+            ctx.upload(&fill(nc, -2.0, 2.0, 18))?,
+            ctx.zeros::<f32>(nc)?,
+            ctx.zeros::<f32>(nc)?,
+        );
+        let t = time(&ctx, args.iters, || {
+            ctx.layernorm_forward(&os, &mean, &rstd, &xs, &w, &bias, rows, c)
+        })?;
+        report("layernorm_forward (C = 768)", t, (nc * 8) as f64);
+        let (dw, db) = (ctx.zeros::<f32>(c)?, ctx.zeros::<f32>(c)?);
+        let t = time(&ctx, args.iters, || {
+            ctx.layernorm_backward(&ds, &dw, &db, &xs, &xs, &w, &mean, &rstd, rows, c)
+        })?;
+        report("layernorm_backward (C = 768)", t, (nc * 16) as f64);
+        // Embedding: T = 1024 positions, V = 50257 rows (GPT-2's, fewer when the table would
+        // exceed the memory budget); read rows + positions, write out.
+        let (t_len, v) = (1024usize.min(rows.max(1)), (m / c).clamp(16, 50257));
+        let b = (rows / t_len).max(1);
+        let wte = ctx.zeros::<f32>(v * c)?;
+        let wpe = ctx.zeros::<f32>(t_len * c)?;
+        let toks = ctx.upload_ids(
+            &(0..(b * t_len) as u32)
+                .map(|i| (i * 7919) % v as u32)
+                .collect::<Vec<_>>(),
+            v,
+        )?;
+        let eo = ctx.zeros::<f32>(b * t_len * c)?;
+        let t = time(&ctx, args.iters, || {
+            ctx.encoder_forward(&eo, &toks, &wte, &wpe, b, t_len, c)
+        })?;
+        report("encoder_forward (C = 768)", t, (b * t_len * c * 12) as f64);
+        let dwpe = ctx.zeros::<f32>(t_len * c)?;
+        let t = time(&ctx, args.iters, || {
+            ctx.encoder_backward(&wte, &dwpe, &eo, &toks, b, t_len, c)
+        })?;
+        report(
+            "encoder_backward (sort + sums)",
+            t,
+            (b * t_len * c * 16) as f64,
+        );
+        // Cross-entropy from logits, and its fused backward.
+        let vocab = args.vocab;
+        let lr = (n / 2 / vocab).max(1);
+        let z = ctx.upload(&fill(lr * vocab, -6.0, 6.0, 19))?;
+        let ids = ctx.upload_ids(
+            &(0..lr as u32).map(|i| i % vocab as u32).collect::<Vec<_>>(),
+            vocab,
+        )?;
+        let (loss, dl) = (ctx.zeros::<f32>(lr)?, ctx.upload(&vec![1.0f32; lr])?);
+        let dz = ctx.zeros::<f32>(lr * vocab)?;
+        let t = time(&ctx, args.iters, || {
+            ctx.crossentropy_forward(&loss, &z, &ids, vocab)
+        })?;
+        report("crossentropy_forward", t, (lr * vocab * 4) as f64);
+        let t = time(&ctx, args.iters, || {
+            ctx.crossentropy_softmax_backward(&dz, &dl, &z, &ids, vocab)
+        })?;
+        report("crossentropy_softmax_backward", t, (lr * vocab * 12) as f64);
+    }
+
+    // Attention (llm.c layout, materialized scores): FLOPs of q·k and att·v over s ≤ t.
+    {
+        let [b, nh, t_len, hs] = args.attn;
+        let c = nh * hs;
+        let n_att = b * nh * t_len * t_len;
+        if n_att * 4 <= limit && b * t_len * 3 * c * 4 <= limit {
+            let qkv = ctx.upload(&fill(b * t_len * 3 * c, -1.0, 1.0, 20))?;
+            let (out, pre, att) = (
+                ctx.zeros::<f32>(b * t_len * c)?,
+                ctx.zeros::<f32>(n_att)?,
+                ctx.zeros::<f32>(n_att)?,
+            );
+            let flops = 4.0 * (b * nh) as f64 * (t_len * (t_len + 1) / 2) as f64 * hs as f64;
+            let t = time(&ctx, args.iters, || {
+                ctx.attention_forward(&out, &pre, &att, &qkv, b, t_len, c, nh)
+            })?;
+            println!(
+                "\nattention_forward B={b} NH={nh} T={t_len} hs={hs}: {:.3} ms, {:.1} GFLOP/s",
+                t * 1e3,
+                flops / t / 1e9
+            );
+            let (dqkv, dpre, datt) = (
+                ctx.zeros::<f32>(b * t_len * 3 * c)?,
+                ctx.zeros::<f32>(n_att)?,
+                ctx.zeros::<f32>(n_att)?,
+            );
+            let t = time(&ctx, args.iters, || {
+                ctx.attention_backward(&dqkv, &dpre, &datt, &out, &qkv, &att, b, t_len, c, nh)
+            })?;
+            println!(
+                "attention_backward: {:.3} ms, {:.1} GFLOP/s (2× the forward's FLOPs)",
+                t * 1e3,
+                2.0 * flops / t / 1e9
+            );
+        } else {
+            println!("\nattention: skipped (the scores exceed the binding limit)");
+        }
+    }
+
     println!(
-        "\n{:<22} {:>10} {:>10} {:>12}",
-        "matmul (fp32)", "ms", "GFLOP/s", "÷ fp32 peak"
+        "\n{:<40} {:>10} {:>10} {:>12}",
+        "matmul", "ms", "GFLOP/s", "÷ fp32 peak"
     );
+    let f16 = ctx.capabilities().f16;
     for &s in &args.matmul {
         let elems = s * s;
         if elems * 4 > limit {
@@ -318,22 +492,45 @@ fn run() -> Result<(), GpuError> {
         let a = ctx.upload(&fill(elems, -1.0, 1.0, 12))?;
         let b = ctx.upload(&fill(elems, -1.0, 1.0, 13))?;
         let c = ctx.zeros::<f32>(elems)?;
-        for (label, g) in [
-            ("", Gemm::new(s, s, s)),
-            (" (B stored N×K)", Gemm::new(s, s, s).transpose_b(true)),
-        ] {
-            let t = time(&ctx, args.iters, || ctx.matmul(&c, &a, &b, None, g))?;
-            let flops = 2.0 * (s as f64).powi(3) / t;
-            let peak = args.peak_tflops.map_or("-".to_owned(), |p| {
-                format!("{:.1}%", 100.0 * flops / (p * 1e12))
-            });
-            println!(
-                "{:<22} {:>10.3} {:>10.1} {:>12}",
-                format!("{s}³{label}"),
-                t * 1e3,
-                flops / 1e9,
-                peak
+        let (a16, b16) = (ctx.zeros::<u16>(elems)?, ctx.zeros::<u16>(elems)?);
+        if f16 {
+            ctx.to_f16(&a16, &a)?;
+            ctx.to_f16(&b16, &b)?;
+        }
+        for tiles in &args.tiles {
+            let tl = format!(
+                "{}x{}:{}x{}:{}",
+                tiles.wg_x, tiles.wg_y, tiles.tm, tiles.tn, tiles.bk
             );
+            let g = Gemm::new(s, s, s).with_tiles(*tiles);
+            let mut runs: Vec<(&str, Gemm, bool)> = vec![
+                ("vec4 NN", g, false),
+                ("vec4 NT (llm.c weight)", g.transpose_b(true), false),
+                ("scalar NN", g.scalar_loads(true), false),
+            ];
+            if f16 {
+                runs.push(("f16 in, f32 acc NN", g, true));
+            }
+            for (label, g, half) in runs {
+                let t = time(&ctx, args.iters, || {
+                    if half {
+                        ctx.matmul_f16(&c, &a16, &b16, None, g)
+                    } else {
+                        ctx.matmul(&c, &a, &b, None, g)
+                    }
+                })?;
+                let flops = 2.0 * (s as f64).powi(3) / t;
+                let peak = args.peak_tflops.map_or("-".to_owned(), |p| {
+                    format!("{:.1}%", 100.0 * flops / (p * 1e12))
+                });
+                println!(
+                    "{:<40} {:>10.3} {:>10.1} {:>12}",
+                    format!("{s}³ {tl} {label}"),
+                    t * 1e3,
+                    flops / 1e9,
+                    peak
+                );
+            }
         }
     }
     Ok(())
