@@ -2,7 +2,8 @@
 //!
 //! The GPU backend of rewardkit: the batched RL math of one training step and the transformer
 //! ops, as WGSL kernels ([`rewardkit_shaders`]) run through wgpu (Vulkan, Metal, DX12, GL, and
-//! WebGPU in the browser).
+//! WebGPU in the browser: every kernel fits WebGPU's default limits, see
+//! [`GpuContext::new_with_limits`]).
 //!
 //! - [`GpuContext`]: created once (adapter, device, queue); a pipeline cache keyed by
 //!   (kernel, overrides); typed device buffers ([`GpuBuffer`]); kernels record into one pending
@@ -10,8 +11,18 @@
 //!   asynchronous readback ([`GpuContext::read`]) with blocking wrappers for native code;
 //!   validation errors captured as values ([`GpuError`]).
 //! - One method per kernel, with llm.c's argument order (outputs, inputs, sizes):
-//!   - linear algebra: [`GpuContext::matmul`], [`GpuContext::matmul_forward`],
-//!     [`GpuContext::matmul_backward`];
+//!   - linear algebra: [`GpuContext::matmul`] (tile shape [`MatmulTiles`]; vec4 or scalar
+//!     loads), [`GpuContext::matmul_f16`] (f16 inputs, `SHADER_F16`), [`GpuContext::to_f16`],
+//!     [`GpuContext::matmul_forward`], [`GpuContext::matmul_backward`];
+//!   - the transformer's other ops, with the signatures of `rewardkit_trainer::ops` (llm.c):
+//!     [`GpuContext::encoder_forward`], [`GpuContext::encoder_backward`] (with
+//!     [`GpuContext::token_buckets`]), [`GpuContext::layernorm_forward`],
+//!     [`GpuContext::layernorm_backward`], [`GpuContext::attention_forward`],
+//!     [`GpuContext::attention_backward`], [`GpuContext::gelu_forward`],
+//!     [`GpuContext::gelu_backward`], [`GpuContext::residual_forward`],
+//!     [`GpuContext::residual_backward`], [`GpuContext::adamw`], [`GpuContext::softmax_forward`],
+//!     [`GpuContext::crossentropy_forward`], [`GpuContext::crossentropy_softmax_backward`];
+//!     backward methods accumulate and are deterministic (no atomics);
 //!   - advantages: [`GpuContext::group_advantages`] (GRPO, Dr. GRPO, RLOO, group-mean baseline,
 //!     OPO, GPG, pass@k, group std) over a [`GpuGroups`] index;
 //!     [`GpuContext::discounted_returns`] and [`GpuContext::gae`] (rows in parallel, or a parallel
@@ -26,8 +37,9 @@
 //!   - the fused RL step from logits: [`GpuContext::rl_step`].
 //!
 //! # Numerics
-//! GPU math is `f32`; every kernel has a CPU reference in `rewardkit-core` (which accumulates in
-//! `f64`) and a parity test in `rewardkit-tests` (feature `gpu`) with the tolerances of
+//! GPU math is `f32` (the f16 matmul reads binary16 inputs and accumulates in `f32`); every kernel
+//! has a CPU reference in `rewardkit-core` (which accumulates in `f64`) or `rewardkit-trainer`'s
+//! llm.c-style ops, and a parity test in `rewardkit-tests` (feature `gpu`) with the tolerances of
 //! `docs/numerics.md` (GPU section). Inputs uploaded from the host are validated like the core's
 //! (lengths, finiteness, ranges) and errors are [`GpuError::Core`] with the core's variants; values
 //! produced on the device are not re-checked between kernels (that would need a readback), and

@@ -1,11 +1,14 @@
 //! # rewardkit-shaders
 //!
-//! The WGSL kernels of rewardkit with their metadata: one file per kernel family in `wgsl/`, and one
-//! [`Kernel`] constant per entry point naming its file, entry point, ordered bindings, workgroup
-//! size, the pipeline-overridable constants it reads and the CPU function it reproduces. This crate
-//! has no wgpu dependency (`vello_shaders`' split): `rewardkit-gpu` builds pipelines from the
-//! metadata. Every file is parsed and validated by naga in `cargo test -p rewardkit-shaders`, and the
-//! metadata is checked against the parsed module.
+//! The WGSL kernels of rewardkit with their metadata: one file per kernel family in `wgsl/`, the
+//! functions several kernels share once in `wgsl/shared/`, and one [`Kernel`] constant per entry
+//! point naming its file, its shared parts, entry point, ordered bindings, workgroup size, the
+//! pipeline-overridable constants it reads and the CPU function it reproduces. WGSL has no
+//! includes: a kernel's [`Kernel::source`] is its parts and its file concatenated at compile time.
+//! This crate has no wgpu dependency (`vello_shaders`' split): `rewardkit-gpu` builds pipelines
+//! from the metadata. Every source is parsed and validated by naga in
+//! `cargo test -p rewardkit-shaders`, the metadata is checked against the parsed module, no
+//! function body appears twice, and every kernel fits WebGPU's default 8 storage buffers per stage.
 //!
 //! # Conventions
 //! - GPU math is `f32` (WGSL in browsers has no `f64`); the CPU core is the oracle.
@@ -19,8 +22,11 @@
 //!   logit (a masked vocabulary entry) is not supported; use a large negative finite value.
 //!
 //! # Catalogue
-//! See [`ALL`]: matrix multiply; group advantages (GRPO, Dr. GRPO, RLOO, group-mean baseline, OPO,
-//! GPG, pass@k, group std) and batch moments; discounted returns and GAE (rows in parallel, and a
+//! See [`ALL`]: matrix multiply (scalar, vec4 and f16-input loads over one tiled core) and f16
+//! conversion; the transformer's embedding (with a bitonic token sort for its backward),
+//! `LayerNorm`, causal attention, GELU, residual, `AdamW`, column sums, softmax and cross-entropy;
+//! group advantages (GRPO, Dr. GRPO, RLOO, group-mean baseline, OPO, GPG, pass@k, group std) and
+//! batch moments; discounted returns and GAE (rows in parallel, and a
 //! parallel scan over `T`); KL estimators; PPO-family token losses, loss parts and gradient scaling;
 //! full-vocabulary log-softmax, token log-probabilities, entropy and KL from logits with gradients;
 //! the fused RL step from logits; a buffer copy (the bandwidth floor of the benchmarks).
