@@ -29,7 +29,8 @@
 //!     scan over `T` for long sequences, [`ScanMode`]);
 //!   - KL: [`GpuContext::kl_penalty`];
 //!   - losses: [`GpuContext::policy_loss`] (PPO clip with dual clip and `delta`, GPG, CISPO, SAPO,
-//!     DRO; KL and entropy terms), [`GpuContext::loss_parts`], [`GpuContext::scale_grad`];
+//!     DRO, DPPO-TV/KL, VESPO, GSPO, GSPO-token, GMPO; KL terms, also importance-weighted, and
+//!     entropy bonuses; see [`GpuLossKind`]), [`GpuContext::loss_parts`], [`GpuContext::scale_grad`];
 //!   - logits: [`GpuContext::log_softmax`], [`GpuContext::logprobs_forward`],
 //!     [`GpuContext::logprobs_backward`], [`GpuContext::entropy_forward`],
 //!     [`GpuContext::entropy_backward`], [`GpuContext::full_kl_forward`],

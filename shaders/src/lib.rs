@@ -305,8 +305,11 @@ pub const KL_PENALTY: Kernel = Kernel {
 pub const POLICY_LOSS: Kernel = Kernel {
     name: "policy_loss",
     file: "policy_loss.wgsl",
-    parts: &["math.wgsl", "kl.wgsl", "policy.wgsl"],
-    source: wgsl!(["math.wgsl", "kl.wgsl", "policy.wgsl"], "policy_loss.wgsl"),
+    parts: &["math.wgsl", "reduce.wgsl", "kl.wgsl", "policy.wgsl"],
+    source: wgsl!(
+        ["math.wgsl", "reduce.wgsl", "kl.wgsl", "policy.wgsl"],
+        "policy_loss.wgsl"
+    ),
     entry: "policy_loss",
     bindings: &[
         rw("grad"),

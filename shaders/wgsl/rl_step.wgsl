@@ -1,6 +1,7 @@
 // The fused RL step from logits, one workgroup per token row of the (N, V) logits
 // (N = B·T): one streaming pass computes the row statistics (shared/row_stats.wgsl), giving the
-// token's log π(id) and the entropy H; the token's policy loss (shared/policy.wgsl), its per-token
+// token's log π(id) and the entropy H; the token's policy loss (shared/policy.wgsl; the token-wise
+// kinds only: the host rejects GSPO, GSPO-token, VESPO and GMPO, which couple a row), its per-token
 // KL term against the reference log-probability (shared/kl.wgsl) and the entropy bonus give the
 // loss value and ∂ℓ/∂log π and ∂ℓ/∂H, scaled by the aggregation's weight (shared/agg.wgsl,
 // computed on the device from the mask counts: mask_rows, then loss_parts); a second pass over
@@ -33,6 +34,7 @@ struct Params {
     grid_x: u32,
     ref_off: u32,   // offset of ref_logp in side
     adv_off: u32,   // offset of the advantages in side
+    kl_iw: u32,     // importance-weighted KL term
     kl_coef: f32,
     entropy_coef: f32,
     len_eps: f32,
@@ -112,13 +114,14 @@ fn rl_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     var value = 0.0;
     if (mask[n] != 0u) {
         let a = side[p.adv_off + select(b, n, p.adv_per_token != 0u)];
-        let pt = policy_token(lp, side[n], a, p.pol);
+        let old = side[n];
+        let pt = policy_token(lp, old, a, vec2<f32>(0.0), p.pol);
         value = pt.x;
         g_lp = pt.y;
         if (p.has_kl != 0u) {
-            let k = kl_eval(lp, side[p.ref_off + n], p.kl);
-            value += p.kl_coef * k.x;
-            g_lp += p.kl_coef * k.y;
+            let k = kl_term(lp, old, side[p.ref_off + n], p.kl, p.kl_coef, p.kl_iw != 0u);
+            value += k.x;
+            g_lp += k.y;
         }
         value -= p.entropy_coef * h;
         g_h = -p.entropy_coef;

@@ -40,14 +40,14 @@ impl KlCfg {
     }
 }
 
-/// `shared/policy.wgsl`'s `PolicyCfg` (48 bytes).
+/// `shared/policy.wgsl`'s `PolicyCfg` (80 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub(crate) struct PolicyCfg {
-    kind: u32,
+    pub(crate) kind: u32,
     has_dual: u32,
     has_delta: u32,
-    pad: u32,
+    has_seq_max: u32,
     clip_low: f32,
     clip_high: f32,
     dual_clip: f32,
@@ -56,6 +56,11 @@ pub(crate) struct PolicyCfg {
     tau_pos: f32,
     tau_neg: f32,
     dro_beta: f32,
+    trunc: f32,
+    seq_max: f32,
+    len_eps: f32,
+    pad: f32,
+    vespo: [f32; 4],
 }
 
 #[repr(C)]
@@ -82,8 +87,11 @@ pub(crate) fn kl_bounds(k: &KlPenalty<f32>) -> [f32; 4] {
     [-c, c, -v, v]
 }
 
-/// The per-token policy losses the GPU implements (the token-wise kinds of
-/// [`rewardkit_core::loss::PolicyLossKind`]).
+/// The policy losses the GPU implements: every [`rewardkit_core::loss::PolicyLossKind`] except
+/// Clip-Cov and KL-Cov (which select tokens across the whole batch: a random subset, a top-k).
+///
+/// The sequence-coupled kinds (`Gspo`, `GspoToken`, `GeoMean`, `Vespo`) run in
+/// [`GpuContext::policy_loss`] only; the fused [`GpuContext::rl_step`] takes the token-wise ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GpuLossKind {
@@ -97,6 +105,45 @@ pub enum GpuLossKind {
     Sapo,
     /// DRO: `PolicyLossKind::Dro`.
     Dro,
+    /// GSPO-token (verl's `gspo`): `PolicyLossKind::GspoToken`.
+    GspoToken,
+    /// VESPO: `PolicyLossKind::Vespo`.
+    Vespo,
+    /// DPPO with a total-variation trust region: `PolicyLossKind::DppoTv`.
+    DppoTv,
+    /// DPPO with a binary-KL trust region: `PolicyLossKind::DppoKl`.
+    DppoKl,
+    /// GSPO with the gradient through the sequence ratio: `PolicyLossKind::Gspo`.
+    Gspo,
+    /// GMPO, the geometric-mean ratio per sequence: `PolicyLossKind::GeoMean`.
+    GeoMean,
+}
+
+impl GpuLossKind {
+    /// The kind's code in `shared/policy.wgsl`.
+    fn code(self) -> u32 {
+        match self {
+            Self::Vanilla => 0,
+            Self::Gpg => 1,
+            Self::Cispo => 2,
+            Self::Sapo => 3,
+            Self::Dro => 4,
+            Self::GspoToken => 5,
+            Self::Vespo => 6,
+            Self::DppoTv => 7,
+            Self::DppoKl => 8,
+            Self::Gspo => 9,
+            Self::GeoMean => 10,
+        }
+    }
+
+    /// Whether a token's loss depends on the other tokens of its sequence.
+    pub fn sequence_coupled(self) -> bool {
+        matches!(
+            self,
+            Self::Gspo | Self::GspoToken | Self::GeoMean | Self::Vespo
+        )
+    }
 }
 
 /// Parameters of a GPU policy loss, validated once; the same meaning and defaults as
@@ -124,9 +171,14 @@ pub struct GpuPolicyLoss {
     dual_clip: Option<f32>,
     delta: Option<f32>,
     log_ratio_clamp: Option<f32>,
+    seq_log_ratio_max: Option<f32>,
+    trunc: f32,
     tau: (f32, f32),
     dro_beta: f32,
+    vespo: [f32; 4],
+    len_eps: f32,
     kl: Option<(KlPenalty<f32>, f32)>,
+    kl_importance_weighted: bool,
     entropy_coef: f32,
 }
 
@@ -140,8 +192,9 @@ fn invalid(name: &'static str, value: f32, expected: &'static str) -> GpuError {
 
 impl GpuPolicyLoss {
     /// The rewardkit defaults for `kind` (as `PolicyLoss::new`): clip `0.2/0.2`, no dual clip,
-    /// no `delta`, `Δ` clamped to `±20` (none for DRO and GPG), `τ = (1, 1.05)`, DRO `β = 0.1`, no
-    /// KL term, no entropy bonus.
+    /// no `delta`, `Δ` clamped to `±20` (none for DRO, GPG, GSPO, GSPO-token and GMPO), no bound on
+    /// GSPO's `log s`, DPPO truncation `C = 20`, `τ = (1, 1.05)`, DRO `β = 0.1`, VESPO
+    /// `k₊ = 2, λ₊ = 3, k₋ = 3, λ₋ = 2`, GMPO `len_eps = 0`, no KL term, no entropy bonus.
     pub fn new(kind: GpuLossKind) -> Self {
         Self {
             kind,
@@ -149,13 +202,109 @@ impl GpuPolicyLoss {
             dual_clip: None,
             delta: None,
             log_ratio_clamp: match kind {
-                GpuLossKind::Dro | GpuLossKind::Gpg => None,
+                GpuLossKind::Dro
+                | GpuLossKind::Gpg
+                | GpuLossKind::Gspo
+                | GpuLossKind::GspoToken
+                | GpuLossKind::GeoMean => None,
                 _ => Some(20.0),
             },
+            seq_log_ratio_max: None,
+            trunc: 20.0,
             tau: (1.0, 1.05),
             dro_beta: 0.1,
+            vespo: [2.0, 3.0, 3.0, 2.0],
+            len_eps: 0.0,
             kl: None,
+            kl_importance_weighted: false,
             entropy_coef: 0.0,
+        }
+    }
+
+    /// Sets DPPO's truncation `C` of the ratio (`sg(min(r, C))`).
+    ///
+    /// # Errors
+    /// `InvalidParam` unless finite and `> 0`.
+    pub fn with_truncation(self, c: f32) -> Result<Self> {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(invalid("clip_ratio_c", c, "a finite number > 0"));
+        }
+        Ok(Self { trunc: c, ..self })
+    }
+
+    /// Sets (or removes) the upper bound on GSPO's sequence log-ratio `log s` (verl: 10 for
+    /// GSPO-token); the gradient through `s` is 0 where the bound is active.
+    ///
+    /// # Errors
+    /// `InvalidParam` unless finite.
+    pub fn with_seq_log_ratio_max(self, c: Option<f32>) -> Result<Self> {
+        if let Some(c) = c {
+            if !c.is_finite() {
+                return Err(invalid("seq_log_ratio_max", c, "a finite number"));
+            }
+        }
+        Ok(Self {
+            seq_log_ratio_max: c,
+            ..self
+        })
+    }
+
+    /// Sets VESPO's shape `(k₊, λ₊, k₋, λ₋)` (`λ` raised to at least `1e-4`, as the core). On the
+    /// GPU `φ` must stay finite in `f32`: `λ + 20·k < 88`.
+    ///
+    /// # Errors
+    /// `InvalidParam` unless all are finite, `k >= 0`, `λ > 0`, and `λ + 20·k < 88`.
+    pub fn with_vespo(
+        self,
+        k_pos: f32,
+        lambda_pos: f32,
+        k_neg: f32,
+        lambda_neg: f32,
+    ) -> Result<Self> {
+        for (name, k) in [("vespo_k_pos", k_pos), ("vespo_k_neg", k_neg)] {
+            if !(k.is_finite() && k >= 0.0) {
+                return Err(invalid(name, k, "a finite number >= 0"));
+            }
+        }
+        for (name, l) in [
+            ("vespo_lambda_pos", lambda_pos),
+            ("vespo_lambda_neg", lambda_neg),
+        ] {
+            if !(l.is_finite() && l > 0.0) {
+                return Err(invalid(name, l, "a finite number > 0"));
+            }
+        }
+        let (lp, ln) = (lambda_pos.max(1e-4), lambda_neg.max(1e-4));
+        for (name, k, l) in [("vespo_k_pos", k_pos, lp), ("vespo_k_neg", k_neg, ln)] {
+            if l + 20.0 * k >= 88.0 {
+                return Err(invalid(name, k, "λ + 20·k < 88 (φ finite in f32)"));
+            }
+        }
+        Ok(Self {
+            vespo: [k_pos, lp, k_neg, ln],
+            ..self
+        })
+    }
+
+    /// Sets GMPO's length epsilon (the divisor `L + ε`; verl: `1e-8`).
+    ///
+    /// # Errors
+    /// `InvalidParam` unless finite and `>= 0`.
+    pub fn with_len_eps(self, eps: f32) -> Result<Self> {
+        if !(eps.is_finite() && eps >= 0.0) {
+            return Err(invalid("len_eps", eps, "a finite number >= 0"));
+        }
+        Ok(Self {
+            len_eps: eps,
+            ..self
+        })
+    }
+
+    /// Multiplies the KL term by `π/π_old` (TRL's `use_bias_correction_kl`).
+    pub fn with_kl_importance_weighted(self, on: bool) -> Self {
+        Self {
+            kl_importance_weighted: on,
+            ..self
         }
     }
 
@@ -256,7 +405,8 @@ impl GpuPolicyLoss {
         })
     }
 
-    /// Adds (or removes) a per-token KL term `coef·k(log π, log π_ref)` (not importance-weighted).
+    /// Adds (or removes) a per-token KL term `coef·k(log π, log π_ref)` (importance weighting:
+    /// [`GpuPolicyLoss::with_kl_importance_weighted`]).
     ///
     /// # Errors
     /// `InvalidParam` unless `coef >= 0` and finite.
@@ -305,22 +455,35 @@ impl GpuPolicyLoss {
             GpuLossKind::Cispo => K::Cispo,
             GpuLossKind::Sapo => K::Sapo,
             GpuLossKind::Dro => K::Dro,
+            GpuLossKind::GspoToken => K::GspoToken,
+            GpuLossKind::Vespo => K::Vespo,
+            GpuLossKind::DppoTv => K::DppoTv,
+            GpuLossKind::DppoKl => K::DppoKl,
+            GpuLossKind::Gspo => K::Gspo,
+            GpuLossKind::GeoMean => K::GeoMean,
         };
         let f = f64::from;
+        let [kp, lp, kn, ln] = self.vespo;
         let mut p = PolicyLoss::<f64>::new(kind)
             .with_clip(f(self.clip.0), f(self.clip.1))?
             .with_dual_clip(self.dual_clip.map(f))?
             .with_delta(self.delta.map(f))?
             .with_log_ratio_clamp(self.log_ratio_clamp.map(f))?
+            .with_seq_log_ratio_max(self.seq_log_ratio_max.map(f))?
+            .with_truncation(f(self.trunc))?
             .with_sapo_tau(f(self.tau.0), f(self.tau.1))?
             .with_dro_beta(f(self.dro_beta))?
+            .with_vespo(f(kp), f(lp), f(kn), f(ln))?
+            .with_len_eps(f(self.len_eps))?
             .with_entropy_coef(f(self.entropy_coef))?;
         if let Some((k, c)) = self.kl {
             let pen = KlPenalty::<f64>::new(k.estimator())
                 .with_straight_through(k.straight_through())
                 .with_log_ratio_clamp(k.log_ratio_clamp().map(f))?
                 .with_value_clamp(k.value_clamp().map(f))?;
-            p = p.with_kl(Some(KlTerm::new(pen, f(c))?));
+            p = p.with_kl(Some(
+                KlTerm::new(pen, f(c))?.importance_weighted(self.kl_importance_weighted),
+            ));
         }
         Ok(p)
     }
@@ -332,16 +495,10 @@ impl GpuPolicyLoss {
         };
         LossParams {
             pol: PolicyCfg {
-                kind: match self.kind {
-                    GpuLossKind::Vanilla => 0,
-                    GpuLossKind::Gpg => 1,
-                    GpuLossKind::Cispo => 2,
-                    GpuLossKind::Sapo => 3,
-                    GpuLossKind::Dro => 4,
-                },
+                kind: self.kind.code(),
                 has_dual: u32::from(self.dual_clip.is_some()),
                 has_delta: u32::from(self.delta.is_some()),
-                pad: 0,
+                has_seq_max: u32::from(self.seq_log_ratio_max.is_some()),
                 clip_low: self.clip.0,
                 clip_high: self.clip.1,
                 dual_clip: self.dual_clip.unwrap_or(0.0),
@@ -350,9 +507,15 @@ impl GpuPolicyLoss {
                 tau_pos: self.tau.0,
                 tau_neg: self.tau.1,
                 dro_beta: self.dro_beta,
+                trunc: self.trunc,
+                seq_max: self.seq_log_ratio_max.unwrap_or(0.0),
+                len_eps: self.len_eps,
+                pad: 0.0,
+                vespo: self.vespo,
             },
             kl: KlCfg::of(kl.as_ref()),
             has_kl: u32::from(kl.is_some()),
+            kl_iw: u32::from(kl.is_some() && self.kl_importance_weighted),
             kl_coef: coef,
             entropy_coef: self.entropy_coef,
         }
@@ -365,6 +528,7 @@ pub(crate) struct LossParams {
     pub(crate) pol: PolicyCfg,
     pub(crate) kl: KlCfg,
     pub(crate) has_kl: u32,
+    pub(crate) kl_iw: u32,
     pub(crate) kl_coef: f32,
     pub(crate) entropy_coef: f32,
 }
@@ -383,6 +547,7 @@ struct PolicyParams {
     grid_x: u32,
     w_off: u32,
     e_off: u32,
+    kl_iw: u32,
     kl_coef: f32,
     entropy_coef: f32,
 }
@@ -509,7 +674,9 @@ impl GpuContext {
     /// positions) and per-row partials `rows = [Σℓ, L]` per row, for [`GpuContext::loss_parts`].
     ///
     /// # Definition
-    /// As [`rewardkit_core::loss::policy_loss`] for the kinds of [`GpuLossKind`], in `f32`.
+    /// As [`rewardkit_core::loss::policy_loss`] for the kinds of [`GpuLossKind`], in `f32`; the
+    /// sequence-coupled kinds reduce each row first (GSPO's mean log-ratio, VESPO's `log w`,
+    /// GMPO's clipped log-ratios, advantages and log-weights), in `f32` where the core uses `f64`.
     ///
     /// # Shapes
     /// `grad`: `(B, T)`; `rows`: `(2·B)`; inputs as [`PolicyBuffers`].
@@ -605,6 +772,7 @@ impl GpuContext {
             grid_x: g[0],
             w_off,
             e_off,
+            kl_iw: l.kl_iw,
             kl_coef: l.kl_coef,
             entropy_coef: l.entropy_coef,
         };

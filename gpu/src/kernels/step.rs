@@ -5,6 +5,8 @@ use rewardkit_core::Error;
 use rewardkit_core::loss::Aggregation;
 use rewardkit_shaders::{RL_MASK_ROWS, RL_ROWS, RL_STEP};
 
+#[cfg(doc)]
+use super::loss::GpuLossKind;
 use super::loss::{GpuPolicyLoss, KlCfg, PolicyCfg, agg_code, token_shape};
 use crate::error::{GpuError, Result};
 use crate::{GpuBuffer, GpuContext, check_len, grid, u32_of};
@@ -23,6 +25,7 @@ struct Params {
     grid_x: u32,
     ref_off: u32,
     adv_off: u32,
+    kl_iw: u32,
     kl_coef: f32,
     entropy_coef: f32,
     len_eps: f32,
@@ -73,7 +76,8 @@ impl GpuContext {
     ///
     /// # Errors
     /// [`GpuError::Core`]: `BadShape`, `LengthMismatch`; `MissingInput` for a KL term without
-    /// `ref_logp` or a `*-norm` aggregation without a horizon.
+    /// `ref_logp` or a `*-norm` aggregation without a horizon; [`GpuError::Unsupported`] for a
+    /// sequence-coupled loss ([`GpuLossKind::sequence_coupled`]).
     ///
     /// # Examples
     /// ```no_run
@@ -121,6 +125,11 @@ impl GpuContext {
         if let Some(r) = s.ref_logp {
             check_len("ref_logp", n, r.len())?;
         }
+        if loss.kind().sequence_coupled() {
+            return Err(GpuError::Unsupported {
+                feature: "sequence-coupled policy losses (GSPO, GSPO-token, GMPO, VESPO) in the fused step; use policy_loss",
+            });
+        }
         if loss.kl().is_some() && s.ref_logp.is_none() {
             return Err(GpuError::Core(Error::MissingInput {
                 what: "ref_logp (the loss has a KL term)",
@@ -167,6 +176,7 @@ impl GpuContext {
                 grid_x: grid(n_work)[0],
                 ref_off: u32_of("side", ref_off)?,
                 adv_off: u32_of("side", adv_off)?,
+                kl_iw: l.kl_iw,
                 kl_coef: l.kl_coef,
                 entropy_coef: l.entropy_coef,
                 len_eps,

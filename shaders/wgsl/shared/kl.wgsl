@@ -74,3 +74,14 @@ fn kl_eval(lp: f32, rf: f32, c: KlCfg) -> vec2<f32> {
     }
     return vec2<f32>(vc, g);
 }
+
+// A KL term coef·k(log π, log π_ref) and its derivative; importance-weighted (TRL's
+// use_bias_correction_kl) it is coef·w·k with w = π/π_old, derivative coef·w·(k + ∂k).
+fn kl_term(lp: f32, old: f32, rf: f32, c: KlCfg, coef: f32, importance_weighted: bool) -> vec2<f32> {
+    let k = kl_eval(lp, rf, c);
+    if (importance_weighted) {
+        let w = exp(lp - old);
+        return vec2<f32>(coef * w * k.x, coef * w * (k.x + k.y));
+    }
+    return coef * k;
+}

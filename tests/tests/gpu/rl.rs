@@ -318,6 +318,35 @@ fn losses() -> Vec<GpuPolicyLoss> {
         GpuPolicyLoss::new(GpuLossKind::Cispo),
         GpuPolicyLoss::new(GpuLossKind::Sapo),
         GpuPolicyLoss::new(GpuLossKind::Dro),
+        // Token-wise: DPPO's trust regions (with an importance-weighted KL term), VESPO.
+        GpuPolicyLoss::new(GpuLossKind::DppoTv)
+            .with_truncation(3.0)
+            .unwrap(),
+        GpuPolicyLoss::new(GpuLossKind::DppoKl)
+            .with_kl(Some((k3, 0.1)))
+            .unwrap()
+            .with_kl_importance_weighted(true),
+        GpuPolicyLoss::new(GpuLossKind::Vespo),
+        // Sequence-coupled: GSPO (gradient through s; and with an active bound on log s),
+        // GSPO-token (verl's bound 10), GMPO (verl's 1e-8).
+        GpuPolicyLoss::new(GpuLossKind::Gspo)
+            .with_kl(Some((k3, 0.1)))
+            .unwrap()
+            .with_entropy_coef(0.01)
+            .unwrap(),
+        GpuPolicyLoss::new(GpuLossKind::Gspo)
+            .with_seq_log_ratio_max(Some(0.0))
+            .unwrap(),
+        GpuPolicyLoss::new(GpuLossKind::GspoToken)
+            .with_seq_log_ratio_max(Some(10.0))
+            .unwrap(),
+        GpuPolicyLoss::new(GpuLossKind::GeoMean)
+            .with_clip(0.4, 0.4)
+            .unwrap()
+            .with_len_eps(1e-8)
+            .unwrap()
+            .with_entropy_coef(0.01)
+            .unwrap(),
     ]
 }
 
@@ -377,8 +406,9 @@ proptest! {
                 let what = format!("{loss:?} {agg:?} weights={with_weights}");
                 assert_close(&what, &[gp.sum, gp.seq_mean_sum], &[cp.sum, cp.seq_mean_sum], 1e-5, 1e-5 * n as f64);
                 assert_close(&what, &down(ctx, &grad), &cg, 1e-5, 1e-6);
+                // The value is a part divided by a normalizer >= 1: within the parts' bound.
                 let (gv, cv) = (agg.value(&gp, &gp).unwrap(), agg.value(&cp, &cp).unwrap());
-                assert_close(&what, &[gv], &[cv], 1e-5, 1e-5);
+                assert_close(&what, &[gv], &[cv], 1e-5, 1e-5 * n as f64);
             }
         }
     }
@@ -424,6 +454,50 @@ fn policy_loss_errors() {
             .with_dual_clip(Some(1.0))
             .is_err()
     );
+    let dppo = GpuPolicyLoss::new(GpuLossKind::DppoTv);
+    assert!(dppo.with_truncation(0.0).is_err());
+    assert!(dppo.with_seq_log_ratio_max(Some(f32::NAN)).is_err());
+    assert!(dppo.with_len_eps(-1.0).is_err());
+    assert!(dppo.with_vespo(-1.0, 1.0, 1.0, 1.0).is_err());
+    assert!(dppo.with_vespo(1.0, 0.0, 1.0, 1.0).is_err());
+    assert!(
+        dppo.with_vespo(5.0, 1.0, 1.0, 1.0).is_err(),
+        "φ would overflow f32"
+    );
+    // The fused step takes token-wise losses only.
+    let (z, ids) = (up(ctx, &[0.0; 4]), ctx.upload_ids(&[0, 1], 2).unwrap());
+    let (g, tok, rows2, parts) = (
+        ctx.zeros::<f32>(4).unwrap(),
+        ctx.zeros::<f32>(6).unwrap(),
+        ctx.zeros::<f32>(2).unwrap(),
+        ctx.zeros::<f32>(5).unwrap(),
+    );
+    let s = RlStepBuffers {
+        grad_logits: &g,
+        tok: &tok,
+        rows: &rows2,
+        parts: &parts,
+        logits: &z,
+        ids: &ids,
+        old_logp: &x,
+        ref_logp: None,
+        advantages: &up(ctx, &[1.0]),
+        mask: &m,
+    };
+    for kind in [
+        GpuLossKind::Gspo,
+        GpuLossKind::GspoToken,
+        GpuLossKind::GeoMean,
+        GpuLossKind::Vespo,
+    ] {
+        let e = ctx
+            .rl_step(&s, 2, 2, &GpuPolicyLoss::new(kind), &Aggregation::TokenMean)
+            .expect_err("sequence-coupled");
+        assert!(
+            matches!(e, rewardkit_gpu::GpuError::Unsupported { .. }),
+            "{e}"
+        );
+    }
     assert!(
         GpuPolicyLoss::new(GpuLossKind::Vanilla)
             .with_clip(-0.1, 0.2)
@@ -571,7 +645,12 @@ proptest! {
         let adv = fill(seed + 4, if per_token { n } else { b }, -2.0, 2.0);
         let bits: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
         let cmask = Mask::new(&bits, t).unwrap();
-        let loss = GpuPolicyLoss::new(GpuLossKind::Vanilla).with_dual_clip(Some(3.0)).unwrap()
+        // PPO with dual clip, or DPPO-KL with an importance-weighted KL term (token-wise kinds).
+        let loss = if seed % 2 == 0 {
+            GpuPolicyLoss::new(GpuLossKind::Vanilla).with_dual_clip(Some(3.0)).unwrap()
+        } else {
+            GpuPolicyLoss::new(GpuLossKind::DppoKl).with_kl_importance_weighted(true)
+        }
             .with_kl(with_kl.then_some((KlPenalty::new(KlEstimator::K3), 0.1))).unwrap()
             .with_entropy_coef(0.01).unwrap();
         for agg in [Aggregation::TokenMean, Aggregation::SeqMeanTokenMean { len_eps: 0.0 }] {
