@@ -469,12 +469,17 @@ impl GpuContext {
     }
 
     /// Builds (and caches) the pipeline of every kernel with default overrides, so the first
-    /// timed dispatch does not include shader compilation.
+    /// timed dispatch does not include shader compilation. Kernels that need an adapter feature
+    /// this device lacks (`SHADER_F16`, see [`Kernel::requires_f16`]) are skipped: they cannot run
+    /// here, and their methods return [`GpuError::Unsupported`].
     ///
     /// # Errors
     /// [`GpuError::Validation`] if a kernel fails to compile on this adapter.
     pub fn warm_up(&self, kernels: &[Kernel]) -> Result<()> {
         for k in kernels {
+            if k.requires_f16() && !self.caps.f16 {
+                continue;
+            }
             self.pipeline(k, &[])?;
         }
         Ok(())

@@ -103,6 +103,19 @@ pub struct Kernel {
     pub cpu_reference: &'static str,
 }
 
+impl Kernel {
+    /// Whether the kernel needs the adapter feature `SHADER_F16` (its source enables `f16`).
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(rewardkit_shaders::MATMUL_F16.requires_f16());
+    /// assert!(!rewardkit_shaders::MATMUL.requires_f16());
+    /// ```
+    pub fn requires_f16(&self) -> bool {
+        self.source.contains("enable f16;")
+    }
+}
+
 const fn rw(name: &'static str) -> Binding {
     Binding {
         name,
