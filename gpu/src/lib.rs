@@ -26,7 +26,9 @@
 //!   - advantages: [`GpuContext::group_advantages`] (GRPO, Dr. GRPO, RLOO, group-mean baseline,
 //!     OPO, GPG, pass@k, group std) over a [`GpuGroups`] index;
 //!     [`GpuContext::discounted_returns`] and [`GpuContext::gae`] (rows in parallel, or a parallel
-//!     scan over `T` for long sequences, [`ScanMode`]);
+//!     scan over `T` for long sequences, [`ScanMode`]); batch whitening
+//!     [`GpuContext::masked_whiten`] ([`GpuWhiten`]), [`GpuContext::reinforce_plus_plus`],
+//!     [`GpuContext::remax`];
 //!   - KL: [`GpuContext::kl_penalty`];
 //!   - losses: [`GpuContext::policy_loss`] (PPO clip with dual clip and `delta`, GPG, CISPO, SAPO,
 //!     DRO, DPPO-TV/KL, VESPO, GSPO, GSPO-token, GMPO; KL terms, also importance-weighted, and
@@ -101,6 +103,7 @@ pub use kernels::loss::{GpuLossKind, GpuPolicyLoss, PolicyBuffers};
 pub use kernels::matmul::{Gemm, MatmulTiles};
 pub use kernels::returns::ScanMode;
 pub use kernels::step::RlStepBuffers;
+pub use kernels::whiten::GpuWhiten;
 
 /// Kernels and their metadata (re-exported from `rewardkit-shaders`).
 pub use rewardkit_shaders as shaders;

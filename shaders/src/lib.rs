@@ -740,6 +740,46 @@ pub const ADAMW: Kernel = Kernel {
     cpu_reference: "rewardkit_trainer::ops::adamw",
 };
 
+const WHITEN_BASE: Kernel = Kernel {
+    name: "whiten_partials",
+    file: "whiten.wgsl",
+    parts: &[],
+    source: wgsl!("whiten.wgsl"),
+    entry: "whiten_partials",
+    bindings: &[
+        rw("out"),
+        rw("stats"),
+        ro("x"),
+        ro("mask"),
+        ro("baselines"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::stats::masked_whiten (and advantage::reinforce_plus_plus, advantage::remax)",
+};
+
+/// Per-chunk Welford summaries `(n, mean, M2)` of the valid elements (batch whitening, stage 1).
+pub const WHITEN_PARTIALS: Kernel = WHITEN_BASE;
+/// Merges the chunks (Chan) and computes the whitening map (stage 2).
+pub const WHITEN_FINALIZE: Kernel = Kernel {
+    name: "whiten_finalize",
+    entry: "whiten_finalize",
+    ..WHITEN_BASE
+};
+/// Applies the whitening map (stage 3).
+pub const WHITEN_APPLY: Kernel = Kernel {
+    name: "whiten_apply",
+    entry: "whiten_apply",
+    ..WHITEN_BASE
+};
+/// `ReMax`: returns minus the per-row baseline at valid positions.
+pub const REMAX_APPLY: Kernel = Kernel {
+    name: "remax_apply",
+    entry: "remax_apply",
+    ..WHITEN_BASE
+};
+
 /// vec4 device copy (the benchmarks' bandwidth floor).
 pub const COPY: Kernel = Kernel {
     name: "copy",
@@ -802,5 +842,9 @@ pub const ALL: &[Kernel] = &[
     RESIDUAL_FORWARD,
     RESIDUAL_BACKWARD,
     ADAMW,
+    WHITEN_PARTIALS,
+    WHITEN_FINALIZE,
+    WHITEN_APPLY,
+    REMAX_APPLY,
     COPY,
 ];

@@ -261,6 +261,16 @@ fn run() -> Result<(), GpuError> {
         })?;
         report(&format!("gae {mode:?} (T = {seq})"), t, (tok * 20) as f64);
     }
+    // Batch whitening: read x and mask, write out (the statistics pass reads them again).
+    {
+        let tok = n / 3;
+        let x = ctx.upload(&fill(tok, -1.0, 1.0, 21))?;
+        let m = ctx.upload(&vec![1u32; tok])?;
+        let out = ctx.zeros::<f32>(tok)?;
+        let w = rewardkit_gpu::GpuWhiten::default();
+        let t = time(&ctx, args.iters, || ctx.masked_whiten(&out, &x, &m, &w))?;
+        report("masked_whiten (2 passes)", t, (tok * 12) as f64);
+    }
     // PPO token loss + parts + scale: read logp, old, adv (per seq), mask; write grad.
     {
         let seq = 1024;

@@ -7,6 +7,7 @@ pub(crate) mod matmul;
 pub(crate) mod returns;
 pub(crate) mod step;
 pub(crate) mod transformer;
+pub(crate) mod whiten;
 
 /// `[f32]` as bytes for a parameter block.
 pub(crate) fn bytes<T: bytemuck::Pod>(p: &T) -> &[u8] {

@@ -53,7 +53,7 @@ fn gamma_ok(name: &'static str, x: f32) -> Result<()> {
     }
 }
 
-fn shape(len: usize, seq_len: usize) -> Result<usize> {
+pub(crate) fn shape(len: usize, seq_len: usize) -> Result<usize> {
     if len == 0 {
         return Err(GpuError::Core(Error::Empty { what: "mask" }));
     }

@@ -689,3 +689,151 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batch whitening, REINFORCE++ and ReMax (reference: today's core functions)
+// ---------------------------------------------------------------------------------------------
+
+fn whitens() -> Vec<rewardkit_gpu::GpuWhiten> {
+    use rewardkit_core::stats::VarEps;
+    use rewardkit_gpu::GpuWhiten;
+    vec![
+        GpuWhiten::default(),
+        GpuWhiten::verl(),
+        GpuWhiten::openrlhf(),
+        GpuWhiten::default().mean_only(),
+        GpuWhiten::new(false, true, 1e-6, VarEps::AddToStd).unwrap(),
+        GpuWhiten::new(true, false, 0.0, VarEps::AddToVar).unwrap(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10))]
+    /// Whitening against `stats::masked_whiten` (every preset and ε placement), REINFORCE++ and
+    /// ReMax against the core, within `2e-5·(1 + |x|)` (`|x| ≤ 5`, `|r| ≤ 1`: the f32 mean and
+    /// variance of up to 1500 values, where the core sums in f64). Several first-stage chunks:
+    /// `whitening_literals_chunks_and_degenerate_masks`.
+    #[test]
+    fn whitening_and_returns_estimators_match_core(
+        (b, t, mask) in token_batch(), seed in 0u64..100,
+        gamma in prop::sample::select(vec![1.0f32, 0.9]),
+    ) {
+        prop_assume!(mask.contains(&1));
+        let Some(ctx) = context("whitening_and_returns_estimators_match_core") else { return Ok(()) };
+        check_whitening(ctx, b, t, &mask, seed, gamma);
+    }
+}
+
+fn check_whitening(
+    ctx: &rewardkit_gpu::GpuContext,
+    b: usize,
+    t: usize,
+    mask: &[u32],
+    seed: u64,
+    gamma: f32,
+) {
+    use rewardkit_core::stats::masked_whiten;
+    let n = b * t;
+    let x = fill(seed, n, -3.0, 5.0);
+    let r = fill(seed + 1, n, -1.0, 1.0);
+    let base = fill(seed + 2, b, -1.0, 1.0);
+    let bits: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
+    let cmask = Mask::new(&bits, t).unwrap();
+    let (gx, gr, gb, gm) = (up(ctx, &x), up(ctx, &r), up(ctx, &base), up_u32(ctx, mask));
+    let (out, adv, ret) = (
+        ctx.zeros::<f32>(n).unwrap(),
+        ctx.zeros::<f32>(n).unwrap(),
+        ctx.zeros::<f32>(n).unwrap(),
+    );
+    for w in whitens() {
+        let mut want = vec![0.0; n];
+        masked_whiten(&mut want, &f64s(&x), cmask, &w.to_core().unwrap()).unwrap();
+        ctx.masked_whiten(&out, &gx, &gm, &w).unwrap();
+        assert_close(
+            &format!("masked_whiten {w:?}"),
+            &down(ctx, &out),
+            &want,
+            2e-5,
+            2e-5,
+        );
+        let mut ca = vec![0.0; n];
+        let mut cr = vec![0.0; n];
+        advantage::reinforce_plus_plus(
+            &mut ca,
+            &mut cr,
+            &f64s(&r),
+            cmask,
+            f64::from(gamma),
+            &w.to_core().unwrap(),
+        )
+        .unwrap();
+        ctx.reinforce_plus_plus(&adv, &ret, &gr, &gm, t, gamma, &w, ScanMode::Rows)
+            .unwrap();
+        assert_close(
+            &format!("reinforce++ returns {w:?}"),
+            &down(ctx, &ret),
+            &cr,
+            2e-5,
+            2e-5,
+        );
+        assert_close(
+            &format!("reinforce++ advantages {w:?}"),
+            &down(ctx, &adv),
+            &ca,
+            2e-5,
+            2e-5,
+        );
+    }
+    let (mut ca, mut cr) = (vec![0.0; n], vec![0.0; n]);
+    advantage::remax(&mut ca, &mut cr, &f64s(&r), &f64s(&base), cmask).unwrap();
+    ctx.remax(&adv, &ret, &gr, &gb, &gm, t, ScanMode::Scan)
+        .unwrap();
+    assert_close("remax returns", &down(ctx, &ret), &cr, 2e-5, 2e-5);
+    assert_close("remax advantages", &down(ctx, &adv), &ca, 2e-5, 2e-5);
+}
+
+#[test]
+fn whitening_literals_chunks_and_degenerate_masks() {
+    let Some(ctx) = context("whitening_literals_chunks_and_degenerate_masks") else {
+        return;
+    };
+    // Several first-stage chunks (4096 elements each), a masked tail, offset values.
+    let (b, t) = (7usize, 1500usize);
+    let mask: Vec<u32> = (0..b * t).map(|i| u32::from(i % 7 != 3)).collect();
+    check_whitening(ctx, b, t, &mask, 5, 0.99);
+    // One valid element: variance 0 (unbiased), the valid output 0.
+    let (x, m) = (up(ctx, &[3.0, 9.0, -2.0]), up_u32(ctx, &[0, 1, 0]));
+    let out = ctx.zeros::<f32>(3).unwrap();
+    ctx.masked_whiten(&out, &x, &m, &rewardkit_gpu::GpuWhiten::default())
+        .unwrap();
+    assert_eq!(down(ctx, &out)[1], 0.0);
+    // No valid element: every output 0 (the core reports TooFewValid; the device cannot).
+    let m0 = up_u32(ctx, &[0, 0, 0]);
+    ctx.masked_whiten(&out, &x, &m0, &rewardkit_gpu::GpuWhiten::default())
+        .unwrap();
+    assert_eq!(down(ctx, &out), vec![0.0; 3]);
+    // Errors: lengths, a bad ε, ReMax baselines.
+    assert!(is_core(
+        &ctx.masked_whiten(&ctx.zeros::<f32>(2).unwrap(), &x, &m, &Default::default())
+            .expect_err("out")
+    ));
+    assert!(
+        rewardkit_gpu::GpuWhiten::new(
+            true,
+            true,
+            f32::NAN,
+            rewardkit_core::stats::VarEps::AddToVar
+        )
+        .is_err()
+    );
+    let (r, m2) = (up(ctx, &[1.0, 2.0, 3.0, 4.0]), up_u32(ctx, &[1, 1, 1, 1]));
+    let (a, g) = (ctx.zeros::<f32>(4).unwrap(), ctx.zeros::<f32>(4).unwrap());
+    assert!(is_core(
+        &ctx.remax(&a, &g, &r, &up(ctx, &[0.0]), &m2, 2, ScanMode::Rows)
+            .expect_err("2 rows, 1 baseline")
+    ));
+    assert!(is_core(
+        &ctx.remax(&a, &g, &r, &up(ctx, &[0.0]), &m2, 3, ScanMode::Rows)
+            .expect_err("T = 3")
+    ));
+}
