@@ -44,8 +44,11 @@ const CHUNK: u32 = 4096;
 ///
 /// # Examples
 /// ```
+/// use rewardkit_core::stats::{VarEps, Whiten};
 /// use rewardkit_gpu::GpuWhiten;
-/// assert_eq!(GpuWhiten::default().to_core()?, rewardkit_core::stats::Whiten::default());
+/// // The core's default, with ε = 1e-8 as an f32.
+/// let want = Whiten::new(true, true, f64::from(1e-8f32), VarEps::AddToVar)?;
+/// assert_eq!(GpuWhiten::default().to_core()?, want);
 /// assert!(GpuWhiten::default().with_count_eps(-1.0).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
