@@ -12,6 +12,8 @@
 pub mod approx_eq;
 pub mod fd;
 pub mod golden;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod mdp_support;
 pub mod oracle;
 pub mod strategies;

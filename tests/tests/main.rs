@@ -11,6 +11,8 @@ mod advantage_plan;
 mod advantage_props;
 mod advantage_regressions;
 mod distance;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod grpo_step;
 mod kl_golden;
 mod kl_props;

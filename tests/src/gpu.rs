@@ -1,0 +1,100 @@
+//! GPU test support: one shared context for the whole suite, skip-or-fail when no adapter exists,
+//! and error bounds for f32 kernels against f64 oracles.
+
+use std::sync::OnceLock;
+
+use rewardkit_gpu::{GpuBuffer, GpuContext, GpuError};
+
+/// Environment variable that turns a missing adapter into a test failure (CI sets it).
+pub const REQUIRE_ENV: &str = "REWARDKIT_REQUIRE_GPU";
+
+static CTX: OnceLock<Option<GpuContext>> = OnceLock::new();
+
+/// The shared GPU context, or `None` (after printing that the test is skipped) when there is no
+/// adapter. With `REWARDKIT_REQUIRE_GPU=1` a missing adapter panics instead, so CI cannot skip.
+pub fn context(test: &str) -> Option<&'static GpuContext> {
+    let ctx = CTX.get_or_init(|| match GpuContext::new_blocking() {
+        Ok(ctx) => {
+            eprintln!(
+                "GPU tests run on: {} ({:?})",
+                ctx.adapter_name(),
+                ctx.adapter_info().backend
+            );
+            Some(ctx)
+        }
+        Err(e) => {
+            assert!(
+                std::env::var(REQUIRE_ENV).as_deref() != Ok("1"),
+                "{REQUIRE_ENV}=1 but no GPU adapter: {e}"
+            );
+            eprintln!("no GPU adapter ({e})");
+            None
+        }
+    });
+    if ctx.is_none() {
+        eprintln!("skipped: {test} (no GPU adapter)");
+    }
+    ctx.as_ref()
+}
+
+/// Uploads f32 values.
+pub fn up(ctx: &GpuContext, x: &[f32]) -> GpuBuffer<f32> {
+    ctx.upload(x).expect("upload")
+}
+
+/// Uploads u32 values.
+pub fn up_u32(ctx: &GpuContext, x: &[u32]) -> GpuBuffer<u32> {
+    ctx.upload(x).expect("upload")
+}
+
+/// Reads a buffer back as f64.
+pub fn down(ctx: &GpuContext, b: &GpuBuffer<f32>) -> Vec<f64> {
+    ctx.read_blocking(b)
+        .expect("read")
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+/// Asserts `|got − want| <= bound` element-wise, naming the first failure.
+#[track_caller]
+pub fn assert_within(what: &str, got: &[f64], want: &[f64], bound: impl Fn(usize) -> f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let b = bound(i);
+        assert!(
+            (g - w).abs() <= b,
+            "{what}[{i}]: gpu {g} vs cpu {w} (|diff| {} > bound {b})",
+            (g - w).abs()
+        );
+    }
+}
+
+/// Asserts `|got − want| <= atol + rtol·|want|` element-wise.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], rtol: f64, atol: f64) {
+    assert_within(what, got, want, |i| atol + rtol * want[i].abs());
+}
+
+/// Unit roundoff of f32.
+pub const U32: f64 = f32::EPSILON as f64 / 2.0;
+
+/// A deterministic uniform generator in `[lo, hi)` for kernel inputs whose distribution does not
+/// matter (shapes come from proptest).
+pub fn fill(seed: u64, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+            (lo + (hi - lo) * u) as f32
+        })
+        .collect()
+}
+
+/// `true` for the core's error variant wrapped by the GPU error.
+pub fn is_core(e: &GpuError) -> bool {
+    matches!(e, GpuError::Core(_))
+}
