@@ -29,8 +29,9 @@
 //!    and `below(n)` is `⌊x·n / 2⁶⁴⌋`; each function's docs say how many draws it makes, in which
 //!    order, and how a draw becomes a choice.
 //!
-//! Organized by module: one `mod` per module with randomized paths (the reward catalogue here;
-//! others add their own section).
+//! Organized by module: one `mod` per module with randomized paths: the reward catalogue
+//! (`FlipNoise`, PF-PPO, resampling, OREAL), the losses (Clip-Cov) and the distances (sampled EPIC
+//! and DARD). Every function of `rewardkit-core` that takes a `RandomSource` is pinned here.
 
 use rewardkit_core::GroupIndex;
 use rewardkit_core::rng::{RandomSource, SplitMix64};
@@ -236,5 +237,116 @@ mod reward {
         Oreal::<f64>::filter(&mut keep, &correct, &groups, &mut SplitMix64::new(3)).unwrap();
         let kept: Vec<usize> = (0..12).filter(|&i| keep[i]).collect();
         assert_eq!(kept, [0, 3, 8, 9]);
+    }
+}
+
+/// The losses' randomized path: Clip-Cov's batch-level selection.
+mod loss {
+    use rewardkit_core::Mask;
+    use rewardkit_core::loss::{
+        Aggregation, PolicyInputs, PolicyLoss, PolicyLossKind, policy_loss_rng,
+    };
+    use rewardkit_core::rng::SplitMix64;
+
+    /// Clip-Cov picks `k = max(1, ⌊ratio·n⌋)` of the candidate tokens (valid, not clipped by PPO,
+    /// covariance in `(lb, ub)`) by selection sampling: candidates in index order, one
+    /// `below(candidates − seen)` per candidate until `k` are chosen, the candidate taken when the
+    /// draw is `< k − chosen`. Chosen tokens are detached (gradient 0).
+    ///
+    /// Here all 8 tokens are candidates: on-policy (ratio 1, nothing clipped), per-token
+    /// advantages `a` with mean 0 and `log π = −2 + a/2`, so `cov = a²/2 ∈ [0.5, 4.5] ⊂ (0.1, 100)`;
+    /// `ratio = 0.4` gives `k = 3`. Seed 13 (Python snippet in the module docs):
+    /// `below(8) = 6, below(7) = 2 ✓, below(6) = 3, below(5) = 1 ✓, below(4) = 3, below(3) = 1,
+    /// below(2) = 1, below(1) = 0 ✓` → tokens 1, 3, 7 are detached.
+    #[test]
+    fn clip_cov_selection() {
+        let adv = [1.0f64, -1.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0];
+        let logp: Vec<f64> = adv.iter().map(|a| -2.0 + 0.5 * a).collect();
+        let bits = [true; 8];
+        let mask = Mask::new(&bits, 8).unwrap();
+        let inp = PolicyInputs::new(&logp, &logp, &adv, mask).unwrap();
+        let loss = PolicyLoss::new(PolicyLossKind::ClipCov)
+            .with_cov(0.4, 0.1, 100.0)
+            .unwrap();
+        let agg = Aggregation::TokenMean;
+        let mut grad = [9.0f64; 8];
+        let parts =
+            policy_loss_rng(&mut grad, &inp, &loss, &agg, &mut SplitMix64::new(13)).unwrap();
+        agg.scale_grad(&mut grad, mask, &parts).unwrap();
+        for (i, (&g, &a)) in grad.iter().zip(&adv).enumerate() {
+            let want = if [1, 3, 7].contains(&i) {
+                0.0
+            } else {
+                -a / 8.0
+            };
+            assert_eq!(g, want, "token {i}");
+        }
+    }
+}
+
+/// The distances' randomized paths: sampled EPIC and DARD.
+mod distance {
+    use rewardkit_core::distance::{
+        Coverage, DardWeights, SampleSizes, dard_sampled, epic_sampled,
+    };
+    use rewardkit_core::mdp::{Mdp, Transitions};
+    use rewardkit_core::rng::SplitMix64;
+
+    /// `dard_sampled` (dynamics weights) draws per transition `s = below(S)`, `a = below(A)`,
+    /// `s' ~ τ(s, a)` (one `next_f64`, inverse CDF over the row's non-zero entries: the first `j`
+    /// with `u·Στ < Σ_{k≤j} τ`), then per mean sample `A_j = below(A)`, `S₁ ~ τ(s, A_j)`,
+    /// `S₂ ~ τ(s', A_j)`. `S = 3, A = 2, N = 5, M = 3, γ = 0.9`, seed 31; the Python transcription
+    /// gives the transitions `(2, 1, 2), (1, 0, 0), (1, 0, 0), (2, 1, 2), (2, 0, 0)` and the
+    /// distance `0.3871497857792469`.
+    #[test]
+    fn dard_sampled_draws() {
+        let tau = [
+            0.5, 0.5, 0.0, 0.0, 0.2, 0.8, // s = 0: a = 0, 1
+            1.0, 0.0, 0.0, 0.1, 0.6, 0.3, // s = 1
+            0.3, 0.3, 0.4, 0.0, 0.0, 1.0f64, // s = 2
+        ];
+        let mdp = Mdp::new(3, 2, Transitions::Dense(&tau), &[1.0, 0.0, 0.0], 0.9).unwrap();
+        let ra = |s: usize, a: usize, t: usize| ((s * 5 + a * 2 + t * 3) % 7) as f64;
+        let rb = |s: usize, a: usize, t: usize| s as f64 - (a * t) as f64 + 0.25 * (t * t) as f64;
+        let d = dard_sampled(
+            &mut SplitMix64::new(31),
+            &mdp,
+            ra,
+            rb,
+            &Coverage::uniform(),
+            DardWeights::Dynamics,
+            SampleSizes::new(5, 3).unwrap(),
+        )
+        .unwrap();
+        assert!((d - 0.387_149_785_779_246_9).abs() < 1e-13, "{d}");
+    }
+
+    /// `epic_sampled` draws `M` pairs `(a_j, x_j)` first (`below(A)`, then `below(S)` each), then
+    /// per transition `s, a, s'` (`below(S)`, `below(A)`, `below(S)`), and returns the Pearson
+    /// distance of the canonicalised samples. `S = 5, A = 3, N = 6, M = 4, γ = 0.9`, seed 21; a
+    /// Python transcription of the documented algorithm (the module's `splitmix64`/`below`, then
+    /// `Φ̂`, `Ĉ` and `sqrt((1 − ρ)/2)` in `float64`) gives the pairs `(0, 4), (1, 3), (0, 2),
+    /// (2, 0)`, the transitions `(1, 2, 3), (2, 1, 2), (1, 1, 2), (3, 2, 2), (1, 1, 0), (0, 1, 0)`
+    /// and the distance `0.7591478451494812`.
+    #[test]
+    fn epic_sampled_draws() {
+        let ra = |s: usize, a: usize, t: usize| ((s * 7 + a * 3 + t) % 11) as f64;
+        let rb = |s: usize, a: usize, t: usize| {
+            (s * s) as f64 - 2.0 * a as f64
+                + 3.0 * t as f64
+                + if (s + t) % 2 == 1 { 0.5 } else { 0.0 }
+        };
+        let d = epic_sampled(
+            &mut SplitMix64::new(21),
+            ra,
+            rb,
+            5,
+            3,
+            0.9,
+            &Coverage::uniform(),
+            SampleSizes::new(6, 4).unwrap(),
+        )
+        .unwrap();
+        assert!((d - 0.759_147_845_149_481_2).abs() < 1e-13, "{d}");
     }
 }
