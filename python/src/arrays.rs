@@ -1,0 +1,247 @@
+//! Array conversion: NumPy views without copies where the input allows it, the float type of a
+//! call, masks and group indices.
+//!
+//! No arithmetic happens here: inputs are viewed (or, when their dtype or layout differs, converted
+//! by NumPy) and outputs are allocated as NumPy arrays that the core writes into.
+
+use numpy::ndarray::IxDyn;
+use numpy::{
+    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn,
+    PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods, dtype,
+};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+use rewardkit_core::{GroupIndex, Mask, Real};
+
+use crate::errors::{shape_err, to_py};
+
+/// The scalar type a call computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dt {
+    /// `float32` (also chosen for `float16` inputs).
+    F32,
+    /// `float64` (everything else: `float64`, integers, Python lists of floats).
+    F64,
+}
+
+/// A float type the bindings compute in: `f32` or `f64`.
+pub trait Float: Real + Element {}
+impl Float for f32 {}
+impl Float for f64 {}
+
+/// `numpy`, imported once per call site (a dictionary lookup after the first import).
+pub fn np(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    py.import("numpy")
+}
+
+/// The float type of a call from its first float input: `Dt::F32` for a `float32` or `float16`
+/// array (or tensor), `Dt::F64` otherwise.
+pub fn dtype_of(obj: &Bound<'_, PyAny>) -> PyResult<Dt> {
+    let py = obj.py();
+    let arr = match obj.cast::<PyUntypedArray>() {
+        Ok(a) => a.clone(),
+        Err(_) => np(py)?
+            .call_method1("asarray", (obj,))?
+            .cast_into::<PyUntypedArray>()
+            .map_err(PyErr::from)?,
+    };
+    let d = arr.dtype();
+    // float32 and float16 compute in f32; float64, integers and bools in f64.
+    Ok(if d.kind() == b'f' && d.itemsize() <= 4 {
+        Dt::F32
+    } else {
+        Dt::F64
+    })
+}
+
+/// A read-only, C-contiguous view of `obj` as `F`: the array itself when it already is one (no
+/// copy), otherwise `numpy.ascontiguousarray(obj, dtype=F)` (a copy only where dtype or layout
+/// differ; torch CPU tensors of dtype `F` are viewed without a copy).
+pub fn view<'py, F: Float>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, F>> {
+    let py = obj.py();
+    if let Ok(a) = obj.cast::<PyArrayDyn<F>>()
+        && a.is_c_contiguous()
+    {
+        return a.try_readonly().map_err(|e| borrow_err(name, &e));
+    }
+    let conv = np(py)?.call_method1("ascontiguousarray", (obj, dtype::<F>(py)))?;
+    let a = conv
+        .cast_into::<PyArrayDyn<F>>()
+        .map_err(|_| PyTypeError::new_err(format!("`{name}` could not be converted to an array")))?;
+    a.try_readonly().map_err(|e| borrow_err(name, &e))
+}
+
+/// An optional input (`None` is absent).
+pub fn view_opt<'py, F: Float>(
+    obj: Option<&Bound<'py, PyAny>>,
+    name: &str,
+) -> PyResult<Option<PyReadonlyArrayDyn<'py, F>>> {
+    match obj {
+        Some(o) if !o.is_none() => Ok(Some(view(o, name)?)),
+        _ => Ok(None),
+    }
+}
+
+fn borrow_err(name: &str, e: &dyn core::fmt::Display) -> PyErr {
+    PyRuntimeError::new_err(format!("`{name}` is being written elsewhere: {e}"))
+}
+
+/// The contiguous data of a view (C-contiguity was ensured by [`view`]).
+pub fn data<'a, F: Float>(a: &'a PyReadonlyArrayDyn<'_, F>, name: &str) -> PyResult<&'a [F]> {
+    a.as_slice()
+        .map_err(|e| PyTypeError::new_err(format!("`{name}` is not contiguous: {e}")))
+}
+
+/// A new zero-filled output array of the given shape.
+pub fn zeros<'py, F: Float>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<F>> {
+    PyArrayDyn::<F>::zeros(py, IxDyn(shape), false)
+}
+
+/// A writable view of a fresh output array.
+pub fn write<'py, F: Float>(a: &Bound<'py, PyArrayDyn<F>>) -> PyResult<PyReadwriteArrayDyn<'py, F>> {
+    a.try_readwrite().map_err(|e| borrow_err("output", &e))
+}
+
+/// Mutable data of a writable view.
+pub fn data_mut<'a, F: Float>(a: &'a mut PyReadwriteArrayDyn<'_, F>) -> PyResult<&'a mut [F]> {
+    a.as_slice_mut()
+        .map_err(|e| PyTypeError::new_err(format!("output is not contiguous: {e}")))
+}
+
+/// A boolean mask, borrowed from a contiguous `bool` array or converted (`x != 0`) from any other
+/// array (float or integer masks, as verl's `response_mask`).
+#[derive(Debug)]
+pub enum MaskBuf<'py> {
+    /// A view of a `bool` array.
+    View(PyReadonlyArrayDyn<'py, bool>),
+}
+
+impl<'py> MaskBuf<'py> {
+    /// Views `obj` as a `(B, T)` mask.
+    pub fn new(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Self> {
+        let py = obj.py();
+        if let Ok(a) = obj.cast::<PyArrayDyn<bool>>()
+            && a.is_c_contiguous()
+        {
+            return Ok(Self::View(a.try_readonly().map_err(|e| borrow_err(name, &e))?));
+        }
+        let np = np(py)?;
+        let a = np.call_method1("asarray", (obj,))?;
+        let b = if a.cast::<PyArrayDyn<bool>>().is_ok() {
+            np.call_method1("ascontiguousarray", (a,))?
+        } else {
+            np.call_method1("not_equal", (a, 0))?
+        };
+        let b = b
+            .cast_into::<PyArrayDyn<bool>>()
+            .map_err(|_| PyTypeError::new_err(format!("`{name}` is not a mask array")))?;
+        Ok(Self::View(b.try_readonly().map_err(|e| borrow_err(name, &e))?))
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Self::View(v) => v.shape(),
+        }
+    }
+
+    /// The bits, row-major.
+    pub fn bits(&self) -> PyResult<&[bool]> {
+        match self {
+            Self::View(v) => v
+                .as_slice()
+                .map_err(|e| PyTypeError::new_err(format!("mask is not contiguous: {e}"))),
+        }
+    }
+
+    /// The `(B, T)` shape, or a `ShapeMismatchError` for anything but 2-D.
+    pub fn bt(&self, name: &str) -> PyResult<(usize, usize)> {
+        match self.shape() {
+            [b, t] => Ok((*b, *t)),
+            s => Err(shape_err(
+                name,
+                format!("`{name}` must be 2-D (B, T), got shape {s:?}"),
+            )),
+        }
+    }
+
+    /// The core mask over `(B, T)`.
+    pub fn mask(&self, name: &str) -> PyResult<Mask<'_>> {
+        let (_, t) = self.bt(name)?;
+        Mask::new(self.bits()?, t).map_err(to_py)
+    }
+}
+
+/// `Ok` if `a` has shape `want`, else a `ShapeMismatchError` naming `name`.
+pub fn check_shape(name: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(shape_err(
+            name,
+            format!("`{name}` has shape {got:?}, expected {want:?}"),
+        ))
+    }
+}
+
+/// Group labels of verl's `index` (uid strings, or integers): rows with equal labels form a
+/// group, numbered by first appearance.
+pub fn group_index(obj: &Bound<'_, PyAny>) -> PyResult<GroupIndex<'static>> {
+    let py = obj.py();
+    // Integer arrays (NumPy or torch): compare as i64.
+    let arr = np(py)?.call_method1("asarray", (obj,))?;
+    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
+    if kind == "i" || kind == "u" || kind == "b" {
+        let a = np(py)?.call_method1("ascontiguousarray", (arr, dtype::<i64>(py)))?;
+        let a = a
+            .cast_into::<PyArrayDyn<i64>>()
+            .map_err(|_| PyTypeError::new_err("`index` could not be read as integers"))?;
+        let ro = a.readonly();
+        let ids = ro
+            .as_slice()
+            .map_err(|e| PyTypeError::new_err(format!("`index`: {e}")))?;
+        return GroupIndex::from_labels(ids).map_err(to_py);
+    }
+    // Strings (verl's uids: an object array of str), or any hashable labels given as a sequence.
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        arr.call_method0("tolist")?.cast_into::<PyList>()?.iter().collect()
+    };
+    let mut strs: Vec<&str> = Vec::with_capacity(items.len());
+    let mut all_str = true;
+    for it in &items {
+        match it.cast::<PyString>() {
+            Ok(s) => strs.push(s.to_str()?),
+            Err(_) => {
+                all_str = false;
+                break;
+            }
+        }
+    }
+    if all_str {
+        return GroupIndex::from_labels(&strs).map_err(to_py);
+    }
+    Err(PyTypeError::new_err(
+        "`index` must hold strings (uids) or integers",
+    ))
+}
+
+/// Group index from `index` (labels) or `num_generations` (contiguous blocks of that size).
+pub fn groups_from(
+    index: Option<&Bound<'_, PyAny>>,
+    num_generations: Option<usize>,
+    rows: usize,
+) -> PyResult<Option<GroupIndex<'static>>> {
+    match (index, num_generations) {
+        (Some(i), _) if !i.is_none() => Ok(Some(group_index(i)?)),
+        (_, Some(g)) => Ok(Some(GroupIndex::uniform(rows, g).map_err(to_py)?)),
+        _ => Ok(None),
+    }
+}
