@@ -378,6 +378,30 @@ mod history {
             self.entries.iter().map(|(&k, &e)| (k, e))
         }
 
+        /// A history rebuilt from its entries (what [`HapoHistory::iter`] lists): the way to
+        /// restore a saved history without `serde` (the Python package pickles it this way). A
+        /// key given twice keeps its last entry.
+        ///
+        /// # Examples
+        /// ```
+        /// use rewardkit_core::reward::{HapoHistory, HistoryMode};
+        /// let mut h = HapoHistory::new(HistoryMode::Mean);
+        /// h.update(&[7, 7, 9], &[80, 100, 60], &[true, true, true])?;
+        /// let back = HapoHistory::from_entries(h.mode(), h.iter());
+        /// assert_eq!(back, h);
+        /// assert_eq!(back.get(7), h.get(7));
+        /// # Ok::<(), rewardkit_core::Error>(())
+        /// ```
+        pub fn from_entries(
+            mode: HistoryMode,
+            entries: impl IntoIterator<Item = (u64, HistoryEntry)>,
+        ) -> Self {
+            Self {
+                mode,
+                entries: entries.into_iter().collect(),
+            }
+        }
+
         fn check(keys: &[u64], lengths: &[u32], correct: &[bool]) -> Result<()> {
             ensure_len("lengths", keys.len(), lengths.len())?;
             ensure_len("correct", keys.len(), correct.len())?;

@@ -349,6 +349,27 @@ impl LaserDState {
         }
     }
 
+    /// A state with the given targets of the bands `[Low, Medium, High]` (in
+    /// [`Difficulty::ALL`] order): the way to restore a saved state without `serde` (the Python
+    /// package pickles it this way).
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::{Difficulty, LaserDState, TargetLen};
+    /// let s = LaserDState::from_targets([TargetLen::Monitored(None), TargetLen::Fixed(8192),
+    ///     TargetLen::Monitored(Some(2048))]);
+    /// assert_eq!(s.target(Difficulty::High), TargetLen::Monitored(Some(2048)));
+    /// assert_eq!(LaserDState::from_targets(s.targets()), s);
+    /// ```
+    pub fn from_targets(targets: [TargetLen; 3]) -> Self {
+        Self { targets }
+    }
+
+    /// The targets of the bands, in [`Difficulty::ALL`] order.
+    pub fn targets(&self) -> [TargetLen; 3] {
+        self.targets
+    }
+
     /// The target of a band.
     pub fn target(&self, level: Difficulty) -> TargetLen {
         self.targets
