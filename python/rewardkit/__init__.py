@@ -1,4 +1,79 @@
-"""rewardkit: exact, fast reward math for RL on language models (Rust core, NumPy in and out)."""
+"""rewardkit: the reward-math layer of RL for language models (Rust core, NumPy in and out).
 
-from ._native import *  # noqa: F401,F403
-from ._native import __version__  # noqa: F401
+Exact, tested, fast: advantages, KL penalties, policy/value/preference losses with their
+gradients, the reward catalogue and reward distances, computed by ``rewardkit-core`` with the GIL
+released. Arrays go in and out without copies (NumPy ``float32``/``float64``; torch CPU tensors
+through the array protocol); the first float input decides the precision.
+
+* Advantages: ``compute_advantage(name, token_level_rewards, response_mask, index, ...)`` with
+  verl's names and shapes (``ADVANTAGE_ESTIMATORS``), ``trl_grpo_advantages``,
+  ``openrlhf_advantages``, ``masked_whiten`` / ``masked_mean`` / ``masked_var``, ``group_ids``.
+* KL and losses: ``kl_penalty``, ``policy_loss``, ``value_loss``, ``preference_loss``,
+  ``bradley_terry_loss`` (each returns the value and its gradient), ``LossParts``,
+  ``Aggregation``, ``agg_loss``, ``is_weights``, ``entropy_mask``, ``off_policy_mask``,
+  ``sequence_logps``, ``ld_token_weights``.
+* Rewards: ``Correctness``, ``Format``, ``CosineLength``, ``Laser``, ``LaserD``, ``Hapo``,
+  ``Overlong``, ``RepetitionPenalty``, ``KimiLength``, ``Pipeline``; stateful ones pickle.
+* Distances: ``starc_distance``, ``epic_distance``, ``dard_distance`` on tabular MDPs.
+* Adapters: ``rewardkit.verl`` (verl's registries), ``rewardkit.trl`` (TRL reward functions).
+
+Errors are ``RewardkitError`` subclasses (``ValueError``) carrying the core's message.
+"""
+
+from ._native import (  # noqa: F401
+    ADVANTAGE_ESTIMATORS,
+    Aggregation,
+    BadShapeError,
+    Correctness,
+    CosineLength,
+    EmptyGroupError,
+    EmptyInputError,
+    FloatRangeError,
+    Format,
+    GroupIdError,
+    GroupTooSmallError,
+    Hapo,
+    InvalidParamError,
+    KimiLength,
+    Laser,
+    LaserD,
+    LengthMismatchError,
+    LossParts,
+    MissingInputError,
+    NonFiniteError,
+    Overlong,
+    Pipeline,
+    RepetitionPenalty,
+    RewardkitError,
+    ShapeMismatchError,
+    TokenOutOfRangeError,
+    TooFewValidError,
+    TooLargeError,
+    UnknownNameError,
+    __version__,
+    agg_loss,
+    bradley_terry_loss,
+    compute_advantage,
+    dard_distance,
+    entropy_mask,
+    epic_distance,
+    format_flags,
+    group_ids,
+    is_weights,
+    kl_penalty,
+    label_hashes,
+    ld_token_weights,
+    masked_mean,
+    masked_var,
+    masked_whiten,
+    off_policy_mask,
+    openrlhf_advantages,
+    policy_loss,
+    preference_loss,
+    sequence_logps,
+    starc_distance,
+    trl_grpo_advantages,
+    value_loss,
+)
+
+__all__ = [n for n in dir() if not n.startswith("_")] + ["__version__"]
