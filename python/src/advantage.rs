@@ -92,7 +92,7 @@ fn advantage_impl<'py, F: Float>(
             s => {
                 return Err(shape_err(
                     "components",
-                    format!("`components` has shape {s:?}, expected ({b}, K)"),
+                    format!("`components` has shape {}, expected ({b}, K)", crate::arrays::fmt_shape(s)),
                 ));
             }
         };
@@ -254,7 +254,7 @@ fn trl_impl<'py, F: Float>(
         s => {
             return Err(shape_err(
                 "rewards_per_func",
-                format!("`rewards_per_func` must be (B, K), got shape {s:?}"),
+                format!("`rewards_per_func` must be (B, K), got shape {}", crate::arrays::fmt_shape(s)),
             ));
         }
     };

@@ -164,7 +164,7 @@ impl<'py> MaskBuf<'py> {
             [b, t] => Ok((*b, *t)),
             s => Err(shape_err(
                 name,
-                format!("`{name}` must be 2-D (B, T), got shape {s:?}"),
+                format!("`{name}` must be 2-D (B, T), got shape {}", fmt_shape(s)),
             )),
         }
     }
@@ -176,6 +176,17 @@ impl<'py> MaskBuf<'py> {
     }
 }
 
+/// A shape as Python prints it: `(3, 2)`, `(3,)`.
+pub fn fmt_shape(s: &[usize]) -> String {
+    match s {
+        [x] => format!("({x},)"),
+        _ => format!(
+            "({})",
+            s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 /// `Ok` if `a` has shape `want`, else a `ShapeMismatchError` naming `name`.
 pub fn check_shape(name: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
     if got == want {
@@ -183,7 +194,11 @@ pub fn check_shape(name: &str, got: &[usize], want: &[usize]) -> PyResult<()> {
     } else {
         Err(shape_err(
             name,
-            format!("`{name}` has shape {got:?}, expected {want:?}"),
+            format!(
+                "`{name}` has shape {}, expected {}",
+                fmt_shape(got),
+                fmt_shape(want)
+            ),
         ))
     }
 }

@@ -40,7 +40,7 @@ impl<'py> Tabular<'py> {
             sh => {
                 return Err(shape_err(
                     "transitions",
-                    format!("`transitions` must be (S, A, S), got shape {sh:?}"),
+                    format!("`transitions` must be (S, A, S), got shape {}", crate::arrays::fmt_shape(sh)),
                 ));
             }
         };
@@ -76,7 +76,7 @@ impl<'py> Tabular<'py> {
             [x] if *x == s => Ok(Reward::State(d)),
             sh => Err(shape_err(
                 name,
-                format!("`{name}` must be (S, A, S'), (S, A) or (S) with S = {s}, A = {a}; got {sh:?}"),
+                format!("`{name}` must be (S, A, S'), (S, A) or (S) with S = {s}, A = {a}; got {}", crate::arrays::fmt_shape(sh)),
             )),
         }
     }

@@ -501,7 +501,7 @@ fn policy_impl<'py, F: Float>(
     if adv.shape() != [b, t] && adv.shape() != [b] {
         return Err(shape_err(
             "advantages",
-            format!("`advantages` has shape {:?}, expected ({b}, {t}) or ({b},)", adv.shape()),
+            format!("`advantages` has shape {}, expected ({b}, {t}) or ({b},)", crate::arrays::fmt_shape(adv.shape())),
         ));
     }
     let tok = |o: Option<&Arr<'py>>, name: &str| -> PyResult<_> {

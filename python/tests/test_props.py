@@ -13,10 +13,11 @@ from hypothesis.extra import numpy as hnp
 
 import rewardkit as rk
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: the same examples on every run, so CI cannot flake on a lucky draw.
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 REWARD = st.floats(-5, 5, allow_nan=False, allow_infinity=False, width=32)
-LOGP = st.floats(-6, -0.01, allow_nan=False, allow_infinity=False, width=32)
+LOGP = st.floats(-6, -0.015625, allow_nan=False, allow_infinity=False, width=32)
 
 
 @st.composite
