@@ -14,7 +14,7 @@ its vectorized form, `compute_gae_advantage_return`) and TRL's GRPO advantage bl
 groups, the same torch operations as `GRPOTrainer`). The floor is a copy of the rewards' bytes
 measured in the same run.
 
-    python bench/bench_engines.py [--reps 5] [--skip-loops]
+    python bench/bench_engines.py [--reps 5] [--skip-loops] [--log2n 20]
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import torch
 
 import rewardkit as rk
 
-N = 1 << 20
 K = 8
 
 
@@ -75,7 +74,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--skip-loops", action="store_true", help="skip verl's per-row Python loops (slow)")
+    ap.add_argument("--log2n", type=int, default=20, help="rewards per estimator: 2^log2n (CI smoke: 14)")
     args = ap.parse_args(argv)
+    n = 1 << args.log2n
     from verl.trainer.ppo import core_algos as ca
 
     rng = np.random.default_rng(0)
@@ -84,16 +85,16 @@ def main(argv=None):
           f"({torch.get_num_threads()} threads), numpy {np.__version__}, rewardkit {rk.__version__}")
 
     # Outcome rewards: 2^20 responses in groups of 8, shuffled.
-    uids = np.array([f"uid-{i // K:06d}" for i in range(N)], dtype=object)
-    perm = rng.permutation(N)
+    uids = np.array([f"uid-{i // K:06d}" for i in range(n)], dtype=object)
+    perm = rng.permutation(n)
     uids = uids[perm]
-    scores = torch.from_numpy(rng.integers(0, 2, N).astype(np.float32))[:, None].contiguous()
-    mask1 = torch.ones(N, 1)
+    scores = torch.from_numpy(rng.integers(0, 2, n).astype(np.float32))[:, None].contiguous()
+    mask1 = torch.ones(n, 1)
     # Contiguous copy for TRL (its block needs groups as consecutive rows).
     trl_rewards = scores[:, 0].clone()
 
-    # GAE: 4096 x 256 token rewards.
-    b, t = 4096, 256
+    # GAE: (n / 256) x 256 token rewards.
+    b, t = n // 256, 256
     lens = torch.from_numpy(rng.integers(1, t + 1, b))
     gmask = (torch.arange(t)[None, :] < lens[:, None]).float()
     trew = torch.zeros(b, t)
@@ -139,7 +140,7 @@ def main(argv=None):
     a, _ = rk_call("gae", trew, gmask, values=vals, gamma=1.0, lam=0.95, preset="verl")
     v, _ = ca.compute_gae_advantage_return(trew, vals, gmask, 1.0, 0.95)
     np.testing.assert_allclose(a.numpy(), v.numpy(), rtol=1e-4, atol=1e-4)
-    print(f"floor: copy of 2^20 float32 = {floor * 1e6:.1f} us; results agree with the engines")
+    print(f"floor: copy of 2^{args.log2n} float32 = {floor * 1e6:.1f} us; results agree with the engines")
     worst = min(r[3] / r[2] for r in rows)
     print(f"smallest speedup: {worst:.1f}x")
     return rows

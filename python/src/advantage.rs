@@ -24,7 +24,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(masked_mean, m)?)?;
     m.add_function(wrap_pyfunction!(masked_var, m)?)?;
     m.add_function(wrap_pyfunction!(group_ids, m)?)?;
-    m.add("ADVANTAGE_ESTIMATORS", AdvantageEstimator::ALL.map(AdvantageEstimator::name).to_vec())?;
+    m.add(
+        "ADVANTAGE_ESTIMATORS",
+        AdvantageEstimator::ALL
+            .map(AdvantageEstimator::name)
+            .to_vec(),
+    )?;
     Ok(())
 }
 
@@ -92,7 +97,10 @@ fn advantage_impl<'py, F: Float>(
             s => {
                 return Err(shape_err(
                     "components",
-                    format!("`components` has shape {}, expected ({b}, K)", crate::arrays::fmt_shape(s)),
+                    format!(
+                        "`components` has shape {}, expected ({b}, K)",
+                        crate::arrays::fmt_shape(s)
+                    ),
                 ));
             }
         };
@@ -122,7 +130,8 @@ fn advantage_impl<'py, F: Float>(
                 Some(w) => Some(data(w, "rollout_is_weights")?),
                 None => None,
             };
-            inputs = inputs.with_token_stats(data(o, "old_log_probs")?, data(s, "sum_pi_squared")?, w);
+            inputs =
+                inputs.with_token_stats(data(o, "old_log_probs")?, data(s, "sum_pi_squared")?, w);
         }
         (None, None) => {}
         (None, Some(_)) => {
@@ -223,16 +232,31 @@ fn compute_advantage<'py>(
         }
         Ok(c)
     }
-    let args = (p, norm_adv_by_std_in_grpo, epsilon, gamma, lam, sc, handle_zero_tail, no_std_norm);
+    let args = (
+        p,
+        norm_adv_by_std_in_grpo,
+        epsilon,
+        gamma,
+        lam,
+        sc,
+        handle_zero_tail,
+        no_std_norm,
+    );
     Ok(match dtype_of(token_level_rewards)? {
         Dt::F32 => {
-            let c = cfg::<f32>(args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7)?;
-            let (a, r) = advantage_impl(py, est, &c, token_level_rewards, &mask, groups.as_ref(), &x)?;
+            let c = cfg::<f32>(
+                args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7,
+            )?;
+            let (a, r) =
+                advantage_impl(py, est, &c, token_level_rewards, &mask, groups.as_ref(), &x)?;
             (a.into_any(), r.into_any())
         }
         Dt::F64 => {
-            let c = cfg::<f64>(args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7)?;
-            let (a, r) = advantage_impl(py, est, &c, token_level_rewards, &mask, groups.as_ref(), &x)?;
+            let c = cfg::<f64>(
+                args.0, args.1, args.2, args.3, args.4, args.5, args.6, args.7,
+            )?;
+            let (a, r) =
+                advantage_impl(py, est, &c, token_level_rewards, &mask, groups.as_ref(), &x)?;
             (a.into_any(), r.into_any())
         }
     })
@@ -254,7 +278,10 @@ fn trl_impl<'py, F: Float>(
         s => {
             return Err(shape_err(
                 "rewards_per_func",
-                format!("`rewards_per_func` must be (B, K), got shape {}", crate::arrays::fmt_shape(s)),
+                format!(
+                    "`rewards_per_func` must be (B, K), got shape {}",
+                    crate::arrays::fmt_shape(s)
+                ),
             ));
         }
     };
@@ -301,8 +328,24 @@ fn trl_grpo_advantages<'py>(
         _ => return Err(option_err("multi_objective_aggregation", TRL_AGGS)),
     };
     match dtype_of(rewards_per_func)? {
-        Dt::F32 => trl_impl::<f32>(py, rewards_per_func, reward_weights, index, num_generations, sc, mode),
-        Dt::F64 => trl_impl::<f64>(py, rewards_per_func, reward_weights, index, num_generations, sc, mode),
+        Dt::F32 => trl_impl::<f32>(
+            py,
+            rewards_per_func,
+            reward_weights,
+            index,
+            num_generations,
+            sc,
+            mode,
+        ),
+        Dt::F64 => trl_impl::<f64>(
+            py,
+            rewards_per_func,
+            reward_weights,
+            index,
+            num_generations,
+            sc,
+            mode,
+        ),
     }
 }
 
@@ -338,7 +381,11 @@ fn openrlhf_impl<'py, F: Float>(
         None => None,
     };
     let m = mask.mask("action_mask")?;
-    let (adv, ret, info) = (zeros::<F>(py, &[b, t]), zeros::<F>(py, &[b, t]), zeros::<F>(py, &[b]));
+    let (adv, ret, info) = (
+        zeros::<F>(py, &[b, t]),
+        zeros::<F>(py, &[b, t]),
+        zeros::<F>(py, &[b]),
+    );
     {
         let (mut aw, mut rw, mut iw) = (write(&adv)?, write(&ret)?, write(&info)?);
         let (a, rr, i) = (data_mut(&mut aw)?, data_mut(&mut rw)?, data_mut(&mut iw)?);
@@ -390,11 +437,27 @@ fn openrlhf_advantages<'py>(
     }
     match dtype_of(rewards)? {
         Dt::F32 => {
-            let p = params::<f32>(est, n_samples_per_prompt, gamma, lambd, no_std_norm, kl_coef, reward_clip);
+            let p = params::<f32>(
+                est,
+                n_samples_per_prompt,
+                gamma,
+                lambd,
+                no_std_norm,
+                kl_coef,
+                reward_clip,
+            );
             openrlhf_impl(py, &p, rewards, &mask, kl, values)
         }
         Dt::F64 => {
-            let p = params::<f64>(est, n_samples_per_prompt, gamma, lambd, no_std_norm, kl_coef, reward_clip);
+            let p = params::<f64>(
+                est,
+                n_samples_per_prompt,
+                gamma,
+                lambd,
+                no_std_norm,
+                kl_coef,
+                reward_clip,
+            );
             openrlhf_impl(py, &p, rewards, &mask, kl, values)
         }
     }
@@ -447,7 +510,8 @@ fn whiten<F: Float>(p: Preset, shift_mean: bool) -> PyResult<Whiten<F>> {
         return Ok(w);
     }
     // `Whiten` has no setter for the shift alone: rebuild verl's parameters with it off.
-    let base = Whiten::<F>::new(false, true, F::lit(1e-8), stats::VarEps::AddToVar).map_err(to_py)?;
+    let base =
+        Whiten::<F>::new(false, true, F::lit(1e-8), stats::VarEps::AddToVar).map_err(to_py)?;
     Ok(match p {
         Preset::Verl => base.with_count_eps(F::lit(1e-8)).map_err(to_py)?,
         _ => base,
@@ -474,7 +538,11 @@ fn reduce_impl<F: Float>(
 
 /// verl's `masked_mean(values, mask)` (a Python float).
 #[pyfunction]
-fn masked_mean(py: Python<'_>, values: &Bound<'_, PyAny>, mask: &Bound<'_, PyAny>) -> PyResult<f64> {
+fn masked_mean(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    mask: &Bound<'_, PyAny>,
+) -> PyResult<f64> {
     let mask = MaskBuf::new(mask, "mask")?;
     match dtype_of(values)? {
         Dt::F32 => reduce_impl::<f32>(py, values, &mask, None),
@@ -501,11 +569,16 @@ fn masked_var(
 /// Dense group ids `(B)` (`uint32`, numbered by first appearance) and the number of groups, from
 /// labels (uid strings or integers): how rewardkit groups verl's `index`.
 #[pyfunction]
-fn group_ids<'py>(py: Python<'py>, index: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, usize)> {
+fn group_ids<'py>(
+    py: Python<'py>,
+    index: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, usize)> {
     let g = crate::arrays::group_index(index)?;
     let out = PyArrayDyn::<u32>::zeros(py, numpy::ndarray::IxDyn(&[g.n_rows()]), false);
     {
-        let mut w = out.try_readwrite().map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        let mut w = out
+            .try_readwrite()
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
         let s = w
             .as_slice_mut()
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;

@@ -69,9 +69,9 @@ pub fn view<'py, F: Float>(
         return a.try_readonly().map_err(|e| borrow_err(name, &e));
     }
     let conv = np(py)?.call_method1("ascontiguousarray", (obj, dtype::<F>(py)))?;
-    let a = conv
-        .cast_into::<PyArrayDyn<F>>()
-        .map_err(|_| PyTypeError::new_err(format!("`{name}` could not be converted to an array")))?;
+    let a = conv.cast_into::<PyArrayDyn<F>>().map_err(|_| {
+        PyTypeError::new_err(format!("`{name}` could not be converted to an array"))
+    })?;
     a.try_readonly().map_err(|e| borrow_err(name, &e))
 }
 
@@ -102,7 +102,9 @@ pub fn zeros<'py, F: Float>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyAr
 }
 
 /// A writable view of a fresh output array.
-pub fn write<'py, F: Float>(a: &Bound<'py, PyArrayDyn<F>>) -> PyResult<PyReadwriteArrayDyn<'py, F>> {
+pub fn write<'py, F: Float>(
+    a: &Bound<'py, PyArrayDyn<F>>,
+) -> PyResult<PyReadwriteArrayDyn<'py, F>> {
     a.try_readwrite().map_err(|e| borrow_err("output", &e))
 }
 
@@ -127,7 +129,9 @@ impl<'py> MaskBuf<'py> {
         if let Ok(a) = obj.cast::<PyArrayDyn<bool>>()
             && a.is_c_contiguous()
         {
-            return Ok(Self::View(a.try_readonly().map_err(|e| borrow_err(name, &e))?));
+            return Ok(Self::View(
+                a.try_readonly().map_err(|e| borrow_err(name, &e))?,
+            ));
         }
         let np = np(py)?;
         let a = np.call_method1("asarray", (obj,))?;
@@ -139,7 +143,9 @@ impl<'py> MaskBuf<'py> {
         let b = b
             .cast_into::<PyArrayDyn<bool>>()
             .map_err(|_| PyTypeError::new_err(format!("`{name}` is not a mask array")))?;
-        Ok(Self::View(b.try_readonly().map_err(|e| borrow_err(name, &e))?))
+        Ok(Self::View(
+            b.try_readonly().map_err(|e| borrow_err(name, &e))?,
+        ))
     }
 
     /// The shape.
@@ -182,7 +188,10 @@ pub fn fmt_shape(s: &[usize]) -> String {
         [x] => format!("({x},)"),
         _ => format!(
             "({})",
-            s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            s.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -40,7 +40,10 @@ impl<'py> Tabular<'py> {
             sh => {
                 return Err(shape_err(
                     "transitions",
-                    format!("`transitions` must be (S, A, S), got shape {}", crate::arrays::fmt_shape(sh)),
+                    format!(
+                        "`transitions` must be (S, A, S), got shape {}",
+                        crate::arrays::fmt_shape(sh)
+                    ),
                 ));
             }
         };
@@ -67,7 +70,11 @@ impl<'py> Tabular<'py> {
         .map_err(to_py)
     }
 
-    fn reward<'a>(&'a self, r: &'a PyReadonlyArrayDyn<'py, f64>, name: &str) -> PyResult<Reward<'a, f64>> {
+    fn reward<'a>(
+        &'a self,
+        r: &'a PyReadonlyArrayDyn<'py, f64>,
+        name: &str,
+    ) -> PyResult<Reward<'a, f64>> {
         let d = data(r, name)?;
         let (s, a) = (self.s, self.a);
         match r.shape() {
@@ -76,7 +83,10 @@ impl<'py> Tabular<'py> {
             [x] if *x == s => Ok(Reward::State(d)),
             sh => Err(shape_err(
                 name,
-                format!("`{name}` must be (S, A, S'), (S, A) or (S) with S = {s}, A = {a}; got {}", crate::arrays::fmt_shape(sh)),
+                format!(
+                    "`{name}` must be (S, A, S'), (S, A) or (S) with S = {s}, A = {a}; got {}",
+                    crate::arrays::fmt_shape(sh)
+                ),
             )),
         }
     }

@@ -20,10 +20,10 @@
 //!
 //! Every instance also has `kind`, the core variant's name (`"NonFinite"`, ...).
 
+use pyo3::BoundObject;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::BoundObject;
 use rewardkit_core::{Error, UnknownName};
 
 create_exception!(
@@ -32,21 +32,96 @@ create_exception!(
     PyValueError,
     "Base class of every rewardkit error (a ValueError carrying the core's message)."
 );
-create_exception!(rewardkit, LengthMismatchError, RewardkitError, "An input has the wrong length.");
-create_exception!(rewardkit, EmptyInputError, RewardkitError, "An input that needs elements is empty.");
-create_exception!(rewardkit, BadShapeError, RewardkitError, "A flat input does not fit a dimension.");
-create_exception!(rewardkit, GroupIdError, RewardkitError, "A group id is out of range.");
-create_exception!(rewardkit, EmptyGroupError, RewardkitError, "A declared group has no members.");
-create_exception!(rewardkit, GroupTooSmallError, RewardkitError, "A group is smaller than the estimator needs.");
-create_exception!(rewardkit, NonFiniteError, RewardkitError, "An input holds NaN or an infinity.");
-create_exception!(rewardkit, FloatRangeError, RewardkitError, "A result on finite inputs left the float range.");
-create_exception!(rewardkit, InvalidParamError, RewardkitError, "A parameter is out of its range.");
-create_exception!(rewardkit, MissingInputError, RewardkitError, "An input the method needs is missing.");
-create_exception!(rewardkit, TooFewValidError, RewardkitError, "Too few valid (unmasked) elements.");
-create_exception!(rewardkit, TooLargeError, RewardkitError, "An input is longer than supported.");
-create_exception!(rewardkit, UnknownNameError, RewardkitError, "A configuration name matched nothing.");
-create_exception!(rewardkit, TokenOutOfRangeError, RewardkitError, "A token id is not below the vocabulary size.");
-create_exception!(rewardkit, ShapeMismatchError, RewardkitError, "Array shapes do not fit together.");
+create_exception!(
+    rewardkit,
+    LengthMismatchError,
+    RewardkitError,
+    "An input has the wrong length."
+);
+create_exception!(
+    rewardkit,
+    EmptyInputError,
+    RewardkitError,
+    "An input that needs elements is empty."
+);
+create_exception!(
+    rewardkit,
+    BadShapeError,
+    RewardkitError,
+    "A flat input does not fit a dimension."
+);
+create_exception!(
+    rewardkit,
+    GroupIdError,
+    RewardkitError,
+    "A group id is out of range."
+);
+create_exception!(
+    rewardkit,
+    EmptyGroupError,
+    RewardkitError,
+    "A declared group has no members."
+);
+create_exception!(
+    rewardkit,
+    GroupTooSmallError,
+    RewardkitError,
+    "A group is smaller than the estimator needs."
+);
+create_exception!(
+    rewardkit,
+    NonFiniteError,
+    RewardkitError,
+    "An input holds NaN or an infinity."
+);
+create_exception!(
+    rewardkit,
+    FloatRangeError,
+    RewardkitError,
+    "A result on finite inputs left the float range."
+);
+create_exception!(
+    rewardkit,
+    InvalidParamError,
+    RewardkitError,
+    "A parameter is out of its range."
+);
+create_exception!(
+    rewardkit,
+    MissingInputError,
+    RewardkitError,
+    "An input the method needs is missing."
+);
+create_exception!(
+    rewardkit,
+    TooFewValidError,
+    RewardkitError,
+    "Too few valid (unmasked) elements."
+);
+create_exception!(
+    rewardkit,
+    TooLargeError,
+    RewardkitError,
+    "An input is longer than supported."
+);
+create_exception!(
+    rewardkit,
+    UnknownNameError,
+    RewardkitError,
+    "A configuration name matched nothing."
+);
+create_exception!(
+    rewardkit,
+    TokenOutOfRangeError,
+    RewardkitError,
+    "A token id is not below the vocabulary size."
+);
+create_exception!(
+    rewardkit,
+    ShapeMismatchError,
+    RewardkitError,
+    "Array shapes do not fit together."
+);
 
 /// Adds the exception classes to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -65,7 +140,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TooFewValidError", py.get_type::<TooFewValidError>())?;
     m.add("TooLargeError", py.get_type::<TooLargeError>())?;
     m.add("UnknownNameError", py.get_type::<UnknownNameError>())?;
-    m.add("TokenOutOfRangeError", py.get_type::<TokenOutOfRangeError>())?;
+    m.add(
+        "TokenOutOfRangeError",
+        py.get_type::<TokenOutOfRangeError>(),
+    )?;
     m.add("ShapeMismatchError", py.get_type::<ShapeMismatchError>())?;
     Ok(())
 }

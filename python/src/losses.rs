@@ -12,7 +12,7 @@ use rewardkit_core::loss::{
     policy_loss_rng, value_loss as core_value,
 };
 use rewardkit_core::rng::SplitMix64;
-use rewardkit_core::{KlPenalty, KlTerm, Mask, Preset};
+use rewardkit_core::{KlPenalty, KlTerm, Mask, Preset, Real};
 
 use crate::advantage::preset as parse_preset;
 use crate::arrays::{
@@ -100,8 +100,20 @@ fn kl_penalty<'py>(
 ) -> PyResult<(Arr<'py>, Arr<'py>)> {
     let p = parse_preset(preset)?;
     match dtype_of(logprob)? {
-        Dt::F32 => kl_impl(py, logprob, ref_logprob, old_logprob, &penalty::<f32>(kl_penalty, p)?),
-        Dt::F64 => kl_impl(py, logprob, ref_logprob, old_logprob, &penalty::<f64>(kl_penalty, p)?),
+        Dt::F32 => kl_impl(
+            py,
+            logprob,
+            ref_logprob,
+            old_logprob,
+            &penalty::<f32>(kl_penalty, p)?,
+        ),
+        Dt::F64 => kl_impl(
+            py,
+            logprob,
+            ref_logprob,
+            old_logprob,
+            &penalty::<f64>(kl_penalty, p)?,
+        ),
     }
 }
 
@@ -184,7 +196,9 @@ impl PyLossParts {
         )
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let p = slf.get().0;
         let args = PyTuple::new(
             slf.py(),
@@ -308,7 +322,12 @@ impl PyAggregation {
     }
 
     /// The weight `wᵢ / normalizer(total)` of each row `(B)` (float64).
-    fn row_weights<'py>(&self, py: Python<'py>, mask: &Arr<'py>, total: PyLossParts) -> PyResult<Arr<'py>> {
+    fn row_weights<'py>(
+        &self,
+        py: Python<'py>,
+        mask: &Arr<'py>,
+        total: PyLossParts,
+    ) -> PyResult<Arr<'py>> {
         let m = MaskBuf::new(mask, "mask")?;
         let (b, _) = m.bt("mask")?;
         let out = zeros::<f64>(py, &[b]);
@@ -323,12 +342,22 @@ impl PyAggregation {
 
     fn __repr__(&self) -> String {
         match self.horizon {
-            Some(h) => format!("Aggregation({:?}, preset={:?}, horizon={h:?})", self.name, self.preset.to_string()),
-            None => format!("Aggregation({:?}, preset={:?})", self.name, self.preset.to_string()),
+            Some(h) => format!(
+                "Aggregation({:?}, preset={:?}, horizon={h:?})",
+                self.name,
+                self.preset.to_string()
+            ),
+            None => format!(
+                "Aggregation({:?}, preset={:?})",
+                self.name,
+                self.preset.to_string()
+            ),
         }
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>, Bound<'py, PyAny>)> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>, Bound<'py, PyAny>)> {
         let py = slf.py();
         let me = slf.get();
         let ctor = py.import("rewardkit._native")?.getattr("_aggregation")?;
@@ -344,7 +373,11 @@ impl PyAggregation {
     }
 }
 
-fn parts_impl<F: Float>(loss: &Arr<'_>, m: &MaskBuf<'_>, agg: &Aggregation) -> PyResult<PyLossParts> {
+fn parts_impl<F: Float>(
+    loss: &Arr<'_>,
+    m: &MaskBuf<'_>,
+    agg: &Aggregation,
+) -> PyResult<PyLossParts> {
     let (b, t) = m.bt("mask")?;
     let l = view::<F>(loss, "loss_mat")?;
     check_shape("loss_mat", l.shape(), &[b, t])?;
@@ -501,7 +534,10 @@ fn policy_impl<'py, F: Float>(
     if adv.shape() != [b, t] && adv.shape() != [b] {
         return Err(shape_err(
             "advantages",
-            format!("`advantages` has shape {}, expected ({b}, {t}) or ({b},)", crate::arrays::fmt_shape(adv.shape())),
+            format!(
+                "`advantages` has shape {}, expected ({b}, {t}) or ({b},)",
+                crate::arrays::fmt_shape(adv.shape())
+            ),
         ));
     }
     let tok = |o: Option<&Arr<'py>>, name: &str| -> PyResult<_> {
@@ -682,7 +718,11 @@ fn value_impl<'py, F: Float>(
     let (value, parts) = {
         let mut gw = write(&grad)?;
         let g = data_mut(&mut gw)?;
-        let (vs, os, rs) = (data(&v, "vpreds")?, data(&o, "values")?, data(&r, "returns")?);
+        let (vs, os, rs) = (
+            data(&v, "vpreds")?,
+            data(&o, "values")?,
+            data(&r, "returns")?,
+        );
         py.detach(|| -> rewardkit_core::Result<(f64, LossParts)> {
             let parts = core_value(g, vs, os, rs, m, &loss, agg)?;
             let tot = total_or(parts, total);
@@ -716,8 +756,26 @@ fn value_loss<'py>(
     let agg = PyAggregation::build(loss_agg_mode, parse_preset(preset)?, horizon)?.agg;
     let mask = MaskBuf::new(response_mask, "response_mask")?;
     match dtype_of(vpreds)? {
-        Dt::F32 => value_impl::<f32>(py, vpreds, returns, values, &mask, cliprange_value, &agg, total),
-        Dt::F64 => value_impl::<f64>(py, vpreds, returns, values, &mask, cliprange_value, &agg, total),
+        Dt::F32 => value_impl::<f32>(
+            py,
+            vpreds,
+            returns,
+            values,
+            &mask,
+            cliprange_value,
+            &agg,
+            total,
+        ),
+        Dt::F64 => value_impl::<f64>(
+            py,
+            vpreds,
+            returns,
+            values,
+            &mask,
+            cliprange_value,
+            &agg,
+            total,
+        ),
     }
 }
 
@@ -770,7 +828,7 @@ fn is_weights<'py>(
     let mask = MaskBuf::new(response_mask, "response_mask")?;
     match dtype_of(log_prob)? {
         Dt::F32 => {
-            let c = IsCorrection::<f32>::from_preset(p, mode, lower as f32, upper as f32)
+            let c = IsCorrection::<f32>::from_preset(p, mode, f32::lit(lower), f32::lit(upper))
                 .map_err(to_py)?
                 .with_batch_normalize(batch_normalize);
             is_impl(py, log_prob, rollout_log_prob, &mask, &c)
@@ -799,7 +857,12 @@ struct PrefKnobs {
     inpo: Option<(f64, f64)>,
 }
 
-const DIVERGENCES: &[&str] = &["reverse_kl", "forward_kl", "js_divergence", "alpha_divergence"];
+const DIVERGENCES: &[&str] = &[
+    "reverse_kl",
+    "forward_kl",
+    "js_divergence",
+    "alpha_divergence",
+];
 
 fn build_pref<F: Float>(kind: PreferenceLossKind, k: &PrefKnobs) -> PyResult<PreferenceLoss<F>> {
     let mut l = PreferenceLoss::<F>::new(kind)
@@ -859,7 +922,10 @@ fn pref_impl<'py, F: Float>(
         None => None,
     };
     let prev = match x.previous {
-        Some((a, b)) => Some((pair(a, "prev_chosen_logps")?, pair(b, "prev_rejected_logps")?)),
+        Some((a, b)) => Some((
+            pair(a, "prev_chosen_logps")?,
+            pair(b, "prev_rejected_logps")?,
+        )),
         None => None,
     };
     let soft = match x.soft_labels {
@@ -884,14 +950,21 @@ fn pref_impl<'py, F: Float>(
     }
     if let Some((a, b)) = &prev {
         inp = inp
-            .with_previous(data(a, "prev_chosen_logps")?, data(b, "prev_rejected_logps")?)
+            .with_previous(
+                data(a, "prev_chosen_logps")?,
+                data(b, "prev_rejected_logps")?,
+            )
             .map_err(to_py)?;
     }
     if let Some(s) = &soft {
-        inp = inp.with_soft_labels(data(s, "soft_labels")?).map_err(to_py)?;
+        inp = inp
+            .with_soft_labels(data(s, "soft_labels")?)
+            .map_err(to_py)?;
     }
     if let Some(w) = &pw {
-        inp = inp.with_pair_weights(data(w, "pair_weights")?).map_err(to_py)?;
+        inp = inp
+            .with_pair_weights(data(w, "pair_weights")?)
+            .map_err(to_py)?;
     }
     let shape = c.shape().to_vec();
     let (gc, gr) = (zeros::<F>(py, &shape), zeros::<F>(py, &shape));
@@ -1072,15 +1145,31 @@ fn bradley_terry_loss<'py>(
     center_rewards_coefficient: f64,
 ) -> PyResult<PairOut<'py>> {
     match dtype_of(chosen_rewards)? {
-        Dt::F32 => bt_impl::<f32>(py, chosen_rewards, rejected_rewards, margin, center_rewards_coefficient),
-        Dt::F64 => bt_impl::<f64>(py, chosen_rewards, rejected_rewards, margin, center_rewards_coefficient),
+        Dt::F32 => bt_impl::<f32>(
+            py,
+            chosen_rewards,
+            rejected_rewards,
+            margin,
+            center_rewards_coefficient,
+        ),
+        Dt::F64 => bt_impl::<f64>(
+            py,
+            chosen_rewards,
+            rejected_rewards,
+            margin,
+            center_rewards_coefficient,
+        ),
     }
 }
 
 /// `Aggregation` rebuilt from its pickled state.
 #[pyfunction]
 #[pyo3(name = "_aggregation")]
-pub(crate) fn aggregation_from_state(mode: &str, preset: &str, horizon: Option<f64>) -> PyResult<PyAggregation> {
+pub(crate) fn aggregation_from_state(
+    mode: &str,
+    preset: &str,
+    horizon: Option<f64>,
+) -> PyResult<PyAggregation> {
     PyAggregation::new(mode, preset, horizon)
 }
 
@@ -1134,11 +1223,30 @@ fn token_mask_impl<'py, F: Float>(
 /// TRL's high-entropy token selection (`top_entropy_quantile = ρ`): 1 for valid tokens whose
 /// entropy is at least the `1 − ρ` quantile of the valid entropies, else 0. `(B, T)`.
 #[pyfunction]
-fn entropy_mask<'py>(py: Python<'py>, entropy: &Arr<'py>, mask: &Arr<'py>, top_entropy_quantile: f64) -> PyResult<Arr<'py>> {
+fn entropy_mask<'py>(
+    py: Python<'py>,
+    entropy: &Arr<'py>,
+    mask: &Arr<'py>,
+    top_entropy_quantile: f64,
+) -> PyResult<Arr<'py>> {
     let m = MaskBuf::new(mask, "mask")?;
     match dtype_of(entropy)? {
-        Dt::F32 => token_mask_impl::<f32>(py, &m, &[(entropy, "entropy")], None, top_entropy_quantile, true),
-        Dt::F64 => token_mask_impl::<f64>(py, &m, &[(entropy, "entropy")], None, top_entropy_quantile, true),
+        Dt::F32 => token_mask_impl::<f32>(
+            py,
+            &m,
+            &[(entropy, "entropy")],
+            None,
+            top_entropy_quantile,
+            true,
+        ),
+        Dt::F64 => token_mask_impl::<f64>(
+            py,
+            &m,
+            &[(entropy, "entropy")],
+            None,
+            top_entropy_quantile,
+            true,
+        ),
     }
 }
 
@@ -1154,10 +1262,27 @@ fn off_policy_mask<'py>(
     off_policy_mask_threshold: f64,
 ) -> PyResult<Arr<'py>> {
     let m = MaskBuf::new(mask, "mask")?;
-    let ins = [(log_prob, "log_prob"), (sampling_log_prob, "sampling_log_prob")];
+    let ins = [
+        (log_prob, "log_prob"),
+        (sampling_log_prob, "sampling_log_prob"),
+    ];
     match dtype_of(log_prob)? {
-        Dt::F32 => token_mask_impl::<f32>(py, &m, &ins, Some(advantages), off_policy_mask_threshold, false),
-        Dt::F64 => token_mask_impl::<f64>(py, &m, &ins, Some(advantages), off_policy_mask_threshold, false),
+        Dt::F32 => token_mask_impl::<f32>(
+            py,
+            &m,
+            &ins,
+            Some(advantages),
+            off_policy_mask_threshold,
+            false,
+        ),
+        Dt::F64 => token_mask_impl::<f64>(
+            py,
+            &m,
+            &ins,
+            Some(advantages),
+            off_policy_mask_threshold,
+            false,
+        ),
     }
 }
 
@@ -1194,7 +1319,12 @@ fn seq_logps_impl<'py, F: Float>(
 /// LD-DPO weights through `weights`). `(B)`.
 #[pyfunction]
 #[pyo3(signature = (per_token_logps, mask, weights=None))]
-fn sequence_logps<'py>(py: Python<'py>, per_token_logps: &Arr<'py>, mask: &Arr<'py>, weights: Option<&Arr<'py>>) -> PyResult<Arr<'py>> {
+fn sequence_logps<'py>(
+    py: Python<'py>,
+    per_token_logps: &Arr<'py>,
+    mask: &Arr<'py>,
+    weights: Option<&Arr<'py>>,
+) -> PyResult<Arr<'py>> {
     let m = MaskBuf::new(mask, "mask")?;
     match dtype_of(per_token_logps)? {
         Dt::F32 => seq_logps_impl::<f32>(py, per_token_logps, &m, weights),
@@ -1206,8 +1336,16 @@ fn sequence_logps<'py>(py: Python<'py>, per_token_logps: &Arr<'py>, mask: &Arr<'
 /// on the chosen or rejected response's extra tokens, 0 at masked positions. Returns
 /// `(w_chosen, w_rejected)`, float64 `(P, T)`.
 #[pyfunction]
-fn ld_token_weights<'py>(py: Python<'py>, mask_chosen: &Arr<'py>, mask_rejected: &Arr<'py>, ld_alpha: f64) -> PyResult<(Arr<'py>, Arr<'py>)> {
-    let (mc, mr) = (MaskBuf::new(mask_chosen, "mask_chosen")?, MaskBuf::new(mask_rejected, "mask_rejected")?);
+fn ld_token_weights<'py>(
+    py: Python<'py>,
+    mask_chosen: &Arr<'py>,
+    mask_rejected: &Arr<'py>,
+    ld_alpha: f64,
+) -> PyResult<(Arr<'py>, Arr<'py>)> {
+    let (mc, mr) = (
+        MaskBuf::new(mask_chosen, "mask_chosen")?,
+        MaskBuf::new(mask_rejected, "mask_rejected")?,
+    );
     let (b, t) = mc.bt("mask_chosen")?;
     check_shape("mask_rejected", mr.shape(), &[b, t])?;
     let (wc, wr) = (zeros::<f64>(py, &[b, t]), zeros::<f64>(py, &[b, t]));

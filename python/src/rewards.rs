@@ -57,24 +57,20 @@ fn bools(obj: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
     b.call_method0("tolist")?.extract()
 }
 
-fn u32s(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<u32>> {
+fn u32s(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<u32>> {
     let a = np(obj.py())?.call_method1("asarray", (obj,))?;
     let v: Vec<i64> = a.call_method0("tolist")?.extract()?;
     v.into_iter()
         .map(|x| {
             u32::try_from(x).map_err(|_| {
                 to_py(Error::InvalidParam {
-                    name: "lengths",
+                    name,
                     value: x as f64,
                     expected: "token counts in [0, 2^32)",
                 })
             })
         })
-        .collect::<PyResult<Vec<u32>>>()
-        .map_err(|e| {
-            let _ = name;
-            e
-        })
+        .collect()
 }
 
 /// Prompt keys: integers as given (two's complement for negatives), strings hashed with the
@@ -119,9 +115,7 @@ fn texts_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>>
 }
 
 fn tokens_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
-    obj.try_iter()?
-        .map(|row| u32s(&row?, "tokens"))
-        .collect()
+    obj.try_iter()?.map(|row| u32s(&row?, "tokens")).collect()
 }
 
 impl<'py> Inputs<'py> {
@@ -184,7 +178,11 @@ fn views<'a>(x: &'a Inputs<'_>) -> PyResult<Views<'a>> {
         texts: x
             .texts
             .as_ref()
-            .map(|t| t.iter().map(|s| s.to_str()).collect::<PyResult<Vec<&str>>>())
+            .map(|t| {
+                t.iter()
+                    .map(|s| s.to_str())
+                    .collect::<PyResult<Vec<&str>>>()
+            })
             .transpose()?,
         tokens: x
             .tokens
@@ -470,7 +468,12 @@ const MARKINGS: &[&str] = &["all", "non_overlapping", "spaced"];
 
 /// The n-gram repetition penalty on `tokens` (Yeo et al. 2025; HAPO): `penalty · (repeated
 /// tokens)/(tokens)` per sequence.
-#[pyclass(name = "RepetitionPenalty", module = "rewardkit", frozen, from_py_object)]
+#[pyclass(
+    name = "RepetitionPenalty",
+    module = "rewardkit",
+    frozen,
+    from_py_object
+)]
 #[derive(Clone, Debug)]
 pub struct PyRepetitionPenalty {
     p: RepetitionPenalty<f64>,
@@ -575,7 +578,13 @@ impl PyHapo {
 impl PyHapo {
     #[new]
     #[pyo3(signature = (weight=1.0, shape="cosine", floor=None, tolerance=None, mode="min"))]
-    fn new(weight: f64, shape: &str, floor: Option<f64>, tolerance: Option<f64>, mode: &str) -> PyResult<Self> {
+    fn new(
+        weight: f64,
+        shape: &str,
+        floor: Option<f64>,
+        tolerance: Option<f64>,
+        mode: &str,
+    ) -> PyResult<Self> {
         let sh = match shape {
             "cosine" => HapoShape::Cosine,
             "linear" => HapoShape::Linear,
@@ -621,7 +630,12 @@ impl PyHapo {
     }
 
     /// Takes a batch into the history.
-    fn update(&mut self, keys: &Bound<'_, PyAny>, lengths: &Bound<'_, PyAny>, correct: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn update(
+        &mut self,
+        keys: &Bound<'_, PyAny>,
+        lengths: &Bound<'_, PyAny>,
+        correct: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let (k, l, c) = (keys_of(keys)?, u32s(lengths, "lengths")?, bools(correct)?);
         self.history.update(&k, &l, &c).map_err(to_py)
     }
@@ -867,8 +881,18 @@ impl PyPipeline {
         keys: Option<&Bound<'py, PyAny>>,
         index: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let x = Inputs::read(correct, well_formed, lengths, scores, texts, tokens, keys, index)?;
-        let bound: Vec<Bound<'py, PyAny>> = self.terms.iter().map(|(t, _)| t.bind(py).clone()).collect();
+        let x = Inputs::read(
+            correct,
+            well_formed,
+            lengths,
+            scores,
+            texts,
+            tokens,
+            keys,
+            index,
+        )?;
+        let bound: Vec<Bound<'py, PyAny>> =
+            self.terms.iter().map(|(t, _)| t.bind(py).clone()).collect();
         let guards = bound.iter().map(Guard::of).collect::<PyResult<Vec<_>>>()?;
         let terms: Vec<Term<'_>> = guards.iter().map(Guard::term).collect();
         let weighted: Vec<Weighted<'_, f64>> = terms
@@ -880,7 +904,10 @@ impl PyPipeline {
         let v = views(&x)?;
         let b = batch(&x, &v).map_err(to_py)?;
         let n = x.len();
-        let (total, parts) = (zeros::<f64>(py, &[n]), zeros::<f64>(py, &[weighted.len(), n]));
+        let (total, parts) = (
+            zeros::<f64>(py, &[n]),
+            zeros::<f64>(py, &[weighted.len(), n]),
+        );
         {
             let (mut tw, mut pw) = (write(&total)?, write(&parts)?);
             pipe.eval(data_mut(&mut tw)?, data_mut(&mut pw)?, &mut [], &b)
@@ -892,13 +919,18 @@ impl PyPipeline {
     /// The terms' names.
     #[getter]
     fn names(&self, py: Python<'_>) -> PyResult<Vec<&'static str>> {
-        let bound: Vec<Bound<'_, PyAny>> = self.terms.iter().map(|(t, _)| t.bind(py).clone()).collect();
+        let bound: Vec<Bound<'_, PyAny>> =
+            self.terms.iter().map(|(t, _)| t.bind(py).clone()).collect();
         let guards = bound.iter().map(Guard::of).collect::<PyResult<Vec<_>>>()?;
         Ok(guards.iter().map(|g| g.term().dyn_ref().name()).collect())
     }
 
     fn __getnewargs__(&self, py: Python<'_>) -> (Vec<(Py<PyAny>, f64)>,) {
-        (self.terms.iter().map(|(t, w)| (t.clone_ref(py), *w)).collect(),)
+        (self
+            .terms
+            .iter()
+            .map(|(t, w)| (t.clone_ref(py), *w))
+            .collect(),)
     }
 }
 
@@ -929,7 +961,11 @@ fn label_hashes<'py>(py: Python<'py>, labels: &Bound<'py, PyAny>) -> PyResult<Bo
 /// looks), as two bool lists.
 #[pyfunction]
 #[pyo3(signature = (texts, open="<think>", close="</think>"))]
-fn format_flags(texts: &Bound<'_, PyAny>, open: &str, close: &str) -> PyResult<(Vec<bool>, Vec<bool>)> {
+fn format_flags(
+    texts: &Bound<'_, PyAny>,
+    open: &str,
+    close: &str,
+) -> PyResult<(Vec<bool>, Vec<bool>)> {
     let f = Format { open, close };
     let t = texts_of(texts)?;
     let mut soft = Vec::with_capacity(t.len());
