@@ -119,3 +119,19 @@ def test_distance_f32_inputs_compute_in_f64():
     r = np.array([0.0, 1.0], np.float32)
     d = rk.starc_distance(TAU.astype(np.float32), MU.astype(np.float32), 0.9, r, np.array([1.0, 0.0], np.float32))
     assert isinstance(d, float) and abs(d - 2.0) < 1e-12
+
+
+def test_parameter_objects_pickle():
+    a = rk.Aggregation("dr_grpo", preset="trl", horizon=512.0)
+    b = pickle.loads(pickle.dumps(a))
+    assert repr(b) == repr(a) and b.mode == "dr_grpo"
+    parts = rk.LossParts(3.0, 1.5, 4, 2, 2)
+    assert pickle.loads(pickle.dumps(parts)) == parts
+    assert a.value(parts) == b.value(parts) == 3.0 / (2 * 512.0)
+    for term in (rk.CosineLength(100), rk.Laser(0.3, 50, "hybrid"), rk.Overlong(100, 10, 2.0),
+                 rk.RepetitionPenalty(3, -2.0, "spaced"), rk.Format("<t>", "</t>"), rk.Correctness(2.0, -1.0, -3.0)):
+        back = pickle.loads(pickle.dumps(term))
+        kw = dict(lengths=[5, 60, 95], correct=[True, False, True], texts=["<t>a</t> \\boxed{1}", "x", "<t>"],
+                  tokens=[[1, 2, 3, 1, 2, 3], [4], [5, 5, 5, 5]])
+        np.testing.assert_array_equal(back(**kw), term(**kw))
+    assert pickle.loads(pickle.dumps(rk.LaserD(explore=True))).name == "laser_de"
