@@ -3,7 +3,8 @@
 2^20 rewards per estimator:
 
 * GRPO and RLOO: B = 2^20 responses, outcome rewards (a (B, 1) token matrix), groups of K = 8
-  given by verl's uid strings, rows shuffled (as verl's balance_batch leaves them);
+  given by verl's uid strings (uuid4 strings repeated per prompt, as verl builds them), rows
+  shuffled (as verl's balance_batch leaves them);
 * GAE: B·T = 2^20 token rewards (B = 4096, T = 256) with critic values and ragged masks.
 
 Each row times the whole call as an engine makes it, from torch CPU tensors in to torch tensors
@@ -84,10 +85,13 @@ def main(argv=None):
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs), torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), numpy {np.__version__}, rewardkit {rk.__version__}")
 
-    # Outcome rewards: 2^20 responses in groups of 8, shuffled.
-    uids = np.array([f"uid-{i // K:06d}" for i in range(n)], dtype=object)
-    perm = rng.permutation(n)
-    uids = uids[perm]
+    # Outcome rewards: 2^20 responses in groups of 8, shuffled. The uids are built as verl builds
+    # them (ray_trainer: one uuid4 string per prompt, `DataProto.repeat` = np.repeat, so the K
+    # responses of a prompt share one string object), then shuffled (balance_batch).
+    import uuid
+
+    prompt_uids = np.array([str(uuid.UUID(int=int(x))) for x in rng.integers(0, 2**62, n // K)], dtype=object)
+    uids = np.repeat(prompt_uids, K)[rng.permutation(n)]
     scores = torch.from_numpy(rng.integers(0, 2, n).astype(np.float32))[:, None].contiguous()
     mask1 = torch.ones(n, 1)
     # Contiguous copy for TRL (its block needs groups as consecutive rows).

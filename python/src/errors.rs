@@ -14,7 +14,7 @@
 //! | `MissingInput` | `MissingInputError` | `what` |
 //! | `TooFewValid` | `TooFewValidError` | `what`, `count`, `min` |
 //! | `TooLarge` | `TooLargeError` | `what`, `len`, `max` |
-//! | `UnknownName` | `UnknownNameError` | `kind`, `valid` (the list of valid names) |
+//! | `UnknownName` | `UnknownNameError` | `what` (the kind of name), `valid` (the valid names) |
 //! | `TokenOutOfRange` | `TokenOutOfRangeError` | `index`, `id`, `vocab` |
 //! | (binding layer) shapes of two inputs differ, wrong number of dimensions | `ShapeMismatchError` | `what` |
 //!

@@ -7,10 +7,10 @@
 //!
 //! | module | Python functions and classes | core entry points |
 //! |---|---|---|
-//! | [`advantage`] | `compute_advantage`, `trl_grpo_advantages`, `openrlhf_advantages`, `masked_whiten`, `masked_mean`, `masked_var`, `group_ids` | `AdvantageEstimator::compute`, `advantage::{trl_grpo_advantages, openrlhf_advantages_and_returns}`, `stats` |
-//! | [`losses`] | `kl_penalty`, `policy_loss`, `value_loss`, `agg_loss`, `is_weights`, `preference_loss`, `bradley_terry_loss`, `LossParts`, `Aggregation` | `KlPenalty`, `loss::*` |
-//! | [`rewards`] | `Correctness`, `Format`, `CosineLength`, `Laser`, `Overlong`, `RepetitionPenalty`, `KimiLength`, `Hapo`, `LaserD`, `Pipeline`, `label_hashes`, `format_flags` | `reward::*` |
-//! | [`distance`] | `starc_distance`, `epic_distance`, `dard_distance`, `optimal_policy` | `distance::{Starc, Epic, Dard}`, `mdp` |
+//! | [`advantage`] | `compute_advantage`, `trl_grpo_advantages`, `openrlhf_advantages`, `masked_whiten`, `masked_mean`, `masked_var`, `group_ids`, `ADVANTAGE_ESTIMATORS` | `AdvantageEstimator::compute`, `advantage::{trl_grpo_advantages, openrlhf_advantages_and_returns}`, `stats` |
+//! | [`losses`] | `kl_penalty`, `policy_loss`, `value_loss`, `agg_loss`, `is_weights`, `entropy_mask`, `off_policy_mask`, `sequence_logps`, `ld_token_weights`, `preference_loss`, `bradley_terry_loss`, `LossParts`, `Aggregation` | `KlPenalty`, `loss::*` |
+//! | [`rewards`] | `Correctness`, `Format`, `CosineLength`, `Laser`, `Overlong`, `RepetitionPenalty`, `KimiLength`, `Hapo`, `LaserD`, `Pipeline`, `label_hashes`, `format_flags` | `reward::*`, `layout::label_hash` |
+//! | [`distance`] | `starc_distance`, `epic_distance`, `dard_distance` | `distance::{Starc, Epic, Dard}`, `mdp::Mdp` |
 //!
 //! # Arrays
 //! Float inputs are NumPy arrays of `float32` or `float64` (anything else with the array protocol,

@@ -109,6 +109,27 @@ def test_distance_errors():
     raises(rk.InvalidParamError, "reward_a", rk.epic_distance, tau, mu, 0.9, np.ones(2), np.array([0.0, 1.0]))
 
 
+def test_group_labels_follow_python_equality_even_on_hash_collisions():
+    class Label:
+        def __init__(self, v):
+            self.v = v
+
+        def __hash__(self):
+            return 7  # every label collides
+
+        def __eq__(self, other):
+            return self.v == other.v
+
+    ids, g = rk.group_ids([Label(1), Label(2), Label(1), Label(3)])
+    assert g == 3 and ids.tolist() == [0, 1, 0, 2]
+    # -1 and -2 share CPython's hash; mixed labels go through Python's equality (1 == 1.0).
+    ids, g = rk.group_ids([-1, -2, "x", -1, 1, 1.0])
+    assert g == 4 and ids.tolist() == [0, 1, 2, 0, 3, 3]
+    s = "shared"
+    ids, g = rk.group_ids(np.array([s, "other", s, "sh" + "ared"], dtype=object))
+    assert g == 2 and ids.tolist() == [0, 1, 0, 0]
+
+
 def test_errors_pickle_with_their_message():
     try:
         rk.compute_advantage("nope", R, M, [0, 0])
