@@ -25,11 +25,13 @@
 //! See [`ALL`]: matrix multiply (scalar, vec4 and f16-input loads over one tiled core) and f16
 //! conversion; the transformer's embedding (with a bitonic token sort for its backward),
 //! `LayerNorm`, causal attention, GELU, residual, `AdamW`, column sums, softmax and cross-entropy;
-//! group advantages (GRPO, Dr. GRPO, RLOO, group-mean baseline, OPO, GPG, pass@k, group std) and
-//! batch moments; discounted returns and GAE (rows in parallel, and a
+//! the stages of a per-sequence advantage plan (masked sequence sums; the group stages of GRPO,
+//! Dr. GRPO, RLOO, OPO, GPG and pass@k, the group std, batch moments; length-weighted whitening);
+//! discounted returns and GAE (rows in parallel, and a
 //! parallel scan over `T`); KL estimators; PPO-family token losses, loss parts and gradient scaling;
-//! full-vocabulary log-softmax, token log-probabilities, entropy and KL from logits with gradients;
-//! the fused RL step from logits; a buffer copy (the bandwidth floor of the benchmarks).
+//! full-vocabulary log-softmax, token log-probabilities, entropy and KL from logits with gradients
+//! (accumulating); the fused RL step from logits; a buffer copy (the bandwidth floor of the
+//! benchmarks).
 //!
 //! # Examples
 //! ```
