@@ -42,9 +42,9 @@
 typedef enum {
     // Success.
     RK_OK = 0,
-    // A pointer that must not be null is null (`"`x` is a null pointer"`).
+    // A pointer that must not be null is null (message: `` `x` is a null pointer ``).
     RK_ERR_NULL_POINTER = 1,
-    // A buffer is not aligned for its element type (`"`x` is not aligned to 4 bytes"`).
+    // A buffer is not aligned for its element type (message: `` `x` is not aligned to 4 bytes ``).
     RK_ERR_MISALIGNED = 2,
     // An argument the C layer rejects before calling the core: a mask or flag byte other than 0
     // or 1, a string that is not UTF-8, an output buffer overlapping another argument, a handle
@@ -219,8 +219,8 @@ uint32_t rk_version(void);
 // The ABI version as a static string, `"MAJOR.MINOR.PATCH"`.
 const char *rk_version_string(void);
 
-// The message of the last call on this thread: `""` after a success, the error's message
-// otherwise. The string is owned by the library and stays valid until the next `rk_*` call on
+// The message of the last computing call (one returning `rk_status`) on this thread: `""` after
+// a success, the error's message otherwise. The string is owned by the library and stays valid until the next `rk_*` call on
 // the same thread; copy it to keep it.
 const char *rk_last_error_message(void);
 
@@ -280,8 +280,8 @@ void rk_advantage_free(rk_advantage *advantage);
 // `advantage` and `groups` are null or live handles; every non-null buffer holds the elements
 // its shape gives (outputs writable, inputs readable); `mask` bytes are readable.
 rk_status rk_advantages_f32(const rk_advantage *advantage,
-                            float *advantages_out,
-                            float *returns_out,
+                            float *advantages,
+                            float *returns,
                             const float *token_rewards,
                             const uint8_t *mask,
                             const rk_groups *groups,
@@ -295,8 +295,8 @@ rk_status rk_advantages_f32(const rk_advantage *advantage,
 // # Safety
 // As `rk_advantages_f32`.
 rk_status rk_advantages_f64(const rk_advantage *advantage,
-                            double *advantages_out,
-                            double *returns_out,
+                            double *advantages,
+                            double *returns,
                             const double *token_rewards,
                             const uint8_t *mask,
                             const rk_groups *groups,
@@ -888,7 +888,7 @@ rk_status rk_policy_diagnostics_f64(const rk_policy_loss *loss,
 // `aggregation` is null or a live handle; `value` is null or writable; `parts` and `total` are
 // null or readable.
 rk_status rk_aggregation_value_f32(const rk_aggregation *aggregation,
-                                   float *value_out,
+                                   float *value,
                                    const rk_loss_parts *parts,
                                    const rk_loss_parts *total);
 
@@ -897,7 +897,7 @@ rk_status rk_aggregation_value_f32(const rk_aggregation *aggregation,
 // # Safety
 // As `rk_aggregation_value_f32`.
 rk_status rk_aggregation_value_f64(const rk_aggregation *aggregation,
-                                   double *value_out,
+                                   double *value,
                                    const rk_loss_parts *parts,
                                    const rk_loss_parts *total);
 
