@@ -40,11 +40,16 @@ struct Region {
     output: bool,
 }
 
-/// The buffers of one entry-point call, checked as they are added.
+/// The buffers of one entry-point call, checked as they are added. The first [`INLINE`] regions
+/// live on the stack (no call has more), the rest, if any, on the heap.
 #[derive(Debug, Default)]
 pub(crate) struct Args {
-    regions: Vec<Region>,
+    inline: [Option<Region>; INLINE],
+    spill: Vec<Region>,
 }
+
+/// Regions kept without allocating.
+const INLINE: usize = 16;
 
 /// `RK_ERR_NULL_POINTER` naming `what`.
 fn null(what: &str) -> Failure {
@@ -101,7 +106,8 @@ impl Args {
             return Ok(());
         }
         let end = start.saturating_add(bytes);
-        for r in &self.regions {
+        let recorded = self.inline.iter().flatten().chain(&self.spill);
+        for r in recorded {
             if (output || r.output) && start < r.end && r.start < end {
                 return Err(Failure::invalid(format!(
                     "`{what}` overlaps `{}`; outputs may not share memory with another argument",
@@ -109,12 +115,16 @@ impl Args {
                 )));
             }
         }
-        self.regions.push(Region {
+        let region = Region {
             what,
             start,
             end,
             output,
-        });
+        };
+        match self.inline.iter_mut().find(|r| r.is_none()) {
+            Some(slot) => *slot = Some(region),
+            None => self.spill.push(region),
+        }
         Ok(())
     }
 
@@ -386,6 +396,18 @@ mod tests {
         b.output("out", other.as_mut_ptr(), 2).unwrap();
         let e = b.input("x", other.as_ptr(), 1).unwrap_err();
         assert!(e.message.starts_with("`x` overlaps `out`"));
+    }
+
+    #[test]
+    fn many_regions_spill_and_still_overlap() {
+        let bufs = [[0.0f32; 2]; INLINE + 3];
+        let mut a = Args::new();
+        for b in &bufs {
+            a.input("x", b.as_ptr(), 2).unwrap();
+        }
+        let last = bufs.last().unwrap().as_ptr().cast_mut();
+        let e = a.output("out", last, 1).unwrap_err();
+        assert_eq!(e.code, rk_status::RK_ERR_INVALID_ARGUMENT);
     }
 
     #[test]
