@@ -4,13 +4,14 @@
 #  1. the header: regenerate capi/include/rewardkit.h with the pinned cbindgen and fail when the
 #     checked-in copy differs (git diff --exit-code);
 #  2. build librewardkit (static and shared), the expected values of the C test from
-#     rewardkit-core (capi/examples/expected.rs), and compile the C example and the C test with
+#     rewardkit-core (capi/examples/capi_expected.rs), and compile the C example and the C test with
 #     cc -Wall -Wextra -Werror against the header, linked against each library;
 #  3. run them: the C test (every result bit for bit, bad input with its code and message) and the
 #     C example, whose output must equal that of core/examples/grpo_step.rs byte for byte;
 #  4. the same programs under Valgrind (no leak, no invalid access) and AddressSanitizer +
 #     UndefinedBehaviorSanitizer (C side; the static library linked in);
-#  5. the header compiles as C++ (extern "C");
+#  5. the header compiles as C++ (extern "C"), and the README's CMake snippet
+#     (capi/examples/cmake/CMakeLists.txt) builds and links the example;
 #  6. the call-overhead benchmark, as a smoke run (capi/bench.sh --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ source capi/c-env.sh
 cargo build -q -p rewardkit-capi --lib
 OUT=target/capi
 mkdir -p "$OUT"
-cargo run -q -p rewardkit-capi --example expected -- "$OUT/expected.txt"
+cargo run -q -p rewardkit-capi --example capi_expected -- "$OUT/expected.txt"
 cargo run -q -p rewardkit-core --example grpo_step > "$OUT/grpo_step_rust.txt"
 
 step "compile the C example and the C test (cc -Wall -Wextra -Werror), static and shared"
@@ -88,6 +89,17 @@ printf '#include "rewardkit.h"\nint main() { return RK_VERSION_COMPATIBLE(rk_ver
 c++ -std=c++11 -Wall -Wextra -Werror -Icapi/include "$OUT/cpp_check.cpp" -L"$RK_LIBDIR" -lrewardkit \
   -o "$OUT/cpp_check"
 "$OUT/cpp_check"
+
+step "the README's CMake snippet links the static library"
+if ! command -v cmake >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >/dev/null
+fi
+cmake -S capi/examples/cmake -B "$OUT/cmake" -DREWARDKIT_DIR="$PWD" -DREWARDKIT_PROFILE=debug \
+  > /dev/null
+cmake --build "$OUT/cmake" > /dev/null
+"$OUT/cmake/grpo_step" | diff -u "$OUT/grpo_step_rust.txt" -
+echo "CMake build: grpo_step links and prints the Rust example's output"
 
 step "call-overhead benchmark (smoke run; full run: bash capi/bench.sh)"
 bash capi/bench.sh --quick

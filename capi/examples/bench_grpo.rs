@@ -4,7 +4,12 @@
 //!
 //! `cargo run --release -p rewardkit-capi --example bench_grpo -- [N] [REPS] [SMALL_ITERS]`
 //! prints one line in the C program's format; `capi/bench.sh` runs both and the ratio.
-#![allow(clippy::print_stdout, reason = "a benchmark that prints its result")]
+#![allow(
+    clippy::print_stdout,
+    clippy::std_instead_of_core,
+    clippy::cast_possible_truncation,
+    reason = "a benchmark binary: prints, uses std, and rounds its inputs to f32 and u32 as the C side does"
+)]
 
 use std::time::Instant;
 

@@ -29,7 +29,8 @@
 //!   Masks are `uint8_t` bytes (0 or 1), row-major `(B, T)`.
 //! - **Same code path.** Each function converts pointers to slices and calls one `rewardkit-core`
 //!   function; there is no math in this layer, so results equal the Rust results bit for bit
-//!   (`capi/tests/capi_test.c` checks this against `cargo run -p rewardkit-capi --example expected`).
+//!   (`capi/tests/capi_test.c` checks this against the values of
+//!   `cargo run -p rewardkit-capi --example capi_expected`).
 //!
 //! # Versioning
 //! The ABI has its own semantic version (`RK_VERSION_MAJOR/MINOR/PATCH` in the header,
@@ -161,8 +162,8 @@ mod tests {
 
     #[test]
     fn status_names() {
-        // SAFETY: static NUL-terminated strings.
         let name = |i| {
+            // SAFETY: `rk_status_name` returns static NUL-terminated strings.
             unsafe { CStr::from_ptr(rk_status_name(i)) }
                 .to_str()
                 .unwrap()

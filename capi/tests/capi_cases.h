@@ -1,5 +1,6 @@
 /* The per-type cases of capi_test.c, included once with REAL = float (TAG f32) and once with
- * REAL = double (TAG f64): the list of cases::<F> in capi/examples/expected.rs, in its order.
+ * REAL = double (TAG f64): the list of cases::<F> in capi/examples/capi_expected.rs, in its
+ * order.
  * No include guard on purpose. */
 
 #define CAT_(a, b) a##b

@@ -2,9 +2,9 @@
  *
  *   capi_test EXPECTED.txt
  *
- * EXPECTED.txt comes from `cargo run -p rewardkit-capi --example expected`, which computes every
+ * EXPECTED.txt comes from `cargo run -p rewardkit-capi --example capi_expected`, which computes every
  * case by calling rewardkit-core directly. This program builds the same inputs from the same
- * SplitMix64 seed (capi/examples/splitmix64.h, the order of Inputs::new in expected.rs), calls
+ * SplitMix64 seed (capi/examples/splitmix64.h, the order of Inputs::new in capi_expected.rs), calls
  * the C API for float and double (capi_cases.h, included twice), and requires every result to
  * have the expected bit pattern. Then it checks bad input: null pointers, length mismatches,
  * unknown names, NaN rewards, misaligned and overlapping buffers, bad mask bytes, invalid UTF-8,
@@ -49,7 +49,8 @@ static void fail(const char *fmt, const char *a, const char *b) {
 static void load(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "cannot open %s (run `cargo run -p rewardkit-capi --example expected -- %s`)\n",
+        fprintf(stderr, "cannot open %s (make it with `cargo run -p rewardkit-capi --example "
+                        "capi_expected -- %s`)\n",
                 path, path);
         exit(2);
     }
@@ -184,7 +185,7 @@ static void expect_true(const char *what, int cond) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The inputs: Inputs::new of expected.rs, draw for draw.
+ * The inputs: Inputs::new of capi_expected.rs, draw for draw.
  * ------------------------------------------------------------------------------------------- */
 
 #define B 24
@@ -368,7 +369,7 @@ static void free_handles(handles *h) {
     rk_distance_free(h->dard);
 }
 
-/* The per-type cases: the same list as cases::<F> in expected.rs. */
+/* The per-type cases: the same list as cases::<F> in capi_expected.rs. */
 #define REAL float
 #define TAG f32
 #define TAGS "f32"

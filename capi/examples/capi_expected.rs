@@ -1,7 +1,7 @@
 //! The expected values of the C test (`capi/tests/capi_test.c`), computed by calling
 //! `rewardkit-core` directly, never through this crate's C functions (the code under test).
 //!
-//! `cargo run -p rewardkit-capi --example expected -- OUT.txt` writes one line per case:
+//! `cargo run -p rewardkit-capi --example capi_expected -- OUT.txt` writes one line per case:
 //!
 //! ```text
 //! NAME f32 N HEX...      bit patterns of N floats (8 hex digits each)
@@ -10,8 +10,15 @@
 //! NAME msg TEXT          the message of an error (the rest of the line)
 //! ```
 //!
-//! The C test builds the same inputs from the same SplitMix64 seeds (`capi/examples/splitmix64.h`,
+//! The C test builds the same inputs from the same `SplitMix64` seeds (`capi/examples/splitmix64.h`,
 //! in the same order as [`Inputs::new`] here), calls the C API, and compares bit for bit.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::std_instead_of_core,
+    clippy::cast_possible_truncation,
+    reason = "a generator binary: prints, uses std, and draws u32 ids and lengths as the C side does"
+)]
 
 use std::fmt::Write as _;
 
@@ -59,7 +66,7 @@ const TEXTS: [&str; 6] = [
     "<think>x</think> so \\(x\\)",
 ];
 
-/// Every input of the test, drawn in this order from SplitMix64(11) (the C test draws the same).
+/// Every input of the test, drawn in this order from `SplitMix64::new(11)` (the C test draws the same).
 struct Inputs {
     ids: Vec<u32>,
     lens: Vec<u32>,
