@@ -95,8 +95,8 @@ if ! command -v cmake >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake >/dev/null
 fi
-cmake -S capi/examples/cmake -B "$OUT/cmake" -DREWARDKIT_DIR="$PWD" -DREWARDKIT_PROFILE=debug \
-  > /dev/null
+cmake -S capi/examples/cmake -B "$OUT/cmake" -DREWARDKIT_DIR="$PWD" \
+  -DREWARDKIT_LIB_DIR="$LIBDIR_ABS" > /dev/null
 cmake --build "$OUT/cmake" > /dev/null
 "$OUT/cmake/grpo_step" | diff -u "$OUT/grpo_step_rust.txt" -
 echo "CMake build: grpo_step links and prints the Rust example's output"
