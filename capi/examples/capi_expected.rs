@@ -256,6 +256,14 @@ fn cases<F: Bits>(x: &Inputs, o: &mut Out) -> Res<()> {
         &Grpo::from_preset(Preset::Verl, Scale::None),
     )?;
     o.floats(&format!("dr_grpo_verl_{t}"), &out);
+    let blocks = GroupIndex::uniform(B, 4)?;
+    grpo(
+        &mut out,
+        &scores,
+        &blocks,
+        &Grpo::from_preset(Preset::Rewardkit, Scale::Group),
+    )?;
+    o.floats(&format!("grpo_uniform_{t}"), &out);
 
     // Full plans over (B, T).
     let full =
@@ -546,6 +554,7 @@ fn errors(x: &Inputs, o: &mut Out) -> Res<()> {
     bad_ids[3] = G as u32;
     o.msg("err_group_id", GroupIndex::new(&bad_ids, G).unwrap_err());
     o.msg("err_empty_groups", GroupIndex::new(&[], G).unwrap_err());
+    o.msg("err_uniform_shape", GroupIndex::uniform(B, 5).unwrap_err());
     let batch = Batch::<f32>::new(B)?
         .with_correct(&x.correct)?
         .with_lengths(&x.lens)?;

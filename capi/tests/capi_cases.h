@@ -20,6 +20,11 @@ static void FN(cases)(const handles *h, const inputs *x) {
     EXPECT("grpo_" TAGS, out, B);
     OK(FN(rk_grpo)(h->dr_grpo_verl, out, scores, h->groups, B));
     EXPECT("dr_grpo_verl_" TAGS, out, B);
+    rk_groups *blocks = NULL;
+    OK(rk_groups_uniform(&blocks, B, 4));
+    OK(FN(rk_grpo)(h->grpo, out, scores, blocks, B));
+    EXPECT("grpo_uniform_" TAGS, out, B);
+    rk_groups_free(blocks);
 
     /* Full plans over (B, T). */
     OK(FN(rk_advantages)(h->grpo_verl, adv, ret, tr, x->mask, h->groups, NULL, NULL, B, T));

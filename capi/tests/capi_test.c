@@ -494,6 +494,8 @@ static void errors(const handles *h, const inputs *x) {
     expect_core_error("err_group_id", s, RK_ERR_GROUP_ID_OUT_OF_RANGE);
     s = rk_groups_new(&g, x->ids, 0, G);
     expect_core_error("err_empty_groups", s, RK_ERR_EMPTY);
+    s = rk_groups_uniform(&g, B, 5);
+    expect_core_error("err_uniform_shape", s, RK_ERR_BAD_SHAPE);
     expect_true("no groups after errors", g == NULL);
 
     /* Missing inputs. */
