@@ -20,7 +20,7 @@ CBINDGEN_VERSION=0.29.4
 step() { printf '\n--- capi: %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "header: regenerate with cbindgen $CBINDGEN_VERSION and compare"
-if ! cbindgen --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
+if ! cbindgen --version 2>/dev/null | grep -x "cbindgen $CBINDGEN_VERSION" >/dev/null; then
   cargo install cbindgen --version "$CBINDGEN_VERSION" --locked
 fi
 (cd capi && cbindgen --quiet --config cbindgen.toml --output include/rewardkit.h)
@@ -49,8 +49,9 @@ for prog in examples/grpo_step tests/capi_test; do
 done
 LIBDIR_ABS="$(realpath "$RK_LIBDIR")"
 export LD_LIBRARY_PATH="$LIBDIR_ABS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-# The shared build must load the library just built, not another one.
-ldd "$OUT/capi_test_shared" | grep -q "$LIBDIR_ABS/librewardkit.so" || {
+# The shared build must load the library just built, not another one (no `grep -q`: it would
+# close the pipe early, and ldd's SIGPIPE fails the pipeline under pipefail).
+ldd "$OUT/capi_test_shared" | grep -F "$LIBDIR_ABS/librewardkit.so" >/dev/null || {
   echo "capi_test_shared does not load $LIBDIR_ABS/librewardkit.so:"
   ldd "$OUT/capi_test_shared"
   exit 1
