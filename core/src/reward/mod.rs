@@ -79,7 +79,10 @@ pub use compose::{Batch, Pipeline, RewardTerm, Term, TokenRewardTerm, Weighted};
 pub use dense::{
     Carl, CarlVariant, FineGrained, RmSpec, SegmentScore, TerminalPotential, potential_shaping,
 };
-pub use format::{Format, FormatLength, format_only};
+pub use format::{
+    CharCurve, CharLength, Format, FormatLength, REASONING_ACTION_WORDS, ReasoningAction,
+    TagFormat, format_only,
+};
 #[cfg(feature = "alloc")]
 pub use format::{RPR_MATH_PHRASES, RPR_OPEN_ENDED_PHRASES, ReasoningPattern};
 pub use hapo::{Hapo, HapoShape, HistoryMode};
@@ -88,22 +91,24 @@ pub use hapo::{HapoHistory, HapoTerm, HistoryEntry};
 #[cfg(feature = "alloc")]
 pub use laser::laser_repetition_start;
 pub use laser::{
-    Difficulty, Laser, LaserD, LaserDState, LaserDTerm, LaserMode, MonitorBanding, Rounding,
-    TargetLen, Thresholds,
+    AdaptiveStats, Difficulty, Laser, LaserAdaptive, LaserD, LaserDState, LaserDTerm, LaserMode,
+    MonitorBanding, Rounding, TargetLen, Thresholds,
 };
 pub use length::{
-    CosineLength, GroupLengthPenalty, KimiLength, LengthSingleton, Overlong, TargetLength,
-    TargetMode, Truncation, TruncationMode,
+    CosineLength, GroupLengthPenalty, KimiLength, LengthScaled, LengthSingleton, Overlong,
+    PruneRule, PruneSchedule, TargetLength, TargetMode, ThinkPruneTerm, Truncation, TruncationMode,
 };
 pub use outcome::{Correctness, FlipNoise, FlipUnit, RprCalibration};
 pub use par::{Par, RewardShaper, RunningStats, Transform};
 pub use process::{ProcessRefine, Pure, PureBaseline, RefineMode};
 #[cfg(feature = "alloc")]
 pub use repetition::word_repetition_penalty;
-pub use repetition::{RepeatMarking, RepetitionPenalty, ngram_scratch_len, repeated_ngram_starts};
+pub use repetition::{
+    RepeatMarking, RepetitionPenalty, RepetitionRatio, ngram_scratch_len, repeated_ngram_starts,
+};
 pub use robust::{
-    Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealShaping, brme, r_squared,
-    resample, reward_weights,
+    Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealRescale, OrealShaping, brme,
+    policy_weights, r_squared, resample, reward_weights,
 };
 
 use crate::error::{Error, Result};
