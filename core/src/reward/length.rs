@@ -785,8 +785,8 @@ impl<F: Real> TargetLength<F> {
 /// answers `−1 + c`. Shorter correct answers are rewarded over longer ones (for `k ≥ ½`), longer
 /// wrong answers over shorter ones, and short answers are risk-averse (a wrong answer loses more than
 /// a correct one gains) while the risk evens out as `L` grows. Below the limit, correct answers
-/// get a value in `(0, 1]` and wrong answers one in `(−1, 0)`, so a correct answer always beats a
-/// wrong one of any length. Defaults (the reference CLI): `k = 0.5`
+/// get a value in `(0, 1]` and wrong answers one in `(−1, 0)` (in `f32`, `−1 + c` rounds to `−1`
+/// when `L_max > 2²⁴`), so a correct answer always beats a wrong one of any length. Defaults (the reference CLI): `k = 0.5`
 /// (`--math_rule_len_scale_risk`), `r_exceed = 0` (`exceed_length = None`), margin `m = 16`
 /// (`MAX_LEN_MARGIN`); `L_max` is the generation limit (`generate_max_len`; default here 14336, the
 /// paper's).

@@ -111,7 +111,10 @@ fn oreal_loss_matches_reference() {
 
 /// OREAL's objective as a function of `ℓ` with the old log-probabilities `ℓ₀` held fixed (the
 /// reference's `exp(ℓ − sg(ℓ))` differentiated), for finite differences.
-#[expect(clippy::too_many_arguments, reason = "a test oracle with every input spelled out")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a test oracle with every input spelled out"
+)]
 fn oreal_objective(
     l: &[f64],
     l0: &[f64],
