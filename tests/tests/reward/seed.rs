@@ -946,3 +946,70 @@ fn oreal_filter_all_matches_reference() {
         Err(Error::LengthMismatch { .. })
     ));
 }
+
+#[test]
+fn new_terms_compose_in_a_pipeline() {
+    // Per-sample terms of issue 14 side by side in one pipeline, each row reported unweighted.
+    let schedule = PruneSchedule::interval(300, 100, 100, 1, 0).unwrap(); // limit 300
+    let (adaptive, scaled, ratio, tags, chars, action) = (
+        LaserAdaptive::<f64>::default(),
+        LengthScaled::new(0.5, 1000, 0.0).unwrap(),
+        RepetitionRatio::new(2, -1.0).unwrap(),
+        TagFormat::Strict,
+        CharLength::new(CharCurve::V2, 100).unwrap(),
+        ReasoningAction::default(),
+    );
+    let prune = ThinkPruneTerm {
+        mode: TruncationMode::Replace(-1.0),
+        schedule: &schedule,
+    };
+    let terms = [
+        Weighted::sequence(&adaptive, 1.0),
+        Weighted::sequence(&scaled, 1.0),
+        Weighted::sequence(&prune, 0.5),
+        Weighted::sequence(&ratio, 1.0),
+        Weighted::sequence(&tags, 0.25),
+        Weighted::sequence(&chars, 1.0),
+        Weighted::sequence(&action, 2.0),
+    ];
+    let p = Pipeline::new(&terms).unwrap();
+    let texts = ["<think>wait</think><answer>4</answer>", "so 5"];
+    let tokens: [&[u32]; 2] = [&[1, 2, 1, 2], &[7]];
+    let batch = Batch::new(2)
+        .unwrap()
+        .with_correct(&[true, false])
+        .unwrap()
+        .with_well_formed(&[true, false])
+        .unwrap()
+        .with_lengths(&[250, 400])
+        .unwrap()
+        .with_texts(&texts)
+        .unwrap()
+        .with_tokens(&tokens)
+        .unwrap();
+    let (mut out, mut parts) = ([0.0; 2], [0.0; 14]);
+    p.eval(&mut out, &mut parts, &mut [], &batch).unwrap();
+    // Row 0: adaptive — 1 correct, 1 clipped: c = ½, p = 1, E = 1 → β = 0.9·0.5/(0.1·0.5) = 9;
+    // length-scaled c = 0.25 → 0.46875; prune 1 (250 ≤ 300); ratio: bigrams (1,2) (2,1) (1,2) →
+    // −1/3; strict tags 2; 37 chars → 0.37; one "wait" → 0.025.
+    let row0 = [
+        parts[0], parts[2], parts[4], parts[6], parts[8], parts[10], parts[12],
+    ];
+    let want0 = [9.0, 0.46875, 1.0, -1.0 / 3.0, 2.0, 0.37, 0.025];
+    assert_all_close("row 0", &row0, &want0, 1e-12, 1e-15);
+    // Row 1: malformed → −1 (unweighted by β); wrong at c = 0.4 → −0.6; truncated → −1; one
+    // token → 0; no tags; 4 chars → 0.04; no keyword.
+    let row1 = [
+        parts[1], parts[3], parts[5], parts[7], parts[9], parts[11], parts[13],
+    ];
+    assert_all_close(
+        "row 1",
+        &row1,
+        &[-1.0, -0.6, -1.0, 0.0, 0.0, 0.04, 0.0],
+        1e-12,
+        1e-15,
+    );
+    let weights = [1.0, 1.0, 0.5, 1.0, 0.25, 1.0, 2.0];
+    let total0: f64 = want0.iter().zip(&weights).map(|(a, w)| a * w).sum();
+    assert!((out[0] - total0).abs() < 1e-12);
+}
