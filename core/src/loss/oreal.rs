@@ -118,6 +118,13 @@ impl core::iter::Sum for OrealCounts {
 
 /// The value of each OREAL loss piece for one shard (already normalized by the whole-batch
 /// counts, so the pieces of the shards add up).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::loss::OrealValue;
+/// let v = OrealValue { positive: 0.5, negative: 0.25, kl: 0.125 };
+/// assert_eq!(v.total(), 0.875);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct OrealValue {
     /// The behaviour-cloning term of positive samples.
@@ -222,6 +229,26 @@ impl<F: Real> OrealLoss<F> {
 ///
 /// # Errors
 /// The constructor and builders: [`Error::LengthMismatch`] for a wrong size.
+///
+/// # Examples
+/// See [`oreal_loss`]; with a token-level RM, the weights come from
+/// [`Oreal::token_weights_rescaled`](crate::reward::Oreal::token_weights_rescaled):
+/// ```
+/// use rewardkit_core::loss::OrealInputs;
+/// use rewardkit_core::reward::{Oreal, OrealRescale};
+/// use rewardkit_core::Mask;
+/// let bits = [true; 3];
+/// let mask = Mask::new(&bits, 3)?;
+/// let (mut wp, mut wn) = ([0.0f64; 3], [0.0f64; 3]);
+/// Oreal::token_weights_rescaled(&mut wp, &mut wn, &mut [], &[0.3, 1.2, -0.4], mask,
+///     OrealRescale::default())?;
+/// let logp = [-0.2, -1.0, -0.7];
+/// let inp = OrealInputs::new(&logp, &[0.8], &[true], mask)?.with_weights(&wp, &wn)?;
+/// assert_eq!(inp.counts()?.positive_tokens, 3);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: see [`OrealLoss`].
 #[derive(Clone, Copy, Debug)]
 pub struct OrealInputs<'a, F> {
     logp: &'a [F],

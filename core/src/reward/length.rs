@@ -887,6 +887,16 @@ impl<F: Real> RewardTerm<F> for LengthScaled<F> {
 
 /// When a [`PruneSchedule`] shrinks its length limit (the LASER code's `LengthController`
 /// strategies).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{PruneRule, PruneSchedule};
+/// let s = PruneSchedule::clip_ratio(4096, 1024, 1024, 0.1, 5, 0)?;
+/// assert_eq!(s.rule(), PruneRule::ClipRatio { target: 0.1, times: 5 });
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: `hkust-nlp/Laser`, `verl/trainer/ppo/len_ctrl.py`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PruneRule {
