@@ -129,7 +129,7 @@ impl GpuContext {
     /// Log-probabilities of given tokens (TRL's `selective_log_softmax`).
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::logprobs_forward`], in `f32`.
+    /// As [`rewardkit_core::logits::logprobs_forward`], in `f32`.
     ///
     /// # Shapes
     /// `out`, `ids`: `(N)`; `logits`: `(N, V)`.
@@ -172,7 +172,7 @@ impl GpuContext {
     /// (overwrites `grad_logits`).
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::logprobs_backward`].
+    /// As [`rewardkit_core::logits::logprobs_backward`].
     ///
     /// # Shapes
     /// `grad_logits`, `logits`: `(N, V)`; `grad_out`, `ids`: `(N)`.
@@ -202,7 +202,7 @@ impl GpuContext {
     /// Entropy per row.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::entropy_forward`].
+    /// As [`rewardkit_core::logits::entropy_forward`].
     ///
     /// # Shapes
     /// `out`: `(N)`; `logits`: `(N, V)`.
@@ -221,7 +221,7 @@ impl GpuContext {
     /// Gradient of the entropy, `−g·π_v·(log π_v + H)` (overwrites `grad_logits`).
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::entropy_backward`].
+    /// As [`rewardkit_core::logits::entropy_backward`].
     ///
     /// # Shapes
     /// `grad_logits`, `logits`: `(N, V)`; `grad_out`: `(N)`.
@@ -250,7 +250,7 @@ impl GpuContext {
     /// Exact `KL(π‖π_ref)` per row from policy and reference logits.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::full_kl_forward`].
+    /// As [`rewardkit_core::logits::full_kl_forward`].
     ///
     /// # Shapes
     /// `out`: `(N)`; `logits`, `ref_logits`: `(N, V)`.
@@ -280,7 +280,7 @@ impl GpuContext {
     /// `g·π_v·(log π_v − log π_ref,v − KL)` (overwrites `grad_logits`).
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::full_kl_backward`].
+    /// As [`rewardkit_core::logits::full_kl_backward`].
     ///
     /// # Shapes
     /// `grad_logits`, `logits`, `ref_logits`: `(N, V)`; `grad_out`: `(N)`.
@@ -356,7 +356,7 @@ impl GpuContext {
     ///
     /// # Definition
     /// `losses[n] = −log π(targetₙ) = ln Σ_v e^{z_v − max z} − (z_target − max z)`, the negated
-    /// [`rewardkit_core::kl::logprobs_forward`].
+    /// [`rewardkit_core::logits::logprobs_forward`].
     ///
     /// # Shapes
     /// `losses`, `targets`: `(N)`; `logits`: `(N, V)`.
@@ -402,7 +402,7 @@ impl GpuContext {
     ///
     /// # Definition
     /// `dlogits[n, v] += dlosses[n]·(π_{n,v} − [v = targetₙ])`: the negated
-    /// [`rewardkit_core::kl::logprobs_backward`] added into `dlogits` (rows with `dlosses[n] = 0`
+    /// [`rewardkit_core::logits::logprobs_backward`] added into `dlogits` (rows with `dlosses[n] = 0`
     /// add nothing).
     ///
     /// # Shapes

@@ -90,7 +90,7 @@ fn nonneg(name: &'static str, x: f32) -> Result<f32> {
 }
 
 impl GpuWhiten {
-    /// verl's `masked_whiten` ([`Whiten::verl`]).
+    /// verl's `masked_whiten` ([`Whiten::from_preset`] with `Preset::Verl`).
     pub fn verl() -> Self {
         Self {
             count_eps: 1e-8,
@@ -98,7 +98,7 @@ impl GpuWhiten {
         }
     }
 
-    /// OpenRLHF's global normalization ([`Whiten::openrlhf`]).
+    /// OpenRLHF's global normalization ([`Whiten::from_preset`] with `Preset::OpenRlhf`).
     pub fn openrlhf() -> Self {
         Self {
             unbiased: false,
