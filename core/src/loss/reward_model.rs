@@ -295,22 +295,36 @@ impl<F: Real> Odin<F> {
         let d = na * nb + EPS;
         let o = nm / d;
         let lam = self.orth_coef.as_f64();
-        // ∂o/∂A = (M B)/(‖M‖·D) − o·‖B‖·A/(‖A‖·D), and symmetrically.
+        // ∂o/∂A = (M B)/(‖M‖·D) − o·‖B‖·A/(‖A‖·D), and symmetrically. The dots of a row of A
+        // with the rows of B are computed once per row, in blocks of 32 rows of B; a second block
+        // (heads of more than 32 rows) is added to the rounded value of the first.
         let side = |grad: &mut [F], a: &[F], b: &[F], na: f64, nb: f64| {
+            let mut dots = [0.0f64; 32];
             for (ga, ra) in grad.chunks_exact_mut(dim).zip(a.chunks_exact(dim)) {
-                for (j, g) in ga.iter_mut().enumerate() {
-                    let mut v = 0.0f64;
-                    if nm > 0.0 {
-                        let mb: f64 = b
-                            .chunks_exact(dim)
-                            .map(|rb| dot(ra, rb) * rb.get(j).map_or(0.0, |x| x.as_f64()))
-                            .sum();
-                        v += mb / (nm * d);
+                for (blk, block) in b.chunks(32 * dim).enumerate() {
+                    let rows = block.chunks_exact(dim);
+                    for (dd, rb) in dots.iter_mut().zip(rows.clone()) {
+                        *dd = dot(ra, rb);
                     }
-                    if na > 0.0 {
-                        v -= o * nb * ra.get(j).map_or(0.0, |x| x.as_f64()) / (na * d);
+                    for (j, g) in ga.iter_mut().enumerate() {
+                        let mut v = 0.0f64;
+                        if nm > 0.0 {
+                            let mb: f64 = dots
+                                .iter()
+                                .zip(rows.clone())
+                                .map(|(dd, rb)| dd * rb.get(j).map_or(0.0, |x| x.as_f64()))
+                                .sum();
+                            v += mb / (nm * d);
+                        }
+                        if blk == 0 {
+                            if na > 0.0 {
+                                v -= o * nb * ra.get(j).map_or(0.0, |x| x.as_f64()) / (na * d);
+                            }
+                            *g = F::lit(lam * v);
+                        } else {
+                            *g = F::lit(g.as_f64() + lam * v);
+                        }
                     }
-                    *g = F::lit(lam * v);
                 }
             }
         };

@@ -164,9 +164,10 @@ pub struct AdaptiveStats<F> {
 /// # Errors
 /// [`LaserAdaptive::new`]: [`Error::InvalidParam`] unless `α ∈ [0, 1)`. `with_scores`: unless
 /// `r_c > 0`, `r_w < 0` and `r_x` are finite and `r_x ∉ {r_c, r_w}`. [`LaserAdaptive::beta`]:
-/// `InvalidParam` unless `c ∈ [0, 1)` and `p ∈ [0, 1]`. [`LaserAdaptive::apply`]: [`Error::Empty`],
-/// [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::Overflow`] (a `β` beyond the float
-/// range, for `α` within `1e-300` of 1).
+/// `InvalidParam` unless `c ∈ [0, 1)` and `p ∈ [0, 1]`; [`Error::Overflow`] for a `β` beyond the
+/// float range (`α` or `c` next to 1, or tiny scores). [`LaserAdaptive::apply`]: [`Error::Empty`],
+/// [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::Overflow`] (`β` or `β·s` beyond the
+/// float range).
 ///
 /// # Examples
 /// ```
@@ -279,7 +280,7 @@ impl<F: Real> LaserAdaptive<F> {
             F::ONE,
             "a ratio in [0, 1]",
         )?;
-        Ok(F::lit(self.beta_f64(c.as_f64(), p.as_f64())))
+        super::compose::finite_or_overflow(self.beta_f64(c.as_f64(), p.as_f64()), "adaptive beta")
     }
 
     fn beta_f64(&self, c: f64, p: f64) -> f64 {

@@ -704,6 +704,18 @@ fn odin_literals_and_errors() {
             .unwrap(),
         0.0
     );
+    // Heads of more than 32 rows (the gradient is accumulated over blocks of rows).
+    let wq: Vec<f64> = (0..6).map(|i| (f64::from(i) * 0.7).sin()).collect(); // (2, 3)
+    let wl: Vec<f64> = (0..120).map(|i| (f64::from(i) * 1.3).cos()).collect(); // (40, 3)
+    let (mut gq2, mut gl2) = (vec![0.0; 6], vec![0.0; 120]);
+    let o2 = Odin::new(1.0, 1.5).unwrap();
+    o2.orthogonal(&mut gq2, &mut gl2, &wq, &wl, 3).unwrap();
+    let x: Vec<f64> = wq.iter().chain(&wl).copied().collect();
+    let g: Vec<f64> = gq2.iter().chain(&gl2).copied().collect();
+    assert_grad("odin orth, 40 rows", &x, &g, 1e-5, 1e-7, |y: &[f64]| {
+        let (mut a, mut b) = (vec![0.0; 6], vec![0.0; 120]);
+        o2.orthogonal(&mut a, &mut b, &y[..6], &y[6..], 3).unwrap()
+    });
     // Errors.
     assert!(matches!(
         Odin::new(-1.0, 1.0),

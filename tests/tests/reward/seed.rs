@@ -209,6 +209,17 @@ fn laser_adaptive_errors() {
         tiny.apply(&mut o, &[1e-38, 1.0]),
         Err(Error::Overflow { .. })
     ));
+    let small = LaserAdaptive::new(0.5f32)
+        .unwrap()
+        .with_scores(1e-38, -1e-38, 1.0)
+        .unwrap();
+    // β = 0.495/(0.5·0.01·1e-38) ≈ 1e40 > f32::MAX.
+    assert_eq!(
+        small.beta(0.99, 1.0),
+        Err(Error::Overflow {
+            what: "adaptive beta"
+        })
+    );
     let batch = Batch::<f64>::new(1).unwrap();
     assert_eq!(
         ad.score(&mut [0.0], &batch),
