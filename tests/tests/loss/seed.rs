@@ -836,3 +836,57 @@ fn warm_matches_reference_and_errors() {
     warm_average(&mut o, &[&[f64::MAX], &[f64::MAX]]).unwrap();
     assert_eq!(o, [f64::MAX]);
 }
+
+#[test]
+fn oreal_gradient_reaches_the_logits_through_the_logits_module() {
+    // Logits → token log-probabilities (logits::logprobs_forward) → OREAL pieces with a k3 KL
+    // term → logits::logprobs_backward: the chain's gradient is the finite difference of the
+    // objective as a function of the logits (old log-probabilities held fixed).
+    use rewardkit_core::logits::{RowStats, logprobs_backward, logprobs_forward};
+    let (b, t, v) = (2usize, 3usize, 4usize);
+    let logits: Vec<f64> = (0..b * t * v)
+        .map(|i| ((i as f64) * 0.37).sin() * 2.0)
+        .collect();
+    let ids = [1u32, 3, 0, 2, 2, 1];
+    let bits = [true, true, true, true, true, false];
+    let mask = Mask::new(&bits, t).unwrap();
+    let refs = [-1.2, -0.9, -2.0, -1.5, -1.1, 0.0];
+    let (adv, pos) = ([1.5, -0.5], [true, false]);
+    let loss = OrealLoss::<f64>::default();
+    let forward = |z: &[f64]| {
+        let (mut lp, mut st) = (vec![0.0; b * t], vec![RowStats::default(); b * t]);
+        logprobs_forward(&mut lp, &mut st, z, &ids, v).unwrap();
+        (lp, st)
+    };
+    let (lp0, stats) = forward(&logits);
+    let inp = OrealInputs::new(&lp0, &adv, &pos, mask)
+        .unwrap()
+        .with_ref(&refs)
+        .unwrap();
+    let mut up = vec![0.0; b * t];
+    oreal_loss(&mut up, &inp, &loss, &inp.counts().unwrap()).unwrap();
+    let mut grad = vec![0.0; b * t * v];
+    logprobs_backward(&mut grad, &up, &logits, &stats, &ids, v).unwrap();
+    let w1 = vec![1.0; b * t];
+    assert_grad(
+        "oreal through logits",
+        &logits,
+        &grad,
+        1e-5,
+        1e-7,
+        |z: &[f64]| {
+            let (lp, _) = forward(z);
+            oreal_objective(
+                &lp,
+                &lp0,
+                &refs,
+                &bits,
+                t,
+                &adv,
+                &pos,
+                (&w1, &w1),
+                (1.0, 0.5, true, 0.01),
+            )
+        },
+    );
+}
