@@ -10,6 +10,7 @@ use rewardkit_tests::mdp_support::MdpCase;
 mod errors;
 mod literals;
 mod objective;
+mod potential;
 mod preference;
 mod properties;
 mod sampled;

@@ -62,6 +62,8 @@ mod epic;
 mod norm;
 mod pearson;
 #[cfg(feature = "alloc")]
+mod potential;
+#[cfg(feature = "alloc")]
 mod sample;
 #[cfg(feature = "alloc")]
 mod starc;
@@ -75,6 +77,8 @@ pub use dard::{Dard, DardWeights};
 pub use epic::Epic;
 pub use norm::{Norm, Order, Weights, norm};
 pub use pearson::pearson_distance;
+#[cfg(feature = "alloc")]
+pub use potential::minimal_potential;
 #[cfg(feature = "alloc")]
 pub use sample::{SampleSizes, dard_sampled, epic_sampled};
 #[cfg(feature = "alloc")]

@@ -174,11 +174,7 @@ impl<'a, F: Real> Starc<'a, F> {
         prep: &Prepared,
     ) -> Result<Standardized> {
         let (canon, max) = canonical(mdp, reward, what, &self.canon, prep)?;
-        let value_based = matches!(
-            self.canon,
-            Canonicalization::Value(_) | Canonicalization::MinimalL2
-        );
-        let tol = zero_tol::<F>(max, mdp.gamma().as_f64(), value_based);
+        let tol = zero_tol::<F>(max, mdp.gamma().as_f64(), self.canon.value_scaled());
         let shape = (mdp.n_states(), mdp.n_actions(), mdp.nnz());
         if canon.max_abs() <= tol {
             return Ok(Standardized {
