@@ -513,3 +513,165 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The certificate is the gradient of the optimal value (finite differences)
+// ---------------------------------------------------------------------------------------------
+
+// n*(R) = min_Φ n(R + DΦ) is convex; where it is differentiable its gradient is the dual solution
+// (envelope theorem), which the certificate must then be. L2: differentiable wherever n* > 0. L1:
+// piecewise linear, differentiable where the dual is unique — generic for continuous weights
+// (τ, custom), not for the counting measure, whose unit weights make ties (there the certificate
+// is one subgradient; checked by the certificate test instead).
+fn check_gradient(m: &MdpCase, r: &[f64], order: Order, which: W) {
+    let o = Owned::<f64>::new(m);
+    let mdp = o.dense();
+    let w = weights(m, which);
+    let nrm = norm_of(order, which, &w);
+    let value = |x: &[f64]| {
+        let mut phi = vec![0.0; m.s];
+        let mut cert = vec![0.0; m.full()];
+        minimal_potential(&mut phi, &mut cert, &mdp, &Reward::Full(x), &nrm).unwrap()
+    };
+    let sol = solve(&mdp, m, r, order, which);
+    if sol.value < 1e-6 {
+        return;
+    }
+    let fd = central_diff(r, 1e-6, value);
+    // A kink within h of R (an L1 basis change) shows as a central difference between two
+    // one-sided slopes; skip such coordinates (rare for continuous data).
+    let h = 1e-6;
+    for (i, (f, c)) in fd.iter().zip(&sol.cert).enumerate() {
+        let mut up = r.to_vec();
+        up[i] += h;
+        let mut dn = r.to_vec();
+        dn[i] -= h;
+        let (vu, v0, vd) = (value(&up), value(r), value(&dn));
+        let kink = ((vu - v0) - (v0 - vd)).abs() > 1e-9;
+        if order == Order::L1 && kink {
+            continue;
+        }
+        assert!(
+            (f - c).abs() <= 1e-5 * (1.0 + c.abs()),
+            "{order:?} {which:?}: ∂n*/∂R[{i}] = {f} vs certificate {c}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn certificate_is_the_gradient_of_the_optimal_value(
+        (m, r) in mdp_case_in(1..=3, 1..=2).prop_flat_map(|m| {
+            let n = m.full();
+            (Just(m), prop::collection::vec(ms::REWARD, n))
+        })
+    ) {
+        for which in [W::Uniform, W::Transition, W::Custom] {
+            check_gradient(&m, &r, Order::L2, which);
+        }
+        for which in [W::Transition, W::Custom] {
+            check_gradient(&m, &r, Order::L1, which);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Larger MDPs: optimality by certificate; invariances and oddness of the canonical reward
+// ---------------------------------------------------------------------------------------------
+
+fn check_larger<F: Real>(m: &MdpCase, r: &[f64], phi: &[f64], alpha: f64) {
+    let o = Owned::<F>::new(m);
+    let f64_ = F::NAME == "f64";
+    let tol = if f64_ { 1e-10 } else { 3e-6 };
+    let k = 1.0 / (1.0 - m.gamma);
+    let pmax = phi.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    // αR + shaping, and −R (in f64, then rounded to F).
+    let other: Vec<f64> = shaped(m, &r.iter().map(|x| alpha * x).collect::<Vec<_>>(), phi);
+    let neg: Vec<f64> = r.iter().map(|x| -x).collect();
+    for which in [W::Uniform, W::Transition, W::Custom] {
+        let w = weights(m, which);
+        for order in [Order::L1, Order::L2] {
+            for mdp in [o.dense(), o.sparse()] {
+                let base = solve(&mdp, m, r, order, which);
+                check_certificate(m, r, &w, order, &base, if f64_ { 1e-9 } else { 1e-6 });
+                let sh = solve(&mdp, m, &other, order, which);
+                let ng = solve(&mdp, m, &neg, order, which);
+                let scale = tol * k * (1.0 + pmax + alpha) * 10.0;
+                for ((a, b), c) in base.canon.iter().zip(&sh.canon).zip(&ng.canon) {
+                    assert!(
+                        (alpha * a - b).abs() <= scale,
+                        "{order:?} {which:?}: c(αR + shaping) ≠ αc(R): {:?} vs {:?}",
+                        base.canon,
+                        sh.canon
+                    );
+                    assert!((a + c).abs() <= scale, "{order:?} {which:?}: c(−R) ≠ −c(R)");
+                }
+                assert!((alpha * base.value - sh.value).abs() <= scale);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn optimal_invariant_and_odd_on_larger_mdps(
+        (m, r, phi, alpha) in mdp_case_in(3..=7, 1..=4).prop_flat_map(|m| {
+            let (n, s) = (m.full(), m.s);
+            (
+                Just(m),
+                (prop::collection::vec(-2i32..=2, n), prop::collection::vec(ms::REWARD, n), any::<bool>())
+                    .prop_map(|(ints, reals, use_int)| {
+                        if use_int { ints.iter().map(|&v| f64::from(v)).collect() } else { reals }
+                    }),
+                prop::collection::vec(ms::POTENTIAL, s),
+                prop::sample::select(vec![0.5, 1.0, 2.0, 4.0]),
+            )
+        })
+    ) {
+        check_larger::<f64>(&m, &r, &phi, alpha);
+        check_larger::<f32>(&m, &r, &phi, alpha);
+    }
+}
+
+// STARC distances with MinimalPotential ignore scaling and shaping and see redistribution.
+#[test]
+fn starc_minimal_potential_distances() {
+    let tau = [0.5f64; 8];
+    let mdp = Mdp::new(2, 2, Transitions::Dense(&tau), &[1.0, 0.0], 0.9).unwrap();
+    let r = [1.0, -2.0, 0.5, 3.0, 0.0, 1.5, -1.0, 2.0f64];
+    let mut shaped_r = [0.0f64; 8];
+    shape_potential(&mut shaped_r, &mdp, &Reward::Full(&r), &[4.0, -7.0]).unwrap();
+    let scaled: Vec<f64> = shaped_r.iter().map(|x| 3.0 * x).collect();
+    for n in [
+        Norm::l1(),
+        Norm::l2(),
+        Norm::new(Order::L1, Weights::Transition),
+    ] {
+        let s = Starc::new(Canonicalization::MinimalPotential(n), n);
+        let d = s
+            .distance(&mdp, &Reward::Full(&r), &Reward::Full(&scaled))
+            .unwrap();
+        assert!(d < 1e-12, "{n:?}: {d}");
+        let neg: Vec<f64> = r.iter().map(|x| -x).collect();
+        let d = s
+            .distance(&mdp, &Reward::Full(&r), &Reward::Full(&neg))
+            .unwrap();
+        assert!((d - 2.0).abs() < 1e-12, "{n:?}: d(R, −R) = {d}");
+        let mut red = [0.0f64; 8];
+        redistribute(
+            &mut red,
+            &mdp,
+            &Reward::Full(&r),
+            &[1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        )
+        .unwrap();
+        let d = s
+            .distance(&mdp, &Reward::Full(&r), &Reward::Full(&red))
+            .unwrap();
+        assert!(d > 1e-3, "{n:?}: redistribution unseen ({d})");
+    }
+}
