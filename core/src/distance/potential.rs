@@ -321,7 +321,10 @@ impl PotentialSystem {
                 };
                 let rmax = ys_scale(reward);
                 let pmax = phi2.iter().fold(0.0f64, |m, x| m.max(Float::abs(*x)));
-                let noise = 64.0 * f64::EPSILON * (rmax + 2.0 * pmax) * Float::sqrt(wsum);
+                // Rounding of Φ* along the slowest direction of DᵀWD is amplified by up to
+                // 1/(1 − γ) in x.
+                let noise =
+                    4.0 * f64::EPSILON * (rmax + 2.0 * pmax) * Float::sqrt(wsum) / (1.0 - g);
                 if let Some(c) = cert {
                     c.iter_mut().for_each(|v| *v = 0.0);
                     if value > noise {
@@ -454,7 +457,8 @@ fn interior_point(
     let (mut dv, mut ds, mut dz) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
     let (mut rvs, mut rtz) = (vec![0.0f64; n], vec![0.0f64; n]);
     let mut piv = vec![0usize; ns];
-    let obj_scale = 1.0 + r.iter().zip(w).map(|(a, b)| Float::abs(a * b)).sum::<f64>();
+    // Relative stopping rule: the solver is scale-equivariant (R and αR take the same steps).
+    let obj_scale = r.iter().zip(w).map(|(a, b)| Float::abs(a * b)).sum::<f64>();
     for _ in 0..100 {
         let gap: f64 = v.iter().zip(&s).map(|(a, b)| a * b).sum::<f64>()
             + t.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
@@ -890,7 +894,13 @@ impl<'a> Lad<'a> {
                 }
             }
             let Some((k, _)) = leave else {
-                break yb;
+                // Optimal on updated factors: confirm on fresh ones before stopping.
+                if since_refresh == 0 {
+                    break yb;
+                }
+                since_refresh = 0;
+                self.refresh()?;
+                continue;
             };
             pivots += 1;
             if pivots > max_pivots {
@@ -967,6 +977,28 @@ impl<'a> Lad<'a> {
                     what: "minimal potential (unbounded L1 direction)",
                 });
             };
+            // The new basis: row k replaced by D_j; q = D_j·B⁻¹, pivot p = q_k.
+            let (sj, tj) = (
+                src.get(j).copied().unwrap_or(0),
+                dst.get(j).copied().unwrap_or(0),
+            );
+            let q: Vec<f64> = {
+                let rt = self.binv.get(tj as usize * ns..(tj as usize + 1) * ns);
+                let rs = self.binv.get(sj as usize * ns..(sj as usize + 1) * ns);
+                match (rt, rs) {
+                    (Some(rt), Some(rs)) => rt.iter().zip(rs).map(|(a, b)| g * a - b).collect(),
+                    _ => vec![0.0; ns],
+                }
+            };
+            let p = q.get(k).copied().unwrap_or(0.0);
+            let qmax = q.iter().fold(0.0f64, |m, x| m.max(Float::abs(*x)));
+            let small_pivot = p.is_nan() || Float::abs(p) < 1e-8 * qmax;
+            if small_pivot && since_refresh > 0 {
+                // Possibly an artefact of the updated inverse: refactor and redo the iteration.
+                since_refresh = 0;
+                self.refresh()?;
+                continue;
+            }
             let tstar = brk.get(pos).map_or(0.0, |b| b.0);
             if tstar > 0.0 {
                 degenerate = 0;
@@ -998,10 +1030,6 @@ impl<'a> Lad<'a> {
                 }
             }
             // j enters the basis at slot k; ek leaves with sign δ.
-            let (sj, tj) = (
-                src.get(j).copied().unwrap_or(0),
-                dst.get(j).copied().unwrap_or(0),
-            );
             let sgj = self.sigma.get(j).copied().unwrap_or(1.0);
             d_axpy(
                 &mut self.grad,
@@ -1026,16 +1054,6 @@ impl<'a> Lad<'a> {
             if let Some(sg) = self.sigma.get_mut(ek) {
                 *sg = delta;
             }
-            // B⁻¹ with row k replaced by D_j: q = D_j·B⁻¹.
-            let q: Vec<f64> = {
-                let rt = self.binv.get(tj as usize * ns..(tj as usize + 1) * ns);
-                let rs = self.binv.get(sj as usize * ns..(sj as usize + 1) * ns);
-                match (rt, rs) {
-                    (Some(rt), Some(rs)) => rt.iter().zip(rs).map(|(a, b)| g * a - b).collect(),
-                    _ => vec![0.0; ns],
-                }
-            };
-            let p = q.get(k).copied().unwrap_or(0.0);
             replace_row_update(&mut self.binv, ns, k, &q, p);
             if let Some(sl) = self.slot.get_mut(ek) {
                 *sl = NONE;
@@ -1053,7 +1071,8 @@ impl<'a> Lad<'a> {
                 *b = j;
             }
             since_refresh += 1;
-            if since_refresh >= REFRESH {
+            // A small pivot loses accuracy in the updated inverse: refactor at once.
+            if since_refresh >= REFRESH || small_pivot {
                 since_refresh = 0;
                 self.refresh()?;
             }
@@ -1069,7 +1088,35 @@ impl<'a> Lad<'a> {
                 *y = yk.clamp(-w, w);
             }
         }
+        self.check_certificate()?;
         self.tie_break(&yb)?;
+        Ok(())
+    }
+
+    /// `Dᵀy ≈ 0` relative to the weight touching each state: a basis too ill-conditioned for
+    /// `f64` (tiny `γ` with weights spanning many orders of magnitude) is reported, not returned.
+    fn check_certificate(&self) -> Result<()> {
+        let (ns, g) = (self.sys.ns, self.sys.gamma);
+        let mut res = vec![0.0f64; ns];
+        let mut touch = vec![0.0f64; ns];
+        for (((&s, &t), &w), &y) in self.src().iter().zip(self.dst()).zip(self.w()).zip(&self.y) {
+            d_axpy(&mut res, s, t, g, y);
+            for k in [s, t] {
+                if let Some(x) = touch.get_mut(k as usize) {
+                    *x += w;
+                }
+            }
+        }
+        for (r, t) in res.iter().zip(&touch) {
+            if r.is_nan() || Float::abs(*r) > 1e-8 * t {
+                return Err(Error::InvalidParam {
+                    name: "weights",
+                    value: *r,
+                    expected: "weights and γ for which the L1 optimality certificate is accurate \
+                               in f64 (the basis is too ill-conditioned)",
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1096,7 +1143,16 @@ impl<'a> Lad<'a> {
                 }
             }
         }
-        if !any_tie {
+        // A zero optimum (R is a potential shaping on the weighted entries) is unique: x = 0.
+        let pmax = self.phi.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
+        let floor: f64 = w
+            .iter()
+            .zip(&self.r)
+            .map(|(wi, ri)| wi * (Float::abs(*ri) + 2.0 * pmax))
+            .sum::<f64>()
+            * 64.0
+            * f64::EPSILON;
+        if !any_tie || self.value() <= floor {
             return Ok(());
         }
         let m = &self.sys.m;
@@ -1110,6 +1166,7 @@ impl<'a> Lad<'a> {
         let mut rows: Vec<Option<usize>> = self.basis.iter().map(|&e| Some(e)).collect();
         let mut wslot = self.slot.clone();
         let xmax = self.x.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
+        let rmax = self.r.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
         let wmax = w.iter().fold(0.0f64, |a, x| a.max(*x));
         let lam_tol = 1e-11 * wmax * (xmax + self.ztol).max(f64::MIN_POSITIVE);
         let mut z = vec![0.0f64; n];
@@ -1157,7 +1214,7 @@ impl<'a> Lad<'a> {
             }
             let pmax = p.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
             let phimax = self.phi.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
-            if pmax <= 1e-12 * (1.0 + phimax) {
+            if pmax <= 1e-12 * (phimax + rmax) {
                 // Multipliers μ = B⁻ᵀh; λ = σμ on inequality slots.
                 let mut worst: Option<(usize, f64)> = None;
                 for (k, (r, &is_eq)) in rows.iter().zip(&eq).enumerate() {

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use super::canon::{Canon, Canonicalization, Prepared, canonical, prepare, zero_tol};
 use super::norm::{Norm, NormAcc, for_each_weighted};
 use crate::error::{Error, Result, ensure_len};
-use crate::mdp::{Evaluation, Mdp, Reward};
+use crate::mdp::{Evaluation, Mdp, Reward, to_real};
 use crate::real::Real;
 
 /// A STARC metric: canonicalisation `c`, normalising norm `n`, and metric `m(x, y) = n'(x − y)`.
@@ -307,7 +307,8 @@ impl<'a, F: Real> Starc<'a, F> {
         } else {
             d
         };
-        Ok(F::lit(d))
+        // Without normalisation a finite f64 distance can exceed f32::MAX.
+        to_real(d, "distance")
     }
 
     /// The STARC distance `d(R₁, R₂)`.
