@@ -7,6 +7,12 @@
 //! reward evaluations for the sampled estimator), as Gop/s; EPIC rows also print the time of a
 //! copy of the two reward tensors (one sweep over the bytes EPIC reads four times).
 //!
+//! The STARC reference comparison (`ValuePotential` and `MinimalPotential` with `L1`, `L2` and the
+//! τ-weighted norms on the same dense size) prints each canonicalisation's time and, when
+//! `REWARDKIT_STARC_REFERENCE` names the file written by
+//! `core/benches/anchors/time_starc_reference.py` in the same session, the reference's time and
+//! the ratio (`core/benches/anchors/compare_starc.sh` runs both).
+//!
 //! `cargo bench -p rewardkit-core --bench distances` (full sizes) or `-- --quick` (smoke run).
 #![allow(
     unreachable_pub,
@@ -21,9 +27,10 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{Harness, Rng};
+use common::{Harness, Rng, fmt};
 use rewardkit_core::distance::{
-    Canonicalization, Coverage, Dard, Epic, Norm, SampleSizes, Starc, canonicalize, epic_sampled,
+    Canonicalization, Coverage, Dard, Epic, Norm, Order, SampleSizes, Starc, Weights, canonicalize,
+    epic_sampled,
 };
 use rewardkit_core::mdp::{Evaluation, Mdp, Policy, Reward, SparseTransitions, Transitions};
 use rewardkit_core::rng::SplitMix64;
@@ -87,6 +94,128 @@ fn epic_flops(full: f64) -> f64 {
     38.0 * full
 }
 
+/// One line of the reference timing file: `name seconds capped iterations`.
+struct RefTime {
+    name: String,
+    seconds: f64,
+    capped: bool,
+    iterations: u64,
+}
+
+/// The reference times written by `time_starc_reference.py`, if `REWARDKIT_STARC_REFERENCE` is set.
+fn reference_times() -> Vec<RefTime> {
+    let Some(path) = std::env::var_os("REWARDKIT_STARC_REFERENCE") else {
+        return Vec::new();
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                [name, secs, capped, iters] => Some(RefTime {
+                    name: (*name).to_string(),
+                    seconds: secs.parse().ok()?,
+                    capped: *capped == "1",
+                    iterations: iters.parse().ok()?,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// `ValuePotential` and `MinimalPotential` (L2, τ-weighted L2, L1, τ-weighted L1) on one reward of
+/// the dense MDP, against the STARC reference's times when available.
+fn starc_reference_rows(h: &Harness, mdp: &Mdp<'_, f64>, reward: &Reward<'_, f64>) {
+    let refs = reference_times();
+    let slow = Harness {
+        reps: if h.quick { 1 } else { 3 },
+        ..*h
+    };
+    let (s, a) = (mdp.n_states(), mdp.n_actions());
+    println!(
+        "\n## STARC reference canonicalisations, dense S={s} A={a} (one reward, f64){}",
+        if refs.is_empty() {
+            " (set REWARDKIT_STARC_REFERENCE for the reference times)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:<34} {:>12} {:>14} {:>22} {:>12}",
+        "canonicalisation", "rewardkit", "reference", "reference steps", "speed-up"
+    );
+    let rows = [
+        (
+            "ValuePotential (uniform π)",
+            "value_potential",
+            Canonicalization::ValuePotential(Policy::Uniform),
+        ),
+        (
+            "MinimalPotential L2",
+            "minimal_potential_2",
+            Canonicalization::MinimalPotential(Norm::l2()),
+        ),
+        (
+            "MinimalPotential τ-weighted L2",
+            "minimal_potential_weighted_2",
+            Canonicalization::MinimalPotential(Norm::new(Order::L2, Weights::Transition)),
+        ),
+        (
+            "MinimalPotential L1",
+            "minimal_potential_1",
+            Canonicalization::MinimalPotential(Norm::l1()),
+        ),
+        (
+            "MinimalPotential τ-weighted L1",
+            "minimal_potential_weighted_1",
+            Canonicalization::MinimalPotential(Norm::new(Order::L1, Weights::Transition)),
+        ),
+    ];
+    let mut out = vec![0.0f64; mdp.full_len()];
+    for (label, key, canon) in rows {
+        let t = slow
+            .time(|| canonicalize(&mut out, mdp, black_box(reward), &canon).unwrap())
+            .as_secs_f64();
+        match refs.iter().find(|r| r.name == key) {
+            Some(r) => {
+                let steps = if key == "value_potential" {
+                    "value iteration".to_string()
+                } else {
+                    format!(
+                        "{} Adam{}",
+                        r.iterations,
+                        if r.capped { ", capped" } else { "" }
+                    )
+                };
+                println!(
+                    "{:<34} {:>12} {:>14} {:>22} {:>11.0}x",
+                    label,
+                    fmt(t),
+                    format!("{}{}", if r.capped { ">= " } else { "" }, fmt(r.seconds)),
+                    steps,
+                    r.seconds / t
+                );
+                if r.capped {
+                    println!(
+                        "{:<34} (reference stopped at its time cap: the speed-up is a lower bound)",
+                        ""
+                    );
+                }
+            }
+            None => println!(
+                "{:<34} {:>12} {:>14} {:>22} {:>12}",
+                label,
+                fmt(t),
+                "-",
+                "-",
+                "-"
+            ),
+        }
+    }
+}
+
 fn main() {
     let h = Harness::from_args();
     let mut rng = Rng(0x5EED_D157);
@@ -147,6 +276,8 @@ fn main() {
         2.0 * (2.0 * sf * af * sf * sf + 2.0 * sf * sf * sf / 3.0),
         1,
     );
+    starc_reference_rows(&h, &mdp, &fa);
+    h.header("Reward distances (f64, one distance = two rewards), continued");
 
     // ---- sparse: S = 2048, A = 4, 8 next states ------------------------------------------------
     let (s, a, k) = (h.size(2048, 16), 4, 8);

@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 
 use num_traits::Float;
 
-use super::norm::{Layout, Norm, Order, Weights, for_each_weighted};
+use super::norm::{Norm, Order, Weights};
 use crate::error::{Error, Result, ensure_len};
 use crate::mdp::linalg::{lu_factor, lu_solve};
 use crate::mdp::{Mdp, Reward, RewardRow, checked_size, state_actions, to_real};
@@ -51,27 +51,48 @@ pub(crate) struct Entries {
 impl Entries {
     fn new<F: Real>(mdp: &Mdp<'_, F>, weights: &Weights<'_, F>) -> Result<Self> {
         let (ns, na) = (mdp.n_states(), mdp.n_actions());
-        let sa = na * ns;
         let mut e = Self {
             src: Vec::new(),
             dst: Vec::new(),
             w: Vec::new(),
             idx: Vec::new(),
         };
-        for_each_weighted(mdp, Layout::Full, weights, |i, w| {
+        // Row by row (no division per entry): row i = s·A + a covers flat indices i·S + s'.
+        let mut push = |row: usize, t: usize, w: f64| {
             if w > 0.0 {
                 #[expect(
                     clippy::cast_possible_truncation,
                     reason = "invariant: states < S and Mdp::new checks that S fits u32"
                 )]
                 {
-                    e.src.push((i / sa) as u32);
-                    e.dst.push((i % ns) as u32);
+                    e.src.push((row / na) as u32);
+                    e.dst.push(t as u32);
                 }
                 e.w.push(w);
-                e.idx.push(i);
+                e.idx.push(row * ns + t);
             }
-        });
+        };
+        match weights {
+            Weights::Uniform => {
+                for row in 0..ns * na {
+                    for t in 0..ns {
+                        push(row, t, 1.0);
+                    }
+                }
+            }
+            Weights::Transition => {
+                for (row, r) in mdp.rows().enumerate() {
+                    r.for_each_nonzero(|t, p| push(row, t, p));
+                }
+            }
+            Weights::Custom(w) => {
+                for (row, chunk) in w.chunks_exact(ns).enumerate() {
+                    for (t, x) in chunk.iter().enumerate() {
+                        push(row, t, x.as_f64());
+                    }
+                }
+            }
+        }
         if u32::try_from(e.w.len()).is_err() {
             return Err(Error::TooLarge {
                 what: "positive-weight transitions",
@@ -462,7 +483,7 @@ fn interior_point(
     for _ in 0..100 {
         let gap: f64 = v.iter().zip(&s).map(|(a, b)| a * b).sum::<f64>()
             + t.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
-        if gap.is_nan() || gap <= 1e-11 * obj_scale {
+        if gap.is_nan() || gap <= 1e-8 * obj_scale {
             break;
         }
         let mu = gap / (2 * n) as f64;
