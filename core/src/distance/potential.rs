@@ -7,11 +7,14 @@
 //! With `x(Φ) = R + DΦ`, `(DΦ)(s, a, s') = γΦ(s') − Φ(s)` and weights `w >= 0` on `(s, a, s')`:
 //! - `L2`: `min Σ w·x²`; the normal equations `(DᵀWD)Φ = −DᵀWR` (`S × S`; closed form for the
 //!   counting measure, where `DᵀD = A·((1 + γ²)S·I − 2γ·11ᵀ)`).
-//! - `L1`: `min Σ w·|x|`, whose dual is `max yᵀR` subject to `Dᵀy = 0`, `|y| <= w`. The solver
-//!   walks vertices of the primal (bases of `S` entries with `x = 0`) as a dual simplex on that
-//!   dual, passing every breakpoint of the piecewise-linear objective along an edge in one step
-//!   (Barrodale and Roberts's `L1` regression algorithm). At the optimum the basic duals lie in
-//!   `[−w, w]`; `y` is the certificate.
+//! - `L1`: `min Σ w·|x|`, whose dual is `max yᵀR` subject to `Dᵀy = 0`, `|y| <= w`. A
+//!   primal-dual interior-point method (Frisch–Newton, one `S × S` system per iteration) finds a
+//!   near-optimal potential; the `S` entries closest to zero there that have independent rows
+//!   form the starting basis (crossover). The solver then walks vertices of the primal (bases of
+//!   `S` entries with `x = 0`) as a dual simplex on that dual, passing every breakpoint of the
+//!   piecewise-linear objective along an edge in one step (Barrodale and Roberts's `L1`
+//!   regression algorithm), until the basic duals lie in `[−w, w]` on freshly factored data;
+//!   `y` is the certificate.
 //! - `L1` minimisers need not be unique (a median of an even number of values is an interval). The
 //!   optimal set is a face `{x : x_i = 0 where |y_i| < w_i, y_i·x_i >= 0 elsewhere}` (any optimal
 //!   `y` describes it, by complementary slackness); rewardkit returns its point of least weighted
@@ -474,22 +477,40 @@ fn interior_point(
     let shift = 0.5 * xmean + f64::MIN_POSITIVE;
     let mut s: Vec<f64> = x0.iter().map(|x| (-x).max(0.0) + shift).collect();
     let mut z: Vec<f64> = x0.iter().map(|x| x.max(0.0) + shift).collect();
-    let (mut theta, mut rho) = (vec![0.0f64; n], vec![0.0f64; n]);
-    let (mut dv, mut ds, mut dz) = (vec![0.0f64; n], vec![0.0f64; n], vec![0.0f64; n]);
-    let (mut rvs, mut rtz) = (vec![0.0f64; n], vec![0.0f64; n]);
+    let zeros = || vec![0.0f64; n];
+    // Reciprocals of the four slack vectors (one division each per iteration), Θ, the dual
+    // residual, and the Newton step.
+    let (mut iv, mut it, mut is, mut iz) = (zeros(), zeros(), zeros(), zeros());
+    let (mut theta, mut rc, mut tmp) = (zeros(), zeros(), zeros());
+    let (mut dv, mut ds, mut dz) = (zeros(), zeros(), zeros());
+    let (mut rvs, mut rtz) = (zeros(), zeros());
     let mut piv = vec![0usize; ns];
     // Relative stopping rule: the solver is scale-equivariant (R and αR take the same steps).
     let obj_scale = r.iter().zip(w).map(|(a, b)| Float::abs(a * b)).sum::<f64>();
     for _ in 0..100 {
         let gap: f64 = v.iter().zip(&s).map(|(a, b)| a * b).sum::<f64>()
             + t.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
-        if gap.is_nan() || gap <= 1e-8 * obj_scale {
+        if gap.is_nan() || gap <= 1e-6 * obj_scale {
             break;
         }
         let mu = gap / (2 * n) as f64;
-        for (((th, &vi), &si), (&ti, &zi)) in theta.iter_mut().zip(&v).zip(&s).zip(t.iter().zip(&z))
+        for (((a, b), (c, d)), ((&vi, &ti), (&si, &zi))) in iv
+            .iter_mut()
+            .zip(it.iter_mut())
+            .zip(is.iter_mut().zip(iz.iter_mut()))
+            .zip(v.iter().zip(&t).zip(s.iter().zip(&z)))
         {
-            *th = 1.0 / (si / vi + zi / ti);
+            *a = 1.0 / vi;
+            *b = 1.0 / ti;
+            *c = 1.0 / si;
+            *d = 1.0 / zi;
+        }
+        for ((th, (&a, &b)), (&si, &zi)) in theta
+            .iter_mut()
+            .zip(iv.iter().zip(&it))
+            .zip(s.iter().zip(&z))
+        {
+            *th = 1.0 / (si * a + zi * b);
         }
         let Ok(mut m) = normal_from(ns, g, src, dst, &theta) else {
             break;
@@ -503,95 +524,95 @@ fn interior_point(
         if lu_factor(&mut m, &mut piv, ns).is_err() {
             break;
         }
-        // Dual residual r_c = c − Dπ − s + ζ (c = −r) and primal residual r_b = Dᵀ(w − v).
+        // Primal residual r_b = Dᵀ(w − v); dual residual r_c = c − Dπ − s + ζ (c = −r).
         let mut rb = vec![0.0f64; ns];
         for (((&si, &ti), &wi), &vi) in src.iter().zip(dst).zip(w).zip(&v) {
             d_axpy(&mut rb, si, ti, g, wi - vi);
         }
-        let mut step =
-            |rvs: &[f64], rtz: &[f64], dv: &mut [f64], ds: &mut [f64], dz: &mut [f64]| {
-                // ρ = r_c − r_vs/v + r_tz/t; DᵀΘD·Δπ = r_b + DᵀΘρ; Δv = Θ(DΔπ − ρ).
-                let mut rhs = rb.clone();
-                for ((((rh, (&si, &ti)), (&ri, &th)), ((&sv, &zv), (&vv, &tv))), (&a, &b)) in rho
-                    .iter_mut()
-                    .zip(src.iter().zip(dst))
-                    .zip(r.iter().zip(&theta))
-                    .zip(s.iter().zip(&z).zip(v.iter().zip(&t)))
-                    .zip(rvs.iter().zip(rtz))
-                {
-                    let rc = -ri - d_dot(&pi, si, ti, g) - sv + zv;
-                    *rh = rc - a / vv + b / tv;
-                    d_axpy(&mut rhs, si, ti, g, th * *rh);
-                }
-                if lu_solve(&m, &piv, &mut rhs, ns).is_err() {
-                    return None;
-                }
-                for (
-                    (((dve, dse), dze), ((&si, &ti), (&th, &rh))),
-                    (((&sv, &zv), (&vv, &tv)), (&a, &b)),
-                ) in dv
-                    .iter_mut()
-                    .zip(ds.iter_mut())
-                    .zip(dz.iter_mut())
-                    .zip(src.iter().zip(dst).zip(theta.iter().zip(&rho)))
-                    .zip(
-                        s.iter()
-                            .zip(&z)
-                            .zip(v.iter().zip(&t))
-                            .zip(rvs.iter().zip(rtz)),
-                    )
-                {
-                    *dve = th * (d_dot(&rhs, si, ti, g) - rh);
-                    *dse = (a - sv * *dve) / vv;
-                    *dze = (b + zv * *dve) / tv;
-                }
-                Some(rhs)
-            };
-        // Largest steps keeping v, t (primal) and s, ζ (dual) non-negative.
-        let lengths = |dv: &[f64], ds: &[f64], dz: &[f64]| {
-            let mut ap = 1.0f64;
-            let mut ad = 1.0f64;
-            for ((((&vi, &ti), &dvi), (&si, &zi)), (&dsi, &dzi)) in v
-                .iter()
-                .zip(&t)
-                .zip(dv)
-                .zip(s.iter().zip(&z))
-                .zip(ds.iter().zip(dz))
+        for ((rci, (&si, &ti)), ((&ri, &sv), &zv)) in rc
+            .iter_mut()
+            .zip(src.iter().zip(dst))
+            .zip(r.iter().zip(&s).zip(&z))
+        {
+            *rci = -ri - d_dot(&pi, si, ti, g) - sv + zv;
+        }
+        // One Newton solve for complementarity targets (r_vs, r_tz): ρ = r_c − r_vs/v + r_tz/t;
+        // DᵀΘD·Δπ = r_b + DᵀΘρ; Δv = Θ(DΔπ − ρ); Δs = (r_vs − sΔv)/v; Δζ = (r_tz + ζΔv)/t.
+        let step = |rvs: &[f64],
+                    rtz: &[f64],
+                    dv: &mut [f64],
+                    ds: &mut [f64],
+                    dz: &mut [f64],
+                    tmp: &mut [f64]| {
+            for ((tm, &rcv), ((&a, &b), (&ivv, &itv))) in tmp
+                .iter_mut()
+                .zip(rc.iter())
+                .zip(rvs.iter().zip(rtz).zip(iv.iter().zip(&it)))
             {
-                if dvi < 0.0 {
-                    ap = ap.min(-vi / dvi);
-                } else if dvi > 0.0 {
-                    ap = ap.min(ti / dvi);
-                }
-                if dsi < 0.0 {
-                    ad = ad.min(-si / dsi);
-                }
-                if dzi < 0.0 {
-                    ad = ad.min(-zi / dzi);
-                }
+                *tm = rcv - a * ivv + b * itv; // ρ
             }
-            (ap, ad)
+            let mut rhs = rb.clone();
+            for (((&si, &ti), &th), &rh) in src.iter().zip(dst).zip(&theta).zip(tmp.iter()) {
+                d_axpy(&mut rhs, si, ti, g, th * rh);
+            }
+            if lu_solve(&m, &piv, &mut rhs, ns).is_err() {
+                return None;
+            }
+            for (
+                (((dve, dse), dze), ((&si, &ti), (&th, &rh))),
+                (((&sv, &zv), (&ivv, &itv)), (&a, &b)),
+            ) in dv
+                .iter_mut()
+                .zip(ds.iter_mut())
+                .zip(dz.iter_mut())
+                .zip(src.iter().zip(dst).zip(theta.iter().zip(tmp.iter())))
+                .zip(
+                    s.iter()
+                        .zip(&z)
+                        .zip(iv.iter().zip(&it))
+                        .zip(rvs.iter().zip(rtz)),
+                )
+            {
+                let d = th * (d_dot(&rhs, si, ti, g) - rh);
+                *dve = d;
+                *dse = (a - sv * d) * ivv;
+                *dze = (b + zv * d) * itv;
+            }
+            Some(rhs)
+        };
+        // Largest steps keeping v, t (primal) and s, ζ (dual) non-negative: α = 1/max ratio.
+        let lengths = |dv: &[f64], ds: &[f64], dz: &[f64]| {
+            let (mut mp, mut md) = (1.0f64, 1.0f64);
+            for (((&dvi, &dsi), &dzi), ((&ivv, &itv), (&isv, &izv))) in dv
+                .iter()
+                .zip(ds)
+                .zip(dz)
+                .zip(iv.iter().zip(&it).zip(is.iter().zip(&iz)))
+            {
+                mp = mp.max(-dvi * ivv).max(dvi * itv);
+                md = md.max(-dsi * isv).max(-dzi * izv);
+            }
+            (1.0 / mp, 1.0 / md)
         };
         // Predictor.
-        for ((a, b), (&vi, &si)) in rvs.iter_mut().zip(rtz.iter_mut()).zip(v.iter().zip(&s)) {
+        for ((a, b), ((&vi, &si), (&ti, &zi))) in rvs
+            .iter_mut()
+            .zip(rtz.iter_mut())
+            .zip(v.iter().zip(&s).zip(t.iter().zip(&z)))
+        {
             *a = -vi * si;
-            let _ = b;
-        }
-        for ((b, &ti), &zi) in rtz.iter_mut().zip(&t).zip(&z) {
             *b = -ti * zi;
         }
-        if step(&rvs, &rtz, &mut dv, &mut ds, &mut dz).is_none() {
+        if step(&rvs, &rtz, &mut dv, &mut ds, &mut dz, &mut tmp).is_none() {
             break;
         }
         let (ap, ad) = lengths(&dv, &ds, &dz);
         let mut gap_aff = 0.0f64;
-        for (((((&vi, &ti), &dvi), &si), &zi), (&dsi, &dzi)) in v
+        for (((&vi, &ti), (&si, &zi)), ((&dvi, &dsi), &dzi)) in v
             .iter()
             .zip(&t)
-            .zip(&dv)
-            .zip(&s)
-            .zip(&z)
-            .zip(ds.iter().zip(&dz))
+            .zip(s.iter().zip(&z))
+            .zip(dv.iter().zip(&ds).zip(&dz))
         {
             gap_aff += (vi + ap * dvi) * (si + ad * dsi) + (ti - ap * dvi) * (zi + ad * dzi);
         }
@@ -606,7 +627,7 @@ fn interior_point(
             *a = sigma * mu - vi * si - dvi * dsi;
             *b = sigma * mu - ti * zi + dvi * dzi;
         }
-        let Some(dpi) = step(&rvs, &rtz, &mut dv, &mut ds, &mut dz) else {
+        let Some(dpi) = step(&rvs, &rtz, &mut dv, &mut ds, &mut dz, &mut tmp) else {
             break;
         };
         let (ap, ad) = lengths(&dv, &ds, &dz);
@@ -1391,11 +1412,13 @@ impl<'a> Lad<'a> {
 /// `∂n*/∂R` wherever `n*` is differentiable.
 ///
 /// `L2`: the normal equations `(DᵀWD)Φ = −DᵀWR` (closed form for the counting measure; an `S × S`
-/// LU otherwise). `L1`: an exact linear program (dual simplex over bases of `S` zero residuals,
-/// Barrodale–Roberts line search); where several potentials are optimal, the one whose shaped
-/// reward has the least weighted `L2` norm (unique; the same for every potential-shaped version of
-/// `R`, so the canonical reward is well defined). `L∞` is rejected: its minimiser is not unique
-/// in general, and the STARC code skips it.
+/// LU otherwise). `L1`: an exact linear program (interior-point warm start, then a dual simplex
+/// over bases of `S` zero residuals with a Barrodale–Roberts line search); where several
+/// potentials are optimal, the one whose shaped reward has the least weighted `L2` norm (unique;
+/// the same for every potential-shaped version of `R`, so the canonical reward is well defined).
+/// `L∞` is rejected: its minimiser is not unique in general, and the STARC code skips it. The
+/// certificate holds up to the rounding of the residuals, `~ε·Σw(|R| + |Φ*|)/(1 − γ)` (see the
+/// numerics contract).
 ///
 /// # Shapes
 /// `potential`: `(S)`; `certificate`: `(S, A, S')`; the reward: see [`Reward`].
@@ -1403,8 +1426,10 @@ impl<'a> Lad<'a> {
 /// # Errors
 /// [`Error::LengthMismatch`]; [`Error::NonFinite`] for NaN/∞ rewards; [`Error::InvalidParam`] for
 /// an `L∞` norm (`"norm"`), invalid custom weights, or weights that do not determine the potential
-/// (`"weights"`: all zero, or `DᵀWD` singular); [`Error::Overflow`] if a result is not finite in
-/// `F`.
+/// (`"weights"`: all zero, or `DᵀWD` singular, or an `L1` basis too ill-conditioned for `f64` to
+/// certify — extreme `γ` with weights spanning many orders of magnitude; `"max_pivots"` if the
+/// simplex or the tie-break exceeds its step budget, never observed in tests or fuzzing);
+/// [`Error::Overflow`] if a result is not finite in `F`.
 ///
 /// # Examples
 /// ```
