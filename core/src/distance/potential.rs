@@ -413,7 +413,12 @@ fn normal_from(ns: usize, g: f64, src: &[u32], dst: &[u32], c: &[f64]) -> Result
             *p += w;
         }
     }
-    let mut m = vec![0.0f64; size];
+    Ok(pair_matrix(ns, g, &pair))
+}
+
+/// `Σ_{s,s'} P(s, s')·(γe_{s'} − e_s)(γe_{s'} − e_s)ᵀ` from the `S × S` pair sums `P`.
+fn pair_matrix(ns: usize, g: f64, pair: &[f64]) -> Vec<f64> {
+    let mut m = vec![0.0f64; pair.len()];
     let mut diag = vec![0.0f64; ns];
     for (s, prow) in pair.chunks_exact(ns).enumerate() {
         for (t, &p) in prow.iter().enumerate() {
@@ -445,14 +450,16 @@ fn normal_from(ns: usize, g: f64, src: &[u32], dst: &[u32], c: &[f64]) -> Result
             *x += d;
         }
     }
-    Ok(m)
+    m
 }
 
 /// A near-optimal potential for the weighted-`L1` problem, by a primal-dual interior-point method
 /// (Mehrotra predictor-corrector) on `min −rᵀy` s.t. `Dᵀy = 0`, `−w <= y <= w`, written with
-/// `v = y + w ∈ [0, 2w]`: the Frisch–Newton method of Portnoy and Koenker for `L1` regression.
-/// Each iteration solves one `S × S` system `Dᵀ·Θ·D`. Only a warm start: the simplex that follows
-/// makes the answer exact, so any failure here just returns the best iterate.
+/// `v = y + w ∈ [0, 2w]` and upper slack `t = 2w − v`: the Frisch–Newton method of Portnoy and
+/// Koenker for `L1` regression. Each iteration solves two `S × S` systems with one factorisation
+/// of `Dᵀ·Θ·D`, in five fused passes over the entries (the Newton steps of `s`, `ζ`, `t` are
+/// recomputed from `Δv` instead of stored). Only a warm start: the simplex that follows makes the
+/// answer exact, so any failure here just returns the best iterate.
 fn interior_point(
     ns: usize,
     g: f64,
@@ -464,57 +471,55 @@ fn interior_point(
 ) -> Vec<f64> {
     let n = r.len();
     let mut pi = phi0.to_vec();
-    // Primal: v = w (y = 0), t = 2w − v; dual: s − ζ = −x at π = Φ₀.
+    // Primal: v = w (y = 0); dual: s − ζ = −x at π = Φ₀, both shifted away from 0.
     let mut v = w.to_vec();
-    let mut t = w.to_vec();
-    let x0: Vec<f64> = src
-        .iter()
-        .zip(dst)
-        .zip(r)
-        .map(|((&s, &tt), &ri)| ri + d_dot(&pi, s, tt, g))
-        .collect();
-    let xmean = x0.iter().map(|x| Float::abs(*x)).sum::<f64>() / n.max(1) as f64;
+    let x0 = |pi: &[f64]| -> Vec<f64> {
+        src.iter()
+            .zip(dst)
+            .zip(r)
+            .map(|((&s, &t), &ri)| ri + d_dot(pi, s, t, g))
+            .collect()
+    };
+    let x = x0(&pi);
+    let xmean = x.iter().map(|x| Float::abs(*x)).sum::<f64>() / n.max(1) as f64;
     let shift = 0.5 * xmean + f64::MIN_POSITIVE;
-    let mut s: Vec<f64> = x0.iter().map(|x| (-x).max(0.0) + shift).collect();
-    let mut z: Vec<f64> = x0.iter().map(|x| x.max(0.0) + shift).collect();
+    let mut s: Vec<f64> = x.iter().map(|x| (-x).max(0.0) + shift).collect();
+    let mut z: Vec<f64> = x.iter().map(|x| x.max(0.0) + shift).collect();
+    drop(x);
     let zeros = || vec![0.0f64; n];
-    // Reciprocals of the four slack vectors (one division each per iteration), Θ, the dual
-    // residual, and the Newton step.
-    let (mut iv, mut it, mut is, mut iz) = (zeros(), zeros(), zeros(), zeros());
-    let (mut theta, mut rc, mut tmp) = (zeros(), zeros(), zeros());
-    let (mut dv, mut ds, mut dz) = (zeros(), zeros(), zeros());
-    let (mut rvs, mut rtz) = (zeros(), zeros());
+    let (mut theta, mut dva, mut rho, mut dvc) = (zeros(), zeros(), zeros(), zeros());
     let mut piv = vec![0usize; ns];
+    let size = ns * ns;
     // Relative stopping rule: the solver is scale-equivariant (R and αR take the same steps).
     let obj_scale = r.iter().zip(w).map(|(a, b)| Float::abs(a * b)).sum::<f64>();
+    let vec_s = || vec![0.0f64; ns];
     for _ in 0..100 {
-        let gap: f64 = v.iter().zip(&s).map(|(a, b)| a * b).sum::<f64>()
-            + t.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
+        // P1: Θ, the gap, Σ_a Θ per (s, s'), r_b = Dᵀ(w − v), predictor right-hand side DᵀΘ(−x).
+        let mut pair = vec![0.0f64; size];
+        let (mut rb, mut rhs) = (vec_s(), vec_s());
+        let mut gap = 0.0f64;
+        for (((th, (&se, &te)), (&ri, &wi)), ((&vi, &si), &zi)) in theta
+            .iter_mut()
+            .zip(src.iter().zip(dst))
+            .zip(r.iter().zip(w))
+            .zip(v.iter().zip(&s).zip(&z))
+        {
+            let ti = 2.0 * wi - vi;
+            let th_e = 1.0 / (si / vi + zi / ti);
+            *th = th_e;
+            gap += vi * si + ti * zi;
+            if let Some(p) = pair.get_mut(se as usize * ns + te as usize) {
+                *p += th_e;
+            }
+            d_axpy(&mut rb, se, te, g, wi - vi);
+            let xe = ri + d_dot(&pi, se, te, g);
+            d_axpy(&mut rhs, se, te, g, -th_e * xe);
+        }
         if gap.is_nan() || gap <= 1e-6 * obj_scale {
             break;
         }
         let mu = gap / (2 * n) as f64;
-        for (((a, b), (c, d)), ((&vi, &ti), (&si, &zi))) in iv
-            .iter_mut()
-            .zip(it.iter_mut())
-            .zip(is.iter_mut().zip(iz.iter_mut()))
-            .zip(v.iter().zip(&t).zip(s.iter().zip(&z)))
-        {
-            *a = 1.0 / vi;
-            *b = 1.0 / ti;
-            *c = 1.0 / si;
-            *d = 1.0 / zi;
-        }
-        for ((th, (&a, &b)), (&si, &zi)) in theta
-            .iter_mut()
-            .zip(iv.iter().zip(&it))
-            .zip(s.iter().zip(&z))
-        {
-            *th = 1.0 / (si * a + zi * b);
-        }
-        let Ok(mut m) = normal_from(ns, g, src, dst, &theta) else {
-            break;
-        };
+        let mut m = pair_matrix(ns, g, &pair);
         let dmax = m.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
         for (k, row) in m.chunks_exact_mut(ns).enumerate() {
             if let Some(x) = row.get_mut(k) {
@@ -524,123 +529,95 @@ fn interior_point(
         if lu_factor(&mut m, &mut piv, ns).is_err() {
             break;
         }
-        // Primal residual r_b = Dᵀ(w − v); dual residual r_c = c − Dπ − s + ζ (c = −r).
-        let mut rb = vec![0.0f64; ns];
-        for (((&si, &ti), &wi), &vi) in src.iter().zip(dst).zip(w).zip(&v) {
-            d_axpy(&mut rb, si, ti, g, wi - vi);
+        for (h, b) in rhs.iter_mut().zip(&rb) {
+            *h += b;
         }
-        for ((rci, (&si, &ti)), ((&ri, &sv), &zv)) in rc
-            .iter_mut()
-            .zip(src.iter().zip(dst))
-            .zip(r.iter().zip(&s).zip(&z))
-        {
-            *rci = -ri - d_dot(&pi, si, ti, g) - sv + zv;
-        }
-        // One Newton solve for complementarity targets (r_vs, r_tz): ρ = r_c − r_vs/v + r_tz/t;
-        // DᵀΘD·Δπ = r_b + DᵀΘρ; Δv = Θ(DΔπ − ρ); Δs = (r_vs − sΔv)/v; Δζ = (r_tz + ζΔv)/t.
-        let step = |rvs: &[f64],
-                    rtz: &[f64],
-                    dv: &mut [f64],
-                    ds: &mut [f64],
-                    dz: &mut [f64],
-                    tmp: &mut [f64]| {
-            for ((tm, &rcv), ((&a, &b), (&ivv, &itv))) in tmp
-                .iter_mut()
-                .zip(rc.iter())
-                .zip(rvs.iter().zip(rtz).zip(iv.iter().zip(&it)))
-            {
-                *tm = rcv - a * ivv + b * itv; // ρ
-            }
-            let mut rhs = rb.clone();
-            for (((&si, &ti), &th), &rh) in src.iter().zip(dst).zip(&theta).zip(tmp.iter()) {
-                d_axpy(&mut rhs, si, ti, g, th * rh);
-            }
-            if lu_solve(&m, &piv, &mut rhs, ns).is_err() {
-                return None;
-            }
-            for (
-                (((dve, dse), dze), ((&si, &ti), (&th, &rh))),
-                (((&sv, &zv), (&ivv, &itv)), (&a, &b)),
-            ) in dv
-                .iter_mut()
-                .zip(ds.iter_mut())
-                .zip(dz.iter_mut())
-                .zip(src.iter().zip(dst).zip(theta.iter().zip(tmp.iter())))
-                .zip(
-                    s.iter()
-                        .zip(&z)
-                        .zip(iv.iter().zip(&it))
-                        .zip(rvs.iter().zip(rtz)),
-                )
-            {
-                let d = th * (d_dot(&rhs, si, ti, g) - rh);
-                *dve = d;
-                *dse = (a - sv * d) * ivv;
-                *dze = (b + zv * d) * itv;
-            }
-            Some(rhs)
-        };
-        // Largest steps keeping v, t (primal) and s, ζ (dual) non-negative: α = 1/max ratio.
-        let lengths = |dv: &[f64], ds: &[f64], dz: &[f64]| {
-            let (mut mp, mut md) = (1.0f64, 1.0f64);
-            for (((&dvi, &dsi), &dzi), ((&ivv, &itv), (&isv, &izv))) in dv
-                .iter()
-                .zip(ds)
-                .zip(dz)
-                .zip(iv.iter().zip(&it).zip(is.iter().zip(&iz)))
-            {
-                mp = mp.max(-dvi * ivv).max(dvi * itv);
-                md = md.max(-dsi * isv).max(-dzi * izv);
-            }
-            (1.0 / mp, 1.0 / md)
-        };
-        // Predictor.
-        for ((a, b), ((&vi, &si), (&ti, &zi))) in rvs
-            .iter_mut()
-            .zip(rtz.iter_mut())
-            .zip(v.iter().zip(&s).zip(t.iter().zip(&z)))
-        {
-            *a = -vi * si;
-            *b = -ti * zi;
-        }
-        if step(&rvs, &rtz, &mut dv, &mut ds, &mut dz, &mut tmp).is_none() {
+        if lu_solve(&m, &piv, &mut rhs, ns).is_err() {
             break;
         }
-        let (ap, ad) = lengths(&dv, &ds, &dz);
-        let mut gap_aff = 0.0f64;
-        for (((&vi, &ti), (&si, &zi)), ((&dvi, &dsi), &dzi)) in v
-            .iter()
-            .zip(&t)
-            .zip(s.iter().zip(&z))
-            .zip(dv.iter().zip(&ds).zip(&dz))
+        // P2: affine step Δv = Θ(DΔπ + x); Δs = −s(1 + Δv/v), Δζ = −ζ(1 − Δv/t); step lengths and
+        // the coefficients of the affine gap as a polynomial in the two step lengths.
+        let (mut mp, mut md) = (1.0f64, 1.0f64);
+        let (mut a1, mut a2, mut a3) = (0.0f64, 0.0f64, 0.0f64);
+        for (((da, &th), ((&se, &te), (&ri, &wi))), ((&vi, &si), &zi)) in dva
+            .iter_mut()
+            .zip(&theta)
+            .zip(src.iter().zip(dst).zip(r.iter().zip(w)))
+            .zip(v.iter().zip(&s).zip(&z))
         {
-            gap_aff += (vi + ap * dvi) * (si + ad * dsi) + (ti - ap * dvi) * (zi + ad * dzi);
+            let ti = 2.0 * wi - vi;
+            let xe = ri + d_dot(&pi, se, te, g);
+            let d = th * (d_dot(&rhs, se, te, g) + xe);
+            *da = d;
+            let (rv, rt) = (d / vi, d / ti);
+            let (dsa, dza) = (-si * (1.0 + rv), -zi * (1.0 - rt));
+            mp = mp.max(-rv).max(rt);
+            md = md.max(1.0 + rv).max(1.0 - rt);
+            a1 += vi * dsa + ti * dza;
+            a2 += d * (si - zi);
+            a3 += d * (dsa - dza);
         }
+        let (ap, ad) = (1.0 / mp, 1.0 / md);
+        let gap_aff = gap + ad * a1 + ap * a2 + ap * ad * a3;
         let sigma = Float::powi(gap_aff / gap, 3).clamp(0.0, 1.0);
-        // Corrector.
-        for (((a, b), (&vi, &si)), ((&ti, &zi), ((&dvi, &dsi), &dzi))) in rvs
-            .iter_mut()
-            .zip(rtz.iter_mut())
-            .zip(v.iter().zip(&s))
-            .zip(t.iter().zip(&z).zip(dv.iter().zip(&ds).zip(&dz)))
-        {
-            *a = sigma * mu - vi * si - dvi * dsi;
-            *b = sigma * mu - ti * zi + dvi * dzi;
-        }
-        let Some(dpi) = step(&rvs, &rtz, &mut dv, &mut ds, &mut dz, &mut tmp) else {
-            break;
+        let target = sigma * mu;
+        // The corrector's complementarity targets r_vs = σμ − vs − Δv_aΔs_a and
+        // r_tz = σμ − tζ + Δv_aΔζ_a.
+        let targets = |vi: f64, ti: f64, si: f64, zi: f64, d: f64| {
+            let (dsa, dza) = (-si * (1.0 + d / vi), -zi * (1.0 - d / ti));
+            (target - vi * si - d * dsa, target - ti * zi + d * dza)
         };
-        let (ap, ad) = lengths(&dv, &ds, &dz);
-        let (ap, ad) = (0.99995 * ap, 0.99995 * ad);
-        for ((vi, ti), &dvi) in v.iter_mut().zip(t.iter_mut()).zip(&dv) {
-            *vi += ap * dvi;
-            *ti -= ap * dvi;
+        // P3: corrector right-hand side; ρ = r_c − r_vs/v + r_tz/t with r_c = −x − s + ζ.
+        let mut rhs = rb.clone();
+        for (((rh, (&th, &da)), ((&se, &te), (&ri, &wi))), ((&vi, &si), &zi)) in rho
+            .iter_mut()
+            .zip(theta.iter().zip(&dva))
+            .zip(src.iter().zip(dst).zip(r.iter().zip(w)))
+            .zip(v.iter().zip(&s).zip(&z))
+        {
+            let ti = 2.0 * wi - vi;
+            let xe = ri + d_dot(&pi, se, te, g);
+            let (rvs, rtz) = targets(vi, ti, si, zi, da);
+            let rho_e = -xe - si + zi - rvs / vi + rtz / ti;
+            *rh = rho_e;
+            d_axpy(&mut rhs, se, te, g, th * rho_e);
         }
-        for ((si, zi), (&dsi, &dzi)) in s.iter_mut().zip(z.iter_mut()).zip(ds.iter().zip(&dz)) {
-            *si += ad * dsi;
-            *zi += ad * dzi;
+        if lu_solve(&m, &piv, &mut rhs, ns).is_err() {
+            break;
         }
-        for (p, d) in pi.iter_mut().zip(&dpi) {
+        // P4: Δv = Θ(DΔπ − ρ); Δs = (r_vs − sΔv)/v, Δζ = (r_tz + ζΔv)/t; step lengths.
+        let (mut mp, mut md) = (1.0f64, 1.0f64);
+        for ((((dc, &th), (&rh, &da)), ((&se, &te), &wi)), ((&vi, &si), &zi)) in dvc
+            .iter_mut()
+            .zip(&theta)
+            .zip(rho.iter().zip(&dva))
+            .zip(src.iter().zip(dst).zip(w))
+            .zip(v.iter().zip(&s).zip(&z))
+        {
+            let ti = 2.0 * wi - vi;
+            let d = th * (d_dot(&rhs, se, te, g) - rh);
+            *dc = d;
+            let (rvs, rtz) = targets(vi, ti, si, zi, da);
+            let (dsv, dzv) = ((rvs - si * d) / vi, (rtz + zi * d) / ti);
+            mp = mp.max(-d / vi).max(d / ti);
+            md = md.max(-dsv / si).max(-dzv / zi);
+        }
+        let (ap, ad) = (0.99995 / mp, 0.99995 / md);
+        // P5: take the step.
+        for (((vi, si), zi), ((&wi, &da), &dc)) in v
+            .iter_mut()
+            .zip(s.iter_mut())
+            .zip(z.iter_mut())
+            .zip(w.iter().zip(&dva).zip(&dvc))
+        {
+            let ti = 2.0 * wi - *vi;
+            let (rvs, rtz) = targets(*vi, ti, *si, *zi, da);
+            let (dsv, dzv) = ((rvs - *si * dc) / *vi, (rtz + *zi * dc) / ti);
+            *vi += ap * dc;
+            *si += ad * dsv;
+            *zi += ad * dzv;
+        }
+        for (p, d) in pi.iter_mut().zip(&rhs) {
             *p += ad * d;
         }
         if !pi.iter().all(|p| p.is_finite()) {
