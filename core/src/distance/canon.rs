@@ -516,9 +516,9 @@ pub(crate) fn canonical<F: Real>(
             };
             (c, max)
         }
-        (Canonicalization::MinimalPotential(_), Prepared::Potential(sys)) => {
+        (Canonicalization::MinimalPotential(norm), Prepared::Potential(sys)) => {
             let max = reward.validate_max(what, mdp)?;
-            let sol = sys.solve(reward, None)?;
+            let sol = sys.solve(mdp, &norm.weights, reward, None)?;
             let c = Canon {
                 layout: Layout::Full,
                 values: shaped_full(reward, &sol.phi, ns, na, g),

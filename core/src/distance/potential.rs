@@ -51,51 +51,63 @@ pub(crate) struct Entries {
     idx: Vec<usize>,
 }
 
+/// Calls `f(s, s', flat index, w)` for every positive weight of the norm, row by row (no division
+/// per entry): row `s·A + a` covers the flat indices `(s·A + a)·S + s'`.
+fn for_each_weight<F: Real>(
+    mdp: &Mdp<'_, F>,
+    weights: &Weights<'_, F>,
+    mut f: impl FnMut(usize, usize, usize, f64),
+) {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    match weights {
+        Weights::Uniform => {
+            for row in 0..ns * na {
+                let s = row / na;
+                for t in 0..ns {
+                    f(s, t, row * ns + t, 1.0);
+                }
+            }
+        }
+        Weights::Transition => {
+            for (row, r) in mdp.rows().enumerate() {
+                let s = row / na;
+                r.for_each_nonzero(|t, p| f(s, t, row * ns + t, p));
+            }
+        }
+        Weights::Custom(w) => {
+            for (row, chunk) in w.chunks_exact(ns.max(1)).enumerate() {
+                let s = row / na;
+                for (t, x) in chunk.iter().enumerate() {
+                    let x = x.as_f64();
+                    if x > 0.0 {
+                        f(s, t, row * ns + t, x);
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Entries {
     fn new<F: Real>(mdp: &Mdp<'_, F>, weights: &Weights<'_, F>) -> Result<Self> {
-        let (ns, na) = (mdp.n_states(), mdp.n_actions());
         let mut e = Self {
             src: Vec::new(),
             dst: Vec::new(),
             w: Vec::new(),
             idx: Vec::new(),
         };
-        // Row by row (no division per entry): row i = s·A + a covers flat indices i·S + s'.
-        let mut push = |row: usize, t: usize, w: f64| {
-            if w > 0.0 {
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    reason = "invariant: states < S and Mdp::new checks that S fits u32"
-                )]
-                {
-                    e.src.push((row / na) as u32);
-                    e.dst.push(t as u32);
-                }
-                e.w.push(w);
-                e.idx.push(row * ns + t);
+        for_each_weight(mdp, weights, |s, t, i, w| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "invariant: states < S and Mdp::new checks that S fits u32"
+            )]
+            {
+                e.src.push(s as u32);
+                e.dst.push(t as u32);
             }
-        };
-        match weights {
-            Weights::Uniform => {
-                for row in 0..ns * na {
-                    for t in 0..ns {
-                        push(row, t, 1.0);
-                    }
-                }
-            }
-            Weights::Transition => {
-                for (row, r) in mdp.rows().enumerate() {
-                    r.for_each_nonzero(|t, p| push(row, t, p));
-                }
-            }
-            Weights::Custom(w) => {
-                for (row, chunk) in w.chunks_exact(ns).enumerate() {
-                    for (t, x) in chunk.iter().enumerate() {
-                        push(row, t, x.as_f64());
-                    }
-                }
-            }
-        }
+            e.w.push(w);
+            e.idx.push(i);
+        });
         if u32::try_from(e.w.len()).is_err() {
             return Err(Error::TooLarge {
                 what: "positive-weight transitions",
@@ -147,7 +159,7 @@ pub(crate) struct PotentialSystem {
     ns: usize,
     na: usize,
     gamma: f64,
-    /// `None` for the counting measure (closed-form `L2`, every entry in `L1`).
+    /// The positive-weight entries (`L1` only; `L2` reads the weights in place).
     entries: Entries,
     uniform: bool,
     /// `M = DᵀWD`, `S × S` (kept for the `L1` tie-break).
@@ -179,15 +191,15 @@ impl PotentialSystem {
         let (ns, na) = (mdp.n_states(), mdp.n_actions());
         let gamma = mdp.gamma().as_f64();
         let uniform = matches!(norm.weights, Weights::Uniform);
-        let entries = if uniform && norm.order == Order::L2 {
+        let entries = if norm.order == Order::L1 {
+            Entries::new(mdp, &norm.weights)?
+        } else {
             Entries {
                 src: Vec::new(),
                 dst: Vec::new(),
                 w: Vec::new(),
                 idx: Vec::new(),
             }
-        } else {
-            Entries::new(mdp, &norm.weights)?
         };
         let mut sys = Self {
             order: norm.order,
@@ -201,7 +213,23 @@ impl PotentialSystem {
             piv: Vec::new(),
         };
         if !(uniform && norm.order == Order::L2) {
-            sys.m = sys.normal_matrix()?;
+            // M = Σ w·(γe_{s'} − e_s)(γe_{s'} − e_s)ᵀ from the (s, s') sums of the weights.
+            let mut pair = vec![0.0f64; checked_size("states x states", ns, ns)?];
+            let mut any = false;
+            for_each_weight(mdp, &norm.weights, |s, t, _, w| {
+                any = true;
+                if let Some(p) = pair.get_mut(s * ns + t) {
+                    *p += w;
+                }
+            });
+            if !any {
+                return Err(Error::InvalidParam {
+                    name: "weights",
+                    value: 0.0,
+                    expected: "at least one positive weight",
+                });
+            }
+            sys.m = pair_matrix(ns, gamma, &pair);
             let mut lu = sys.m.clone();
             let mut piv = vec![0usize; ns];
             lu_factor(&mut lu, &mut piv, ns).map_err(|e| match e {
@@ -218,14 +246,13 @@ impl PotentialSystem {
         Ok(sys)
     }
 
-    /// `M = Σ w·(γe_{s'} − e_s)(γe_{s'} − e_s)ᵀ`, from the `(s, s')` sums of the weights.
-    fn normal_matrix(&self) -> Result<Vec<f64>> {
-        let e = &self.entries;
-        normal_from(self.ns, self.gamma, &e.src, &e.dst, &e.w)
-    }
-
     /// The weighted least-squares potential `argmin Σ w·x²`.
-    fn solve_l2<F: Real>(&self, reward: &Reward<'_, F>) -> Result<Vec<f64>> {
+    fn solve_l2<F: Real>(
+        &self,
+        mdp: &Mdp<'_, F>,
+        weights: &Weights<'_, F>,
+        reward: &Reward<'_, F>,
+    ) -> Result<Vec<f64>> {
         let (ns, na, g) = (self.ns, self.na, self.gamma);
         let mut b = vec![0.0f64; ns];
         if self.uniform {
@@ -261,11 +288,15 @@ impl PotentialSystem {
             let scale = 1.0 / (na as f64 * (1.0 + g * g) * sf);
             b.iter_mut().for_each(|x| *x = (*x + shift) * scale);
         } else {
-            let e = &self.entries;
-            for (((&s, &t), &w), &i) in e.src.iter().zip(&e.dst).zip(&e.w).zip(&e.idx) {
+            for_each_weight(mdp, weights, |s, t, i, w| {
                 let r = w * reward_at(reward, i, ns, na);
-                d_axpy(&mut b, s, t, g, -r);
-            }
+                if let Some(x) = b.get_mut(s) {
+                    *x += r;
+                }
+                if let Some(x) = b.get_mut(t) {
+                    *x -= g * r;
+                }
+            });
             lu_solve(&self.lu, &self.piv, &mut b, ns)?;
         }
         Ok(b)
@@ -275,10 +306,12 @@ impl PotentialSystem {
     /// certificate `y` (full `(S, A, S')` layout) into `cert` when given.
     pub(crate) fn solve<F: Real>(
         &self,
+        mdp: &Mdp<'_, F>,
+        weights: &Weights<'_, F>,
         reward: &Reward<'_, F>,
         cert: Option<&mut [f64]>,
     ) -> Result<PotentialSolution> {
-        let phi2 = self.solve_l2(reward)?;
+        let phi2 = self.solve_l2(mdp, weights, reward)?;
         match self.order {
             Order::L1 => {
                 let r: Vec<f64> = self
@@ -313,6 +346,7 @@ impl PotentialSystem {
                 };
                 let mut ys: Vec<(usize, f64)> = Vec::new();
                 let want = cert.is_some();
+                let mut wsum = 0.0f64;
                 if self.uniform {
                     for (row, (s, a)) in state_actions(ns, na).enumerate() {
                         let base = -phi2.get(s).copied().unwrap_or(0.0);
@@ -326,23 +360,23 @@ impl PotentialSystem {
                         }
                     }
                 } else {
-                    let e = &self.entries;
-                    for (((&s, &t), &w), &i) in e.src.iter().zip(&e.dst).zip(&e.w).zip(&e.idx) {
-                        let x = reward_at(reward, i, ns, na) + d_dot(&phi2, s, t, g);
+                    for_each_weight(mdp, weights, |s, t, i, w| {
+                        let x = reward_at(reward, i, ns, na)
+                            + g * phi2.get(t).copied().unwrap_or(0.0)
+                            - phi2.get(s).copied().unwrap_or(0.0);
+                        wsum += w;
                         let item = fill(i, w, x);
                         if want {
                             ys.push(item);
                         }
-                    }
+                    });
                 }
                 let value = Float::sqrt(sum);
                 // A value at rounding level is an exact zero: its certificate is y = 0 (a noise
                 // direction x/‖x‖ would not satisfy Dᵀy = 0).
-                let wsum: f64 = if self.uniform {
-                    (ns * na * ns) as f64
-                } else {
-                    self.entries.w.iter().sum()
-                };
+                if self.uniform {
+                    wsum = (ns * na * ns) as f64;
+                }
                 let rmax = ys_scale(reward);
                 let pmax = phi2.iter().fold(0.0f64, |m, x| m.max(Float::abs(*x)));
                 // Rounding of Φ* along the slowest direction of DᵀWD is amplified by up to
@@ -403,18 +437,6 @@ pub(crate) fn shaped_full<F: Real>(
 // ---------------------------------------------------------------------------------------------
 // Weighted L1: least absolute deviations over potentials
 // ---------------------------------------------------------------------------------------------
-
-/// `Σ cᵢ·Dᵢᵀ·Dᵢ` for entries with coefficients `c` (`S × S`), from the `(s, s')` sums of `c`.
-fn normal_from(ns: usize, g: f64, src: &[u32], dst: &[u32], c: &[f64]) -> Result<Vec<f64>> {
-    let size = checked_size("states x states", ns, ns)?;
-    let mut pair = vec![0.0f64; size];
-    for ((&s, &t), &w) in src.iter().zip(dst).zip(c) {
-        if let Some(p) = pair.get_mut(s as usize * ns + t as usize) {
-            *p += w;
-        }
-    }
-    Ok(pair_matrix(ns, g, &pair))
-}
 
 /// `Σ_{s,s'} P(s, s')·(γe_{s'} − e_s)(γe_{s'} − e_s)ᵀ` from the `S × S` pair sums `P`.
 fn pair_matrix(ns: usize, g: f64, pair: &[f64]) -> Vec<f64> {
@@ -1441,7 +1463,7 @@ pub fn minimal_potential<F: Real>(
     reward.validate("reward", mdp)?;
     let sys = PotentialSystem::new(mdp, norm)?;
     let mut y = vec![0.0f64; mdp.full_len()];
-    let sol = sys.solve(reward, Some(&mut y))?;
+    let sol = sys.solve(mdp, &norm.weights, reward, Some(&mut y))?;
     for (o, p) in potential.iter_mut().zip(&sol.phi) {
         *o = to_real(*p, "potential")?;
     }
