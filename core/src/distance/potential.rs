@@ -719,6 +719,14 @@ impl<'a> Lad<'a> {
         &self.sys.entries.w
     }
 
+    /// The rounding level of `Σ w·|x|` at an exactly-zero optimum (`R` a potential shaping, whose
+    /// potential is at most `max|r|/(1 − γ)`): `64ε·Σ w·max|r|·(1 + 2/(1 − γ))`.
+    fn zero_floor(&self) -> f64 {
+        let rmax = self.r.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
+        let wsum: f64 = self.w().iter().sum();
+        64.0 * f64::EPSILON * wsum * rmax * (1.0 + 2.0 / (1.0 - self.sys.gamma))
+    }
+
     /// `Σ w·|x|`.
     fn value(&self) -> f64 {
         self.w()
@@ -730,7 +738,9 @@ impl<'a> Lad<'a> {
 
     /// Crash basis at a near-optimal potential `Φ₀`: the entries closest to zero there whose rows
     /// are independent (incremental elimination, candidates in order of `|x(Φ₀)|`, one per
-    /// `(s, s')` pair).
+    /// `(s, s')` pair). A first pass accepts only well-conditioned rows (reduced pivot at least
+    /// `0.1·(1 − γ)`: no state pinned only through a `γ`-coefficient when `γ` is small); a second
+    /// pass completes the basis with any independent row.
     fn crash(&mut self, phi0: &[f64]) -> Result<()> {
         let (ns, g) = (self.sys.ns, self.sys.gamma);
         let (src, dst) = (self.src(), self.dst());
@@ -745,6 +755,49 @@ impl<'a> Lad<'a> {
         let mut seen = vec![false; checked_size("states x states", ns, ns)?];
         let mut rows: Vec<(usize, Vec<f64>)> = Vec::with_capacity(ns);
         let mut chosen: Vec<usize> = Vec::with_capacity(ns);
+        // Reduces D_e against the accepted rows; accepts it if its largest entry exceeds `min`.
+        let mut try_add =
+            |e: usize, min: f64, rows: &mut Vec<(usize, Vec<f64>)>, chosen: &mut Vec<usize>| {
+                let (s, t) = (
+                    src.get(e).copied().unwrap_or(0) as usize,
+                    dst.get(e).copied().unwrap_or(0) as usize,
+                );
+                if seen.get(s * ns + t).copied().unwrap_or(true) {
+                    return;
+                }
+                let mut v = vec![0.0f64; ns];
+                if let Some(x) = v.get_mut(t) {
+                    *x += g;
+                }
+                if let Some(x) = v.get_mut(s) {
+                    *x -= 1.0;
+                }
+                for (p, row) in rows.iter() {
+                    let f = v.get(*p).copied().unwrap_or(0.0);
+                    if f != 0.0 {
+                        for (x, r) in v.iter_mut().zip(row) {
+                            *x -= f * r;
+                        }
+                    }
+                }
+                let (p, m) = v.iter().enumerate().fold((0, 0.0f64), |acc, (i, x)| {
+                    if Float::abs(*x) > acc.1 {
+                        (i, Float::abs(*x))
+                    } else {
+                        acc
+                    }
+                });
+                if m > min {
+                    let d = v.get(p).copied().unwrap_or(1.0);
+                    v.iter_mut().for_each(|x| *x /= d);
+                    rows.push((p, v));
+                    chosen.push(e);
+                    if let Some(f) = seen.get_mut(s * ns + t) {
+                        *f = true;
+                    }
+                }
+            };
+        let strict = 0.1 * (1.0 - g);
         let mut lo = 0usize;
         let mut chunk = 4 * ns;
         while chosen.len() < ns && lo < order.len() {
@@ -760,44 +813,18 @@ impl<'a> Lad<'a> {
                 if chosen.len() == ns {
                     break;
                 }
-                let (s, t) = (
-                    src.get(e).copied().unwrap_or(0) as usize,
-                    dst.get(e).copied().unwrap_or(0) as usize,
-                );
-                match seen.get_mut(s * ns + t) {
-                    Some(f) if !*f => *f = true,
-                    _ => continue,
-                }
-                let mut v = vec![0.0f64; ns];
-                if let Some(x) = v.get_mut(t) {
-                    *x += g;
-                }
-                if let Some(x) = v.get_mut(s) {
-                    *x -= 1.0;
-                }
-                for (p, row) in &rows {
-                    let f = v.get(*p).copied().unwrap_or(0.0);
-                    if f != 0.0 {
-                        for (x, r) in v.iter_mut().zip(row) {
-                            *x -= f * r;
-                        }
-                    }
-                }
-                let (p, m) = v.iter().enumerate().fold((0, 0.0f64), |acc, (i, x)| {
-                    if Float::abs(*x) > acc.1 {
-                        (i, Float::abs(*x))
-                    } else {
-                        acc
-                    }
-                });
-                if m > 1e-9 {
-                    let d = v.get(p).copied().unwrap_or(1.0);
-                    v.iter_mut().for_each(|x| *x /= d);
-                    rows.push((p, v));
-                    chosen.push(e);
-                }
+                try_add(e, strict, &mut rows, &mut chosen);
             }
             lo += kk;
+        }
+        if chosen.len() < ns {
+            // Complete with any independent row (the whole order is sorted by now).
+            for &(_, e) in &order {
+                if chosen.len() == ns {
+                    break;
+                }
+                try_add(e, 1e-9, &mut rows, &mut chosen);
+            }
         }
         if chosen.len() < ns {
             return Err(Error::InvalidParam {
@@ -911,6 +938,13 @@ impl<'a> Lad<'a> {
         let phi0 = interior_point(ns, g, &e.src, &e.dst, &e.w, &self.r, phi2);
         self.crash(&phi0)?;
         self.refresh()?;
+        if self.value() <= self.zero_floor() {
+            // R is a potential shaping on the weighted entries: x = 0 is the (unique) optimum
+            // and y = 0 certifies it. (Every basis is then optimal in the primal; the dual
+            // simplex would otherwise search the degenerate bases for a feasible sign pattern.)
+            self.y.iter_mut().for_each(|y| *y = 0.0);
+            return Ok(());
+        }
         let wmax = self.w().iter().fold(0.0f64, |m, x| m.max(*x));
         let max_pivots = 50 * ns + 10 * n.min(100_000) + 1000;
         let mut z = vec![0.0f64; n];
@@ -1185,15 +1219,7 @@ impl<'a> Lad<'a> {
             }
         }
         // A zero optimum (R is a potential shaping on the weighted entries) is unique: x = 0.
-        let pmax = self.phi.iter().fold(0.0f64, |a, x| a.max(Float::abs(*x)));
-        let floor: f64 = w
-            .iter()
-            .zip(&self.r)
-            .map(|(wi, ri)| wi * (Float::abs(*ri) + 2.0 * pmax))
-            .sum::<f64>()
-            * 64.0
-            * f64::EPSILON;
-        if !any_tie || self.value() <= floor {
+        if !any_tie || self.value() <= self.zero_floor() {
             return Ok(());
         }
         let m = &self.sys.m;
