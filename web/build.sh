@@ -14,7 +14,7 @@ WB_VERSION="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, "")
 BUDGET_BYTES=$((1024 * 1024))
 OUT=web/dist
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+if ! rustup target list --installed 2>/dev/null | grep -x wasm32-unknown-unknown >/dev/null; then
   rustup target add wasm32-unknown-unknown
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION" ]; then

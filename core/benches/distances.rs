@@ -7,6 +7,13 @@
 //! reward evaluations for the sampled estimator), as Gop/s; EPIC rows also print the time of a
 //! copy of the two reward tensors (one sweep over the bytes EPIC reads four times).
 //!
+//! The STARC reference comparison (CPU time of the thread, wall time in brackets: on a shared
+//! machine CPU time is the stable figure) of `ValuePotential` and `MinimalPotential` with `L1`, `L2` and the
+//! τ-weighted norms on the same dense size) prints each canonicalisation's time and, when
+//! `REWARDKIT_STARC_REFERENCE` names the file written by
+//! `core/benches/anchors/time_starc_reference.py` in the same session, the reference's time and
+//! the ratio (`core/benches/anchors/compare_starc.sh` runs both).
+//!
 //! `cargo bench -p rewardkit-core --bench distances` (full sizes) or `-- --quick` (smoke run).
 #![allow(
     unreachable_pub,
@@ -21,9 +28,10 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{Harness, Rng};
+use common::{Harness, Rng, fmt};
 use rewardkit_core::distance::{
-    Canonicalization, Coverage, Dard, Epic, Norm, SampleSizes, Starc, canonicalize, epic_sampled,
+    Canonicalization, Coverage, Dard, Epic, Norm, Order, SampleSizes, Starc, Weights, canonicalize,
+    epic_sampled,
 };
 use rewardkit_core::mdp::{Evaluation, Mdp, Policy, Reward, SparseTransitions, Transitions};
 use rewardkit_core::rng::SplitMix64;
@@ -87,6 +95,165 @@ fn epic_flops(full: f64) -> f64 {
     38.0 * full
 }
 
+/// One line of the reference timing file: `name wall_seconds cpu_seconds capped iterations`.
+struct RefTime {
+    name: String,
+    wall: f64,
+    cpu: f64,
+    capped: bool,
+    iterations: u64,
+}
+
+/// CPU time of the calling thread in seconds (Linux `schedstat`, nanoseconds, updated at scheduler
+/// ticks), if available: on a shared machine it is far more stable than wall-clock time.
+fn thread_cpu() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 * 1e-9)
+}
+
+/// `(minimum wall time, minimum CPU time)` per call over `reps` measurements after one warm-up;
+/// each measurement repeats `f` until it spans at least 0.25 s, so the tick-granular thread clock
+/// resolves it to about 2 % (CPU time = wall time where the thread clock is unavailable).
+fn time_wall_cpu<R>(reps: usize, mut f: impl FnMut() -> R) -> (f64, f64) {
+    let t0 = std::time::Instant::now();
+    black_box(f());
+    let first = t0.elapsed().as_secs_f64().max(1e-9);
+    let k = (0.25 / first).ceil().clamp(1.0, 1e6) as usize;
+    let (mut wall, mut cpu) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..reps.max(1) {
+        let c0 = thread_cpu();
+        let t0 = std::time::Instant::now();
+        for _ in 0..k {
+            black_box(f());
+        }
+        let w = t0.elapsed().as_secs_f64() / k as f64;
+        let c = match (c0, thread_cpu()) {
+            (Some(a), Some(b)) => (b - a) / k as f64,
+            _ => w,
+        };
+        wall = wall.min(w);
+        cpu = cpu.min(c);
+    }
+    (wall, cpu)
+}
+
+/// The reference times written by `time_starc_reference.py`, if `REWARDKIT_STARC_REFERENCE` is set.
+fn reference_times() -> Vec<RefTime> {
+    let Some(path) = std::env::var_os("REWARDKIT_STARC_REFERENCE") else {
+        return Vec::new();
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                [name, wall, cpu, capped, iters] => Some(RefTime {
+                    name: (*name).to_string(),
+                    wall: wall.parse().ok()?,
+                    cpu: cpu.parse().ok()?,
+                    capped: *capped == "1",
+                    iterations: iters.parse().ok()?,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// `ValuePotential` and `MinimalPotential` (L2, τ-weighted L2, L1, τ-weighted L1) on one reward of
+/// the dense MDP, against the STARC reference's times when available.
+fn starc_reference_rows(h: &Harness, mdp: &Mdp<'_, f64>, reward: &Reward<'_, f64>) {
+    let refs = reference_times();
+    let reps = if h.quick { 1 } else { 3 };
+    let (s, a) = (mdp.n_states(), mdp.n_actions());
+    println!(
+        "\n## STARC reference canonicalisations, dense S={s} A={a} (one reward, f64; CPU time, \
+         wall time in brackets){}",
+        if refs.is_empty() {
+            " (set REWARDKIT_STARC_REFERENCE for the reference times)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:<32} {:>24} {:>26} {:>20} {:>9}",
+        "canonicalisation", "rewardkit", "reference", "reference steps", "speed-up"
+    );
+    let rows = [
+        (
+            "ValuePotential (uniform π)",
+            "value_potential",
+            Canonicalization::ValuePotential(Policy::Uniform),
+        ),
+        (
+            "MinimalPotential L2",
+            "minimal_potential_2",
+            Canonicalization::MinimalPotential(Norm::l2()),
+        ),
+        (
+            "MinimalPotential τ-weighted L2",
+            "minimal_potential_weighted_2",
+            Canonicalization::MinimalPotential(Norm::new(Order::L2, Weights::Transition)),
+        ),
+        (
+            "MinimalPotential L1",
+            "minimal_potential_1",
+            Canonicalization::MinimalPotential(Norm::l1()),
+        ),
+        (
+            "MinimalPotential τ-weighted L1",
+            "minimal_potential_weighted_1",
+            Canonicalization::MinimalPotential(Norm::new(Order::L1, Weights::Transition)),
+        ),
+    ];
+    let mut out = vec![0.0f64; mdp.full_len()];
+    for (label, key, canon) in rows {
+        let (wall, cpu) = time_wall_cpu(reps, || {
+            canonicalize(&mut out, mdp, black_box(reward), &canon).unwrap()
+        });
+        let ours = format!("{} ({})", fmt(cpu), fmt(wall));
+        match refs.iter().find(|r| r.name == key) {
+            Some(r) => {
+                let steps = if key == "value_potential" {
+                    "value iteration".to_string()
+                } else {
+                    format!(
+                        "{} Adam{}",
+                        r.iterations,
+                        if r.capped { ", capped" } else { "" }
+                    )
+                };
+                let theirs = format!(
+                    "{}{} ({})",
+                    if r.capped { ">= " } else { "" },
+                    fmt(r.cpu),
+                    fmt(r.wall)
+                );
+                println!(
+                    "{:<32} {:>24} {:>26} {:>20} {:>8.0}x",
+                    label,
+                    ours,
+                    theirs,
+                    steps,
+                    r.cpu / cpu
+                );
+                if r.capped {
+                    println!(
+                        "{:<32} (the reference stopped at its time cap: the speed-up is a lower bound)",
+                        ""
+                    );
+                }
+            }
+            None => println!(
+                "{:<32} {:>24} {:>26} {:>20} {:>9}",
+                label, ours, "-", "-", "-"
+            ),
+        }
+    }
+}
+
 fn main() {
     let h = Harness::from_args();
     let mut rng = Rng(0x5EED_D157);
@@ -147,6 +314,8 @@ fn main() {
         2.0 * (2.0 * sf * af * sf * sf + 2.0 * sf * sf * sf / 3.0),
         1,
     );
+    starc_reference_rows(&h, &mdp, &fa);
+    h.header("Reward distances (f64, one distance = two rewards), continued");
 
     // ---- sparse: S = 2048, A = 4, 8 next states ------------------------------------------------
     let (s, a, k) = (h.size(2048, 16), 4, 8);

@@ -163,7 +163,7 @@ impl<F: Real> Forward<F> {
 }
 
 /// PPO clip with verl's defaults, a `k3` KL term and an entropy bonus.
-fn policy<F: Real>(cfg: &StepConfig) -> Result<PolicyLoss<F>> {
+pub fn policy<F: Real>(cfg: &StepConfig) -> Result<PolicyLoss<F>> {
     let kl: KlEstimator = cfg.kl.parse()?;
     let term = KlTerm::new(
         KlPenalty::from_preset(Preset::Verl, kl),

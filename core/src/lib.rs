@@ -21,11 +21,13 @@
 //! - [`loss`]: policy-gradient losses (PPO clip with asymmetric and dual clip, GSPO, SAPO, CISPO,
 //!   GMPO, GPG, Clip-Cov/KL-Cov, DPPO, DRO, VESPO), importance-sampling corrections, the value loss,
 //!   diagnostics and preference losses (DPO and its family, SimPO/CPO, LD-DPO, WPO, INPO, DNO,
-//!   weighted combinations and the SFT term, Bradley–Terry), each with its exact gradient,
+//!   weighted combinations and the SFT term, Bradley–Terry with PAR's L2 term), OREAL's loss
+//!   pieces, ODIN's two-head reward-model loss and WARM averaging, each with its exact gradient,
 //!   returned as additive [`loss::LossParts`] that an
 //!   [`loss::Aggregation`] turns into a shard-safe scalar.
 //! - [`reward`]: reward functions and shaping from the literature (correctness and format, HAPO,
-//!   LASER, cosine, DAPO overlong, PAR, PURE, ensembles, PF-PPO, OREAL, CaRL, potential shaping),
+//!   LASER and its adaptive weight, `ThinkPrune`, cosine and length-scaled rewards, DAPO overlong,
+//!   PAR, PURE, ensembles, PF-PPO, OREAL, CaRL, potential shaping),
 //!   composable in a weighted [`reward::Pipeline`] with caller-owned, serializable state.
 //! - [`mdp`]: finite MDPs, exact and iterative policy evaluation, value iteration, regret, and the
 //!   Knox et al. preference models with a reward fitter.

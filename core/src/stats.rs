@@ -314,9 +314,13 @@ pub enum VarEps {
 ///
 /// # Examples
 /// ```
-/// use rewardkit_core::stats::Whiten;
-/// let w = Whiten::<f64>::new(true, true, 1e-8, rewardkit_core::stats::VarEps::AddToVar)?;
+/// use rewardkit_core::{Preset, stats::{VarEps, Whiten}};
+/// let w = Whiten::<f64>::new(true, true, 1e-8, VarEps::AddToVar)?;
 /// assert_eq!(w, Whiten::default());
+/// // Every parameter has a getter (a GPU backend reads them; they have one home here).
+/// let o = Whiten::<f64>::from_preset(Preset::OpenRlhf);
+/// assert_eq!((o.unbiased(), o.eps_mode(), o.eps(), o.count_eps()), (false, VarEps::MaxWithVar, 1e-8, 0.0));
+/// assert!(o.scale_by_std() && !o.mean_only().scale_by_std());
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -411,6 +415,31 @@ impl<F: Real> Whiten<F> {
     /// Without the mean shift, the mean is added back after scaling.
     pub fn shift_mean(&self) -> bool {
         self.shift_mean
+    }
+
+    /// Whether the centred values are scaled (false after [`Whiten::mean_only`]).
+    pub fn scale_by_std(&self) -> bool {
+        self.scale_by_std
+    }
+
+    /// Whether the variance has Bessel's correction `n/(n − 1)`.
+    pub fn unbiased(&self) -> bool {
+        self.unbiased
+    }
+
+    /// The epsilon of the scale, placed as [`Whiten::eps_mode`] says.
+    pub fn eps(&self) -> F {
+        self.eps
+    }
+
+    /// Where the epsilon goes.
+    pub fn eps_mode(&self) -> VarEps {
+        self.eps_mode
+    }
+
+    /// The epsilon added to the mask count in the means (verl: `1e-8`).
+    pub fn count_eps(&self) -> F {
+        self.count_eps
     }
 }
 

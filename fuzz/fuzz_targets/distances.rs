@@ -1,14 +1,16 @@
-//! Fuzzes finite-MDP construction (dense and sparse), the solvers, every reward distance and the
-//! KL-tilt / best-of-N functions: arbitrary sizes, probabilities (NaN/∞ and non-stochastic rows
-//! included), rewards and parameters must give `Ok` with finite outputs in the documented ranges,
-//! or a typed `Err` — never a panic.
+//! Fuzzes finite-MDP construction (dense and sparse), the solvers, every reward distance and
+//! canonicalisation (STARC's MinimalPotential/ValuePotential/identity, evaluating-rewards' greedy
+//! and singleton included), the minimal potential and its certificate, and the KL-tilt / best-of-N
+//! functions: arbitrary sizes, probabilities (NaN/∞ and non-stochastic rows included), rewards,
+//! weights and parameters must give `Ok` with finite outputs in the documented ranges, or a typed
+//! `Err` — never a panic. The exact `L1` solver must succeed on every well-scaled reward.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rewardkit_core::distance::{
     Canonicalization, Coverage, Dard, DardWeights, Epic, Norm, Order, Starc, Weights,
-    shape_potential,
+    canonicalize, minimal_potential, shape_potential,
 };
 use rewardkit_core::mdp::{
     Mdp, Policy, Reward, SparseTransitions, Transitions, normalized_regret, optimal_policy,
@@ -30,6 +32,8 @@ struct Input {
     canon: u8,
     order: u8,
     weighted: bool,
+    custom_weights: Vec<f32>,
+    unnormalized: bool,
     p: Vec<f32>,
     r: Vec<f32>,
     beta: f32,
@@ -59,14 +63,38 @@ fn check_distances(mdp: &Mdp<'_, f32>, inp: &Input) {
     };
     let (a, b) = (Reward::Full(&ra), Reward::Full(&rb));
     let order = [Order::L1, Order::L2, Order::LInf][usize::from(inp.order % 3)];
-    let weights = if inp.weighted { Weights::Transition } else { Weights::Uniform };
-    let canon = match inp.canon % 4 {
+    let custom: Vec<f32> = cycle(&inp.custom_weights, full).unwrap_or_default();
+    let weights = if inp.weighted {
+        Weights::Transition
+    } else if inp.order & 4 != 0 && !custom.is_empty() {
+        Weights::Custom(&custom)
+    } else {
+        Weights::Uniform
+    };
+    let norm = Norm::new(order, weights);
+    let canon = match inp.canon % 9 {
         0 => Canonicalization::Value(Policy::Uniform),
         1 => Canonicalization::MinimalL2,
         2 => Canonicalization::Epic(Coverage::uniform()),
-        _ => Canonicalization::Dard(Coverage::uniform()),
+        3 => Canonicalization::Dard(Coverage::uniform()),
+        4 => Canonicalization::ValuePotential(Policy::Uniform),
+        5 => Canonicalization::MinimalPotential(norm),
+        6 => Canonicalization::FullyConnectedGreedy(Some(mdp.initial())),
+        7 => Canonicalization::SingletonShaping,
+        _ => Canonicalization::Identity,
     };
-    let starc = Starc::new(canon, Norm::new(order, weights));
+    check_minimal_potential(mdp, &ra, norm);
+    let mut c = vec![0.0f32; full];
+    if canonicalize(&mut c, mdp, &a, &canon).is_ok() {
+        assert!(c.iter().all(|x| x.is_finite()), "{canon:?}: non-finite canonical reward");
+    }
+    if inp.unnormalized {
+        let raw = Starc::new(canon, norm).with_normalization(false);
+        if let Ok(d) = raw.distance(mdp, &a, &b) {
+            assert!(d.is_finite() && d >= 0.0, "unnormalised STARC {d}");
+        }
+    }
+    let starc = Starc::new(canon, norm);
     // Exact doubling keeps every canonical value, threshold and norm exactly proportional.
     let moderate = ra.iter().all(|x| x.abs() < 1e30 && (*x == 0.0 || x.abs() > 1e-30));
     let twice: Vec<f32> = ra.iter().map(|x| 2.0 * x).collect();
@@ -108,6 +136,100 @@ fn check_distances(mdp: &Mdp<'_, f32>, inp: &Input) {
             assert!((0.0..=1.0).contains(&nr));
         }
     }
+}
+
+/// The minimal potential: finite outputs and a valid certificate (`Dᵀy ≈ 0`, `|y| <= w` for `L1`,
+/// `yᵀR ≈ n*`); `Ok` for every moderate reward under uniform or transition weights.
+fn check_minimal_potential(mdp: &Mdp<'_, f32>, r: &[f32], norm: Norm<'_, f32>) {
+    let (s, full) = (mdp.n_states(), mdp.full_len());
+    let mut phi = vec![0.0f32; s];
+    let mut cert = vec![0.0f32; full];
+    let res = minimal_potential(&mut phi, &mut cert, mdp, &Reward::Full(r), &norm);
+    let moderate = r.iter().all(|x| x.abs() <= 1e6 && (*x == 0.0 || x.abs() >= 1e-6));
+    // The exact solver must succeed on well-conditioned problems: γ <= 0.999 (the normal matrix's
+    // condition number grows like 1/(1 − γ)²; closer to 1 the documented `max_pivots` or
+    // `weights` errors are allowed), weights not custom, norm not L∞.
+    let standard = !matches!(norm.weights, Weights::Custom(_))
+        && norm.order != Order::LInf
+        && f64::from(mdp.gamma()) <= 0.999;
+    let n = match res {
+        Ok(n) => n,
+        Err(e) => {
+            assert!(!(moderate && standard), "minimal potential failed: {e} ({norm:?}, R = {r:?})");
+            return;
+        }
+    };
+    assert!(n.is_finite() && n >= 0.0 && phi.iter().chain(&cert).all(|x| x.is_finite()));
+    let w: Vec<f64> = match norm.weights {
+        Weights::Uniform => vec![1.0; full],
+        Weights::Transition => {
+            let mut w = vec![0.0; full];
+            match mdp.transitions() {
+                Transitions::Dense(t) => w.iter_mut().zip(t).for_each(|(o, &p)| *o = f64::from(p)),
+                Transitions::Sparse(sp) => {
+                    for (row, win) in sp.offsets().windows(2).enumerate() {
+                        for k in win[0]..win[1] {
+                            w[row * s + sp.next()[k] as usize] = f64::from(sp.probs()[k]);
+                        }
+                    }
+                }
+            }
+            w
+        }
+        Weights::Custom(c) => c.iter().map(|&x| f64::from(x)).collect(),
+    };
+    let g = f64::from(mdp.gamma());
+    let mut dty = vec![0.0f64; s];
+    let (mut yr, mut scale) = (0.0f64, 0.0f64);
+    for (i, (&y, &rv)) in cert.iter().zip(r).enumerate() {
+        let (y, rv) = (f64::from(y), f64::from(rv));
+        let (src, dst) = (i / (full / s), i % s);
+        dty[dst] += g * y;
+        dty[src] -= y;
+        yr += y * rv;
+        scale += (y * rv).abs();
+        if norm.order == Order::L1 {
+            assert!(y.abs() <= w[i] * (1.0 + 1e-5) + 1e-30, "|y| = {y} > w = {}", w[i]);
+        }
+    }
+    let ysum: f64 = cert.iter().map(|y| f64::from(y.abs())).sum::<f64>() + w.iter().sum::<f64>();
+    // L2: y = Wx/‖x‖ inherits the rounding of the residuals x (~ε·(|R| + 2|Φ|)/(1 − γ):
+    // cancellation when |R| ≫ |x|, amplified along the slowest direction of DᵀWD), relative to
+    // n* = ‖x‖.
+    let pmax = phi.iter().fold(0.0f64, |m, x| m.max(f64::from(x.abs())));
+    let xround: f64 = r
+        .iter()
+        .zip(&w)
+        .map(|(&rv, &wi)| 64.0 * f64::EPSILON * wi * (f64::from(rv.abs()) + (1.0 + g) * pmax))
+        .sum::<f64>()
+        / (1.0 - g)
+        / f64::from(n).max(f64::MIN_POSITIVE);
+    let dtol = 1e-4 * (1.0 + ysum) + if norm.order == Order::L2 { xround.min(1e300) } else { 0.0 };
+    assert!(dty.iter().all(|v| v.abs() <= dtol), "Dᵀy = {dty:?}");
+    // n* is the norm of the computed canonical reward: rounding of order ε·max|R|/(1 − γ) per entry.
+    let rmax = r.iter().fold(0.0f64, |m, x| m.max(f64::from(x.abs())));
+    let noise = 1e-12 * rmax / (1.0 - g) * full as f64 * (1.0 + w.iter().sum::<f64>());
+    // yᵀR = yᵀx − (Dᵀy)ᵀΦ: the f32 rounding of y moves Dᵀy by ~ε₃₂·|y|, hence yᵀR by that
+    // times |Φ|.
+    let yabs: f64 = cert.iter().map(|y| f64::from(y.abs())).sum();
+    let cast = 1e-6 * yabs * (1.0 + g) * pmax;
+    // Residuals x = R + γΦ(s') − Φ(s) are known to ~ε·(|R| + 2|Φ|) only (cancellation when
+    // |R| ≫ |x|); that error reaches n* directly and yᵀR through y = Wx/‖x‖ (L2).
+    let n64 = f64::from(n).max(f64::MIN_POSITIVE);
+    let resid: f64 = r
+        .iter()
+        .zip(&w)
+        .filter(|(_, wi)| **wi > 0.0)
+        .map(|(&rv, &wi)| {
+            let rv = f64::from(rv.abs());
+            let e = 64.0 * f64::EPSILON * wi * (rv + (1.0 + g) * pmax) / (1.0 - g);
+            e + e * (rv / n64).min(1e300)
+        })
+        .sum();
+    assert!(
+        (yr - f64::from(n)).abs() <= 1e-4 * (1.0 + scale + f64::from(n)) + noise + cast + resid,
+        "yᵀR = {yr} vs n* = {n}"
+    );
 }
 
 fn check_objective(inp: &Input) {

@@ -97,6 +97,33 @@ enum Case {
         rate: f32,
         seed: u64,
     },
+    /// Issue 14: the seed papers' functions.
+    Seed {
+        scores: Vec<f32>,
+        alpha: f32,
+        ratios: (f32, f32),
+        lengths: Vec<u32>,
+        correct: Vec<bool>,
+        risk: f32,
+        max_len: u32,
+        exceed: f32,
+        schedule: (u32, u32, u32, u8, u8, f32, u8),
+        steps: Vec<(u8, Option<f32>)>,
+        tokens: Vec<u8>,
+        n: u8,
+        penalty: f32,
+        texts: Vec<String>,
+        format: Vec<f32>,
+        rate: f32,
+        seed: u64,
+        ids: Vec<u8>,
+        n_groups: u8,
+        bits: Vec<bool>,
+        t: u8,
+        logits: Vec<f32>,
+        rescale: (bool, f32, f32),
+        threshold: f32,
+    },
 }
 
 fn groups(ids: &[u8], n_groups: u8) -> Option<GroupIndex<'static>> {
@@ -119,8 +146,14 @@ fuzz_target!(|case: Case| {
             mean,
             batches,
         } => {
-            let shape = if linear { HapoShape::Linear } else { HapoShape::Cosine };
-            let Ok(p) = Hapo::new(weight, shape) else { return };
+            let shape = if linear {
+                HapoShape::Linear
+            } else {
+                HapoShape::Cosine
+            };
+            let Ok(p) = Hapo::new(weight, shape) else {
+                return;
+            };
             let mode = match (mean, batches & 4 != 0) {
                 (false, _) => HistoryMode::Min,
                 (true, false) => HistoryMode::Mean,
@@ -131,7 +164,10 @@ fuzz_target!(|case: Case| {
             for _ in 0..=(batches % 4) {
                 let before = hist.clone();
                 let mut out = vec![0.0f32; keys.len()];
-                if hist.rewards(&mut out, &keys, &lengths, &correct, &p).is_ok() {
+                if hist
+                    .rewards(&mut out, &keys, &lengths, &correct, &p)
+                    .is_ok()
+                {
                     assert!(finite(&out));
                     assert!(out.iter().all(|&r| r <= weight && r >= -weight));
                 }
@@ -148,10 +184,19 @@ fuzz_target!(|case: Case| {
                 }
                 // A history never exceeds the longest correct length, and lies above the shortest
                 // one, except that the reference's truncated mean can round one token below it.
-                let longest = lengths.iter().zip(&correct).filter(|(_, c)| **c).map(|(l, _)| *l).max();
+                let longest = lengths
+                    .iter()
+                    .zip(&correct)
+                    .filter(|(_, c)| **c)
+                    .map(|(l, _)| *l)
+                    .max();
                 for (k, e) in hist.iter() {
                     let h = hist.get(k).unwrap();
-                    let floor = if mode == HistoryMode::Mean { 1.0 } else { f64::from(e.min) };
+                    let floor = if mode == HistoryMode::Mean {
+                        1.0
+                    } else {
+                        f64::from(e.min)
+                    };
                     assert!(h >= floor, "{mode:?} {h} {e:?}");
                     if before.entry(k).is_none() {
                         assert!(h <= f64::from(longest.unwrap()), "{mode:?} {h} {e:?}");
@@ -173,11 +218,17 @@ fuzz_target!(|case: Case| {
             ceil,
             tokens,
         } => {
-            let Some(groups) = groups(&ids, n_groups) else { return };
+            let Some(groups) = groups(&ids, n_groups) else {
+                return;
+            };
             let Ok(th) = Thresholds::new(lower % 20000, upper % 20000, interval % 5000) else {
                 return;
             };
-            let rounding = if ceil { Rounding::Ceil } else { Rounding::Floor };
+            let rounding = if ceil {
+                Rounding::Ceil
+            } else {
+                Rounding::Floor
+            };
             let Ok(p) = LaserD::new(alpha, LaserMode::Reward)
                 .and_then(|p| p.with_thresholds(th))
                 .and_then(|p| p.with_group_size(g % 64))
@@ -188,15 +239,21 @@ fuzz_target!(|case: Case| {
             let mut state = LaserDState::new(8192);
             let _ = state.update(&p, &lengths, &correct, &groups);
             let mut out = vec![0.0f32; groups.n_rows()];
-            if p
-                .rewards(&mut out, &lengths, &correct, None, &groups, &state)
+            if p.rewards(&mut out, &lengths, &correct, None, &groups, &state)
                 .is_ok()
             {
                 assert!(out.iter().all(|&x| x == 0.0 || x == alpha));
             }
-            if p
-                .rewards_de(&mut out, &lengths, &correct, None, &repetitive, &groups, &state)
-                .is_ok()
+            if p.rewards_de(
+                &mut out,
+                &lengths,
+                &correct,
+                None,
+                &repetitive,
+                &groups,
+                &state,
+            )
+            .is_ok()
             {
                 assert!(out.iter().all(|&x| x == 0.0 || x == alpha));
             }
@@ -278,7 +335,10 @@ fuzz_target!(|case: Case| {
             let Ok(r) = RepetitionPenalty::new(usize::from(n % 8), penalty, marking) else {
                 return;
             };
-            let (mut f, mut s) = (vec![false; toks.len()], vec![0u32; ngram_scratch_len(toks.len())]);
+            let (mut f, mut s) = (
+                vec![false; toks.len()],
+                vec![0u32; ngram_scratch_len(toks.len())],
+            );
             if let Ok(v) = r.sequence(&toks, &mut f, &mut s) {
                 assert!(v <= 0.0 && v >= penalty);
             }
@@ -314,19 +374,16 @@ fuzz_target!(|case: Case| {
                 Transform::Arctan,
                 Transform::FittedPoly,
             ][usize::from(steps % 5)];
-            let Ok(sh) = RewardShaper::default()
-                .with_ceil(Some(ceil))
-                .map(|s| {
-                    s.with_steps(
-                        steps & 1 != 0,
-                        steps & 2 != 0,
-                        steps & 4 != 0,
-                        steps & 8 != 0,
-                        steps & 16 != 0,
-                    )
-                    .with_transform(transform, steps & 32 != 0, steps & 64 != 0)
-                })
-            else {
+            let Ok(sh) = RewardShaper::default().with_ceil(Some(ceil)).map(|s| {
+                s.with_steps(
+                    steps & 1 != 0,
+                    steps & 2 != 0,
+                    steps & 4 != 0,
+                    steps & 8 != 0,
+                    steps & 16 != 0,
+                )
+                .with_transform(transform, steps & 32 != 0, steps & 64 != 0)
+            }) else {
                 return;
             };
             let mut stats = RunningStats::new();
@@ -442,7 +499,9 @@ fuzz_target!(|case: Case| {
                         Filtration::BestWorst,
                     ] {
                         let mut keep = vec![false; n];
-                        if f.select(&mut keep, &r, &g, &mut SplitMix64::new(seed)).is_ok() {
+                        if f.select(&mut keep, &r, &g, &mut SplitMix64::new(seed))
+                            .is_ok()
+                        {
                             assert!(keep.iter().any(|&x| x));
                         }
                         let mut w = vec![0.0f32; n];
@@ -450,11 +509,15 @@ fuzz_target!(|case: Case| {
                     }
                     let correct: Vec<bool> = r.iter().map(|&x| x > 0.0).collect();
                     let mut a = vec![0.0f32; n];
-                    if Oreal::<f32>::default().advantages(&mut a, &correct, &g).is_ok() {
+                    if Oreal::<f32>::default()
+                        .advantages(&mut a, &correct, &g)
+                        .is_ok()
+                    {
                         assert!(finite(&a));
                     }
                     let mut keep = vec![false; n];
-                    let _ = Oreal::<f32>::filter(&mut keep, &correct, &g, &mut SplitMix64::new(seed));
+                    let _ =
+                        Oreal::<f32>::filter(&mut keep, &correct, &g, &mut SplitMix64::new(seed));
                 }
             }
             let mut w = vec![0.0f32; scores.len()];
@@ -578,7 +641,13 @@ fuzz_target!(|case: Case| {
             if let Ok(noise) = FlipNoise::new(rate, FlipUnit::Sample) {
                 let mut out = vec![0.0f32; n];
                 noise
-                    .apply(&mut out, &scores, Some(&answered), None, &mut SplitMix64::new(seed))
+                    .apply(
+                        &mut out,
+                        &scores,
+                        Some(&answered),
+                        None,
+                        &mut SplitMix64::new(seed),
+                    )
                     .unwrap();
                 assert!(out.iter().all(|&x| x == 0.0 || x == 1.0));
                 // Unanswered responses keep their score.
@@ -587,6 +656,222 @@ fuzz_target!(|case: Case| {
                 }
                 if rate == 0.0 {
                     assert_eq!(out, scores);
+                }
+            }
+        }
+        Case::Seed {
+            scores,
+            alpha,
+            ratios,
+            lengths,
+            correct,
+            risk,
+            max_len,
+            exceed,
+            schedule,
+            steps,
+            tokens,
+            n,
+            penalty,
+            texts,
+            format,
+            rate,
+            seed,
+            ids,
+            n_groups,
+            bits,
+            t,
+            logits,
+            rescale,
+            threshold,
+        } => {
+            // LASER's adaptive reward: graded scores scaled by one β ≥ 0, others unchanged; no
+            // graded score means no β and the identity (never a NaN).
+            if let Ok(ad) = LaserAdaptive::new(alpha) {
+                let mut out = vec![0.0f32; scores.len()];
+                if let Ok(st) = ad.apply(&mut out, &scores) {
+                    assert!(finite(&out));
+                    assert_eq!(st.correct + st.incorrect + st.clipped, scores.len());
+                    match st.beta {
+                        None => assert_eq!(out, scores),
+                        Some(b) => {
+                            assert!(b >= 0.0 && b.is_finite());
+                            for (&o, &s) in out.iter().zip(&scores) {
+                                assert!(o == s || o == b * s);
+                            }
+                        }
+                    }
+                }
+                if let Ok(b) = ad.beta(ratios.0, ratios.1) {
+                    assert!(b >= 0.0, "{b}");
+                }
+            }
+            // The length-scaled reward stays in its ranges.
+            if let Ok(ls) = LengthScaled::new(risk, max_len, exceed) {
+                for (&l, &c) in lengths.iter().zip(&correct) {
+                    if let Ok(v) = ls.value(l, c) {
+                        let below = u64::from(l) + 16 < u64::from(max_len);
+                        assert!(
+                            !below
+                                || if c {
+                                    v > 0.0 && v <= 1.0
+                                } else {
+                                    (-1.0..0.0).contains(&v)
+                                }
+                        );
+                        assert!(below || v == exceed);
+                    }
+                }
+            }
+            // The ThinkPrune schedule never grows, never falls below its floor.
+            let (init, min, red, every, times, target, kind) = schedule;
+            let sched = match kind % 3 {
+                0 => PruneSchedule::constant(init),
+                1 => PruneSchedule::interval(init, min, red, u64::from(every), u64::from(times)),
+                _ => PruneSchedule::clip_ratio(
+                    init,
+                    min,
+                    red,
+                    f64::from(target),
+                    u32::from(times),
+                    u64::from(every),
+                ),
+            };
+            if let Ok(mut s) = sched {
+                let mut prev = s.limit();
+                for (i, &(dt, c)) in steps.iter().enumerate() {
+                    let step = i as u64 * u64::from(dt % 4 + 1);
+                    if let Ok(l) = s.step(step, c.map(f64::from)) {
+                        assert!(l <= prev && l >= 1);
+                        prev = l;
+                    }
+                }
+                let term = ThinkPruneTerm {
+                    mode: TruncationMode::Replace(exceed),
+                    schedule: &s,
+                };
+                let k = lengths.len().min(correct.len());
+                if let Ok(batch) = Batch::<f32>::new(k)
+                    .and_then(|b| b.with_lengths(&lengths[..k]))
+                    .and_then(|b| b.with_correct(&correct[..k]))
+                {
+                    let mut out = vec![0.0f32; k];
+                    if term.score(&mut out, &batch).is_ok() {
+                        assert!(out.iter().all(|&x| x == 0.0 || x == 1.0 || x == exceed));
+                    }
+                }
+            }
+            // HAPO's repetition ratio in [p, 0].
+            let toks: Vec<u32> = tokens.iter().map(|&x| u32::from(x % 5)).collect();
+            if let Ok(r) = RepetitionRatio::new(usize::from(n % 8), penalty) {
+                let (mut f, mut sc) = (
+                    vec![false; toks.len()],
+                    vec![0u32; ngram_scratch_len(toks.len())],
+                );
+                if let Ok(v) = r.value(&toks, &mut f, &mut sc) {
+                    assert!(v <= 0.0 && v >= penalty);
+                }
+            }
+            // Surrogate rewards on arbitrary text.
+            let ra = ReasoningAction::<f32>::default();
+            for t in &texts {
+                let (soft, strict) = (
+                    TagFormat::Soft.value::<f32>(t),
+                    TagFormat::Strict.value::<f32>(t),
+                );
+                assert!(soft == 0.0 || soft == 1.0);
+                assert!(strict == 0.0 || (strict == 2.0 && soft == 1.0));
+                let v: f32 = CharLength::new(CharCurve::V2, max_len.max(1))
+                    .unwrap()
+                    .value(t);
+                assert!(v.is_finite() && v <= 0.5);
+                let a = ra.value(t);
+                assert!((0.0..=0.5).contains(&a));
+                if let Some((th, an)) = text::think_and_answer(t) {
+                    assert!(!th.is_empty() && !an.is_empty());
+                }
+            }
+            // The noisy-reward format branch: every output is a score, a format score or a flip.
+            let m = scores.len().min(format.len());
+            let (sc, fm) = (&scores[..m], &format[..m]);
+            let answered: Vec<bool> = (0..m).map(|i| i % 3 != 0).collect();
+            if let Ok(noise) = FlipNoise::new(rate, FlipUnit::Sample) {
+                let mut out = vec![0.0f32; m];
+                if noise
+                    .apply_format(
+                        &mut out,
+                        sc,
+                        fm,
+                        Some(&answered),
+                        None,
+                        &mut SplitMix64::new(seed),
+                    )
+                    .is_ok()
+                {
+                    for i in 0..m {
+                        let o = out[i];
+                        assert!(
+                            o == sc[i] || o == fm[i] || o == 1.0 - sc[i],
+                            "{o} {} {}",
+                            sc[i],
+                            fm[i]
+                        );
+                        if !answered[i] {
+                            assert_eq!(o, sc[i]);
+                        }
+                    }
+                }
+            }
+            // PF-PPO policy weights and OREAL's rescales on a mask.
+            let t = usize::from(t % 8).max(1);
+            let bits: Vec<bool> = bits.iter().copied().take(bits.len() / t * t).collect();
+            if let Ok(mask) = Mask::new(&bits, t) {
+                let nb = bits.len() / t;
+                let r: Vec<f32> = scores.iter().copied().cycle().take(nb).collect();
+                let mut w = vec![0.0f32; bits.len()];
+                if let Ok(kept) = policy_weights(&mut w, &r, threshold, mask) {
+                    assert!(kept <= nb);
+                    assert!(
+                        w.iter()
+                            .zip(&bits)
+                            .all(|(&x, &b)| x == 0.0 || (x == 1.0 && b))
+                    );
+                }
+                let z: Vec<f32> = logits.iter().copied().cycle().take(bits.len()).collect();
+                if z.len() == bits.len() {
+                    let res = if rescale.0 {
+                        OrealRescale::TopK {
+                            positive: rescale.1,
+                            negative: rescale.2,
+                        }
+                    } else {
+                        OrealRescale::Threshold {
+                            positive: rescale.1,
+                            negative: rescale.2,
+                        }
+                    };
+                    let (mut p, mut q, mut sc) = (
+                        vec![0.0f32; bits.len()],
+                        vec![0.0f32; bits.len()],
+                        vec![0.0f64; t],
+                    );
+                    if Oreal::token_weights_rescaled(&mut p, &mut q, &mut sc, &z, mask, res).is_ok()
+                    {
+                        assert!(p.iter().chain(&q).all(|&x| (0.0..=1.0).contains(&x)));
+                        assert!(p.iter().zip(&bits).all(|(&x, &b)| b || x == 0.0));
+                    }
+                }
+            }
+            if let Some(g) = groups(&ids, n_groups) {
+                let c: Vec<bool> = correct.iter().copied().cycle().take(g.n_rows()).collect();
+                let mut keep = vec![false; g.n_rows()];
+                if c.len() == g.n_rows() && Oreal::<f32>::filter_all(&mut keep, &c, &g).is_ok() {
+                    // A kept sample's group holds both outcomes.
+                    for (i, &k) in keep.iter().enumerate() {
+                        let gid = g.group_of(i).unwrap();
+                        let members: Vec<bool> = g.rows(gid).map(|j| c[j]).collect();
+                        assert_eq!(k, members.contains(&true) && members.contains(&false));
+                    }
                 }
             }
         }

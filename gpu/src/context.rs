@@ -308,6 +308,30 @@ impl GpuContext {
         Ok(GpuBuffer::from_raw(raw, data.len()))
     }
 
+    /// A core [`rewardkit_core::Mask`] on the device as the kernels read it: `u32`, `1` = valid,
+    /// `0` = masked (WGSL has no boolean storage), written by [`rewardkit_core::Mask::write_u32`].
+    ///
+    /// # Shapes
+    /// `(B, T)`, like the mask.
+    ///
+    /// # Errors
+    /// [`GpuError::TooLarge`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ctx = rewardkit_gpu::GpuContext::new_blocking()?;
+    /// let mask = rewardkit_core::Mask::new(&[true, true, false, true], 2)?;
+    /// let m = ctx.upload_mask(mask)?;
+    /// assert_eq!(ctx.read_blocking(&m)?, vec![1, 1, 0, 1]);
+    /// # Ok(()) }
+    /// ```
+    pub fn upload_mask(&self, mask: rewardkit_core::Mask<'_>) -> Result<GpuBuffer<u32>> {
+        let mut bits = vec![0u32; mask.shape().len()];
+        mask.write_u32(&mut bits)?;
+        self.upload(&bits)
+    }
+
     /// A zero-filled device buffer of `len` values.
     ///
     /// # Errors

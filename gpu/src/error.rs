@@ -38,9 +38,11 @@ pub enum GpuError {
         /// The limit.
         limit: u64,
     },
-    /// The kernel needs an adapter feature this device does not have (for example `SHADER_F16`).
+    /// Something the GPU backend does not run: an adapter feature this device lacks (for example
+    /// `SHADER_F16`), or a configuration of the core it has no kernel for (a sequence-coupled
+    /// loss in the fused step, Clip-Cov/KL-Cov, a multi-reward advantage stage).
     Unsupported {
-        /// The feature.
+        /// What is not supported.
         feature: &'static str,
     },
     /// A shape, parameter or value error, exactly as the CPU core reports it.
@@ -59,7 +61,7 @@ impl fmt::Display for GpuError {
                 write!(f, "{what} is too large for the GPU: {size} > {limit}")
             }
             Self::Unsupported { feature } => {
-                write!(f, "the GPU adapter does not support {feature}")
+                write!(f, "not supported by the GPU backend: {feature}")
             }
             Self::Core(e) => write!(f, "{e}"),
         }

@@ -23,21 +23,32 @@
 //!     [`GpuContext::residual_backward`], [`GpuContext::adamw`], [`GpuContext::softmax_forward`],
 //!     [`GpuContext::crossentropy_forward`], [`GpuContext::crossentropy_softmax_backward`];
 //!     backward methods accumulate and are deterministic (no atomics);
-//!   - advantages: [`GpuContext::group_advantages`] (GRPO, Dr. GRPO, RLOO, group-mean baseline,
-//!     OPO, GPG, pass@k, group std) over a [`GpuGroups`] index;
+//!   - advantages, configured by the core's [`rewardkit_core::advantage::AdvantagePlan`]:
+//!     [`GpuContext::advantages_per_sequence`] runs a per-sequence plan stage by stage
+//!     ([`GpuContext::masked_sequence_sums`], [`GpuContext::group_advantages`] for the plan's
+//!     `GroupStage` over a [`GpuGroups`] index, the plan's whitening); [`GpuContext::group_std`];
 //!     [`GpuContext::discounted_returns`] and [`GpuContext::gae`] (rows in parallel, or a parallel
 //!     scan over `T` for long sequences, [`ScanMode`]); batch whitening
-//!     [`GpuContext::masked_whiten`] ([`GpuWhiten`]), [`GpuContext::reinforce_plus_plus`],
-//!     [`GpuContext::remax`];
-//!   - KL: [`GpuContext::kl_penalty`];
-//!   - losses: [`GpuContext::policy_loss`] (PPO clip with dual clip and `delta`, GPG, CISPO, SAPO,
-//!     DRO, DPPO-TV/KL, VESPO, GSPO, GSPO-token, GMPO; KL terms, also importance-weighted, and
-//!     entropy bonuses; see [`GpuLossKind`]), [`GpuContext::loss_parts`], [`GpuContext::scale_grad`];
+//!     [`GpuContext::masked_whiten`] (the core's [`rewardkit_core::stats::Whiten`]),
+//!     [`GpuContext::reinforce_plus_plus`], [`GpuContext::remax`];
+//!   - KL: [`GpuContext::kl_penalty`] (the core's [`rewardkit_core::KlPenalty`]);
+//!   - losses, configured by the core's [`rewardkit_core::loss::PolicyLoss`] (read through its
+//!     getters; its KL term and entropy bonus included): [`GpuContext::policy_loss`] (PPO clip
+//!     with dual clip and `delta`, GPG, CISPO, SAPO, DRO, DPPO-TV/KL, VESPO, GSPO, GSPO-token,
+//!     GMPO; not Clip-Cov/KL-Cov), [`GpuContext::loss_parts`], [`GpuContext::scale_grad`],
+//!     [`GpuContext::read_parts`] (the core's [`rewardkit_core::loss::LossParts`]);
 //!   - logits: [`GpuContext::log_softmax`], [`GpuContext::logprobs_forward`],
 //!     [`GpuContext::logprobs_backward`], [`GpuContext::entropy_forward`],
 //!     [`GpuContext::entropy_backward`], [`GpuContext::full_kl_forward`],
-//!     [`GpuContext::full_kl_backward`];
-//!   - the fused RL step from logits: [`GpuContext::rl_step`].
+//!     [`GpuContext::full_kl_backward`] (backward passes accumulate, as the core's
+//!     `rewardkit_core::logits`);
+//!   - the fused RL step from logits: [`GpuContext::rl_step`] (accumulates into the logits
+//!     gradient); with [`GpuContext::advantages_per_sequence`] it is the device form of
+//!     `core/examples/grpo_step.rs`.
+//! - One home for parameters: the GPU takes the core's parameter types (`PolicyLoss<f32>`,
+//!   `KlPenalty<f32>`, `Aggregation`, `Whiten<f32>`, `AdvantagePlan<f32>`, `GroupIndex`, `Mask`
+//!   through [`GpuContext::upload_mask`]) and reports what it has no kernel for as
+//!   [`GpuError::Unsupported`].
 //!
 //! # Numerics
 //! GPU math is `f32` (the f16 matmul reads binary16 inputs and accumulates in `f32`); every kernel
@@ -98,12 +109,11 @@ mod kernels;
 pub use buffer::GpuBuffer;
 pub use context::{ADAPTER_ENV, Capabilities, GpuContext, KernelTiming};
 pub use error::{GpuError, Result};
-pub use kernels::advantage::{GpuGroups, GroupEstimator};
-pub use kernels::loss::{GpuLossKind, GpuPolicyLoss, PolicyBuffers};
+pub use kernels::advantage::GpuGroups;
+pub use kernels::loss::PolicyBuffers;
 pub use kernels::matmul::{Gemm, MatmulTiles};
 pub use kernels::returns::ScanMode;
 pub use kernels::step::RlStepBuffers;
-pub use kernels::whiten::GpuWhiten;
 
 /// Kernels and their metadata (re-exported from `rewardkit-shaders`).
 pub use rewardkit_shaders as shaders;

@@ -25,11 +25,13 @@
 //! See [`ALL`]: matrix multiply (scalar, vec4 and f16-input loads over one tiled core) and f16
 //! conversion; the transformer's embedding (with a bitonic token sort for its backward),
 //! `LayerNorm`, causal attention, GELU, residual, `AdamW`, column sums, softmax and cross-entropy;
-//! group advantages (GRPO, Dr. GRPO, RLOO, group-mean baseline, OPO, GPG, pass@k, group std) and
-//! batch moments; discounted returns and GAE (rows in parallel, and a
+//! the stages of a per-sequence advantage plan (masked sequence sums; the group stages of GRPO,
+//! Dr. GRPO, RLOO, OPO, GPG and pass@k, the group std, batch moments; length-weighted whitening);
+//! discounted returns and GAE (rows in parallel, and a
 //! parallel scan over `T`); KL estimators; PPO-family token losses, loss parts and gradient scaling;
-//! full-vocabulary log-softmax, token log-probabilities, entropy and KL from logits with gradients;
-//! the fused RL step from logits; a buffer copy (the bandwidth floor of the benchmarks).
+//! full-vocabulary log-softmax, token log-probabilities, entropy and KL from logits with gradients
+//! (accumulating); the fused RL step from logits; a buffer copy (the bandwidth floor of the
+//! benchmarks).
 //!
 //! # Examples
 //! ```
@@ -227,8 +229,9 @@ const GA_BINDINGS: &[Binding] = &[
     uni("p"),
 ];
 
-/// Group advantages over a CSR group index, one workgroup per group (GRPO, Dr. GRPO, RLOO,
-/// group-mean baseline, OPO, GPG, pass@k, group std).
+/// Group advantages over a CSR group index, one workgroup per group: stage 2 of a per-sequence
+/// advantage plan (the affine group stages of GRPO, Dr. GRPO, RLOO, GPG and TRL's batch scaling;
+/// pass@k; OPO) and the group standard deviation.
 pub const GROUP_ADVANTAGE: Kernel = Kernel {
     name: "group_advantage",
     file: "group_advantage.wgsl",
@@ -238,7 +241,7 @@ pub const GROUP_ADVANTAGE: Kernel = Kernel {
     bindings: GA_BINDINGS,
     workgroup_size: [256, 1, 1],
     overrides: &["WG"],
-    cpu_reference: "rewardkit_core::advantage::grpo (rloo, group_mean_baseline, opo, gpg, grpo_passk, group_std)",
+    cpu_reference: "rewardkit_core::advantage::AdvantagePlan::run_per_sequence (stage 2, GroupStage: Affine as group_moments, AffineRule::coefficients and apply_group_affine; PassK; Opo) and advantage::group_std",
 };
 
 /// Whole-batch moments `[n, mean, std, #non-zero]` (GRPO batch scaling, GPG's `α`).
@@ -246,6 +249,26 @@ pub const BATCH_MOMENTS: Kernel = Kernel {
     name: "batch_moments",
     entry: "batch_moments",
     ..GROUP_ADVANTAGE
+};
+
+/// Stage 1 of a per-sequence advantage plan: the sum of each row's valid token rewards and its
+/// number of valid tokens.
+pub const MASKED_SEQUENCE_SUMS: Kernel = Kernel {
+    name: "masked_sequence_sums",
+    file: "masked_sequence_sums.wgsl",
+    parts: &["reduce.wgsl"],
+    source: wgsl!(["reduce.wgsl"], "masked_sequence_sums.wgsl"),
+    entry: "masked_sequence_sums",
+    bindings: &[
+        rw("scores"),
+        rw("lengths"),
+        ro("rewards"),
+        ro("mask"),
+        uni("p"),
+    ],
+    workgroup_size: [256, 1, 1],
+    overrides: &["WG"],
+    cpu_reference: "rewardkit_core::advantage::masked_sequence_sums",
 };
 
 const RET_BINDINGS: &[Binding] = &[
@@ -379,7 +402,7 @@ const LOGITS_BASE: Kernel = Kernel {
     ],
     workgroup_size: [256, 1, 1],
     overrides: &["WG"],
-    cpu_reference: "rewardkit_core::kl::logprobs_forward (logprobs_backward, entropy_forward, entropy_backward, full_kl_forward, full_kl_backward; stats::log_softmax)",
+    cpu_reference: "rewardkit_core::logits::logprobs_forward (logprobs_backward, entropy_forward, entropy_backward, full_kl_forward, full_kl_backward, log_softmax_forward, softmax_forward)",
 };
 
 /// Row-wise log-softmax of logits.
@@ -390,7 +413,7 @@ pub const LOGPROBS_FORWARD: Kernel = Kernel {
     entry: "logprobs_forward",
     ..LOGITS_BASE
 };
-/// Gradient of token log-probabilities with respect to the logits.
+/// Gradient of token log-probabilities with respect to the logits, accumulating (`+=`).
 pub const LOGPROBS_BACKWARD: Kernel = Kernel {
     name: "logprobs_backward",
     entry: "logprobs_backward",
@@ -402,7 +425,7 @@ pub const ENTROPY_FORWARD: Kernel = Kernel {
     entry: "entropy_forward",
     ..LOGITS_BASE
 };
-/// Gradient of the entropy with respect to the logits.
+/// Gradient of the entropy with respect to the logits, accumulating (`+=`).
 pub const ENTROPY_BACKWARD: Kernel = Kernel {
     name: "entropy_backward",
     entry: "entropy_backward",
@@ -414,7 +437,7 @@ pub const FULL_KL_FORWARD: Kernel = Kernel {
     entry: "full_kl_forward",
     ..LOGITS_BASE
 };
-/// Gradient of the full-vocabulary KL with respect to the policy logits.
+/// Gradient of the full-vocabulary KL with respect to the policy logits, accumulating (`+=`).
 pub const FULL_KL_BACKWARD: Kernel = Kernel {
     name: "full_kl_backward",
     entry: "full_kl_backward",
@@ -477,11 +500,11 @@ const STEP_BASE: Kernel = Kernel {
     ],
     workgroup_size: [256, 1, 1],
     overrides: &["WG"],
-    cpu_reference: "rewardkit_core::loss::policy_loss (chained with kl::logprobs_forward, kl::entropy_forward, Aggregation::scale_grad, loss::entropy_upstream, kl::logprobs_backward, kl::entropy_backward)",
+    cpu_reference: "rewardkit_core::loss::policy_loss (chained as in core/examples/grpo_step.rs: logits::logprobs_forward, logits::entropy_forward, PolicyLoss::token, Aggregation::scale_grad, loss::entropy_upstream, logits::logprobs_backward, logits::entropy_backward)",
 };
 
 /// The fused RL step: logits → token log-probability, entropy, policy loss with KL and entropy
-/// terms → gradient with respect to the logits.
+/// terms → gradient with respect to the logits (accumulated into `grad_logits`).
 pub const RL_STEP: Kernel = STEP_BASE;
 /// Valid-token counts per sequence (before the fused step).
 pub const RL_MASK_ROWS: Kernel = Kernel {
@@ -751,15 +774,16 @@ const WHITEN_BASE: Kernel = Kernel {
         rw("stats"),
         ro("x"),
         ro("mask"),
-        ro("baselines"),
+        ro("aux"),
         uni("p"),
     ],
     workgroup_size: [256, 1, 1],
     overrides: &["WG"],
-    cpu_reference: "rewardkit_core::stats::masked_whiten (and advantage::reinforce_plus_plus, advantage::remax)",
+    cpu_reference: "rewardkit_core::stats::masked_whiten (and the whitening stage of AdvantagePlan::run_per_sequence, advantage::reinforce_plus_plus, advantage::remax)",
 };
 
-/// Per-chunk Welford summaries `(n, mean, M2)` of the valid elements (batch whitening, stage 1).
+/// Per-chunk Welford summaries `(n, mean, M2)` of the valid (or weighted) elements (batch
+/// whitening, stage 1).
 pub const WHITEN_PARTIALS: Kernel = WHITEN_BASE;
 /// Merges the chunks (Chan) and computes the whitening map (stage 2).
 pub const WHITEN_FINALIZE: Kernel = Kernel {
@@ -799,6 +823,7 @@ pub const ALL: &[Kernel] = &[
     MATMUL_VEC4,
     MATMUL_F16,
     F32_TO_F16,
+    MASKED_SEQUENCE_SUMS,
     GROUP_ADVANTAGE,
     BATCH_MOMENTS,
     RETURNS_ROWS,

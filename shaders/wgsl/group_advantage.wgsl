@@ -1,22 +1,26 @@
-// Group-relative outcome advantages over a group index, in one fused dispatch: one workgroup per
-// group reads the group's scores (rows listed by a CSR index: offsets (G + 1), rows (B) in
-// ascending order within each group), reduces its moments in workgroup memory, computes the
-// group's affine map A = (x − a)·b on one thread, and writes every row of the group.
+// Stage 2 of a per-sequence advantage plan (the core's GroupStage) over a group index, in one
+// fused dispatch: one workgroup per group reads the group's scores (rows listed by a CSR index
+// written by GroupIndex::write_offsets / write_rows: offsets (G + 1), rows (B) in ascending order
+// within each group), reduces its moments in workgroup memory (GroupMoments), computes the group's
+// affine map A = (x − a)·b on every thread (AffineRule::coefficients), and writes every row of the
+// group (apply_group_affine).
 //
 // Moments are shifted by the group's first score (d = x − x₀; s1 = Σd, s2 = Σd²,
 // m2 = s2 − s1·(s1/n)), as in the core, so a group of equal scores has mean = x₀ and m2 = 0
 // exactly (advantage exactly 0, never rounding noise) and the cancellation in m2 stays small.
 // The sums are f32 (the core's are f64): per-thread strided partial sums, then a tree.
 //
-// Modes (Params.mode): 0 GRPO (group std), 1 GRPO with the batch std (needs batch_moments first),
-// 2 group-mean baseline (Dr. GRPO), 3 RLOO, 4 OPO (length-weighted baseline), 5 GPG (needs
-// batch_moments for the count of non-zero rewards), 6 pass@k, 7 the group's std per row.
-// Singletons: Params.singleton = 0 gives 0, 1 gives the raw reward (verl); the "error" rule is
-// checked on the host, which knows the group sizes.
+// Modes (Params.mode), by the plan's stage: 0 Affine/GroupStd (GRPO), 1 Affine/BatchStd (TRL's
+// batch scaling; needs batch_moments first), 2 Affine/One (Dr. GRPO, REINFORCE++-baseline before
+// its whitening), 3 Affine/LeaveOneOut (RLOO), 4 Opo (length-weighted baseline), 5 Affine/Gpg
+// (needs batch_moments for the count of non-zero rewards), 6 PassK; and 7, the group's std per row
+// (advantage::group_std). Singletons: Params.singleton = 0 gives 0 (Singleton::Zero), 1 the raw
+// rule (Singleton::Raw: a = 0, b as the scale's singleton value); Singleton::Error is checked on
+// the host, which knows the group sizes.
 //
 // batch_moments (one workgroup) writes stats = [n, mean, sample std, #non-zero] of all scores.
 //
-// CPU reference: rewardkit_core::advantage::grpo (rloo, group_mean_baseline, opo, gpg, grpo_passk, group_std)
+// CPU reference: rewardkit_core::advantage::AdvantagePlan::run_per_sequence (stage 2, GroupStage: Affine as group_moments, AffineRule::coefficients and apply_group_affine; PassK; Opo) and advantage::group_std
 
 override WG: u32 = 256u; // a power of two, at most 256
 

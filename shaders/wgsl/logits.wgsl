@@ -7,10 +7,12 @@
 // log π(id) at v = id is (1 − π_id), written as t/(1 + t) when id is the argmax (exact as π → 1).
 // Cross-entropy is −log π(target) (llm.c's crossentropy_forward from the logits, not from a
 // stored softmax) and its backward is llm.c's fused crossentropy_softmax_backward,
-// dlogits += dloss·(π − onehot(target)), accumulating like every backward of the transformer.
+// dlogits += dloss·(π − onehot(target)). Every backward kernel accumulates (grad += …), as the
+// core's logits module and llm.c do, so several loss terms add into one (N, V) gradient buffer; a
+// row whose upstream gradient is 0 (a masked position) is left as it is.
 // Logits must be finite (WGSL may assume no infinities); ids must be < V (checked on the host).
 //
-// CPU reference: rewardkit_core::kl::logprobs_forward (logprobs_backward, entropy_forward, entropy_backward, full_kl_forward, full_kl_backward; stats::log_softmax)
+// CPU reference: rewardkit_core::logits::logprobs_forward (logprobs_backward, entropy_forward, entropy_backward, full_kl_forward, full_kl_backward, log_softmax_forward, softmax_forward)
 
 override WG: u32 = 256u; // a power of two, at most 256
 
@@ -82,17 +84,14 @@ fn logprobs_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let base = row * p.vocab;
     let g = grad_out[row];
     if (g == 0.0) {
-        for (var v = lid3.x; v < p.vocab; v += WG) {
-            out[base + v] = 0.0;
-        }
-        return;
+        return; // adds nothing
     }
     let s = row_stats(base, lid3.x, false);
     let ls = log1p(s.t);
     let id = min(ids[row], p.vocab - 1u);
     for (var v = lid3.x; v < p.vocab; v += WG) {
         let lp = (logits[base + v] - s.m) - ls;
-        out[base + v] = g * dlogp_dz(lp, v, id, s);
+        out[base + v] += g * dlogp_dz(lp, v, id, s);
     }
 }
 
@@ -115,13 +114,16 @@ fn entropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         return;
     }
     let base = row * p.vocab;
+    let g = grad_out[row];
+    if (g == 0.0) {
+        return; // adds nothing
+    }
     let s = row_stats(base, lid3.x, false);
     let ls = log1p(s.t);
     let h = entropy_of(s);
-    let g = grad_out[row];
     for (var v = lid3.x; v < p.vocab; v += WG) {
         let lp = (logits[base + v] - s.m) - ls;
-        out[base + v] = -g * exp(lp) * (lp + h);
+        out[base + v] += -g * exp(lp) * (lp + h);
     }
 }
 
@@ -160,16 +162,19 @@ fn full_kl_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         return;
     }
     let base = row * p.vocab;
+    let g = grad_out[row];
+    if (g == 0.0) {
+        return; // adds nothing
+    }
     let sp = row_stats(base, lid3.x, false);
     let sq = row_stats(base, lid3.x, true);
     let kl = row_kl(base, lid3.x, sp, sq);
     let lsp = log1p(sp.t);
     let lsq = log1p(sq.t);
-    let g = grad_out[row];
     for (var v = lid3.x; v < p.vocab; v += WG) {
         let lp = (logits[base + v] - sp.m) - lsp;
         let lq = (ref_logits[base + v] - sq.m) - lsq;
-        out[base + v] = g * exp(lp) * (lp - lq - kl);
+        out[base + v] += g * exp(lp) * (lp - lq - kl);
     }
 }
 

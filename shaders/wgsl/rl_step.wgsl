@@ -5,9 +5,11 @@
 // KL term against the reference log-probability (shared/kl.wgsl) and the entropy bonus give the
 // loss value and ∂ℓ/∂log π and ∂ℓ/∂H, scaled by the aggregation's weight (shared/agg.wgsl,
 // computed on the device from the mask counts: mask_rows, then loss_parts); a second pass over
-// the row writes
-//   ∂ℓ/∂z_v = g_lp·([v = id] − π_v) − g_H·π_v·(log π_v + H),
-// so the only (N, V) array besides the logits is their gradient. Per token it writes
+// the row adds
+//   ∂ℓ/∂z_v = g_lp·([v = id] − π_v) − g_H·π_v·(log π_v + H)
+// into grad_logits (accumulating, like every backward pass of the core's logits module; a masked
+// token adds nothing and its row is not written), so the only (N, V) array besides the logits is
+// their gradient. Per token it writes
 // tok = (log π(id), ℓ, H); rl_rows then sums ℓ per sequence row for the loss parts.
 //
 // Entries: mask_rows (rows[2b + 1] = valid tokens of sequence b, rows[2b] = 0), rl_step,
@@ -18,7 +20,7 @@
 // buffer `side` = [old_logp (N) | ref_logp (N, when there is a KL term) | advantages (N or B)],
 // gathered by the host with buffer copies (3N floats against the N·V logits).
 //
-// CPU reference: rewardkit_core::loss::policy_loss (chained with kl::logprobs_forward, kl::entropy_forward, Aggregation::scale_grad, loss::entropy_upstream, kl::logprobs_backward, kl::entropy_backward)
+// CPU reference: rewardkit_core::loss::policy_loss (chained as in core/examples/grpo_step.rs: logits::logprobs_forward, logits::entropy_forward, PolicyLoss::token, Aggregation::scale_grad, loss::entropy_upstream, logits::logprobs_backward, logits::entropy_backward)
 
 override WG: u32 = 256u; // a power of two, at most 256
 
@@ -135,8 +137,11 @@ fn rl_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
         tok[3u * n + 1u] = value;
         tok[3u * n + 2u] = h;
     }
+    if (g_lp == 0.0 && g_h == 0.0) {
+        return; // adds nothing (a masked token)
+    }
     for (var v = lid; v < p.vocab; v += WG) {
         let l = (logits[base + v] - s.m) - ls;
-        grad_logits[base + v] = g_lp * dlogp_dz(l, v, id, s) - g_h * exp(l) * (l + h);
+        grad_logits[base + v] += g_lp * dlogp_dz(l, v, id, s) - g_h * exp(l) * (l + h);
     }
 }

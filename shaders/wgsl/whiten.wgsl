@@ -1,8 +1,10 @@
 // Batch whitening of a (B, T) buffer over its valid (unmasked) elements, and the advantage
 // estimators built on it (REINFORCE++, ReMax), without atomics:
 //   whiten_partials: one workgroup per chunk of elements; each thread runs Welford's update over
-//     its strided valid elements, then the workgroup merges (n, mean, M2) with Chan's formula in a
-//     tree (stable, fixed order) and writes stats[4·w .. 4·w + 3];
+//     its strided valid elements (weight 1; or, with `weighted`, West's weighted update with the
+//     weights in `aux`: a per-sequence value standing for its row's L valid tokens, the whitening
+//     stage of a per-sequence advantage plan), then the workgroup merges (n, mean, M2) with Chan's
+//     formula in a tree (stable, fixed order) and writes stats[4·w .. 4·w + 3];
 //   whiten_finalize: one workgroup merges the chunks the same way and writes the affine map
 //     (mean, scale, add) to stats[4·n_parts ..], following the core's Whiten: μ = Σ m·x / (n + ce),
 //     var = Σ m·(x − μ)² / (n + ce) (× n/(n − 1) if unbiased, 0 for n = 1), scale from var and ε by
@@ -10,11 +12,12 @@
 //     scale would be infinite), add = μ without the mean shift;
 //   whiten_apply: out = (x − mean)·scale + add at every position (as the core's masked_whiten), or
 //     0 at masked positions with zero_masked (REINFORCE++);
-//   remax_apply: out = m ? x − baseline[row] : 0 (ReMax: returns minus the greedy reward).
+//   remax_apply: out = m ? x − aux[row] : 0 (ReMax: returns minus the greedy reward, aux holding
+//     the baselines).
 // No valid element gives mean = scale = 0 (the core returns TooFewValid; the device cannot tell
 // the host without a readback), so the outputs are 0.
 //
-// CPU reference: rewardkit_core::stats::masked_whiten (and advantage::reinforce_plus_plus, advantage::remax)
+// CPU reference: rewardkit_core::stats::masked_whiten (and the whitening stage of AdvantagePlan::run_per_sequence, advantage::reinforce_plus_plus, advantage::remax)
 
 override WG: u32 = 256u; // a power of two, at most 256
 
@@ -31,13 +34,17 @@ struct Params {
     eps_mode: u32,   // 0 add to var, 1 max with var, 2 add to std
     eps: f32,
     count_eps: f32,
+    weighted: u32,   // weights in aux instead of the 0/1 mask
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
-@group(0) @binding(4) var<storage, read> baselines: array<f32>;
+@group(0) @binding(4) var<storage, read> aux: array<f32>; // ReMax baselines (B) or weights (N)
 @group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> wn: array<f32, 256>;
@@ -88,12 +95,18 @@ fn whiten_partials(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     let end = min(start + p.chunk, p.n);
     var s = vec3<f32>(0.0);
     for (var i = start + lid; i < end; i += WG) {
-        if (mask[i] != 0u) {
-            // Welford's update.
-            s.x += 1.0;
+        var w = 0.0;
+        if (p.weighted != 0u) {
+            w = aux[i];
+        } else if (mask[i] != 0u) {
+            w = 1.0;
+        }
+        if (w > 0.0) {
+            // Welford's update (West's, with weights).
+            s.x += w;
             let d = x[i] - s.y;
-            s.y += d / s.x;
-            s.z += d * (x[i] - s.y);
+            s.y += d * (w / s.x);
+            s.z += w * d * (x[i] - s.y);
         }
     }
     let r = merge_block(s, lid);
@@ -176,5 +189,5 @@ fn remax_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (i >= p.n) {
         return;
     }
-    out[i] = select(0.0, x[i] - baselines[i / p.seq_len], mask[i] != 0u);
+    out[i] = select(0.0, x[i] - aux[i / p.seq_len], mask[i] != 0u);
 }

@@ -7,9 +7,11 @@ use rewardkit_core::Real;
 use rewardkit_core::mdp::{Mdp, SparseTransitions, Transitions};
 use rewardkit_tests::mdp_support::MdpCase;
 
+mod canon_grid;
 mod errors;
 mod literals;
 mod objective;
+mod potential;
 mod preference;
 mod properties;
 mod sampled;

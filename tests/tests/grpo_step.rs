@@ -4,7 +4,7 @@
 
 #[path = "../../core/examples/grpo_step.rs"]
 #[allow(clippy::all, reason = "the example is linted in its own crate")]
-mod example;
+pub(crate) mod example;
 
 use example::{StepConfig, demo_batch, grpo_step, loss_at, rewards_and_advantages};
 use rewardkit_core::GroupIndex;

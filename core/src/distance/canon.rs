@@ -1,12 +1,14 @@
-//! Canonicalisations: EPIC's, DARD's, the value-adjusted levelling (VAL) of STARC and the minimal
-//! `L2` representative, computed exactly in `f64`.
+//! Canonicalisations: EPIC's and its greedy and singleton variants (`evaluating-rewards`), DARD's,
+//! STARC's value-adjusted levelling (VAL), value-potential, minimal-potential and minimal-`L2`
+//! representatives, and the identity, computed exactly in `f64`.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use num_traits::Float;
 
-use super::norm::Layout;
+use super::norm::{Layout, Norm};
+use super::potential::{PotentialSystem, shaped_full};
 use crate::error::{Error, Result, ensure_len};
 use crate::mdp::linalg::{lu_factor, lu_solve};
 use crate::mdp::{
@@ -77,28 +79,46 @@ impl<'a, F: Real> Coverage<'a, F> {
     }
 }
 
-/// A canonicalisation `c`: a linear map that removes potential shaping (and, for `Value` and
-/// `MinimalL2`, S'-redistribution) from a reward.
+/// A canonicalisation `c`: a map that removes potential shaping (and, for `Value` and
+/// `MinimalL2`, S'-redistribution) from a reward; `Identity` is the "no canonicalisation"
+/// baseline of the STARC experiments.
 ///
 /// # Definition
-/// With `Φ` a potential, `r̄(s, a) = E_{S'~τ(s,a)}[R(s, a, S')]`:
+/// With `Φ` a potential, `r̄(s, a) = E_{S'~τ(s,a)}[R(s, a, S')]` and `V^π` the values of `π` under
+/// `R`:
 /// - `Epic(cov)`: `C(R)(s, a, s') = R(s, a, s') + γΦ(s') − Φ(s) − γ·E_{D_S}[Φ]` with
 ///   `Φ(s) = E_{A~D_A, S'~D_S}[R(s, A, S')]` (Gleave et al.; `evaluating-rewards`
 ///   `fully_connected_random_canonical_reward`).
+/// - `FullyConnectedGreedy(D_S)` (`evaluating-rewards` `fully_connected_greedy_canonical_reward`):
+///   the same with a greedy instead of a random policy, `Φ(s) = max_a E_{S'~D_S}[R(s, a, S')]`
+///   (`None`: uniform `D_S`). Not linear: `C(αR) = αC(R)` only for `α >= 0`.
+/// - `SingletonShaping` (`evaluating-rewards` `singleton_shaping_canonical_reward`):
+///   `C(R)(s, a, s') = R(s, a, s') + γΦ(s') − Φ(s)` with `Φ(s) = max_a R(s, a, s)/(1 − γ)`, the
+///   greedy value when every state is absorbing. Not linear either (positively homogeneous).
 /// - `Dard(cov)`: `C(R)(s, a, s') = R(s, a, s') + γΦ_τ(s') − Φ_τ(s) − γ·E_{A~D_A, S₁~τ(s,A),
 ///   S₂~τ(s',A)}[R(S₁, A, S₂)]` with `Φ_τ(s) = E_{A~D_A}[r̄(s, A)]` (Wulfe et al.; only `D_A` is
 ///   used).
-/// - `Value(π)` (STARC's value-adjusted levelling, VAL): `c(R)(s, a, s') = r̄(s, a) +
-///   γ·E_{S'~τ(s,a)}[V^π(S')] − V^π(s)`, with `V^π` the values of `π` under `R`; constant in `s'`.
-/// - `MinimalL2`: the element of smallest unweighted `L2` norm among all rewards that differ from
-///   `R` by potential shaping and S'-redistribution. Closed form (derived; the STARC code runs Adam
-///   instead): `c(R)(s, a, s') = τ(s, a, s')·m(s, a)/‖τ(s, a, ·)‖₂²` with
-///   `m(s, a) = r̄(s, a) + γ(τΦ*)(s, a) − Φ*(s)` and `Φ*` the weighted least-squares potential
-///   `argmin_Φ Σ_{s,a} m_Φ(s, a)²/‖τ(s, a, ·)‖₂²` (unique for `γ < 1`; a dense `S × S` solve).
+/// - `Value(π)` (STARC's value-adjusted levelling, VAL; STARC code `Value`): `c(R)(s, a, s') =
+///   r̄(s, a) + γ·E_{S'~τ(s,a)}[V^π(S')] − V^π(s)`; constant in `s'`.
+/// - `ValuePotential(π)` (STARC code `ValuePotential`): `c(R)(s, a, s') = R(s, a, s') − V^π(s) +
+///   γV^π(s')`: VAL without the expectation over `s'`, so it removes potential shaping but not
+///   S'-redistribution (`c(R + ξ) = c(R) + ξ` for any `ξ` with `E_τ[ξ] = 0`).
+/// - `MinimalPotential(n)` (STARC code `MinimalPotential`): `c(R) = R + γΦ*(s') − Φ*(s)` with
+///   `Φ*` minimising `n(R + γΦ(s') − Φ(s))`, for a (weighted) `L1` or `L2` norm `n`, solved
+///   exactly (see [`minimal_potential`](super::minimal_potential); an `L1` tie is broken by the
+///   least weighted `L2` norm). Removes potential shaping, not S'-redistribution.
+/// - `MinimalL2` (STARC code `Minimal`): the element of smallest unweighted `L2` norm among all
+///   rewards that differ from `R` by potential shaping and S'-redistribution. Closed form
+///   (derived; the STARC code runs Adam instead): `c(R)(s, a, s') = τ(s, a, s')·m(s, a)/‖τ(s, a,
+///   ·)‖₂²` with `m(s, a) = r̄(s, a) + γ(τΦ*)(s, a) − Φ*(s)` and `Φ*` the weighted least-squares
+///   potential `argmin_Φ Σ_{s,a} m_Φ(s, a)²/‖τ(s, a, ·)‖₂²` (unique for `γ < 1`; a dense `S × S`
+///   solve).
+/// - `Identity` (STARC code `None`): `c(R) = R`.
 ///
 /// `Value` and `MinimalL2` are canonicalisations in the STARC sense: `c(R₁) = c(R₂)` exactly when
-/// `R₁, R₂` differ by potential shaping and S'-redistribution. `Epic` and `Dard` are invariant to
-/// potential shaping only.
+/// `R₁, R₂` differ by potential shaping and S'-redistribution. `Epic`, `FullyConnectedGreedy`,
+/// `SingletonShaping`, `Dard`, `ValuePotential` and `MinimalPotential` are invariant to potential
+/// shaping only; `Identity` to nothing. Every variant satisfies `c(αR) = αc(R)` for `α > 0`.
 ///
 /// # Examples
 /// ```
@@ -110,22 +130,55 @@ impl<'a, F: Real> Coverage<'a, F> {
 /// canonicalize(&mut c, &mdp, &Reward::StateAction(&[1.0, 3.0]),
 ///     &Canonicalization::Value(Policy::Uniform))?;
 /// assert!((c[0] + 1.0).abs() < 1e-12 && (c[1] - 1.0).abs() < 1e-12);
+/// // Singleton shaping: Φ = max_a R(s, a, s)/(1 − γ) = 30, c = R + 0.9·30 − 30 = R − 3.
+/// canonicalize(&mut c, &mdp, &Reward::StateAction(&[1.0, 3.0]),
+///     &Canonicalization::SingletonShaping)?;
+/// assert!((c[0] + 2.0).abs() < 1e-12 && c[1].abs() < 1e-12);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
 /// Citations: Skalse et al. (2024), STARC, arXiv:2309.15257, §3 (canonicalisation functions, VAL,
-/// minimal canonicalisation); Gleave et al. (2021), EPIC, arXiv:2006.13900; Wulfe et al. (2022),
-/// DARD, arXiv:2201.10081; `lucyfarnik/starc` `src/distance/canon/`.
+/// minimal canonicalisation) and `lucyfarnik/starc` `src/distance/canon/` (`value.py`,
+/// `value_potential.py`, `minimal_potential.py`, `minimal.py`, `__init__.py::canon_funcs`);
+/// Gleave et al. (2021), EPIC, arXiv:2006.13900, and `HumanCompatibleAI/evaluating-rewards`
+/// `src/evaluating_rewards/distances/tabular.py`; Wulfe et al. (2022), DARD, arXiv:2201.10081.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Canonicalization<'a, F> {
-    /// EPIC's canonically shaped reward.
+    /// EPIC's canonically shaped reward (`fully_connected_random_canonical_reward`).
     Epic(Coverage<'a, F>),
+    /// `evaluating-rewards` `fully_connected_greedy_canonical_reward` with next-state
+    /// distribution `D_S` (`(S)`; `None` is uniform).
+    FullyConnectedGreedy(Option<&'a [F]>),
+    /// `evaluating-rewards` `singleton_shaping_canonical_reward`.
+    SingletonShaping,
     /// DARD's dynamics-aware transformation.
     Dard(Coverage<'a, F>),
     /// STARC's value-adjusted levelling under the given policy.
     Value(Policy<'a, F>),
-    /// The minimal-`L2` representative of the equivalence class.
+    /// STARC's `ValuePotential` under the given policy: `R − V^π(s) + γV^π(s')`.
+    ValuePotential(Policy<'a, F>),
+    /// STARC's `MinimalPotential`: the potential-shaped reward of least norm (`L1` or `L2`,
+    /// weighted or not).
+    MinimalPotential(Norm<'a, F>),
+    /// The minimal-`L2` representative of the equivalence class (STARC's `Minimal`).
     MinimalL2,
+    /// No canonicalisation (STARC's `None`): `c(R) = R`.
+    Identity,
+}
+
+impl<F: Real> Canonicalization<'_, F> {
+    /// Whether the canonical reward is built from values or potentials of size up to
+    /// `max|R|/(1 − γ)` (this scales the threshold under which it counts as zero).
+    pub(crate) fn value_scaled(&self) -> bool {
+        matches!(
+            self,
+            Self::Value(_)
+                | Self::ValuePotential(_)
+                | Self::MinimalPotential(_)
+                | Self::MinimalL2
+                | Self::SingletonShaping
+        )
+    }
 }
 
 impl<F: Real> Default for Canonicalization<'_, F> {
@@ -385,9 +438,12 @@ impl MinimalSystem {
 /// evaluator of VAL, or the factored normal equations of the minimal canonicalisation.
 pub(crate) enum Prepared {
     Epic(Vec<f64>, Vec<f64>),
+    Greedy(Vec<f64>),
+    Plain,
     Dard(Vec<f64>),
     Value(Evaluator),
     Minimal(MinimalSystem),
+    Potential(PotentialSystem),
 }
 
 /// Validates a canonicalisation's parameters and does its reward-independent work.
@@ -408,6 +464,21 @@ pub(crate) fn prepare<F: Real>(
             Prepared::Value(Evaluator::new(mdp, policy, evaluation)?)
         }
         Canonicalization::MinimalL2 => Prepared::Minimal(MinimalSystem::new(mdp)?),
+        Canonicalization::ValuePotential(policy) => {
+            policy.validate(mdp)?;
+            Prepared::Value(Evaluator::new(mdp, policy, evaluation)?)
+        }
+        Canonicalization::MinimalPotential(norm) => {
+            Prepared::Potential(PotentialSystem::new(mdp, norm)?)
+        }
+        Canonicalization::FullyConnectedGreedy(states) => {
+            let cov = Coverage {
+                states: *states,
+                actions: None,
+            };
+            Prepared::Greedy(cov.resolve(ns, na)?.0)
+        }
+        Canonicalization::SingletonShaping | Canonicalization::Identity => Prepared::Plain,
     })
 }
 
@@ -420,6 +491,8 @@ pub(crate) fn canonical<F: Real>(
     canon: &Canonicalization<'_, F>,
     prep: &Prepared,
 ) -> Result<(Canon, f64)> {
+    let (ns, na) = (mdp.n_states(), mdp.n_actions());
+    let g = mdp.gamma().as_f64();
     let (values, max) = match (canon, prep) {
         (Canonicalization::Value(policy), Prepared::Value(ev)) => {
             let (rbar, max) = expected_reward_checked(mdp, reward, what)?;
@@ -432,6 +505,82 @@ pub(crate) fn canonical<F: Real>(
         (Canonicalization::MinimalL2, Prepared::Minimal(sys)) => {
             let (rbar, max) = expected_reward_checked(mdp, reward, what)?;
             (sys.canon(mdp, &rbar)?, max)
+        }
+        (Canonicalization::ValuePotential(policy), Prepared::Value(ev)) => {
+            let (rbar, max) = expected_reward_checked(mdp, reward, what)?;
+            let v = ev.values(mdp, &rbar, policy, None)?;
+            let values = shaped_full(reward, &v, ns, na, g);
+            let c = Canon {
+                layout: Layout::Full,
+                values,
+            };
+            (c, max)
+        }
+        (Canonicalization::MinimalPotential(norm), Prepared::Potential(sys)) => {
+            let max = reward.validate_max(what, mdp)?;
+            let sol = sys.solve(mdp, &norm.weights, reward, None)?;
+            let c = Canon {
+                layout: Layout::Full,
+                values: shaped_full(reward, &sol.phi, ns, na, g),
+            };
+            (c, max)
+        }
+        (Canonicalization::FullyConnectedGreedy(_), Prepared::Greedy(ds)) => {
+            let max = reward.validate_max(what, mdp)?;
+            // Φ(s) = max_a Σ_{s'} D_S(s') R(s, a, s'), c̄ = Σ_s D_S(s) Φ(s).
+            let ds_sum: f64 = ds.iter().sum();
+            let phi: Vec<f64> = (0..ns)
+                .map(|s| {
+                    (0..na)
+                        .map(|a| match reward.row(s, a, ns, na) {
+                            RewardRow::Slice(r) => dot_lanes(r, ds),
+                            RewardRow::Const(c) => c * ds_sum,
+                        })
+                        .fold(f64::NEG_INFINITY, f64::max)
+                })
+                .collect();
+            let cbar: f64 = phi.iter().zip(ds).map(|(p, w)| p * w).sum();
+            let mut values = shaped_full(reward, &phi, ns, na, g);
+            values.iter_mut().for_each(|v| *v -= g * cbar);
+            let c = Canon {
+                layout: Layout::Full,
+                values,
+            };
+            (c, max)
+        }
+        (Canonicalization::SingletonShaping, Prepared::Plain) => {
+            let max = reward.validate_max(what, mdp)?;
+            // Φ(s) = max_a R(s, a, s)/(1 − γ).
+            let k = 1.0 / (1.0 - g);
+            let phi: Vec<f64> = (0..ns)
+                .map(|s| {
+                    (0..na)
+                        .map(|a| reward.row(s, a, ns, na).at(s))
+                        .fold(f64::NEG_INFINITY, f64::max)
+                        * k
+                })
+                .collect();
+            let c = Canon {
+                layout: Layout::Full,
+                values: shaped_full(reward, &phi, ns, na, g),
+            };
+            (c, max)
+        }
+        (Canonicalization::Identity, Prepared::Plain) => {
+            let max = reward.validate_max(what, mdp)?;
+            let c = match *reward {
+                Reward::Full(r) => Canon {
+                    layout: Layout::Full,
+                    values: r.iter().map(|v| v.as_f64()).collect(),
+                },
+                _ => Canon {
+                    layout: Layout::PerSa,
+                    values: state_actions(ns, na)
+                        .map(|(s, a)| reward.row(s, a, ns, na).at(0))
+                        .collect(),
+                },
+            };
+            (c, max)
         }
         _ => canonical_plain(mdp, reward, what, canon, prep)?,
     };

@@ -1,13 +1,16 @@
 //! Reward distances on finite MDPs: STARC metrics (canonicalisations × norms × metrics), EPIC and
-//! DARD, exactly on tabular MDPs and from samples; and the transformations they are built to
-//! ignore (positive scaling, potential shaping, S'-redistribution).
+//! DARD, exactly on tabular MDPs and from samples; the minimal potential of a reward with its
+//! certificate of optimality; and the transformations the distances are built to ignore
+//! (positive scaling, potential shaping, S'-redistribution).
 //!
 //! # Which distance
 //!
 //! | distance | definition | range | zero between `R` and … | `d(R, −R)` |
 //! |---|---|---|---|---|
 //! | [`Starc`] with `Value` or `MinimalL2`, `m = n` | `n(s(R₁) − s(R₂))`, `s = c/n(c)` | `[0, 2]` | `αR` (`α > 0`), shaping, S'-redistribution | 2 |
-//! | [`Starc`] with `Epic` or `Dard` canonicalisation | same | `[0, 2]` | `αR`, shaping | 2 |
+//! | [`Starc`] with `Epic`, `Dard`, `ValuePotential` or `MinimalPotential` | same | `[0, 2]` | `αR`, shaping | 2 |
+//! | [`Starc`] with `FullyConnectedGreedy` or `SingletonShaping` | same | `[0, 2]` | `αR`, shaping | ≤ 2 |
+//! | [`Starc`] with `Identity` | same | `[0, 2]` | `αR` | 2 |
 //! | [`Epic`] | Pearson distance of EPIC-canonical rewards | `[0, 1]` | `αR`, shaping | 1 |
 //! | [`Dard`] | Pearson distance of DARD-canonical rewards | `[0, 1]` | `αR`, shaping | 1 |
 //!
@@ -17,7 +20,9 @@
 //! Thm 3.8): prefer them. EPIC and DARD ignore (EPIC) or only partly use (DARD) the dynamics, so
 //! moving reward between next states without changing its expectation changes them. When a
 //! STARC metric uses a metric norm `n'` different from its normalising norm `n`, its range is
-//! `[0, n'(s(R₁)) + n'(s(R₂))]` instead of `[0, 2]`.
+//! `[0, n'(s(R₁)) + n'(s(R₂))]` instead of `[0, 2]`; without normalisation
+//! ([`Starc::with_normalization`]) it is `[0, ∞)`. Every cell of the STARC paper's grid of
+//! canonicalisations × norms is one [`Starc`] (see [`Canonicalization`]).
 //!
 //! # Degenerate rewards
 //! A reward whose canonical form is zero (a constant or a potential shaping; for STARC's `Value`
@@ -49,9 +54,10 @@
 //! # Ok::<(), rewardkit_core::Error>(())
 //! ```
 //!
-//! Citations: Skalse et al. (2024), STARC, arXiv:2309.15257; Gleave et al. (2021), EPIC,
-//! arXiv:2006.13900; Wulfe et al. (2022), DARD, arXiv:2201.10081; Ng, Harada and Russell (1999),
-//! potential-based shaping.
+//! Citations: Skalse et al. (2024), STARC, arXiv:2309.15257 (reference code `lucyfarnik/starc`);
+//! Gleave et al. (2021), EPIC, arXiv:2006.13900 (reference code
+//! `HumanCompatibleAI/evaluating-rewards`); Wulfe et al. (2022), DARD, arXiv:2201.10081; Ng,
+//! Harada and Russell (1999), potential-based shaping.
 
 #[cfg(feature = "alloc")]
 mod canon;
@@ -61,6 +67,8 @@ mod dard;
 mod epic;
 mod norm;
 mod pearson;
+#[cfg(feature = "alloc")]
+mod potential;
 #[cfg(feature = "alloc")]
 mod sample;
 #[cfg(feature = "alloc")]
@@ -75,6 +83,8 @@ pub use dard::{Dard, DardWeights};
 pub use epic::Epic;
 pub use norm::{Norm, Order, Weights, norm};
 pub use pearson::pearson_distance;
+#[cfg(feature = "alloc")]
+pub use potential::minimal_potential;
 #[cfg(feature = "alloc")]
 pub use sample::{SampleSizes, dard_sampled, epic_sampled};
 #[cfg(feature = "alloc")]

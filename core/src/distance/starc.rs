@@ -5,13 +5,17 @@ use alloc::vec::Vec;
 use super::canon::{Canon, Canonicalization, Prepared, canonical, prepare, zero_tol};
 use super::norm::{Norm, NormAcc, for_each_weighted};
 use crate::error::{Error, Result, ensure_len};
-use crate::mdp::{Evaluation, Mdp, Reward};
+use crate::mdp::{Evaluation, Mdp, Reward, to_real};
 use crate::real::Real;
 
 /// A STARC metric: canonicalisation `c`, normalising norm `n`, and metric `m(x, y) = n'(x − y)`.
 ///
 /// # Definition
-/// `s(R) = c(R)/n(c(R))` if `n(c(R)) ≠ 0`, else `c(R)`; `d(R₁, R₂) = n'(s(R₁) − s(R₂))`.
+/// `s(R) = c(R)/n(c(R))` if `n(c(R)) ≠ 0`, else `c(R)`; `d(R₁, R₂) = n'(s(R₁) − s(R₂))`. Without
+/// normalisation ([`Starc::with_normalization`]`(false)`, the STARC code's norm `0`),
+/// `s(R) = c(R)`. Every cell of the STARC paper's grid is one `Starc`: canonicalisation
+/// (`Identity` = `None`, `Epic`, `Dard`, `MinimalPotential`, `ValuePotential`, `Value`,
+/// `MinimalL2` = `Minimal`) × normalisation (`L1`, `L2`, `L∞`, τ-weighted, none) × metric.
 /// A canonical reward whose largest entry is at most `64·ε_F·max|R|·κ` (`κ = 1/(1−γ)` for `Value`
 /// and `MinimalL2`, 1 otherwise) is rounding noise of an exactly-zero canonical reward (a
 /// constant or potential-shaping reward: every policy is equally good) and is set to 0.
@@ -61,6 +65,7 @@ pub struct Starc<'a, F> {
     norm: Norm<'a, F>,
     metric: Norm<'a, F>,
     evaluation: Evaluation,
+    normalize: bool,
 }
 
 impl<F: Real> Default for Starc<'_, F> {
@@ -132,12 +137,31 @@ impl<'a, F: Real> Starc<'a, F> {
             norm,
             metric: norm,
             evaluation: Evaluation::Auto,
+            normalize: true,
         }
     }
 
     /// Uses `m(x, y) = metric(x − y)`.
     pub fn with_metric(self, metric: Norm<'a, F>) -> Self {
         Self { metric, ..self }
+    }
+
+    /// With `false`, skips the normalisation: `s(R) = c(R)` (the STARC code's norm `0`, the
+    /// "no normalisation" baseline of its grid). The distance is then `n'(c(R₁) − c(R₂))`, in
+    /// `[0, ∞)`, and no longer invariant to positive scaling; `n` is unused.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::distance::{Canonicalization, Norm, Starc};
+    /// use rewardkit_core::mdp::{Mdp, Reward, Transitions};
+    /// let mdp = Mdp::new(1, 2, Transitions::Dense(&[1.0f64, 1.0]), &[1.0], 0.5)?;
+    /// let raw = Starc::new(Canonicalization::Identity, Norm::l1()).with_normalization(false);
+    /// let d = raw.distance(&mdp, &Reward::Full(&[1.0, 2.0]), &Reward::Full(&[3.0, 2.0]))?;
+    /// assert_eq!(d, 2.0); // |1 − 3| + |2 − 2|
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn with_normalization(self, normalize: bool) -> Self {
+        Self { normalize, ..self }
     }
 
     /// Evaluates `V^π` for the `Value` canonicalisation with `evaluation` (default `Auto`).
@@ -174,11 +198,7 @@ impl<'a, F: Real> Starc<'a, F> {
         prep: &Prepared,
     ) -> Result<Standardized> {
         let (canon, max) = canonical(mdp, reward, what, &self.canon, prep)?;
-        let value_based = matches!(
-            self.canon,
-            Canonicalization::Value(_) | Canonicalization::MinimalL2
-        );
-        let tol = zero_tol::<F>(max, mdp.gamma().as_f64(), value_based);
+        let tol = zero_tol::<F>(max, mdp.gamma().as_f64(), self.canon.value_scaled());
         let shape = (mdp.n_states(), mdp.n_actions(), mdp.nnz());
         if canon.max_abs() <= tol {
             return Ok(Standardized {
@@ -194,7 +214,11 @@ impl<'a, F: Real> Starc<'a, F> {
             acc.push(canon.values.get(i).copied().unwrap_or(0.0), w);
         });
         let n = acc.finish()?;
-        let scale = if n > 0.0 { 1.0 / n } else { 1.0 };
+        let scale = if n > 0.0 && self.normalize {
+            1.0 / n
+        } else {
+            1.0
+        };
         Ok(Standardized {
             canon,
             scale,
@@ -278,12 +302,13 @@ impl<'a, F: Real> Starc<'a, F> {
         });
         let d = acc.finish()?;
         // With m = n the triangle inequality bounds d by n(s₁) + n(s₂) <= 2; clamp the rounding.
-        let d = if self.metric == self.norm {
+        let d = if self.metric == self.norm && self.normalize {
             d.min(2.0)
         } else {
             d
         };
-        Ok(F::lit(d))
+        // Without normalisation a finite f64 distance can exceed f32::MAX.
+        to_real(d, "distance")
     }
 
     /// The STARC distance `d(R₁, R₂)`.

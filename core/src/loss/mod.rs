@@ -23,7 +23,11 @@
 //! - [`diagnostics`]: clip fractions, approximate KL (`k3`), ratio statistics.
 //! - [`preference`]: DPO and its family over sequence log-probabilities, weighted combinations of
 //!   them, LD-DPO token weights, WPO pair weights, the SFT term, the Bradley–Terry reward-model
-//!   loss.
+//!   loss (with PAR's `Reg` L2 term).
+//! - [`reward_model`]: reward-model training baselines of the PAR study: ODIN's two-head loss and
+//!   WARM's weight averaging.
+//! - [`oreal`]: OREAL's loss pieces (behaviour cloning on positives, reshaped policy gradient on
+//!   negatives, KL, the token-level reward model's loss), normalized by whole-batch counts.
 //!
 //! # Example: PPO with a `k3` KL term, split across two shards
 //! ```
@@ -67,15 +71,18 @@
 pub mod aggregate;
 pub mod correction;
 pub mod diagnostics;
+pub mod oreal;
 pub mod policy;
 pub mod preference;
 pub mod rejection;
+pub mod reward_model;
 pub mod value;
 
 pub use crate::kl::KlTerm;
 pub use aggregate::{Aggregation, LossParts};
 pub use correction::{IsCorrection, IsLevel, IsMode, entropy_mask, is_weights, off_policy_mask};
 pub use diagnostics::{PolicyDiagnostics, policy_diagnostics};
+pub use oreal::{OrealCounts, OrealInputs, OrealLoss, OrealValue, oreal_loss, oreal_rm_loss};
 pub use policy::{
     PolicyInputs, PolicyLoss, PolicyLossKind, RowContext, TokenInputs, TokenTerm, entropy_upstream,
     policy_loss, policy_loss_rng,
@@ -87,4 +94,5 @@ pub use preference::{
 pub use rejection::{
     RejectionRule, RejectionStats, RejectionSummary, RsLevel, RsMode, rejection_mask,
 };
+pub use reward_model::{Odin, OdinValue, warm_average};
 pub use value::{ValueLoss, value_loss};

@@ -1326,41 +1326,67 @@ pub fn sft_loss<F: Real>(
 /// The Bradley–Terry reward-model loss.
 ///
 /// # Definition
-/// Per pair: `−log σ(r_c − r_r − mᵢ) + η·(r_c + r_r)²` with optional margins `m` (TRL
-/// `RewardTrainer`, OpenRLHF `PairWiseLoss`) and centering coefficient `η`
-/// (`center_rewards_coefficient`). OpenRLHF's `LogExpLoss` `log(1 + e^{r_r − r_c})` is the same
-/// value without margin.
+/// Per pair: `−log σ(r_c − r_r − mᵢ) + η·(r_c + r_r)² + λ·(r_c² + r_r²)` with optional margins `m`
+/// (TRL `RewardTrainer`, OpenRLHF `PairWiseLoss`), centering coefficient `η`
+/// (`center_rewards_coefficient`) and L2 coefficient `λ` (the PAR study's `Reg` baseline,
+/// `reward_reg_val = 0.005`: [`BradleyTerry::with_l2`]). OpenRLHF's `LogExpLoss`
+/// `log(1 + e^{r_r − r_c})` is the same value without margin.
+///
+/// # Errors
+/// [`BradleyTerry::new`], [`BradleyTerry::with_l2`]: [`Error::InvalidParam`] for a negative or
+/// non-finite coefficient.
 ///
 /// # Examples
 /// ```
 /// use rewardkit_core::loss::BradleyTerry;
 /// let bt = BradleyTerry::new(0.01f64)?;
 /// assert_eq!(bt.center_coef(), 0.01);
+/// let reg = BradleyTerry::new(0.0f64)?.with_l2(0.005)?; // PAR's Reg
+/// assert_eq!(reg.l2_coef(), 0.005);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
 /// Citation: Bradley and Terry (1952); Ouyang et al. (2022), arXiv:2203.02155; Eisenstein et al.
-/// (2023), arXiv:2312.09244 (centering); TRL `reward_trainer.py`; OpenRLHF `loss.py`.
+/// (2023), arXiv:2312.09244 (centering); TRL `reward_trainer.py`; OpenRLHF `loss.py`; Fu et al.
+/// (2025), arXiv:2502.18770 (`PorUna-byte/PAR`, `trainers/paired_trainer.py::RewardTrainer.loss`,
+/// `reward_reg`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct BradleyTerry<F> {
     center: F,
+    #[cfg_attr(feature = "serde", serde(default))]
+    l2: F,
 }
 
 impl<F: Real> BradleyTerry<F> {
-    /// With centering coefficient `η ≥ 0`.
+    /// With centering coefficient `η ≥ 0` (no L2 term).
     ///
     /// # Errors
     /// [`Error::InvalidParam`] unless finite and `>= 0`.
     pub fn new(center_coef: F) -> Result<Self> {
         Ok(Self {
             center: param_nonneg("center_rewards_coefficient", center_coef)?,
+            l2: F::ZERO,
         })
+    }
+
+    /// Adds the L2 term `λ·(r_c² + r_r²)` (PAR's `Reg` baseline: `reward_reg_val`, 0.005).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] unless finite and `>= 0`.
+    pub fn with_l2(mut self, l2_coef: F) -> Result<Self> {
+        self.l2 = param_nonneg("reward_reg_val", l2_coef)?;
+        Ok(self)
     }
 
     /// `η`.
     pub fn center_coef(&self) -> F {
         self.center
+    }
+
+    /// `λ`.
+    pub fn l2_coef(&self) -> F {
+        self.l2
     }
 }
 
@@ -1377,7 +1403,7 @@ impl<F: Real> BradleyTerry<F> {
 /// [`Error::Empty`] for no pairs; [`Error::LengthMismatch`] for `rejected`, `grad_chosen`,
 /// `grad_rejected` or `margin`; [`Error::NonFinite`] for NaN/∞ in `chosen`, `rejected` or
 /// `margin`; [`Error::Overflow`] when the loss or a gradient overflows on finite inputs (a margin
-/// `r_c − r_r − m` below the float range, or `η·(r_c + r_r)²` beyond it).
+/// `r_c − r_r − m` below the float range, or `η·(r_c + r_r)²` or `λ·(r_c² + r_r²)` beyond it).
 ///
 /// # Examples
 /// ```
@@ -1420,10 +1446,10 @@ pub fn bradley_terry_loss<F: Real>(
         let x = c - r - m;
         let sum = c + r;
         let two = F::lit(2.0);
-        let v = -log_sigmoid(x) + bt.center * sum * sum;
+        let v = -log_sigmoid(x) + bt.center * sum * sum + bt.l2 * (c * c + r * r);
         let d = -sigmoid(-x);
-        *gc = d + two * bt.center * sum;
-        *gr = -d + two * bt.center * sum;
+        *gc = d + two * bt.center * sum + two * bt.l2 * c;
+        *gr = -d + two * bt.center * sum + two * bt.l2 * r;
         s += v.as_f64();
     }
     if !s.is_finite() {

@@ -1,16 +1,14 @@
 //! Format rewards without ground truth: the format-only and format-length surrogate rewards, and the
 //! reasoning-pattern reward (RPR).
 
-#[cfg(feature = "alloc")]
-use crate::error::ensure_len;
-use crate::error::{Result, param_in};
+use crate::error::{Result, ensure_len, param_in};
 use crate::real::Real;
 
+use super::compose::{Batch, RewardTerm};
 use super::param_len;
 #[cfg(feature = "alloc")]
 use super::{
     check_lengths,
-    compose::{Batch, RewardTerm},
     text::{find_block, has_answer},
 };
 
@@ -216,6 +214,307 @@ impl<F: Real> RewardTerm<F> for FormatLength<F> {
         for ((o, t), &l) in out.iter_mut().zip(texts).zip(lengths) {
             let (s, a) = fmt.flags(t);
             *o = self.value(s, a, l)?;
+        }
+        Ok(())
+    }
+}
+
+/// The surrogate paper's tag-format rewards (`soft_format_reward_func`, `strict_format_reward_func`,
+/// Xin et al.[^1]).
+///
+/// # Definition
+/// `Soft`: `1` if the response holds `<think>…</think>`, whitespace, `<answer>…</answer>`
+/// ([`soft_format`](super::text::soft_format)), else 0. `Strict`: `2` if the whole response is that
+/// (only whitespace around it, [`strict_format`](super::text::strict_format)), else 0 — the
+/// reference returns 2.0 (its comment says 4). The Format-Length recipe uses the think-only check
+/// instead ([`Format`]).
+///
+/// # Shapes
+/// As a term: `texts`, `out`: `(B)`.
+///
+/// # Errors
+/// As a term: [`Error::MissingInput`](crate::Error::MissingInput) without `texts`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::TagFormat;
+/// let text = "<think>a</think>\n<answer>4</answer>";
+/// assert_eq!(TagFormat::Soft.value::<f64>(text), 1.0);
+/// assert_eq!(TagFormat::Strict.value::<f64>(text), 2.0);
+/// assert_eq!(TagFormat::Strict.value::<f64>("ok. <think>a</think><answer>4</answer>"), 0.0);
+/// ```
+///
+/// [^1]: Xin et al. (2025), arXiv:2505.19439 (`insightLLM/rl-without-gt`,
+///     `rl/verl/lib/src/rewards/math_reward.py`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum TagFormat {
+    /// `soft_format_reward_func`: 1 or 0 (the default).
+    #[default]
+    Soft,
+    /// `strict_format_reward_func`: 2 or 0.
+    Strict,
+}
+
+impl TagFormat {
+    /// Whether the response has the format.
+    pub fn matches(self, text: &str) -> bool {
+        match self {
+            Self::Soft => super::text::soft_format(text),
+            Self::Strict => super::text::strict_format(text),
+        }
+    }
+
+    /// The reward of one response.
+    pub fn value<F: Real>(self, text: &str) -> F {
+        match (self, self.matches(text)) {
+            (_, false) => F::ZERO,
+            (Self::Soft, true) => F::ONE,
+            (Self::Strict, true) => F::lit(2.0),
+        }
+    }
+}
+
+impl<F: Real> RewardTerm<F> for TagFormat {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Soft => "soft_format",
+            Self::Strict => "strict_format",
+        }
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let texts = batch.texts()?;
+        ensure_len("out", texts.len(), out.len())?;
+        for (o, t) in out.iter_mut().zip(texts) {
+            *o = self.value(t);
+        }
+        Ok(())
+    }
+}
+
+/// Which of the surrogate paper's character-length curves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum CharCurve {
+    /// `length_reward_func`: thresholds 0.3 and 0.6 (the default).
+    #[default]
+    V1,
+    /// `length_reward_func_v2`: peak at 0.5.
+    V2,
+}
+
+/// The surrogate paper's character-length rewards (`length_reward_func`, `length_reward_func_v2`,
+/// Xin et al.[^1]).
+///
+/// # Definition
+/// With `x = N/L_max`, `N` the response's length in characters (Python's `len(response)`: Unicode
+/// code points) and `L_max = 4096`: [`CharCurve::V1`]: `x` for `x < 0.3`, `1 − x` for
+/// `0.3 ≤ x < 0.6`, `−x` otherwise (a step down at 0.3 and at 0.6); [`CharCurve::V2`]: `x` for
+/// `x < 0.5`, `1.5 − 2x` otherwise (continuous, peak ½ at `x = ½`, `−½` at `x = 1`). Neither is
+/// clamped: responses longer than `L_max` characters get `−x` (V1) or `1.5 − 2x` (V2), as in the
+/// reference. The Format-Length recipe's token-length curve is [`FormatLength`].
+///
+/// # Shapes
+/// As a term: `texts`, `out`: `(B)`.
+///
+/// # Errors
+/// [`CharLength::new`]: `InvalidParam` for `L_max = 0`. As a term: `MissingInput` without `texts`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{CharCurve, CharLength};
+/// let v1 = CharLength::new(CharCurve::V1, 100)?;
+/// assert_eq!(v1.value_len::<f64>(20), 0.2);
+/// assert_eq!(v1.value_len::<f64>(40), 0.6);  // 1 − 0.4
+/// assert_eq!(v1.value_len::<f64>(70), -0.7);
+/// let v2 = CharLength::new(CharCurve::V2, 100)?;
+/// assert_eq!(v2.value_len::<f64>(75), 0.0);  // 1.5 − 1.5
+/// assert_eq!(v2.value::<f64>("héllo"), 0.05); // 5 characters, not 6 bytes
+/// assert_eq!(CharLength::default(), CharLength::new(CharCurve::V1, 4096)?);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Xin et al. (2025), arXiv:2505.19439 (`math_reward.py`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CharLength {
+    curve: CharCurve,
+    max_len: u32,
+}
+
+impl Default for CharLength {
+    fn default() -> Self {
+        Self {
+            curve: CharCurve::V1,
+            max_len: 4096,
+        }
+    }
+}
+
+impl CharLength {
+    /// A curve and `L_max` in characters (the reference's 4096).
+    ///
+    /// # Errors
+    /// `InvalidParam` for `L_max = 0`.
+    pub fn new(curve: CharCurve, max_len: u32) -> Result<Self> {
+        Ok(Self {
+            curve,
+            max_len: param_len("max_len", max_len)?,
+        })
+    }
+
+    /// The reward of a response of `chars` characters.
+    pub fn value_len<F: Real>(&self, chars: usize) -> F {
+        let x = crate::real::usize_f64(chars) / f64::from(self.max_len);
+        F::lit(match self.curve {
+            CharCurve::V1 => {
+                if x < 0.3 {
+                    x
+                } else if x < 0.6 {
+                    1.0 - x
+                } else {
+                    -x
+                }
+            }
+            CharCurve::V2 => {
+                if x < 0.5 {
+                    x
+                } else {
+                    -2.0 * x + 1.5
+                }
+            }
+        })
+    }
+
+    /// The reward of one response (its length in Unicode code points).
+    pub fn value<F: Real>(&self, text: &str) -> F {
+        self.value_len(text.chars().count())
+    }
+}
+
+impl<F: Real> RewardTerm<F> for CharLength {
+    fn name(&self) -> &'static str {
+        match self.curve {
+            CharCurve::V1 => "length_reward",
+            CharCurve::V2 => "length_reward_v2",
+        }
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let texts = batch.texts()?;
+        ensure_len("out", texts.len(), out.len())?;
+        for (o, t) in out.iter_mut().zip(texts) {
+            *o = self.value(t);
+        }
+        Ok(())
+    }
+}
+
+/// The five reasoning-action keywords of `reasoning_action_reward_func`.
+pub const REASONING_ACTION_WORDS: [&str; 5] = ["however", "but", "wait", "verify", "alternatively"];
+
+/// The surrogate paper's reasoning-action reward (`reasoning_action_reward_func`, Xin et al.[^1]).
+///
+/// # Definition
+/// `k` = the number of whole-word, case-insensitive occurrences of the keywords (every occurrence
+/// counts: Python's `re.findall(r"\b(?:however|but|wait|verify|alternatively)\b", text,
+/// re.IGNORECASE)`); `r = s·min(k, k_max)/k_max`. Defaults: [`REASONING_ACTION_WORDS`],
+/// `k_max = 20`, `s = 0.5`, so `r ∈ [0, 0.5]`. Words are maximal runs of letters, digits and `_`
+/// (Python's `\w`) and match with Python's case folding (`İ`, `ı` match `i`, `ſ` matches `s`, the
+/// Kelvin sign matches `k`).
+///
+/// # Shapes
+/// As a term: `texts`, `out`: `(B)`.
+///
+/// # Errors
+/// [`ReasoningAction::new`]: `InvalidParam` for no keywords, a keyword that is empty or not made of
+/// ASCII lower-case letters, digits and `_` (the value is the keyword's index), `k_max = 0`, or a
+/// negative or non-finite `s`. As a term: `MissingInput` without `texts`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::ReasoningAction;
+/// let ra = ReasoningAction::<f64>::default();
+/// // "Wait", "BUT", "verify": 3 of 20, times 0.5. "butter" and "awaits" are not the words.
+/// assert_eq!(ra.value("Wait... BUT butter awaits; verify it."), 0.075);
+/// assert_eq!(ra.count("wait ".repeat(30).as_str()), 30);
+/// assert_eq!(ra.value("wait ".repeat(30).as_str()), 0.5); // capped at 20
+/// ```
+///
+/// [^1]: Xin et al. (2025), arXiv:2505.19439 (`math_reward.py`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReasoningAction<'p, F> {
+    words: &'p [&'p str],
+    cap: usize,
+    scale: F,
+}
+
+impl<F: Real> Default for ReasoningAction<'static, F> {
+    fn default() -> Self {
+        Self {
+            words: &REASONING_ACTION_WORDS,
+            cap: 20,
+            scale: F::lit(0.5),
+        }
+    }
+}
+
+impl<'p, F: Real> ReasoningAction<'p, F> {
+    /// Keywords, cap `k_max >= 1` and scale `s >= 0`.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn new(words: &'p [&'p str], cap: usize, scale: F) -> Result<Self> {
+        crate::error::ensure_nonempty("words", words.len())?;
+        for (i, w) in words.iter().enumerate() {
+            let ok = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(crate::Error::InvalidParam {
+                    name: "words",
+                    value: crate::real::usize_f64(i),
+                    expected: "non-empty keywords of ASCII lower-case letters, digits and _",
+                });
+            }
+        }
+        if cap == 0 {
+            return Err(crate::Error::InvalidParam {
+                name: "cap",
+                value: 0.0,
+                expected: "a cap >= 1",
+            });
+        }
+        Ok(Self {
+            words,
+            cap,
+            scale: crate::error::param_nonneg("scale", scale)?,
+        })
+    }
+
+    /// The number of keyword occurrences `k`.
+    pub fn count(&self, text: &str) -> usize {
+        super::text::count_words_ci(text, self.words)
+    }
+
+    /// The reward of one response.
+    pub fn value(&self, text: &str) -> F {
+        let k = self.count(text).min(self.cap);
+        F::lit(self.scale.as_f64() * crate::real::usize_f64(k) / crate::real::usize_f64(self.cap))
+    }
+}
+
+impl<F: Real> RewardTerm<F> for ReasoningAction<'_, F> {
+    fn name(&self) -> &'static str {
+        "reasoning_action"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let texts = batch.texts()?;
+        ensure_len("out", texts.len(), out.len())?;
+        for (o, t) in out.iter_mut().zip(texts) {
+            *o = self.value(t);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result, ensure_len, param_nonneg};
+use crate::error::{Error, Result, ensure_len, param_finite, param_nonneg};
 use crate::layout::{GroupIndex, GroupRows, GroupVisitor};
 use crate::real::Real;
 
@@ -124,6 +124,251 @@ impl<F: Real> RewardTerm<F> for Laser<F> {
             *o = self.value(l, ok)?;
         }
         Ok(())
+    }
+}
+
+/// The counts and the weight of one [`LaserAdaptive`] batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdaptiveStats<F> {
+    /// Responses with the correct score `r_c` (`n_correct`).
+    pub correct: usize,
+    /// Responses with the wrong-but-well-formed score `r_w` (`n_incorrect`).
+    pub incorrect: usize,
+    /// Every other response (`n_clipped`: format errors, above all truncated responses).
+    pub clipped: usize,
+    /// The accuracy weight `β`; `None` when no response is graded (`n_correct + n_incorrect = 0`),
+    /// where the reference divides by zero and rewardkit leaves every score unchanged.
+    pub beta: Option<F>,
+}
+
+/// LASER's adaptive reward: the correctness score weighted by the clip ratio (`compute_adaptive_reward`
+/// with `compute_beta`, Liu et al.[^1]).
+///
+/// # Definition
+/// Over a batch of verifier scores, `n_correct = #{s = r_c}`, `n_incorrect = #{s = r_w}` and
+/// `n_clipped` = the rest (format errors; in LASER mostly responses truncated at the length limit).
+/// With the clip ratio `c = n_clipped/B` and the correct ratio `p = n_correct/(n_correct + n_incorrect)`,
+/// `E_acc = r_c·p − r_w·(1 − p)` and the accuracy weight
+/// `β = α·c / ((1 − α)·(1 − c)·E_acc)` (`compute_beta`), every graded score is multiplied by `β`
+/// (`s ↦ β·s` for `s ∈ {r_c, r_w}`); clipped scores are unchanged. Defaults: `α = 0.9`
+/// (`acc_weight`), `r_c = 1`, `r_w = −0.5` (the verifier's scores, [`Correctness::laser`]).
+/// `E_acc > 0` because `r_c > 0 > r_w`; `c = 0` (nothing clipped) gives `β = 0`, as in the reference.
+/// **No graded response** (`n_correct + n_incorrect = 0`, so `c = 1`): the reference divides by zero;
+/// rewardkit returns `beta: None` and leaves every score unchanged (there is nothing to weight).
+///
+/// # Shapes
+/// `out`, `scores`: `(B)`. As a [`RewardTerm`]: `correct`, optional `well_formed`, `out`: `(B)`;
+/// the scores are [`Correctness::laser`]'s with the clipped value `r_x` (default `−1`) for malformed
+/// responses.
+///
+/// # Errors
+/// [`LaserAdaptive::new`]: [`Error::InvalidParam`] unless `α ∈ [0, 1)`. `with_scores`: unless
+/// `r_c > 0`, `r_w < 0` and `r_x` are finite and `r_x ∉ {r_c, r_w}`. [`LaserAdaptive::beta`]:
+/// `InvalidParam` unless `c ∈ [0, 1)` and `p ∈ [0, 1]`; [`Error::Overflow`] for a `β` beyond the
+/// float range (`α` or `c` next to 1, or tiny scores). [`LaserAdaptive::apply`]: [`Error::Empty`],
+/// [`Error::LengthMismatch`], [`Error::NonFinite`], [`Error::Overflow`] (`β` or `β·s` beyond the
+/// float range).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::LaserAdaptive;
+/// let ad = LaserAdaptive::<f64>::default(); // α = 0.9
+/// // 2 correct, 1 wrong, 1 clipped: c = 1/4, p = 2/3, E = 2/3 + 0.5/3 = 5/6,
+/// // β = 0.9·0.25 / (0.1·0.75·5/6) = 3.6.
+/// let mut out = [0.0; 4];
+/// let stats = ad.apply(&mut out, &[1.0, 1.0, -0.5, -1.0])?;
+/// assert!((stats.beta.unwrap() - 3.6).abs() < 1e-12);
+/// assert!((out[0] - 3.6).abs() < 1e-12 && (out[2] + 1.8).abs() < 1e-12);
+/// assert_eq!(out[3], -1.0); // clipped: unchanged
+/// // Nothing graded: no weight, scores unchanged (the reference divides by zero).
+/// assert_eq!(ad.apply(&mut out[..2], &[-1.0, -1.0])?.beta, None);
+/// assert_eq!(&out[..2], &[-1.0, -1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Liu et al. (2025), arXiv:2505.15612 (`hkust-nlp/Laser`,
+///     `verl/utils/reward_score/length_penalty.py`: `compute_adaptive_reward`, `compute_beta`).
+///
+/// [`Correctness::laser`]: super::Correctness::laser
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LaserAdaptive<F> {
+    acc_weight: F,
+    correct: F,
+    wrong: F,
+    clipped: F,
+}
+
+impl<F: Real> Default for LaserAdaptive<F> {
+    fn default() -> Self {
+        Self {
+            acc_weight: F::lit(0.9),
+            correct: F::ONE,
+            wrong: F::lit(-0.5),
+            clipped: -F::ONE,
+        }
+    }
+}
+
+impl<F: Real> LaserAdaptive<F> {
+    /// Accuracy weight `α ∈ [0, 1)` (`acc_weight`); scores at their defaults.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn new(acc_weight: F) -> Result<Self> {
+        let a = crate::error::param_in(
+            "acc_weight",
+            acc_weight,
+            F::ZERO,
+            F::ONE,
+            "a number in [0, 1)",
+        )?;
+        if a == F::ONE {
+            return Err(crate::error::invalid("acc_weight", a, "a number in [0, 1)"));
+        }
+        Ok(Self {
+            acc_weight: a,
+            ..Self::default()
+        })
+    }
+
+    /// The verifier's correct score `r_c > 0`, wrong score `r_w < 0` (the reference's `r_c`,
+    /// `r_w`, which also classify the scores) and the clipped score `r_x` the term writes for a
+    /// malformed response.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn with_scores(mut self, correct: F, wrong: F, clipped: F) -> Result<Self> {
+        let c = crate::error::param_positive("correct", correct)?;
+        let w = param_finite("wrong", wrong)?;
+        if w >= F::ZERO {
+            return Err(crate::error::invalid("wrong", w, "a wrong score < 0"));
+        }
+        let x = param_finite("clipped", clipped)?;
+        if x == c || x == w {
+            return Err(crate::error::invalid(
+                "clipped",
+                x,
+                "a clipped score other than the correct and wrong scores",
+            ));
+        }
+        self.correct = c;
+        self.wrong = w;
+        self.clipped = x;
+        Ok(self)
+    }
+
+    /// `compute_beta`: the accuracy weight `β` for clip ratio `c` and correct ratio `p`.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn beta(&self, clip_ratio: F, correct_ratio: F) -> Result<F> {
+        let c = crate::error::param_in(
+            "clip_ratio",
+            clip_ratio,
+            F::ZERO,
+            F::ONE,
+            "a ratio in [0, 1)",
+        )?;
+        if c == F::ONE {
+            return Err(crate::error::invalid("clip_ratio", c, "a ratio in [0, 1)"));
+        }
+        let p = crate::error::param_in(
+            "correct_ratio",
+            correct_ratio,
+            F::ZERO,
+            F::ONE,
+            "a ratio in [0, 1]",
+        )?;
+        super::compose::finite_or_overflow(self.beta_f64(c.as_f64(), p.as_f64()), "adaptive beta")
+    }
+
+    fn beta_f64(&self, c: f64, p: f64) -> f64 {
+        let (a, rc, rw) = (
+            self.acc_weight.as_f64(),
+            self.correct.as_f64(),
+            self.wrong.as_f64(),
+        );
+        let exp_acc = rc * p - rw * (1.0 - p);
+        (a * c) / ((1.0 - a) * (1.0 - c) * exp_acc)
+    }
+
+    /// Counts the scores and computes `β` (`None` when nothing is graded).
+    ///
+    /// # Errors
+    /// [`Error::Empty`], [`Error::NonFinite`], [`Error::Overflow`].
+    pub fn stats(&self, scores: &[F]) -> Result<AdaptiveStats<F>> {
+        crate::error::ensure_nonempty("scores", scores.len())?;
+        crate::error::ensure_finite("scores", scores)?;
+        let correct = scores.iter().filter(|&&s| s == self.correct).count();
+        let incorrect = scores.iter().filter(|&&s| s == self.wrong).count();
+        let clipped = scores.len() - correct - incorrect;
+        let graded = correct + incorrect;
+        let beta = if graded == 0 {
+            None
+        } else {
+            let c = crate::real::usize_f64(clipped) / crate::real::usize_f64(scores.len());
+            let p = crate::real::usize_f64(correct) / crate::real::usize_f64(graded);
+            Some(super::compose::finite_or_overflow(
+                self.beta_f64(c, p),
+                "adaptive beta",
+            )?)
+        };
+        Ok(AdaptiveStats {
+            correct,
+            incorrect,
+            clipped,
+            beta,
+        })
+    }
+
+    /// `compute_adaptive_reward`: writes `β·s` for graded scores and `s` otherwise.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn apply(&self, out: &mut [F], scores: &[F]) -> Result<AdaptiveStats<F>> {
+        ensure_len("out", scores.len(), out.len())?;
+        let stats = self.stats(scores)?;
+        for (o, &s) in out.iter_mut().zip(scores) {
+            *o = match stats.beta {
+                Some(b) if s == self.correct || s == self.wrong => b * s,
+                _ => s,
+            };
+        }
+        super::check_output("adaptive reward", out)?;
+        Ok(stats)
+    }
+}
+
+impl<F: Real> RewardTerm<F> for LaserAdaptive<F> {
+    fn name(&self) -> &'static str {
+        "laser_adaptive"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let correct = batch.correct()?;
+        ensure_len("out", correct.len(), out.len())?;
+        let wf = batch.well_formed();
+        for (i, (o, &c)) in out.iter_mut().zip(correct).enumerate() {
+            let formed = wf.is_none_or(|w| w.get(i).copied().unwrap_or(true));
+            *o = if !formed {
+                self.clipped
+            } else if c {
+                self.correct
+            } else {
+                self.wrong
+            };
+        }
+        let scores = &*out;
+        let stats = self.stats(scores)?;
+        if let Some(b) = stats.beta {
+            for o in out.iter_mut() {
+                if *o == self.correct || *o == self.wrong {
+                    *o = b * *o;
+                }
+            }
+        }
+        super::check_output("adaptive reward", out)
     }
 }
 

@@ -776,6 +776,409 @@ impl<F: Real> TargetLength<F> {
     }
 }
 
+/// The length-scaled sparse reward of "Demystifying Long Chain-of-Thought" (`LengthScaledSparseReward`,
+/// Yeo et al.[^1]), beside the cosine reward ([`CosineLength`]).
+///
+/// # Definition
+/// If `L + m ≥ L_max`: `r = r_exceed` (the response hit the length limit). Otherwise, with
+/// `c = L/L_max` and the risk factor `k`: correct answers get `(k + (1 − k)·c)·(1 − c)`, wrong
+/// answers `−1 + c`. Shorter correct answers are rewarded over longer ones (for `k ≥ ½`), longer
+/// wrong answers over shorter ones, and short answers are risk-averse (a wrong answer loses more than
+/// a correct one gains) while the risk evens out as `L` grows. Below the limit, correct answers
+/// get a value in `(0, 1]` and wrong answers one in `(−1, 0)` (in `f32`, `−1 + c` rounds to `−1`
+/// when `L_max > 2²⁴`), so a correct answer always beats a wrong one of any length. Defaults (the reference CLI): `k = 0.5`
+/// (`--math_rule_len_scale_risk`), `r_exceed = 0` (`exceed_length = None`), margin `m = 16`
+/// (`MAX_LEN_MARGIN`); `L_max` is the generation limit (`generate_max_len`; default here 14336, the
+/// paper's).
+///
+/// # Shapes
+/// As a term: `lengths`, `correct`, `out`: `(B)`.
+///
+/// # Errors
+/// [`LengthScaled::new`]: [`Error::InvalidParam`] for `L_max = 0`, `k ∉ [0, 1]` or a non-finite
+/// `r_exceed`. `value`/term: `InvalidParam` for a zero length; `MissingInput` as a term.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::LengthScaled;
+/// let r = LengthScaled::<f64>::new(0.5, 1000, 0.0)?;
+/// // c = 0.25: correct (0.5 + 0.5·0.25)·0.75 = 0.46875; wrong −0.75.
+/// assert_eq!(r.value(250, true)?, 0.46875);
+/// assert_eq!(r.value(250, false)?, -0.75);
+/// assert_eq!(r.value(984, true)?, 0.0); // 984 + 16 ≥ 1000: exceed
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Yeo et al. (2025), arXiv:2502.03373 (`eddycmu/demystify-long-cot`,
+///     `openrlhf/openrlhf/reward/`: `LengthScaledSparseReward`, `remote_rm_url=math_rule_len_scale`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LengthScaled<F> {
+    risk: F,
+    max_len: u32,
+    margin: u32,
+    exceed: F,
+}
+
+impl<F: Real> Default for LengthScaled<F> {
+    fn default() -> Self {
+        Self {
+            risk: F::lit(0.5),
+            max_len: 14336,
+            margin: 16,
+            exceed: F::ZERO,
+        }
+    }
+}
+
+impl<F: Real> LengthScaled<F> {
+    /// Risk factor `k ∈ [0, 1]`, `L_max` and `r_exceed`; margin 16.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn new(risk: F, max_len: u32, exceed: F) -> Result<Self> {
+        Ok(Self {
+            risk: crate::error::param_in("risk", risk, F::ZERO, F::ONE, "a risk factor in [0, 1]")?,
+            max_len: param_len("max_len", max_len)?,
+            margin: 16,
+            exceed: param_finite("exceed", exceed)?,
+        })
+    }
+
+    /// Sets the margin `m` (the reference's `MAX_LEN_MARGIN = 16`).
+    pub fn with_margin(mut self, margin: u32) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// The reward of one response.
+    ///
+    /// # Errors
+    /// `InvalidParam` for `len = 0`.
+    pub fn value(&self, len: u32, correct: bool) -> Result<F> {
+        param_len("lengths", len)?;
+        if u64::from(len) + u64::from(self.margin) >= u64::from(self.max_len) {
+            return Ok(self.exceed);
+        }
+        let k = self.risk.as_f64();
+        let c = f64::from(len) / f64::from(self.max_len);
+        Ok(F::lit(if correct {
+            (k + (1.0 - k) * c) * (1.0 - c)
+        } else {
+            -1.0 + c
+        }))
+    }
+}
+
+impl<F: Real> RewardTerm<F> for LengthScaled<F> {
+    fn name(&self) -> &'static str {
+        "length_scaled"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let (lengths, correct) = (batch.lengths()?, batch.correct()?);
+        check3(out.len(), lengths, correct)?;
+        for ((o, &l), &c) in out.iter_mut().zip(lengths).zip(correct) {
+            *o = self.value(l, c)?;
+        }
+        Ok(())
+    }
+}
+
+/// When a [`PruneSchedule`] shrinks its length limit (the LASER code's `LengthController`
+/// strategies).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{PruneRule, PruneSchedule};
+/// let s = PruneSchedule::clip_ratio(4096, 1024, 1024, 0.1, 5, 0)?;
+/// assert_eq!(s.rule(), PruneRule::ClipRatio { target: 0.1, times: 5 });
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// Citation: `hkust-nlp/Laser`, `verl/trainer/ppo/len_ctrl.py`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum PruneRule {
+    /// `constant`: the limit stays at its initial value.
+    Constant,
+    /// `interval_reduction`: at every step `s ≥ s₀` with `(s − s₀) mod every = 0`.
+    Interval {
+        /// Steps between reductions (`interval`, 10 in the reference config).
+        every: u64,
+    },
+    /// `monitor_clip_ratio`: after `times` consecutive steps `s ≥ s₀` whose clip ratio is
+    /// `≤ target` (the count restarts after each reduction and at every step above the target).
+    ClipRatio {
+        /// The clip ratio to reach (`target_clip_ratio`).
+        target: f64,
+        /// Consecutive steps needed (`target_acc_times`).
+        times: u32,
+    },
+}
+
+/// A length limit that shrinks over training stages, owned by the caller like HAPO's history:
+/// `ThinkPrune`'s iterative pruning (LASER's Table 2 baseline[^1]) as the LASER code's
+/// `LengthController` schedules it[^2].
+///
+/// # Definition
+/// The limit `L_T` starts at `L_init`; a reduction sets `L_T ← max(L_T − Δ, L_min)`. When it
+/// happens is the [`PruneRule`]: never, every `every` steps from `s₀` on (`interval_reduction`),
+/// or after `times` consecutive steps from `s₀` on with clip ratio `≤ target`
+/// (`monitor_clip_ratio`; a step without a clip ratio — the reference's `−1` — reuses the last one
+/// seen, and is skipped when none was). [`PruneSchedule::shrink`] reduces once, for stages driven
+/// by hand (`ThinkPrune`'s 4k → 3k → 2k rounds). The reward is the truncation penalty at the current
+/// limit ([`ThinkPruneTerm`], [`PruneSchedule::truncation`]): a response longer than `L_T` gets
+/// `ρ` (default 0: the truncated answer is treated as wrong, C = 0, λ = 1 in LASER's table).
+///
+/// # Errors
+/// Constructors: [`Error::InvalidParam`] for a zero `L_init` or `L_min`, `L_min > L_init`, a zero
+/// `every`, a zero `times`, or a `target` outside `[0, 1]`. [`PruneSchedule::step`]:
+/// `InvalidParam` for a clip ratio outside `[0, 1]`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{PruneSchedule, ThinkPruneTerm, TruncationMode, Batch, RewardTerm};
+/// // ThinkPrune-style: 4096 → 3072 → 2048, one stage every 100 steps from step 100.
+/// let mut s = PruneSchedule::interval(4096, 2048, 1024, 100, 100)?;
+/// assert_eq!(s.step(0, None)?, 4096);
+/// assert_eq!(s.step(100, None)?, 3072);
+/// assert_eq!(s.step(150, None)?, 3072);
+/// assert_eq!(s.step(200, None)?, 2048);
+/// assert_eq!(s.step(300, None)?, 2048); // floor L_min
+/// let term = ThinkPruneTerm { mode: TruncationMode::Replace(0.0f64), schedule: &s };
+/// let batch = Batch::new(2)?.with_correct(&[true, true])?.with_lengths(&[2000, 2100])?;
+/// let mut out = [0.0; 2];
+/// term.score(&mut out, &batch)?;
+/// assert_eq!(out, [1.0, 0.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Hou et al. (2025), *`ThinkPrune`: Pruning Long Chain-of-Thought of LLMs via Reinforcement
+///     Learning*, arXiv:2504.01296; Liu et al. (2025), arXiv:2505.15612, Table 2.
+///
+/// [^2]: `hkust-nlp/Laser`, `verl/trainer/ppo/len_ctrl.py` (`LengthController`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PruneSchedule {
+    init: u32,
+    current: u32,
+    min: u32,
+    reduction: u32,
+    start_step: u64,
+    rule: PruneRule,
+    good_steps: u32,
+    last_clip_ratio: Option<f64>,
+}
+
+impl PruneSchedule {
+    fn build(
+        init: u32,
+        min: u32,
+        reduction: u32,
+        start_step: u64,
+        rule: PruneRule,
+    ) -> Result<Self> {
+        let init = param_len("init_length", init)?;
+        let min = param_len("min_length", min)?;
+        if min > init {
+            return Err(Error::InvalidParam {
+                name: "min_length",
+                value: f64::from(min),
+                expected: "min_length <= init_length",
+            });
+        }
+        match rule {
+            PruneRule::Interval { every: 0 } => {
+                return Err(Error::InvalidParam {
+                    name: "interval",
+                    value: 0.0,
+                    expected: "an interval >= 1 step",
+                });
+            }
+            PruneRule::ClipRatio { times: 0, .. } => {
+                return Err(Error::InvalidParam {
+                    name: "target_acc_times",
+                    value: 0.0,
+                    expected: "a count >= 1",
+                });
+            }
+            PruneRule::ClipRatio { target, .. } if !(0.0..=1.0).contains(&target) => {
+                return Err(Error::InvalidParam {
+                    name: "target_clip_ratio",
+                    value: target,
+                    expected: "a ratio in [0, 1]",
+                });
+            }
+            _ => {}
+        }
+        Ok(Self {
+            init,
+            current: init,
+            min,
+            reduction,
+            start_step,
+            rule,
+            good_steps: 0,
+            last_clip_ratio: None,
+        })
+    }
+
+    /// A constant limit (`constant`).
+    ///
+    /// # Errors
+    /// `InvalidParam` for a zero length.
+    pub fn constant(length: u32) -> Result<Self> {
+        Self::build(length, length, 0, 0, PruneRule::Constant)
+    }
+
+    /// `interval_reduction`: `L_init`, `L_min`, `Δ`, `every` and the first step `s₀`.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn interval(
+        init: u32,
+        min: u32,
+        reduction: u32,
+        every: u64,
+        start_step: u64,
+    ) -> Result<Self> {
+        Self::build(
+            init,
+            min,
+            reduction,
+            start_step,
+            PruneRule::Interval { every },
+        )
+    }
+
+    /// `monitor_clip_ratio`: `L_init`, `L_min`, `Δ`, the clip-ratio target, the number of
+    /// consecutive steps and the first step `s₀`.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn clip_ratio(
+        init: u32,
+        min: u32,
+        reduction: u32,
+        target: f64,
+        times: u32,
+        start_step: u64,
+    ) -> Result<Self> {
+        Self::build(
+            init,
+            min,
+            reduction,
+            start_step,
+            PruneRule::ClipRatio { target, times },
+        )
+    }
+
+    /// The current limit `L_T`.
+    pub fn limit(&self) -> u32 {
+        self.current
+    }
+
+    /// The rule.
+    pub fn rule(&self) -> PruneRule {
+        self.rule
+    }
+
+    /// One reduction: `L_T ← max(L_T − Δ, L_min)`.
+    pub fn shrink(&mut self) -> u32 {
+        self.current = self.current.saturating_sub(self.reduction).max(self.min);
+        self.current
+    }
+
+    /// The reference's `__call__(global_step, clip_ratio)`: applies the rule at `step` and returns
+    /// the limit. `clip_ratio` is the batch's fraction of truncated responses (`None` when not
+    /// measured, the reference's `−1`); only [`PruneRule::ClipRatio`] reads it.
+    ///
+    /// # Errors
+    /// `InvalidParam` for a clip ratio outside `[0, 1]` (NaN included).
+    pub fn step(&mut self, step: u64, clip_ratio: Option<f64>) -> Result<u32> {
+        if let Some(c) = clip_ratio {
+            if !(0.0..=1.0).contains(&c) {
+                return Err(Error::InvalidParam {
+                    name: "clip_ratio",
+                    value: c,
+                    expected: "a ratio in [0, 1]",
+                });
+            }
+        }
+        match self.rule {
+            PruneRule::Constant => self.current = self.init,
+            PruneRule::Interval { every } => {
+                if step >= self.start_step && (step - self.start_step) % every == 0 {
+                    self.shrink();
+                }
+            }
+            PruneRule::ClipRatio { target, times } => {
+                let Some(c) = clip_ratio.or(self.last_clip_ratio) else {
+                    return Ok(self.current);
+                };
+                if step >= self.start_step {
+                    if c <= target {
+                        self.good_steps = self.good_steps.saturating_add(1);
+                    } else {
+                        self.good_steps = 0;
+                    }
+                    if self.good_steps >= times {
+                        self.shrink();
+                        self.good_steps = 0;
+                    }
+                }
+                self.last_clip_ratio = Some(c);
+            }
+        }
+        Ok(self.current)
+    }
+
+    /// The truncation penalty at the current limit.
+    ///
+    /// # Errors
+    /// As [`Truncation::new`].
+    pub fn truncation<F: Real>(&self, mode: TruncationMode<F>) -> Result<Truncation<F>> {
+        Truncation::new(self.current, mode)
+    }
+}
+
+/// `ThinkPrune` as a [`RewardTerm`]: the truncation penalty of `R = 1{correct}` at the schedule's
+/// current limit, `r = R` if `L ≤ L_T`, else `ρ` (`Replace`) or `c·R` (`Scale`).
+///
+/// # Shapes
+/// `lengths`, `correct`, `out`: `(B)`.
+///
+/// # Errors
+/// `MissingInput` without `lengths` or `correct`; as [`Truncation::new`] for the mode.
+///
+/// # Examples
+/// See [`PruneSchedule`].
+#[derive(Clone, Copy, Debug)]
+pub struct ThinkPruneTerm<'s, F> {
+    /// What a truncated response gets.
+    pub mode: TruncationMode<F>,
+    /// The schedule (its current limit).
+    pub schedule: &'s PruneSchedule,
+}
+
+impl<F: Real> RewardTerm<F> for ThinkPruneTerm<'_, F> {
+    fn name(&self) -> &'static str {
+        "thinkprune"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let (lengths, correct) = (batch.lengths()?, batch.correct()?);
+        check3(out.len(), lengths, correct)?;
+        let t = self.schedule.truncation(self.mode)?;
+        for ((o, &l), &c) in out.iter_mut().zip(lengths).zip(correct) {
+            let r = if c { F::ONE } else { F::ZERO };
+            *o = t.value(r, l > self.schedule.limit());
+        }
+        super::check_output("truncated reward", out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,16 +7,20 @@
 //! | method | paper | module item | what it rewards |
 //! |---|---|---|---|
 //! | binary correctness | — | [`Correctness`] | a verified answer (`1`/`0`, or LASER's `1 / −0.5 / −1`) |
-//! | reward flipping | Lv et al. 2025, arXiv:2505.22653 | [`FlipNoise`] | nothing: flips `r ↦ lo + hi − r` at a rate, never for an unanswered response (robustness studies) |
+//! | reward flipping | Lv et al. 2025, arXiv:2505.22653 | [`FlipNoise`] | nothing: flips `r ↦ lo + hi − r` at a rate, never for an unanswered response (robustness studies); [`FlipNoise::apply_format`] gives wrong and flipped-correct answers the format score |
 //! | reasoning-pattern reward (RPR) | Lv et al. 2025, arXiv:2505.22653 | [`ReasoningPattern`], [`RprCalibration`] | reasoning phrases, minus 20-gram repetition |
 //! | format-only surrogate | Xin et al. 2025, arXiv:2505.19439 | [`Format`], [`format_only`] | a `<think>` block and an answer where the reference looks ([`text`]) |
 //! | format-length surrogate | Xin et al. 2025, arXiv:2505.19439 | [`FormatLength`] | format plus a length curve peaking at `p·L_max` |
+//! | surrogate ablations | Xin et al. 2025, arXiv:2505.19439 | [`TagFormat`], [`CharLength`], [`ReasoningAction`] | think/answer tags, a character-length curve, reasoning keywords |
 //! | HAPO | Huang et al. 2025, arXiv:2505.11225 | [`Hapo`], [`HapoHistory`] | correct answers shorter than the shortest correct one seen so far |
 //! | LASER | Liu et al. 2025, arXiv:2505.15612 | [`Laser`] | correct answers within a target length (step function) |
 //! | LASER-D | Liu et al. 2025, arXiv:2505.15612 | [`LaserD`], [`LaserDState`], [`LaserDTerm`] | as LASER, with difficulty-aware targets adapted from a monitor set |
 //! | LASER-DE | Liu et al. 2025, arXiv:2505.15612 | [`LaserD::rewards_de`] | as LASER-D, plus exploration: long, non-repetitive wrong answers |
+//! | LASER adaptive | Liu et al. 2025, arXiv:2505.15612 | [`LaserAdaptive`] | verified answers weighted by the batch's clip ratio (`compute_adaptive_reward`) |
+//! | `ThinkPrune` | Hou et al. 2025, arXiv:2504.01296 | [`PruneSchedule`], [`ThinkPruneTerm`] | answers within a length limit that shrinks over stages |
 //! | cosine length scaling | Yeo et al. 2025, arXiv:2502.03373 | [`CosineLength`] | short correct answers, long wrong answers (cosine schedule) |
-//! | n-gram repetition penalty | Yeo et al. 2025, arXiv:2502.03373 | [`RepetitionPenalty`], [`word_repetition_penalty`] | penalizes repeated n-grams (per sequence or per token) |
+//! | length-scaled sparse reward | Yeo et al. 2025, arXiv:2502.03373 | [`LengthScaled`] | short correct, long wrong answers; risk-averse when short |
+//! | n-gram repetition penalty | Yeo et al. 2025, arXiv:2502.03373; HAPO | [`RepetitionPenalty`], [`RepetitionRatio`], [`word_repetition_penalty`] | penalizes repeated n-grams (per sequence or per token, or their repeated fraction) |
 //! | Kimi length penalty | Kimi Team 2025, arXiv:2501.12599 | [`KimiLength`] | shorter-than-group-midrange answers |
 //! | DAPO overlong penalty | Yu et al. 2025, arXiv:2503.14476 | [`Overlong`] | penalizes lengths in the last `L_cache` tokens before `L_max` |
 //! | truncation penalty | Liu et al. 2025 (Table 2); `ProRL` arXiv:2505.24864 | [`Truncation`] | replaces or scales the reward of truncated answers |
@@ -28,8 +32,8 @@
 //! | Clip / Delta | Gao et al. 2024, arXiv:2410.15115 | [`ProcessRefine`] | bounded process rewards (no gain from adding steps) |
 //! | RM ensembles, BRME | Coste et al. 2023, arXiv:2310.02743; Yan et al. 2024, arXiv:2409.15360 | [`Ensemble`], [`brme`] | ensemble mean / min / mean − λ·std; nominal/min mix |
 //! | multi-objective | Li et al. 2025, arXiv:2503.21819 | [`MultiObjective`] | a weighted sum of normalized objectives |
-//! | PF-PPO | Zhang et al. 2024, arXiv:2409.06957 | [`Filtration`], [`reward_weights`], [`resample`], [`r_squared`] | trains on the samples where the RM is reliable (best-random, best-worst, reward-weighted) |
-//! | OREAL | Lyu et al. 2025, arXiv:2502.06781 | [`Oreal`] | binary outcomes with reshaped negatives; token importance weights |
+//! | PF-PPO | Zhang et al. 2024, arXiv:2409.06957 | [`Filtration`], [`reward_weights`], [`resample`], [`r_squared`], [`policy_weights`] | trains on the samples where the RM is reliable (best-random, best-worst, reward-weighted, thresholded policy weights) |
+//! | OREAL | Lyu et al. 2025, arXiv:2502.06781 | [`Oreal`], [`OrealRescale`] | binary outcomes with reshaped negatives; token importance weights (threshold or top-k); the loss is [`crate::loss::oreal`] |
 //! | Fine-Grained RLHF | Wu et al. 2023, arXiv:2306.01693 | [`FineGrained`] | segment-level rewards from several RMs, on segment ends |
 //! | CaRL | Jaeger et al. 2025, arXiv:2504.17838 | [`Carl`] | route progress, scaled by soft penalties; terminal penalty |
 //! | potential-based shaping | Ng, Harada & Russell 1999 | [`potential_shaping`] | `F = γΦ(s') − Φ(s)` (policy-invariant) |
@@ -79,7 +83,10 @@ pub use compose::{Batch, Pipeline, RewardTerm, Term, TokenRewardTerm, Weighted};
 pub use dense::{
     Carl, CarlVariant, FineGrained, RmSpec, SegmentScore, TerminalPotential, potential_shaping,
 };
-pub use format::{Format, FormatLength, format_only};
+pub use format::{
+    CharCurve, CharLength, Format, FormatLength, REASONING_ACTION_WORDS, ReasoningAction,
+    TagFormat, format_only,
+};
 #[cfg(feature = "alloc")]
 pub use format::{RPR_MATH_PHRASES, RPR_OPEN_ENDED_PHRASES, ReasoningPattern};
 pub use hapo::{Hapo, HapoShape, HistoryMode};
@@ -88,22 +95,24 @@ pub use hapo::{HapoHistory, HapoTerm, HistoryEntry};
 #[cfg(feature = "alloc")]
 pub use laser::laser_repetition_start;
 pub use laser::{
-    Difficulty, Laser, LaserD, LaserDState, LaserDTerm, LaserMode, MonitorBanding, Rounding,
-    TargetLen, Thresholds,
+    AdaptiveStats, Difficulty, Laser, LaserAdaptive, LaserD, LaserDState, LaserDTerm, LaserMode,
+    MonitorBanding, Rounding, TargetLen, Thresholds,
 };
 pub use length::{
-    CosineLength, GroupLengthPenalty, KimiLength, LengthSingleton, Overlong, TargetLength,
-    TargetMode, Truncation, TruncationMode,
+    CosineLength, GroupLengthPenalty, KimiLength, LengthScaled, LengthSingleton, Overlong,
+    PruneRule, PruneSchedule, TargetLength, TargetMode, ThinkPruneTerm, Truncation, TruncationMode,
 };
 pub use outcome::{Correctness, FlipNoise, FlipUnit, RprCalibration};
 pub use par::{Par, RewardShaper, RunningStats, Transform};
 pub use process::{ProcessRefine, Pure, PureBaseline, RefineMode};
 #[cfg(feature = "alloc")]
 pub use repetition::word_repetition_penalty;
-pub use repetition::{RepeatMarking, RepetitionPenalty, ngram_scratch_len, repeated_ngram_starts};
+pub use repetition::{
+    RepeatMarking, RepetitionPenalty, RepetitionRatio, ngram_scratch_len, repeated_ngram_starts,
+};
 pub use robust::{
-    Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealShaping, brme, r_squared,
-    resample, reward_weights,
+    Ensemble, Filtration, MultiObjective, Normalization, Oreal, OrealRescale, OrealShaping, brme,
+    policy_weights, r_squared, resample, reward_weights,
 };
 
 use crate::error::{Error, Result};

@@ -254,6 +254,68 @@ impl<F: Real> FlipNoise<F> {
         groups: Option<&GroupIndex<'_>>,
         rng: &mut R,
     ) -> Result<()> {
+        self.run(out, scores, None, answered, groups, rng)
+    }
+
+    /// The reference reward manager's `add_format_reward_when_wrong` branch: the noise of
+    /// [`FlipNoise::apply`], with the format score `fᵢ` (the reasoning-pattern reward,
+    /// [`ReasoningPattern`](super::ReasoningPattern)) in place of the wrong answer's score.
+    ///
+    /// # Definition
+    /// For an answered response in a unit that is **not flipped**: `r = fᵢ` if `sᵢ = lo` (a wrong
+    /// answer), else `sᵢ`. In a **flipped** unit: `r = fᵢ` if `sᵢ = hi` (a correct answer, flipped
+    /// to wrong), else `lo + hi − sᵢ`. An unanswered response keeps `sᵢ` (the reference has no
+    /// format score for it). With the default `[lo, hi] = [0, 1]` on binary scores: correct → 1,
+    /// wrong → `f`; flipped: correct → `f`, wrong → 1. The draws are those of `apply` (same order,
+    /// same count), so for the same seed the two differ only where a format score is used.
+    ///
+    /// # Shapes
+    /// `out`, `scores`, `format`, `answered`: `(B)`.
+    ///
+    /// # Errors
+    /// As [`FlipNoise::apply`]; [`Error::LengthMismatch`] and [`Error::NonFinite`] for `format`.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::{FlipNoise, FlipUnit};
+    /// use rewardkit_core::{GroupIndex, rng::SplitMix64};
+    /// let groups = GroupIndex::uniform(4, 2)?;
+    /// let scores = [1.0, 0.0, 1.0, 0.0];
+    /// let format = [0.3, 0.2, 0.6, 0.1];
+    /// let mut out = [0.0; 4];
+    /// // Rate 0: correct keep 1, wrong get their format score.
+    /// let none = FlipNoise::new(0.0f64, FlipUnit::Group)?;
+    /// none.apply_format(&mut out, &scores, &format, Some(&[true; 4]), Some(&groups), &mut SplitMix64::new(0))?;
+    /// assert_eq!(out, [1.0, 0.2, 1.0, 0.1]);
+    /// // Rate 1: correct get their format score, wrong get 1.
+    /// let all = FlipNoise::new(1.0f64, FlipUnit::Group)?;
+    /// all.apply_format(&mut out, &scores, &format, Some(&[true; 4]), Some(&groups), &mut SplitMix64::new(0))?;
+    /// assert_eq!(out, [0.3, 1.0, 0.6, 1.0]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn apply_format<R: RandomSource + ?Sized>(
+        &self,
+        out: &mut [F],
+        scores: &[F],
+        format: &[F],
+        answered: Option<&[bool]>,
+        groups: Option<&GroupIndex<'_>>,
+        rng: &mut R,
+    ) -> Result<()> {
+        ensure_len("format", scores.len(), format.len())?;
+        ensure_finite("format", format)?;
+        self.run(out, scores, Some(format), answered, groups, rng)
+    }
+
+    fn run<R: RandomSource + ?Sized>(
+        &self,
+        out: &mut [F],
+        scores: &[F],
+        format: Option<&[F]>,
+        answered: Option<&[bool]>,
+        groups: Option<&GroupIndex<'_>>,
+        rng: &mut R,
+    ) -> Result<()> {
         ensure_len("out", scores.len(), out.len())?;
         ensure_finite("scores", scores)?;
         let answered = if self.flip_unanswered {
@@ -264,14 +326,25 @@ impl<F: Real> FlipNoise<F> {
             Some(a)
         };
         let rate = self.rate.as_f64();
-        let sum = self.lo + self.hi;
-        // Whether row `i` may flip at all.
-        let flippable = move |i: usize| answered.is_none_or(|a| a.get(i).copied().unwrap_or(false));
+        let (lo, hi) = (self.lo, self.hi);
+        // The reward of row `i` with score `s` in a unit whose draw is `flip`.
+        let value = move |i: usize, flip: bool, s: F| -> F {
+            if !answered.is_none_or(|a| a.get(i).copied().unwrap_or(false)) {
+                return s;
+            }
+            let f = format.and_then(|f| f.get(i).copied());
+            match (flip, f) {
+                (true, Some(f)) if s == hi => f,
+                (false, Some(f)) if s == lo => f,
+                (true, _) => lo + hi - s,
+                (false, _) => s,
+            }
+        };
         match self.unit {
             FlipUnit::Sample => {
                 for (i, (o, &s)) in out.iter_mut().zip(scores).enumerate() {
                     let flip = rng.next_f64() < rate;
-                    *o = if flip && flippable(i) { sum - s } else { s };
+                    *o = value(i, flip, s);
                 }
             }
             FlipUnit::Group => {
@@ -281,17 +354,17 @@ impl<F: Real> FlipNoise<F> {
                     out: &'a mut [F],
                     scores: &'a [F],
                     rate: f64,
-                    sum: F,
-                    flippable: P,
+                    value: P,
                     rng: &'a mut R,
                 }
-                impl<F: Real, R: RandomSource + ?Sized, P: Fn(usize) -> bool> GroupVisitor for V<'_, F, R, P> {
+                impl<F: Real, R: RandomSource + ?Sized, P: Fn(usize, bool, F) -> F> GroupVisitor
+                    for V<'_, F, R, P>
+                {
                     fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
                         let flip = self.rng.next_f64() < self.rate;
-                        let (sum, scores, flippable) = (self.sum, self.scores, &self.flippable);
+                        let (scores, value) = (self.scores, &self.value);
                         rows.fill(self.out, |i| {
-                            let s = scores.get(i).copied().unwrap_or(F::ZERO);
-                            if flip && flippable(i) { sum - s } else { s }
+                            value(i, flip, scores.get(i).copied().unwrap_or(F::ZERO))
                         });
                         Ok(())
                     }
@@ -300,8 +373,7 @@ impl<F: Real> FlipNoise<F> {
                     out: &mut *out,
                     scores,
                     rate,
-                    sum,
-                    flippable,
+                    value,
                     rng,
                 })?;
             }

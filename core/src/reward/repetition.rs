@@ -324,6 +324,88 @@ impl<F: Real> RepetitionPenalty<F> {
     }
 }
 
+/// HAPO's unique-`n`-gram repetition ratio (`compute_repetition_penalty_reward_1`, Huang et
+/// al.[^1]), beside the position-marking [`RepetitionPenalty`].
+///
+/// # Definition
+/// Over the `m = L − n + 1` token `n`-grams of a response, `r = (1 − #distinct/m)·p`, `p ≤ 0`:
+/// the fraction of `n`-gram occurrences that repeat an earlier one, times the penalty. `r = 0`
+/// when `p = 0` (the reference returns before counting) or `L < n` (no `n`-gram: the reference
+/// divides by zero). Counting is exact ([`repeated_ngram_starts`]: `#distinct = m − #repeated
+/// starts`). `r ∈ [p·(m − 1)/m, 0]`. Defaults: `n = 3`, `p = −1`.
+///
+/// # Shapes
+/// `tokens`: `(L)`; `flags`: `≥ L` (`bool`); `scratch`: `≥` [`ngram_scratch_len`]`(L)` (`u32`).
+/// As a term (behind `alloc`): `tokens`, `out`: `(B)`.
+///
+/// # Errors
+/// [`RepetitionRatio::new`]: `InvalidParam` for `n = 0` or `p > 0` (the reference raises) or a
+/// non-finite `p`. [`RepetitionRatio::value`]: `InvalidParam` for an empty response; buffer-size
+/// `LengthMismatch`; `TooLarge`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{RepetitionRatio, ngram_scratch_len};
+/// let rep = RepetitionRatio::<f64>::new(2, -1.0)?;
+/// // Bigrams of (5, 6, 5, 6, 7): (5,6) (6,5) (5,6) (6,7): 3 distinct of 4.
+/// let (mut flags, mut scratch) = ([false; 5], vec![0u32; ngram_scratch_len(5)]);
+/// assert_eq!(rep.value(&[5, 6, 5, 6, 7], &mut flags, &mut scratch)?, -0.25);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Huang et al. (2025), arXiv:2505.11225 (`HCY123902/HAPO`, `utils.py`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RepetitionRatio<F> {
+    ngram: usize,
+    penalty: F,
+}
+
+impl<F: Real> Default for RepetitionRatio<F> {
+    fn default() -> Self {
+        Self {
+            ngram: 3,
+            penalty: -F::ONE,
+        }
+    }
+}
+
+impl<F: Real> RepetitionRatio<F> {
+    /// `n >= 1` and penalty `p <= 0`.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn new(ngram: usize, penalty: F) -> Result<Self> {
+        let p = RepetitionPenalty::new(ngram, penalty, RepeatMarking::All)?;
+        Ok(Self {
+            ngram,
+            penalty: p.penalty,
+        })
+    }
+
+    /// The ratio penalty of one response.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn value(&self, tokens: &[u32], flags: &mut [bool], scratch: &mut [u32]) -> Result<F> {
+        if tokens.is_empty() {
+            return Err(Error::InvalidParam {
+                name: "tokens",
+                value: 0.0,
+                expected: "a non-empty response",
+            });
+        }
+        if self.penalty == F::ZERO || tokens.len() < self.ngram {
+            return Ok(F::ZERO);
+        }
+        let m = tokens.len() + 1 - self.ngram;
+        let repeated = repeated_ngram_starts(flags, scratch, tokens, self.ngram)?;
+        Ok(F::lit(
+            (usize_f64(repeated) / usize_f64(m)) * self.penalty.as_f64(),
+        ))
+    }
+}
+
 #[cfg(feature = "alloc")]
 mod terms {
     use alloc::vec;
@@ -347,6 +429,24 @@ mod terms {
                 (vec![false; max], vec![0u32; super::ngram_scratch_len(max)]);
             for (o, t) in out.iter_mut().zip(tokens) {
                 *o = self.sequence(t, &mut flags, &mut scratch)?;
+            }
+            Ok(())
+        }
+    }
+
+    impl<F: Real> RewardTerm<F> for super::RepetitionRatio<F> {
+        fn name(&self) -> &'static str {
+            "repetition_ratio"
+        }
+
+        fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+            let tokens = batch.tokens()?;
+            ensure_len("out", tokens.len(), out.len())?;
+            let max = tokens.iter().map(|t| t.len()).max().unwrap_or(0);
+            let (mut flags, mut scratch) =
+                (vec![false; max], vec![0u32; super::ngram_scratch_len(max)]);
+            for (o, t) in out.iter_mut().zip(tokens) {
+                *o = self.value(t, &mut flags, &mut scratch)?;
             }
             Ok(())
         }

@@ -521,6 +521,60 @@ impl Filtration {
     }
 }
 
+/// PF-PPO's policy weights (`put_weight`, Zhang et al.[^1]): the policy loss keeps the samples whose
+/// reward clears a threshold, the value loss keeps every sample.
+///
+/// # Definition
+/// `w_{i,t} = 1{rᵢ > τ}` at every valid token of row `i`, 0 at masked positions; the value-loss
+/// weights of the reference are all 1 (nothing to compute). The reference hard-codes `τ = 5.0` (its
+/// RM's scale) and draws a random "other" sample it never uses; rewardkit makes `τ` a parameter and
+/// draws nothing. Pass the result to [`PolicyInputs::with_weights`](crate::loss::PolicyInputs::with_weights)
+/// (the reference multiplies the per-token PPO loss by it before its masked mean).
+///
+/// # Shapes
+/// `out`: `(B, T)` (the mask's shape); `rewards`: `(B)`.
+///
+/// # Errors
+/// [`Error::InvalidParam`] for a non-finite `τ`; [`Error::LengthMismatch`] unless `out` has the
+/// mask's shape and `rewards` one entry per row; [`Error::NonFinite`] for a NaN/∞ reward. Returns the
+/// number of rows kept.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::policy_weights;
+/// use rewardkit_core::Mask;
+/// let bits = [true, true, true, false];
+/// let mut w = [9.0f32; 4];
+/// let kept = policy_weights(&mut w, &[6.0, 5.0], 5.0, Mask::new(&bits, 2)?)?;
+/// assert_eq!((kept, w), (1, [1.0, 1.0, 0.0, 0.0])); // 5.0 is not above the threshold
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: Zhang et al. (2024), arXiv:2409.06957 (`swtheing/PF-PPO-RLHF`,
+///     `openrlhf_filter/trainer/ppo_trainer.py::put_weight`, `openrlhf_filter/models/loss.py`).
+pub fn policy_weights<F: Real>(
+    out: &mut [F],
+    rewards: &[F],
+    threshold: F,
+    mask: Mask<'_>,
+) -> Result<usize> {
+    let tau = param_finite("threshold", threshold)?;
+    let shape = mask.shape();
+    shape.check("out", out.len())?;
+    shape.check_batch("rewards", rewards.len())?;
+    ensure_finite("rewards", rewards)?;
+    let t = shape.seq_len();
+    let mut kept = 0usize;
+    for ((row, bits), &r) in out.chunks_exact_mut(t).zip(mask.rows()).zip(rewards) {
+        let keep = r > tau;
+        kept += usize::from(keep);
+        for (o, &m) in row.iter_mut().zip(bits) {
+            *o = if keep && m { F::ONE } else { F::ZERO };
+        }
+    }
+    Ok(kept)
+}
+
 /// PF-PPO's reward-weighted variant as verl implements it (`use_pf_ppo`, `reweight_method = "pow"`):
 /// sampling weights `wᵢ = |rᵢ|^p` (default `p = 2`), for [`resample`].
 ///
@@ -695,6 +749,181 @@ pub enum OrealShaping<F> {
         /// `ε`.
         eps: F,
     },
+}
+
+/// How OREAL turns a token-level RM's correctness probabilities into token weights
+/// (`threshold_rescale`, `topk_rescale`).
+///
+/// # Definition
+/// Per row, `c_t = σ((1/t)·Σ_{u≤t} z_u)` over the row's valid tokens (the cumulative mean of the
+/// token RM's logits), the positive weights come from `c_t` and the negative ones from `1 − c_t`:
+/// - `Threshold { positive: τ⁺, negative: τ⁻ }`: `w = clip((p − τ)/(1 − τ), 0, 1)` (defaults
+///   0.5, 0.5: `w⁺ = clip(2c − 1, 0, 1)`); `τ ∈ [0, 1)`.
+/// - `TopK { positive: ρ⁺, negative: ρ⁻ }`: of a row's `T` valid tokens, the `k = ⌊T·ρ⌋` with the
+///   largest `p` get `(p − p_min)/(p_max − p_min)` (min and max over those `k`; 1 when they are
+///   equal), the others 0. `ρ ∈ (0, 1]`; the reference config's alternative is `ρ = 0.25`. Ties at
+///   the `k`-th value keep the earliest tokens (`torch.topk` leaves the choice unspecified; it
+///   matters only when the `k` values are all equal). A row with `k = 0` (`T·ρ < 1`) is
+///   [`Error::TooFewValid`]: the reference raises there (`max()` of an empty tensor).
+///
+/// # Errors
+/// [`OrealRescale::check`]: [`Error::InvalidParam`] for a threshold outside `[0, 1)` or a ratio
+/// outside `(0, 1]`.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::OrealRescale;
+/// assert!(OrealRescale::Threshold { positive: 1.0f64, negative: 0.5 }.check().is_err());
+/// assert!(OrealRescale::TopK { positive: 0.25f64, negative: 0.25 }.check().is_ok());
+/// ```
+///
+/// Citation: `InternLM/OREAL`, `train_oreal.py` (`threshold_rescale`, `topk_rescale`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OrealRescale<F> {
+    /// `threshold_rescale` with `correct_threshold`, `incorrect_threshold`.
+    Threshold {
+        /// `τ⁺` (on `c`).
+        positive: F,
+        /// `τ⁻` (on `1 − c`).
+        negative: F,
+    },
+    /// `topk_rescale` with `correct_topk_ratio`, `incorrect_topk_ratio`.
+    TopK {
+        /// `ρ⁺` (on `c`).
+        positive: F,
+        /// `ρ⁻` (on `1 − c`).
+        negative: F,
+    },
+}
+
+impl<F: Real> Default for OrealRescale<F> {
+    fn default() -> Self {
+        Self::Threshold {
+            positive: F::lit(0.5),
+            negative: F::lit(0.5),
+        }
+    }
+}
+
+impl<F: Real> OrealRescale<F> {
+    /// Validates the thresholds or ratios.
+    ///
+    /// # Errors
+    /// See the type-level docs.
+    pub fn check(self) -> Result<Self> {
+        match self {
+            Self::Threshold { positive, negative } => {
+                for (name, t) in [
+                    ("correct_threshold", positive),
+                    ("incorrect_threshold", negative),
+                ] {
+                    let t = param_in(name, t, F::ZERO, F::ONE, "a threshold in [0, 1)")?;
+                    if t == F::ONE {
+                        return Err(crate::error::invalid(name, t, "a threshold in [0, 1)"));
+                    }
+                }
+            }
+            Self::TopK { positive, negative } => {
+                for (name, r) in [
+                    ("correct_topk_ratio", positive),
+                    ("incorrect_topk_ratio", negative),
+                ] {
+                    let r = param_in(name, r, F::ZERO, F::ONE, "a ratio in (0, 1]")?;
+                    if r == F::ZERO {
+                        return Err(crate::error::invalid(name, r, "a ratio in (0, 1]"));
+                    }
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// `threshold_rescale(p, τ) = clip((p − τ)/(1 − τ), 0, 1)`.
+#[inline]
+fn threshold_rescale(p: f64, tau: f64) -> f64 {
+    ((p - tau) / (1.0 - tau)).clamp(0.0, 1.0)
+}
+
+/// The running correctness probabilities `c_t` of one row's valid tokens, in order.
+fn cum_probs<'a, F: Real>(z: &'a [F], bits: &'a [bool]) -> impl Iterator<Item = f64> + 'a {
+    let (mut sum, mut count) = (0.0f64, 0usize);
+    z.iter().zip(bits).filter(|(_, m)| **m).map(move |(z, _)| {
+        sum += z.as_f64();
+        count += 1;
+        sigmoid(sum / usize_f64(count))
+    })
+}
+
+/// `topk_rescale` of one row: writes the weights of the valid positions (`prob` maps `c_t` to the
+/// ranked probability), using `scratch[..T]`.
+fn topk_row<F: Real>(
+    out: &mut [F],
+    scratch: &mut [f64],
+    z: &[F],
+    bits: &[bool],
+    ratio: f64,
+    prob: impl Fn(f64) -> f64,
+) -> Result<()> {
+    let n = bits.iter().filter(|&&m| m).count();
+    if n == 0 {
+        out.iter_mut().for_each(|o| *o = F::ZERO);
+        return Ok(());
+    }
+    // int(prob.numel() * topk_ratio)
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "0 <= T·ρ <= T, a usize"
+    )]
+    let k = num_traits::Float::floor(usize_f64(n) * ratio) as usize;
+    if k == 0 {
+        return Err(Error::TooFewValid {
+            what: "top-k tokens (floor(T * ratio))",
+            count: 0,
+            min: 1,
+        });
+    }
+    let vals = scratch.get_mut(..n).ok_or(Error::LengthMismatch {
+        what: "scratch",
+        expected: n,
+        got: 0,
+    })?;
+    for (v, c) in vals.iter_mut().zip(cum_probs(z, bits)) {
+        *v = prob(c);
+    }
+    vals.sort_unstable_by(|a, b| b.total_cmp(a));
+    let (hi, kth) = (
+        vals.first().copied().unwrap_or(0.0),
+        vals.get(k - 1).copied().unwrap_or(0.0),
+    );
+    let above = vals.iter().take(k).filter(|&&v| v > kth).count();
+    let mut ties_left = k - above;
+    let mut cs = cum_probs(z, bits);
+    for (o, &m) in out.iter_mut().zip(bits) {
+        if !m {
+            *o = F::ZERO;
+            continue;
+        }
+        let v = prob(cs.next().unwrap_or(0.0));
+        let chosen = if v > kth {
+            true
+        } else if v == kth && ties_left > 0 {
+            ties_left -= 1;
+            true
+        } else {
+            false
+        };
+        *o = F::lit(if !chosen {
+            0.0
+        } else if hi == kth {
+            1.0
+        } else {
+            (v - kth) / (hi - kth)
+        });
+    }
+    Ok(())
 }
 
 /// OREAL: outcome-reward RL with reshaped negatives and token importance (Lyu et al.[^1]).
@@ -882,6 +1111,42 @@ impl<F: Real> Oreal<F> {
         groups.visit(&mut V { keep, correct, rng })
     }
 
+    /// OREAL's trajectory filter with `only_keep_1_pair = false`: every sample of a group with both
+    /// outcomes is kept; groups with pass rate 0 or 1 are dropped. No randomness.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`].
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::Oreal;
+    /// use rewardkit_core::GroupIndex;
+    /// let groups = GroupIndex::uniform(6, 3)?;
+    /// let mut keep = [false; 6];
+    /// Oreal::<f32>::filter_all(&mut keep, &[true, false, false, true, true, true], &groups)?;
+    /// assert_eq!(keep, [true, true, true, false, false, false]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    ///
+    /// Citation: `InternLM/OREAL`, `oreal/datasets/trajectory.py::TrajectoryDatasetWithFilter`.
+    pub fn filter_all(keep: &mut [bool], correct: &[bool], groups: &GroupIndex<'_>) -> Result<()> {
+        groups.check_rows("correct", correct.len())?;
+        ensure_len("keep", correct.len(), keep.len())?;
+        struct V<'a> {
+            keep: &'a mut [bool],
+            correct: &'a [bool],
+        }
+        impl GroupVisitor for V<'_> {
+            fn visit<G: GroupRows>(&mut self, _g: usize, rows: G) -> Result<()> {
+                let n_pos = rows.values(self.correct).filter(|&c| c).count();
+                let mixed = n_pos > 0 && n_pos < rows.len();
+                rows.fill(self.keep, |_| mixed);
+                Ok(())
+            }
+        }
+        groups.visit(&mut V { keep, correct })
+    }
+
     /// Token importance weights `(w⁺, w⁻)` from a token-level RM's logits: 0 on masked tokens,
     /// whose logits are never read (they may hold anything, NaN included).
     ///
@@ -903,35 +1168,95 @@ impl<F: Real> Oreal<F> {
     /// # Ok::<(), rewardkit_core::Error>(())
     /// ```
     pub fn token_weights(pos: &mut [F], neg: &mut [F], logits: &[F], mask: Mask<'_>) -> Result<()> {
+        Self::token_weights_rescaled(pos, neg, &mut [], logits, mask, OrealRescale::default())
+    }
+
+    /// Token importance weights `(w⁺, w⁻)` with any [`OrealRescale`]: 0 on masked tokens, whose
+    /// logits are never read.
+    ///
+    /// # Shapes
+    /// `pos`, `neg`, `logits`: `(B, T)`; `scratch`: `≥ T` entries for `TopK` (unused, may be empty,
+    /// for `Threshold`).
+    ///
+    /// # Errors
+    /// As [`OrealRescale::check`]; [`Error::LengthMismatch`] (a short `scratch` for `TopK`);
+    /// [`Error::NonFinite`] for a NaN/∞ logit at a valid token; [`Error::Overflow`] if a row's
+    /// running logit sum overflows; [`Error::TooFewValid`] for a non-empty row where `⌊T·ρ⌋ = 0`.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::{Oreal, OrealRescale};
+    /// use rewardkit_core::Mask;
+    /// let bits = [true; 4];
+    /// // Logits 2, −2, 4, 0: cumulative means 2, 0, 4/3, 1.
+    /// let (mut pos, mut neg, mut scratch) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    /// let top = OrealRescale::TopK { positive: 0.5, negative: 0.5 };
+    /// Oreal::token_weights_rescaled(&mut pos, &mut neg, &mut scratch, &[2.0, -2.0, 4.0, 0.0],
+    ///     Mask::new(&bits, 4)?, top)?;
+    /// // k = 2: the largest c are at t = 0 (σ(2)) and t = 2 (σ(4/3)): 1 and 0 after min-max.
+    /// assert_eq!(pos, [1.0, 0.0, 0.0, 0.0]);
+    /// // 1 − c is largest at t = 1 (½) and t = 3 (1 − σ(1)).
+    /// assert_eq!(neg, [0.0, 1.0, 0.0, 0.0]);
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn token_weights_rescaled(
+        pos: &mut [F],
+        neg: &mut [F],
+        scratch: &mut [f64],
+        logits: &[F],
+        mask: Mask<'_>,
+        rescale: OrealRescale<F>,
+    ) -> Result<()> {
+        let rescale = rescale.check()?;
         let shape = mask.shape();
         shape.check("logits", logits.len())?;
         shape.check("pos", pos.len())?;
         shape.check("neg", neg.len())?;
         super::ensure_finite_masked("logits", logits, mask.bits())?;
         let t = shape.seq_len();
+        if matches!(rescale, OrealRescale::TopK { .. }) && scratch.len() < t {
+            return Err(Error::LengthMismatch {
+                what: "scratch",
+                expected: t,
+                got: scratch.len(),
+            });
+        }
         for (((p, n), z), bits) in pos
             .chunks_exact_mut(t)
             .zip(neg.chunks_exact_mut(t))
             .zip(logits.chunks_exact(t))
             .zip(mask.rows())
         {
-            let (mut sum, mut count) = (0.0f64, 0usize);
-            for (((p, n), z), &m) in p.iter_mut().zip(n.iter_mut()).zip(z).zip(bits) {
-                if m {
-                    sum += z.as_f64();
-                    count += 1;
-                    let c = sigmoid(sum / usize_f64(count));
-                    *p = F::lit((2.0 * c - 1.0).clamp(0.0, 1.0));
-                    *n = F::lit((1.0 - 2.0 * c).clamp(0.0, 1.0));
-                } else {
-                    *p = F::ZERO;
-                    *n = F::ZERO;
-                }
-            }
-            if !sum.is_finite() {
+            let sum: f64 = z
+                .iter()
+                .zip(bits)
+                .filter(|(_, m)| **m)
+                .map(|(z, _)| z.as_f64())
+                .sum();
+            if !sum.is_finite() || cum_probs(z, bits).any(|c| !c.is_finite()) {
                 return Err(Error::Overflow {
                     what: "token logit sum",
                 });
+            }
+            match rescale {
+                OrealRescale::Threshold { positive, negative } => {
+                    let (tp, tn) = (positive.as_f64(), negative.as_f64());
+                    let mut cs = cum_probs(z, bits);
+                    for ((p, n), &m) in p.iter_mut().zip(n.iter_mut()).zip(bits) {
+                        if m {
+                            let c = cs.next().unwrap_or(0.5);
+                            *p = F::lit(threshold_rescale(c, tp));
+                            *n = F::lit(threshold_rescale(1.0 - c, tn));
+                        } else {
+                            *p = F::ZERO;
+                            *n = F::ZERO;
+                        }
+                    }
+                }
+                OrealRescale::TopK { positive, negative } => {
+                    topk_row(p, scratch, z, bits, positive.as_f64(), |c| c)?;
+                    topk_row(n, scratch, z, bits, negative.as_f64(), |c| 1.0 - c)?;
+                }
             }
         }
         Ok(())

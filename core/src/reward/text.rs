@@ -14,6 +14,9 @@
 //! | [`extract_answer`] | `parse_answer` (behind `alloc`) |
 //! | [`has_answer`] | `len(parse_answer(r)) > 0`, ignoring answers of only whitespace (behind `alloc`) |
 //! | [`count_non_overlapping`] | Python's `str.count` |
+//! | [`soft_format`] | `soft_format_reward_func`: `re.search(r"<think>.*?</think>\s*<answer>.*?</answer>", DOTALL)` |
+//! | [`strict_format`] | `strict_format_reward_func`: the same anchored, `^\s*…\s*$` |
+//! | [`think_and_answer`] | the noisy-reward reference's `extract_think_and_answer` (last tags) |
 //!
 //! # Where the reference looks for an answer
 //! Inside the first `<answer>` … last `</answer>` block if there is one: its last `\boxed{…}`, else
@@ -62,7 +65,6 @@ pub(crate) fn rfind_str(hay: &str, needle: &str) -> Option<usize> {
 
 /// Python's `str.isspace` for one character: Unicode `White_Space` plus the separators
 /// `U+001C`–`U+001F`.
-#[cfg(feature = "alloc")]
 #[inline]
 pub(crate) fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
@@ -527,6 +529,169 @@ pub fn count_non_overlapping(hay: &str, needle: &str) -> usize {
     } else {
         hay.matches(needle).count()
     }
+}
+
+/// The text after leading Python whitespace (`\s*` at the start).
+#[inline]
+fn skip_py_space(s: &str) -> &str {
+    s.trim_start_matches(is_py_space)
+}
+
+/// The end of the first `</think>\s*<answer>` in `body` (the `<answer>` wholly inside `body`):
+/// the middle of the surrogate format patterns.
+fn think_then_answer(body: &str) -> Option<usize> {
+    const CLOSE: &str = "</think>";
+    const OPEN: &str = "<answer>";
+    let mut from = 0usize;
+    while let Some(p) = body.get(from..).and_then(|r| find_str(r, CLOSE)) {
+        let after = from + p + CLOSE.len();
+        let rest = body.get(after..).unwrap_or("");
+        let skipped = skip_py_space(rest);
+        if skipped.starts_with(OPEN) {
+            let end = after + (rest.len() - skipped.len()) + OPEN.len();
+            return Some(end);
+        }
+        from = after;
+    }
+    None
+}
+
+/// The surrogate paper's `soft_format_reward_func`: does `re.search(r"<think>.*?</think>\s*<answer>.*?</answer>",
+/// text, re.DOTALL)` match? (`\s` is Python's Unicode whitespace.)
+///
+/// # Definition
+/// A `<think>`, later a `</think>` followed by whitespace only and then `<answer>`, and later a
+/// `</answer>`; anything (newlines included) may stand between.
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::text::soft_format;
+/// assert!(soft_format("x <think>a</think>\n <answer>4</answer> y"));
+/// assert!(!soft_format("<think>a</think> so <answer>4</answer>")); // text between the blocks
+/// assert!(!soft_format("<think>a</think><answer>4"));
+/// ```
+pub fn soft_format(text: &str) -> bool {
+    let Some(i) = find_str(text, "<think>") else {
+        return false;
+    };
+    let rest = text.get(i + "<think>".len()..).unwrap_or("");
+    // The first `</think>` followed by `<answer>` leaves the most room for the `</answer>`.
+    match think_then_answer(rest) {
+        Some(end) => rest
+            .get(end..)
+            .is_some_and(|r| find_str(r, "</answer>").is_some()),
+        None => false,
+    }
+}
+
+/// The surrogate paper's `strict_format_reward_func`: does
+/// `re.search(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", text, re.DOTALL)` match?
+///
+/// # Definition
+/// After leading whitespace the text starts with `<think>`, before trailing whitespace it ends with
+/// `</answer>`, and between them some `</think>` is followed by whitespace only and then
+/// `<answer>` (the whole response is one reasoning block and one answer block).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::text::strict_format;
+/// assert!(strict_format(" <think>a</think>\n<answer>4</answer>\n"));
+/// assert!(!strict_format("<think>a</think><answer>4</answer> done"));
+/// assert!(!strict_format("Sure. <think>a</think><answer>4</answer>"));
+/// ```
+pub fn strict_format(text: &str) -> bool {
+    let t = skip_py_space(text).trim_end_matches(is_py_space);
+    let (open, close) = ("<think>", "</answer>");
+    if !t.starts_with(open) || !t.ends_with(close) || t.len() < open.len() + close.len() {
+        return false;
+    }
+    t.get(open.len()..t.len() - close.len())
+        .is_some_and(|body| think_then_answer(body).is_some())
+}
+
+/// The noisy-reward reference's `extract_think_and_answer`: the reasoning and the answer of a
+/// response, from the **last** `<think>`, `</think>`, `<answer>` and `</answer>`.
+///
+/// # Definition
+/// With the last occurrence of each tag: `Some((think, answer))` when all four occur, the
+/// reasoning is not empty and ends before the answer block starts, and the answer is not empty:
+/// `think = text[<think> + 7 .. </think>]`, `answer = text[<answer> + 8 .. </answer>]`. `None`
+/// otherwise (the reference returns `(None, None)` and marks the response's format invalid).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::text::think_and_answer;
+/// assert_eq!(think_and_answer("<think>plan</think> <answer>42</answer>"), Some(("plan", "42")));
+/// assert_eq!(think_and_answer("<think></think><answer>42</answer>"), None); // empty reasoning
+/// assert_eq!(think_and_answer("<answer>1</answer><think>a</think>"), None); // wrong order
+/// ```
+///
+/// Citation: Lv et al. (2025), arXiv:2505.22653 (`trestad/Noisy-Rewards-in-Learning-to-Reason`,
+/// `verl/verl/workers/fsdp_workers.py::RewardModelWorker.extract_think_and_answer`).
+pub fn think_and_answer(text: &str) -> Option<(&str, &str)> {
+    let ts = rfind_str(text, "<think>")?;
+    let te = rfind_str(text, "</think>")?;
+    let a_s = rfind_str(text, "<answer>")?;
+    let a_e = rfind_str(text, "</answer>")?;
+    if te > ts + "<think>".len() && a_e > a_s + "<answer>".len() && te < a_s {
+        Some((
+            text.get(ts + "<think>".len()..te)?,
+            text.get(a_s + "<answer>".len()..a_e)?,
+        ))
+    } else {
+        None
+    }
+}
+
+/// Python's `\w` for one character of a `str` pattern, approximated with Rust's Unicode tables:
+/// alphanumeric or `_`. (Python's class is the letter and number categories plus `_`; Rust's
+/// `Alphabetic` also holds combining marks and symbols with `Other_Alphabetic`, such as U+0345 or
+/// U+24B6, which Python does not count as word characters.)
+#[inline]
+pub(crate) fn is_py_word(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+/// Python's case-insensitive comparison (`re.IGNORECASE` on `str`) of one text character with a
+/// pattern character that is ASCII lower case, a digit or `_`: the same character, its ASCII
+/// upper case, or one of the four non-ASCII characters that fold to an ASCII letter in Python's
+/// regex engine (`İ`, `ı` → `i`; `ſ` → `s`; the Kelvin sign `K` → `k`).
+#[inline]
+fn py_ci_eq(c: char, k: char) -> bool {
+    c == k
+        || (c.is_ascii() && c.to_ascii_lowercase() == k)
+        || match c {
+            '\u{130}' | '\u{131}' => k == 'i',
+            '\u{17f}' => k == 's',
+            '\u{212a}' => k == 'k',
+            _ => false,
+        }
+}
+
+/// Number of whole-word, case-insensitive occurrences of `words` in `text`: Python's
+/// `len(re.findall(r"\b(?:w1|w2|…)\b", text, flags=re.IGNORECASE))`. Each word must be
+/// non-empty ASCII lower case, digits or `_` (checked by the callers).
+///
+/// # Definition
+/// The text splits into maximal runs of word characters (`is_py_word`); a run counts once if it
+/// equals one of the words case-insensitively (Python's folding, see `py_ci_eq`).
+pub(crate) fn count_words_ci(text: &str, words: &[&str]) -> usize {
+    text.split(|c: char| !is_py_word(c))
+        .filter(|run| {
+            !run.is_empty()
+                && words.iter().any(|w| {
+                    let mut rc = run.chars();
+                    let mut wc = w.chars();
+                    loop {
+                        match (rc.next(), wc.next()) {
+                            (None, None) => break true,
+                            (Some(c), Some(k)) if py_ci_eq(c, k) => {}
+                            _ => break false,
+                        }
+                    }
+                })
+        })
+        .count()
 }
 
 #[cfg(test)]

@@ -31,12 +31,13 @@
 
 use std::time::Instant;
 
-use rewardkit_core::advantage::Grpo;
-use rewardkit_core::loss::Aggregation;
-use rewardkit_core::{GroupIndex, KlPenalty};
+use rewardkit_core::advantage::{AdvantageConfig, AdvantagePlan, Stages};
+use rewardkit_core::loss::{Aggregation, PolicyLoss, PolicyLossKind};
+use rewardkit_core::stats::Whiten;
+use rewardkit_core::{AdvantageEstimator, GroupIndex, KlPenalty};
 use rewardkit_gpu::{
-    Gemm, GpuBuffer, GpuContext, GpuError, GpuGroups, GpuLossKind, GpuPolicyLoss, GroupEstimator,
-    MatmulTiles, PolicyBuffers, RlStepBuffers, ScanMode,
+    Gemm, GpuBuffer, GpuContext, GpuError, GpuGroups, MatmulTiles, PolicyBuffers, RlStepBuffers,
+    ScanMode,
 };
 
 struct Args {
@@ -240,9 +241,15 @@ fn run() -> Result<(), GpuError> {
         let groups = GpuGroups::new(&ctx, &gi)?;
         let s = ctx.upload(&fill(b, 0.0, 1.0, 4))?;
         let out = ctx.zeros::<f32>(b)?;
-        let est = GroupEstimator::Grpo(Grpo::default());
+        let plan = AdvantagePlan::<f32>::new(AdvantageEstimator::Grpo, &AdvantageConfig::default())
+            .map_err(GpuError::Core)?;
+        let Stages::Sequence(stages) = plan.stages else {
+            return Err(GpuError::Unsupported {
+                feature: "a token-level GRPO plan",
+            });
+        };
         let t = time(&ctx, args.iters, || {
-            ctx.group_advantages(&out, &s, None, &groups, est)
+            ctx.group_advantages(&out, &s, None, &groups, &stages.group)
         })?;
         report("grpo (K = 16, CSR index)", t, (b * 12) as f64);
     }
@@ -267,7 +274,7 @@ fn run() -> Result<(), GpuError> {
         let x = ctx.upload(&fill(tok, -1.0, 1.0, 21))?;
         let m = ctx.upload(&vec![1u32; tok])?;
         let out = ctx.zeros::<f32>(tok)?;
-        let w = rewardkit_gpu::GpuWhiten::default();
+        let w = Whiten::default();
         let t = time(&ctx, args.iters, || ctx.masked_whiten(&out, &x, &m, &w))?;
         report("masked_whiten (2 passes)", t, (tok * 12) as f64);
     }
@@ -294,7 +301,7 @@ fn run() -> Result<(), GpuError> {
             weights: None,
             entropy: None,
         };
-        let loss = GpuPolicyLoss::new(GpuLossKind::Vanilla);
+        let loss = PolicyLoss::new(PolicyLossKind::Vanilla);
         let agg = Aggregation::TokenMean;
         let t = time(&ctx, args.iters, || {
             ctx.policy_loss(&grad, &rb, &inp, seq, &loss)?;
@@ -352,11 +359,18 @@ fn run() -> Result<(), GpuError> {
             advantages: &adv,
             mask: &m,
         };
-        let loss = GpuPolicyLoss::new(GpuLossKind::Vanilla).with_entropy_coef(0.01)?;
+        let loss = PolicyLoss::new(PolicyLossKind::Vanilla)
+            .with_entropy_coef(0.01)
+            .map_err(GpuError::Core)?;
         let t = time(&ctx, args.iters, || {
             ctx.rl_step(&s, seq, v, &loss, &Aggregation::TokenMean)
         })?;
-        report("fused rl_step (logits → grad)", t, (rows * v * 8) as f64);
+        // Minimum bytes: the logits read once, the gradient read and written (it accumulates).
+        report(
+            "fused rl_step (logits → grad +=)",
+            t,
+            (rows * v * 12) as f64,
+        );
     }
 
     // Transformer ops (llm.c's), memory-bound: minimum bytes moved per element.

@@ -129,7 +129,7 @@ impl GpuContext {
     /// Log-probabilities of given tokens (TRL's `selective_log_softmax`).
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::logprobs_forward`], in `f32`.
+    /// As [`rewardkit_core::logits::logprobs_forward`], in `f32`.
     ///
     /// # Shapes
     /// `out`, `ids`: `(N)`; `logits`: `(N, V)`.
@@ -168,11 +168,14 @@ impl GpuContext {
         )
     }
 
-    /// Gradient of token log-probabilities with respect to the logits, `g·([v = id] − π_v)`
-    /// (overwrites `grad_logits`).
+    /// Backward of [`GpuContext::logprobs_forward`], accumulating:
+    /// `grad_logits += g·([v = id] − π_v)`.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::logprobs_backward`].
+    /// As [`rewardkit_core::logits::logprobs_backward`] (which reads the forward pass's row
+    /// statistics; the kernel recomputes them from the logits): `grad_logits[n, v] +=
+    /// gₙ·([v = idₙ] − π_{n,v})`, in `f32`. Rows with `gₙ = 0` (masked tokens) are not read or
+    /// written, so several loss terms add into one `(N, V)` buffer (zero it once).
     ///
     /// # Shapes
     /// `grad_logits`, `logits`: `(N, V)`; `grad_out`, `ids`: `(N)`.
@@ -202,7 +205,7 @@ impl GpuContext {
     /// Entropy per row.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::entropy_forward`].
+    /// As [`rewardkit_core::logits::entropy_forward`].
     ///
     /// # Shapes
     /// `out`: `(N)`; `logits`: `(N, V)`.
@@ -218,10 +221,12 @@ impl GpuContext {
         self.logits_op(&ENTROPY_FORWARD, out, true, logits, None, None, None, vocab)
     }
 
-    /// Gradient of the entropy, `−g·π_v·(log π_v + H)` (overwrites `grad_logits`).
+    /// Backward of [`GpuContext::entropy_forward`], accumulating:
+    /// `grad_logits += −g·π_v·(log π_v + H)`.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::entropy_backward`].
+    /// As [`rewardkit_core::logits::entropy_backward`] (the kernel recomputes the row statistics
+    /// and `H`), in `f32`; rows with `gₙ = 0` are left as they are.
     ///
     /// # Shapes
     /// `grad_logits`, `logits`: `(N, V)`; `grad_out`: `(N)`.
@@ -250,7 +255,7 @@ impl GpuContext {
     /// Exact `KL(π‖π_ref)` per row from policy and reference logits.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::full_kl_forward`].
+    /// As [`rewardkit_core::logits::full_kl_forward`].
     ///
     /// # Shapes
     /// `out`: `(N)`; `logits`, `ref_logits`: `(N, V)`.
@@ -276,11 +281,12 @@ impl GpuContext {
         )
     }
 
-    /// Gradient of the full-vocabulary KL with respect to the policy logits,
-    /// `g·π_v·(log π_v − log π_ref,v − KL)` (overwrites `grad_logits`).
+    /// Backward of [`GpuContext::full_kl_forward`] with respect to the policy logits,
+    /// accumulating: `grad_logits += g·π_v·(log π_v − log π_ref,v − KL)`.
     ///
     /// # Definition
-    /// As [`rewardkit_core::kl::full_kl_backward`].
+    /// As [`rewardkit_core::logits::full_kl_backward`] (the kernel recomputes both rows'
+    /// statistics and the KL), in `f32`; rows with `gₙ = 0` are left as they are.
     ///
     /// # Shapes
     /// `grad_logits`, `logits`, `ref_logits`: `(N, V)`; `grad_out`: `(N)`.
@@ -311,7 +317,7 @@ impl GpuContext {
     ///
     /// # Definition
     /// `probs[n, v] = e^{(z_v − max z) − ln Σ e^{z − max z}}`, the exponential of the core's
-    /// log-softmax ([`rewardkit_core::stats::log_softmax`]).
+    /// log-softmax ([`rewardkit_core::logits::log_softmax`]).
     ///
     /// # Shapes
     /// `probs`, `logits`: `(N, V)`.
@@ -356,7 +362,7 @@ impl GpuContext {
     ///
     /// # Definition
     /// `losses[n] = −log π(targetₙ) = ln Σ_v e^{z_v − max z} − (z_target − max z)`, the negated
-    /// [`rewardkit_core::kl::logprobs_forward`].
+    /// [`rewardkit_core::logits::logprobs_forward`].
     ///
     /// # Shapes
     /// `losses`, `targets`: `(N)`; `logits`: `(N, V)`.
@@ -402,7 +408,7 @@ impl GpuContext {
     ///
     /// # Definition
     /// `dlogits[n, v] += dlosses[n]·(π_{n,v} − [v = targetₙ])`: the negated
-    /// [`rewardkit_core::kl::logprobs_backward`] added into `dlogits` (rows with `dlosses[n] = 0`
+    /// [`rewardkit_core::logits::logprobs_backward`] added into `dlogits` (rows with `dlosses[n] = 0`
     /// add nothing).
     ///
     /// # Shapes

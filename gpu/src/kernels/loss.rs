@@ -2,7 +2,7 @@
 //! (`loss_parts.wgsl`).
 
 use bytemuck::{Pod, Zeroable};
-use rewardkit_core::loss::{Aggregation, LossParts};
+use rewardkit_core::loss::{Aggregation, LossParts, PolicyLoss, PolicyLossKind};
 use rewardkit_core::{Error, KlEstimator, KlPenalty};
 use rewardkit_shaders::{KL_PENALTY, LOSS_PARTS, POLICY_LOSS, SCALE_GRAD};
 
@@ -87,438 +87,96 @@ pub(crate) fn kl_bounds(k: &KlPenalty<f32>) -> [f32; 4] {
     [-c, c, -v, v]
 }
 
-/// The policy losses the GPU implements: every [`rewardkit_core::loss::PolicyLossKind`] except
-/// Clip-Cov and KL-Cov (which select tokens across the whole batch: a random subset, a top-k).
-///
-/// The sequence-coupled kinds (`Gspo`, `GspoToken`, `GeoMean`, `Vespo`) run in
-/// [`GpuContext::policy_loss`] only; the fused [`GpuContext::rl_step`] takes the token-wise ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum GpuLossKind {
-    /// PPO clip (asymmetric, dual clip, TRL `delta`): `PolicyLossKind::Vanilla`.
-    Vanilla,
-    /// `−A·log π`: `PolicyLossKind::Gpg`.
-    Gpg,
-    /// CISPO: `PolicyLossKind::Cispo`.
-    Cispo,
-    /// SAPO soft gate: `PolicyLossKind::Sapo`.
-    Sapo,
-    /// DRO: `PolicyLossKind::Dro`.
-    Dro,
-    /// GSPO-token (verl's `gspo`): `PolicyLossKind::GspoToken`.
-    GspoToken,
-    /// VESPO: `PolicyLossKind::Vespo`.
-    Vespo,
-    /// DPPO with a total-variation trust region: `PolicyLossKind::DppoTv`.
-    DppoTv,
-    /// DPPO with a binary-KL trust region: `PolicyLossKind::DppoKl`.
-    DppoKl,
-    /// GSPO with the gradient through the sequence ratio: `PolicyLossKind::Gspo`.
-    Gspo,
-    /// GMPO, the geometric-mean ratio per sequence: `PolicyLossKind::GeoMean`.
-    GeoMean,
-}
-
-impl GpuLossKind {
-    /// The kind's code in `shared/policy.wgsl`.
-    fn code(self) -> u32 {
-        match self {
-            Self::Vanilla => 0,
-            Self::Gpg => 1,
-            Self::Cispo => 2,
-            Self::Sapo => 3,
-            Self::Dro => 4,
-            Self::GspoToken => 5,
-            Self::Vespo => 6,
-            Self::DppoTv => 7,
-            Self::DppoKl => 8,
-            Self::Gspo => 9,
-            Self::GeoMean => 10,
+/// The device code of a policy-loss kind (`shared/policy.wgsl`): every
+/// [`PolicyLossKind`] except Clip-Cov and KL-Cov, which select tokens across the whole batch (a
+/// random subset, a top-k) and are [`GpuError::Unsupported`].
+fn kind_code(kind: PolicyLossKind) -> Result<u32> {
+    Ok(match kind {
+        PolicyLossKind::Vanilla => 0,
+        PolicyLossKind::Gpg => 1,
+        PolicyLossKind::Cispo => 2,
+        PolicyLossKind::Sapo => 3,
+        PolicyLossKind::Dro => 4,
+        PolicyLossKind::GspoToken => 5,
+        PolicyLossKind::Vespo => 6,
+        PolicyLossKind::DppoTv => 7,
+        PolicyLossKind::DppoKl => 8,
+        PolicyLossKind::Gspo => 9,
+        PolicyLossKind::GeoMean => 10,
+        PolicyLossKind::ClipCov | PolicyLossKind::KlCov => {
+            return Err(GpuError::Unsupported {
+                feature: "Clip-Cov and KL-Cov (batch-level token selection) on the GPU",
+            });
         }
-    }
-
-    /// Whether a token's loss depends on the other tokens of its sequence.
-    pub fn sequence_coupled(self) -> bool {
-        matches!(
-            self,
-            Self::Gspo | Self::GspoToken | Self::GeoMean | Self::Vespo
-        )
-    }
-}
-
-/// Parameters of a GPU policy loss, validated once; the same meaning and defaults as
-/// [`rewardkit_core::loss::PolicyLoss::new`] for the kind (the core keeps its fields private, so
-/// the GPU backend carries its own copy; [`GpuPolicyLoss::to_core`] builds the equivalent CPU loss).
-///
-/// # Definition
-/// Per valid token `ℓ = policy(kind) + coef·k(log π, log π_ref) − c_H·H`, see
-/// [`rewardkit_core::loss::PolicyLossKind`].
-///
-/// # Errors
-/// The setters return [`GpuError::Core`] (`InvalidParam`) for the ranges of the core's setters.
-///
-/// # Examples
-/// ```
-/// use rewardkit_gpu::{GpuLossKind, GpuPolicyLoss};
-/// let dapo = GpuPolicyLoss::new(GpuLossKind::Vanilla).with_clip(0.2, 0.28)?.with_dual_clip(Some(3.0))?;
-/// assert!(dapo.with_dual_clip(Some(0.5)).is_err());
-/// # Ok::<(), rewardkit_gpu::GpuError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GpuPolicyLoss {
-    kind: GpuLossKind,
-    clip: (f32, f32),
-    dual_clip: Option<f32>,
-    delta: Option<f32>,
-    log_ratio_clamp: Option<f32>,
-    seq_log_ratio_max: Option<f32>,
-    trunc: f32,
-    tau: (f32, f32),
-    dro_beta: f32,
-    vespo: [f32; 4],
-    len_eps: f32,
-    kl: Option<(KlPenalty<f32>, f32)>,
-    kl_importance_weighted: bool,
-    entropy_coef: f32,
-}
-
-fn invalid(name: &'static str, value: f32, expected: &'static str) -> GpuError {
-    GpuError::Core(Error::InvalidParam {
-        name,
-        value: f64::from(value),
-        expected,
     })
 }
 
-impl GpuPolicyLoss {
-    /// The rewardkit defaults for `kind` (as `PolicyLoss::new`): clip `0.2/0.2`, no dual clip,
-    /// no `delta`, `Δ` clamped to `±20` (none for DRO, GPG, GSPO, GSPO-token and GMPO), no bound on
-    /// GSPO's `log s`, DPPO truncation `C = 20`, `τ = (1, 1.05)`, DRO `β = 0.1`, VESPO
-    /// `k₊ = 2, λ₊ = 3, k₋ = 3, λ₋ = 2`, GMPO `len_eps = 0`, no KL term, no entropy bonus.
-    pub fn new(kind: GpuLossKind) -> Self {
-        Self {
-            kind,
-            clip: (0.2, 0.2),
-            dual_clip: None,
-            delta: None,
-            log_ratio_clamp: match kind {
-                GpuLossKind::Dro
-                | GpuLossKind::Gpg
-                | GpuLossKind::Gspo
-                | GpuLossKind::GspoToken
-                | GpuLossKind::GeoMean => None,
-                _ => Some(20.0),
-            },
-            seq_log_ratio_max: None,
-            trunc: 20.0,
-            tau: (1.0, 1.05),
-            dro_beta: 0.1,
-            vespo: [2.0, 3.0, 3.0, 2.0],
-            len_eps: 0.0,
-            kl: None,
-            kl_importance_weighted: false,
-            entropy_coef: 0.0,
-        }
-    }
+/// Whether a token's loss depends on the other tokens of its row (the kinds that need a
+/// [`rewardkit_core::loss::RowContext`] or a per-sequence reduction): GSPO, GSPO-token, GMPO and
+/// VESPO. [`GpuContext::policy_loss`] runs them; the fused [`GpuContext::rl_step`] does not.
+pub(crate) fn sequence_coupled(kind: PolicyLossKind) -> bool {
+    matches!(
+        kind,
+        PolicyLossKind::Gspo
+            | PolicyLossKind::GspoToken
+            | PolicyLossKind::GeoMean
+            | PolicyLossKind::Vespo
+    )
+}
 
-    /// Sets DPPO's truncation `C` of the ratio (`sg(min(r, C))`).
+impl LossParams {
+    /// The device parameters of a core [`PolicyLoss`], read through its getters (the core is the
+    /// one home of the parameters and their validation).
     ///
     /// # Errors
-    /// `InvalidParam` unless finite and `> 0`.
-    pub fn with_truncation(self, c: f32) -> Result<Self> {
-        if !(c.is_finite() && c > 0.0) {
-            return Err(invalid("clip_ratio_c", c, "a finite number > 0"));
-        }
-        Ok(Self { trunc: c, ..self })
-    }
-
-    /// Sets (or removes) the upper bound on GSPO's sequence log-ratio `log s` (verl: 10 for
-    /// GSPO-token); the gradient through `s` is 0 where the bound is active.
-    ///
-    /// # Errors
-    /// `InvalidParam` unless finite.
-    pub fn with_seq_log_ratio_max(self, c: Option<f32>) -> Result<Self> {
-        if let Some(c) = c {
-            if !c.is_finite() {
-                return Err(invalid("seq_log_ratio_max", c, "a finite number"));
+    /// [`GpuError::Unsupported`] for Clip-Cov and KL-Cov; [`GpuError::Core`] (`InvalidParam`)
+    /// for VESPO shapes whose weight `φ = e^{λ + k·log w − λ·w}` can leave the `f32` range on the
+    /// device (`λ + 20·k ≥ 88`; the core's `f32` path maps such a `φ` to 0, which WGSL cannot
+    /// test for: it may assume no infinities).
+    pub(crate) fn of(loss: &PolicyLoss<f32>) -> Result<Self> {
+        let kind = kind_code(loss.kind())?;
+        let (kp, lp, kn, ln) = loss.vespo();
+        if loss.kind() == PolicyLossKind::Vespo {
+            for (name, k, l) in [("vespo_k_pos", kp, lp), ("vespo_k_neg", kn, ln)] {
+                if l + 20.0 * k >= 88.0 {
+                    return Err(GpuError::Core(Error::InvalidParam {
+                        name,
+                        value: f64::from(k),
+                        expected: "λ + 20·k < 88 on the GPU (φ finite in f32)",
+                    }));
+                }
             }
         }
+        let (clip_low, clip_high) = loss.clip();
+        let (tau_pos, tau_neg) = loss.sapo_tau();
+        let kl = loss.kl();
+        let penalty = kl.map(|t| t.penalty());
         Ok(Self {
-            seq_log_ratio_max: c,
-            ..self
-        })
-    }
-
-    /// Sets VESPO's shape `(k₊, λ₊, k₋, λ₋)` (`λ` raised to at least `1e-4`, as the core). On the
-    /// GPU `φ` must stay finite in `f32`: `λ + 20·k < 88`.
-    ///
-    /// # Errors
-    /// `InvalidParam` unless all are finite, `k >= 0`, `λ > 0`, and `λ + 20·k < 88`.
-    pub fn with_vespo(
-        self,
-        k_pos: f32,
-        lambda_pos: f32,
-        k_neg: f32,
-        lambda_neg: f32,
-    ) -> Result<Self> {
-        for (name, k) in [("vespo_k_pos", k_pos), ("vespo_k_neg", k_neg)] {
-            if !(k.is_finite() && k >= 0.0) {
-                return Err(invalid(name, k, "a finite number >= 0"));
-            }
-        }
-        for (name, l) in [
-            ("vespo_lambda_pos", lambda_pos),
-            ("vespo_lambda_neg", lambda_neg),
-        ] {
-            if !(l.is_finite() && l > 0.0) {
-                return Err(invalid(name, l, "a finite number > 0"));
-            }
-        }
-        let (lp, ln) = (lambda_pos.max(1e-4), lambda_neg.max(1e-4));
-        for (name, k, l) in [("vespo_k_pos", k_pos, lp), ("vespo_k_neg", k_neg, ln)] {
-            if l + 20.0 * k >= 88.0 {
-                return Err(invalid(name, k, "λ + 20·k < 88 (φ finite in f32)"));
-            }
-        }
-        Ok(Self {
-            vespo: [k_pos, lp, k_neg, ln],
-            ..self
-        })
-    }
-
-    /// Sets GMPO's length epsilon (the divisor `L + ε`; verl: `1e-8`).
-    ///
-    /// # Errors
-    /// `InvalidParam` unless finite and `>= 0`.
-    pub fn with_len_eps(self, eps: f32) -> Result<Self> {
-        if !(eps.is_finite() && eps >= 0.0) {
-            return Err(invalid("len_eps", eps, "a finite number >= 0"));
-        }
-        Ok(Self {
-            len_eps: eps,
-            ..self
-        })
-    }
-
-    /// Multiplies the KL term by `π/π_old` (TRL's `use_bias_correction_kl`).
-    pub fn with_kl_importance_weighted(self, on: bool) -> Self {
-        Self {
-            kl_importance_weighted: on,
-            ..self
-        }
-    }
-
-    /// The kind.
-    pub fn kind(&self) -> GpuLossKind {
-        self.kind
-    }
-
-    /// Sets the clip range `[1 − ε_lo, 1 + ε_hi]`.
-    ///
-    /// # Errors
-    /// `InvalidParam` unless `ε_lo ∈ [0, 1]` and `ε_hi >= 0`, finite.
-    pub fn with_clip(self, low: f32, high: f32) -> Result<Self> {
-        if !(low.is_finite() && (0.0..=1.0).contains(&low)) {
-            return Err(invalid("clip_low", low, "in [0, 1]"));
-        }
-        if !(high.is_finite() && high >= 0.0) {
-            return Err(invalid("clip_high", high, "a finite number >= 0"));
-        }
-        Ok(Self {
-            clip: (low, high),
-            ..self
-        })
-    }
-
-    /// Sets the dual clip `c > 1` (or removes it).
-    ///
-    /// # Errors
-    /// `InvalidParam` unless `c > 1` and finite.
-    pub fn with_dual_clip(self, c: Option<f32>) -> Result<Self> {
-        if let Some(c) = c {
-            if !(c.is_finite() && c > 1.0) {
-                return Err(invalid("dual_clip", c, "a finite number > 1"));
-            }
-        }
-        Ok(Self {
-            dual_clip: c,
-            ..self
-        })
-    }
-
-    /// Sets TRL's `delta` cap on the unclipped ratio (or removes it).
-    ///
-    /// # Errors
-    /// `InvalidParam` unless `delta > 0` and finite.
-    pub fn with_delta(self, delta: Option<f32>) -> Result<Self> {
-        if let Some(d) = delta {
-            if !(d.is_finite() && d > 0.0) {
-                return Err(invalid("delta", d, "a finite number > 0"));
-            }
-        }
-        Ok(Self { delta, ..self })
-    }
-
-    /// Sets the clamp on `Δ = log π − log π_old` before `exp` (or removes it).
-    ///
-    /// # Errors
-    /// `InvalidParam` unless `> 0` and finite.
-    pub fn with_log_ratio_clamp(self, c: Option<f32>) -> Result<Self> {
-        if let Some(c) = c {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(invalid("log_ratio_clamp", c, "a finite number > 0"));
-            }
-        }
-        Ok(Self {
-            log_ratio_clamp: c,
-            ..self
-        })
-    }
-
-    /// Sets SAPO's temperatures `τ₊, τ₋ > 0`.
-    ///
-    /// # Errors
-    /// `InvalidParam` unless both are finite and `> 0`.
-    pub fn with_sapo_tau(self, pos: f32, neg: f32) -> Result<Self> {
-        for (name, t) in [("tau_pos", pos), ("tau_neg", neg)] {
-            if !(t.is_finite() && t > 0.0) {
-                return Err(invalid(name, t, "a finite number > 0"));
-            }
-        }
-        Ok(Self {
-            tau: (pos, neg),
-            ..self
-        })
-    }
-
-    /// Sets DRO's `β > 0`.
-    ///
-    /// # Errors
-    /// `InvalidParam` unless finite and `> 0`.
-    pub fn with_dro_beta(self, beta: f32) -> Result<Self> {
-        if !(beta.is_finite() && beta > 0.0) {
-            return Err(invalid("dro_beta", beta, "a finite number > 0"));
-        }
-        Ok(Self {
-            dro_beta: beta,
-            ..self
-        })
-    }
-
-    /// Adds (or removes) a per-token KL term `coef·k(log π, log π_ref)` (importance weighting:
-    /// [`GpuPolicyLoss::with_kl_importance_weighted`]).
-    ///
-    /// # Errors
-    /// `InvalidParam` unless `coef >= 0` and finite.
-    pub fn with_kl(self, kl: Option<(KlPenalty<f32>, f32)>) -> Result<Self> {
-        if let Some((_, c)) = kl {
-            if !(c.is_finite() && c >= 0.0) {
-                return Err(invalid("kl_coef", c, "a finite number >= 0"));
-            }
-        }
-        Ok(Self { kl, ..self })
-    }
-
-    /// Sets the entropy-bonus coefficient `c_H` (the term `−c_H·H`).
-    ///
-    /// # Errors
-    /// `InvalidParam` unless finite.
-    pub fn with_entropy_coef(self, c: f32) -> Result<Self> {
-        if !c.is_finite() {
-            return Err(invalid("entropy_coef", c, "a finite number"));
-        }
-        Ok(Self {
-            entropy_coef: c,
-            ..self
-        })
-    }
-
-    /// The entropy coefficient.
-    pub fn entropy_coef(&self) -> f32 {
-        self.entropy_coef
-    }
-
-    /// The KL term.
-    pub fn kl(&self) -> Option<(KlPenalty<f32>, f32)> {
-        self.kl
-    }
-
-    /// The equivalent CPU loss (the parity tests' reference), in `f64`.
-    ///
-    /// # Errors
-    /// As the core's setters (never for a validated `GpuPolicyLoss`).
-    pub fn to_core(&self) -> rewardkit_core::Result<rewardkit_core::loss::PolicyLoss<f64>> {
-        use rewardkit_core::loss::{KlTerm, PolicyLoss, PolicyLossKind as K};
-        let kind = match self.kind {
-            GpuLossKind::Vanilla => K::Vanilla,
-            GpuLossKind::Gpg => K::Gpg,
-            GpuLossKind::Cispo => K::Cispo,
-            GpuLossKind::Sapo => K::Sapo,
-            GpuLossKind::Dro => K::Dro,
-            GpuLossKind::GspoToken => K::GspoToken,
-            GpuLossKind::Vespo => K::Vespo,
-            GpuLossKind::DppoTv => K::DppoTv,
-            GpuLossKind::DppoKl => K::DppoKl,
-            GpuLossKind::Gspo => K::Gspo,
-            GpuLossKind::GeoMean => K::GeoMean,
-        };
-        let f = f64::from;
-        let [kp, lp, kn, ln] = self.vespo;
-        let mut p = PolicyLoss::<f64>::new(kind)
-            .with_clip(f(self.clip.0), f(self.clip.1))?
-            .with_dual_clip(self.dual_clip.map(f))?
-            .with_delta(self.delta.map(f))?
-            .with_log_ratio_clamp(self.log_ratio_clamp.map(f))?
-            .with_seq_log_ratio_max(self.seq_log_ratio_max.map(f))?
-            .with_truncation(f(self.trunc))?
-            .with_sapo_tau(f(self.tau.0), f(self.tau.1))?
-            .with_dro_beta(f(self.dro_beta))?
-            .with_vespo(f(kp), f(lp), f(kn), f(ln))?
-            .with_len_eps(f(self.len_eps))?
-            .with_entropy_coef(f(self.entropy_coef))?;
-        if let Some((k, c)) = self.kl {
-            let pen = KlPenalty::<f64>::new(k.estimator())
-                .with_straight_through(k.straight_through())
-                .with_log_ratio_clamp(k.log_ratio_clamp().map(f))?
-                .with_value_clamp(k.value_clamp().map(f))?;
-            p = p.with_kl(Some(
-                KlTerm::new(pen, f(c))?.with_importance_weighted(self.kl_importance_weighted),
-            ));
-        }
-        Ok(p)
-    }
-
-    pub(crate) fn params(&self) -> LossParams {
-        let (kl, coef) = match self.kl {
-            Some((k, c)) => (Some(k), c),
-            None => (None, 0.0),
-        };
-        LossParams {
             pol: PolicyCfg {
-                kind: self.kind.code(),
-                has_dual: u32::from(self.dual_clip.is_some()),
-                has_delta: u32::from(self.delta.is_some()),
-                has_seq_max: u32::from(self.seq_log_ratio_max.is_some()),
-                clip_low: self.clip.0,
-                clip_high: self.clip.1,
-                dual_clip: self.dual_clip.unwrap_or(0.0),
-                delta: self.delta.unwrap_or(0.0),
-                log_ratio_clamp: self.log_ratio_clamp.unwrap_or(BIG),
-                tau_pos: self.tau.0,
-                tau_neg: self.tau.1,
-                dro_beta: self.dro_beta,
-                trunc: self.trunc,
-                seq_max: self.seq_log_ratio_max.unwrap_or(0.0),
-                len_eps: self.len_eps,
+                kind,
+                has_dual: u32::from(loss.dual_clip().is_some()),
+                has_delta: u32::from(loss.delta().is_some()),
+                has_seq_max: u32::from(loss.seq_log_ratio_max().is_some()),
+                clip_low,
+                clip_high,
+                dual_clip: loss.dual_clip().unwrap_or(0.0),
+                delta: loss.delta().unwrap_or(0.0),
+                log_ratio_clamp: loss.log_ratio_clamp().unwrap_or(BIG),
+                tau_pos,
+                tau_neg,
+                dro_beta: loss.dro_beta(),
+                trunc: loss.truncation(),
+                seq_max: loss.seq_log_ratio_max().unwrap_or(0.0),
+                len_eps: loss.len_eps(),
                 pad: 0.0,
-                vespo: self.vespo,
+                vespo: [kp, lp, kn, ln],
             },
-            kl: KlCfg::of(kl.as_ref()),
+            kl: KlCfg::of(penalty.as_ref()),
             has_kl: u32::from(kl.is_some()),
-            kl_iw: u32::from(kl.is_some() && self.kl_importance_weighted),
-            kl_coef: coef,
-            entropy_coef: self.entropy_coef,
-        }
+            kl_iw: u32::from(kl.is_some_and(|t| t.importance_weighted())),
+            kl_coef: kl.map_or(0.0, |t| t.coef()),
+            entropy_coef: loss.entropy_coef(),
+        })
     }
 }
 
@@ -670,32 +328,39 @@ impl GpuContext {
         )
     }
 
-    /// A policy loss over `(B, T)`: writes `∂(Σ loss)/∂ log π` into `grad` (0 at masked
-    /// positions) and per-row partials `rows = [Σℓ, L]` per row, for [`GpuContext::loss_parts`].
+    /// A policy loss over `(B, T)`, configured by the core's [`PolicyLoss`]: writes
+    /// `∂(Σ loss)/∂ log π` into `grad` (0 at masked positions) and per-row partials
+    /// `rows = [Σℓ, L]` per row, for [`GpuContext::loss_parts`].
     ///
     /// # Definition
-    /// As [`rewardkit_core::loss::policy_loss`] for the kinds of [`GpuLossKind`], in `f32`; the
-    /// sequence-coupled kinds reduce each row first (GSPO's mean log-ratio, VESPO's `log w`,
+    /// As [`rewardkit_core::loss::policy_loss`] (per token [`PolicyLoss::token`], the sequence-coupled
+    /// kinds with their [`rewardkit_core::loss::RowContext`]), in `f32`, for every
+    /// [`PolicyLossKind`] except Clip-Cov and KL-Cov. The sequence-coupled kinds (GSPO,
+    /// GSPO-token, GMPO, VESPO) reduce each row first (GSPO's mean log-ratio, VESPO's `log w`,
     /// GMPO's clipped log-ratios, advantages and log-weights), in `f32` where the core uses `f64`.
+    /// Like the core, `grad` is written (not accumulated): it is `∂/∂ log π`, not a gradient
+    /// buffer of the model.
     ///
     /// # Shapes
     /// `grad`: `(B, T)`; `rows`: `(2·B)`; inputs as [`PolicyBuffers`].
     ///
     /// # Errors
     /// [`GpuError::Core`]: `BadShape`, `LengthMismatch`; `MissingInput` for a KL term without
-    /// `ref_logp` or an entropy bonus without `entropy`.
+    /// `ref_logp` or an entropy bonus without `entropy`; `InvalidParam` for a VESPO shape beyond
+    /// `f32` on the device (`λ + 20·k ≥ 88`). [`GpuError::Unsupported`] for Clip-Cov and KL-Cov.
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> Result<(), rewardkit_gpu::GpuError> {
-    /// use rewardkit_gpu::{GpuLossKind, GpuPolicyLoss, PolicyBuffers};
+    /// use rewardkit_core::loss::{PolicyLoss, PolicyLossKind};
+    /// use rewardkit_gpu::PolicyBuffers;
     /// let ctx = rewardkit_gpu::GpuContext::new_blocking()?;
     /// let (lp, old) = (ctx.upload(&[-1.0f32, -2.0])?, ctx.upload(&[-1.0f32, -2.0])?);
     /// let (adv, mask) = (ctx.upload(&[0.5f32])?, ctx.upload(&[1u32, 1])?);
     /// let (grad, rows) = (ctx.zeros::<f32>(2)?, ctx.zeros::<f32>(2)?);
     /// let inp = PolicyBuffers { logp: &lp, old_logp: &old, advantages: &adv, mask: &mask,
     ///     ref_logp: None, weights: None, entropy: None };
-    /// ctx.policy_loss(&grad, &rows, &inp, 2, &GpuPolicyLoss::new(GpuLossKind::Vanilla))?;
+    /// ctx.policy_loss(&grad, &rows, &inp, 2, &PolicyLoss::new(PolicyLossKind::Vanilla))?;
     /// assert_eq!(ctx.read_blocking(&rows)?, vec![-1.0, 2.0]); // Σ −A·r over 2 tokens
     /// # Ok(()) }
     /// ```
@@ -705,8 +370,9 @@ impl GpuContext {
         rows: &GpuBuffer<f32>,
         inp: &PolicyBuffers<'_>,
         seq_len: usize,
-        loss: &GpuPolicyLoss,
+        loss: &PolicyLoss<f32>,
     ) -> Result<()> {
+        let l = LossParams::of(loss)?;
         let n = inp.mask.len();
         let b = token_shape(n, seq_len)?;
         check_len("logp", n, inp.logp.len())?;
@@ -726,12 +392,12 @@ impl GpuContext {
                 check_len(what, n, x.len())?;
             }
         }
-        if loss.kl.is_some() && inp.ref_logp.is_none() {
+        if l.has_kl != 0 && inp.ref_logp.is_none() {
             return Err(GpuError::Core(Error::MissingInput {
                 what: "ref_logp (the loss has a KL term)",
             }));
         }
-        if loss.entropy_coef != 0.0 && inp.entropy.is_none() {
+        if l.entropy_coef != 0.0 && inp.entropy.is_none() {
             return Err(GpuError::Core(Error::MissingInput {
                 what: "entropy (the loss has an entropy bonus)",
             }));
@@ -742,7 +408,6 @@ impl GpuContext {
         let nb = u32_of("rows", b)?;
         u32_of("tokens", n)?;
         let g = grid(nb);
-        let l = loss.params();
         let has_entropy = inp.entropy.is_some() && l.entropy_coef != 0.0;
         let weights = inp.weights;
         let entropy = inp.entropy.filter(|_| has_entropy);

@@ -315,7 +315,7 @@ impl GpuContext {
     ) -> Result<()> {
         if !self.capabilities().f16 {
             return Err(GpuError::Unsupported {
-                feature: "SHADER_F16 (f16 matmul)",
+                feature: "f16 matmul on an adapter without SHADER_F16",
             });
         }
         if !g.vec4_ok() {

@@ -2,12 +2,10 @@
 
 use bytemuck::{Pod, Zeroable};
 use rewardkit_core::Error;
-use rewardkit_core::loss::Aggregation;
+use rewardkit_core::loss::{Aggregation, PolicyLoss};
 use rewardkit_shaders::{RL_MASK_ROWS, RL_ROWS, RL_STEP};
 
-#[cfg(doc)]
-use super::loss::GpuLossKind;
-use super::loss::{GpuPolicyLoss, KlCfg, PolicyCfg, agg_code, token_shape};
+use super::loss::{KlCfg, LossParams, PolicyCfg, agg_code, sequence_coupled, token_shape};
 use crate::error::{GpuError, Result};
 use crate::{GpuBuffer, GpuContext, check_len, grid, u32_of};
 
@@ -40,7 +38,8 @@ struct Params {
 /// `log π(id)`, `ℓ`, `H`), `rows`: `(2·B)`, `parts`: `(5)`.
 #[derive(Clone, Copy, Debug)]
 pub struct RlStepBuffers<'a> {
-    /// Output: `∂loss/∂logits` (aggregated, ready for the backward pass).
+    /// Output, accumulated: `grad_logits += ∂loss/∂logits` (aggregated, ready for the backward
+    /// pass; zero it before the first term).
     pub grad_logits: &'a GpuBuffer<f32>,
     /// Output: per token `(log π(id), ℓ, H)`.
     pub tok: &'a GpuBuffer<f32>,
@@ -65,25 +64,32 @@ pub struct RlStepBuffers<'a> {
 impl GpuContext {
     /// The fused RL step: logits → token log-probabilities and entropies → policy loss with KL and
     /// entropy terms → gradient with respect to the logits, reading the `(N, V)` logits in one
-    /// kernel (twice per row: statistics, then the gradient) and writing only their gradient.
+    /// kernel (twice per row: statistics, then the gradient) and adding into their gradient.
     ///
     /// # Definition
-    /// The chain of the core: `log π = logprobs_forward(z, ids)`, `H = entropy_forward(z)`,
-    /// `parts, g = policy_loss(log π, …, H)`, `g ← agg.scale_grad(g)`,
-    /// `g_H = entropy_upstream(agg, −c_H)`, and
-    /// `∂/∂z = logprobs_backward(g) + entropy_backward(g_H)`. Five dispatches (valid-token counts,
-    /// their parts, the fused pass, row sums, the final parts), no readback.
+    /// The chain of `core/examples/grpo_step.rs` after the advantages:
+    /// `log π = logits::logprobs_forward(z, ids)`, `H = logits::entropy_forward(z)`,
+    /// `parts, g = policy_loss(log π, …, H)` with the core's [`PolicyLoss`] (its KL term and
+    /// entropy bonus), `g ← agg.scale_grad(g)`, `g_H = entropy_upstream(agg, c_H)`, and
+    /// `grad_logits += logits::logprobs_backward(g) + logits::entropy_backward(g_H)` (accumulating
+    /// like the core's backward passes: several loss terms can share one gradient buffer). Five
+    /// dispatches (valid-token counts, their parts, the fused pass, row sums, the final parts), no
+    /// readback. Masked rows add 0.
+    ///
+    /// # Shapes
+    /// See [`RlStepBuffers`].
     ///
     /// # Errors
     /// [`GpuError::Core`]: `BadShape`, `LengthMismatch`; `MissingInput` for a KL term without
     /// `ref_logp` or a `*-norm` aggregation without a horizon; [`GpuError::Unsupported`] for a
-    /// sequence-coupled loss ([`GpuLossKind::sequence_coupled`]).
+    /// sequence-coupled loss (GSPO, GSPO-token, GMPO, VESPO: use [`GpuContext::policy_loss`]) and
+    /// for Clip-Cov and KL-Cov.
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> Result<(), rewardkit_gpu::GpuError> {
-    /// use rewardkit_core::loss::Aggregation;
-    /// use rewardkit_gpu::{GpuContext, GpuLossKind, GpuPolicyLoss, RlStepBuffers};
+    /// use rewardkit_core::loss::{Aggregation, PolicyLoss, PolicyLossKind};
+    /// use rewardkit_gpu::{GpuContext, RlStepBuffers};
     /// let ctx = GpuContext::new_blocking()?;
     /// let (b, t, v) = (1, 2, 3);
     /// let logits = ctx.upload(&[0.0f32, 1.0, 2.0, 0.5, 0.5, 0.5])?;
@@ -95,7 +101,8 @@ impl GpuContext {
     /// let (rows, parts) = (ctx.zeros::<f32>(2 * b)?, ctx.zeros::<f32>(5)?);
     /// let bufs = RlStepBuffers { grad_logits: &grad, tok: &tok, rows: &rows, parts: &parts,
     ///     logits: &logits, ids: &ids, old_logp: &old, ref_logp: None, advantages: &adv, mask: &mask };
-    /// ctx.rl_step(&bufs, t, v, &GpuPolicyLoss::new(GpuLossKind::Vanilla), &Aggregation::TokenMean)?;
+    /// let loss = PolicyLoss::new(PolicyLossKind::Vanilla);
+    /// ctx.rl_step(&bufs, t, v, &loss, &Aggregation::TokenMean)?;
     /// let parts = ctx.read_parts_blocking(&parts)?;
     /// assert_eq!(parts.tokens, 2);
     /// # Ok(()) }
@@ -105,9 +112,15 @@ impl GpuContext {
         s: &RlStepBuffers<'_>,
         seq_len: usize,
         vocab: usize,
-        loss: &GpuPolicyLoss,
+        loss: &PolicyLoss<f32>,
         agg: &Aggregation,
     ) -> Result<()> {
+        if sequence_coupled(loss.kind()) {
+            return Err(GpuError::Unsupported {
+                feature: "sequence-coupled policy losses (GSPO, GSPO-token, GMPO, VESPO) in the fused step; use policy_loss",
+            });
+        }
+        let l = LossParams::of(loss)?;
         let n = s.mask.len();
         let b = token_shape(n, seq_len)?;
         let rows_n = super::logits::rows_of(s.logits.len(), vocab)?;
@@ -125,12 +138,7 @@ impl GpuContext {
         if let Some(r) = s.ref_logp {
             check_len("ref_logp", n, r.len())?;
         }
-        if loss.kind().sequence_coupled() {
-            return Err(GpuError::Unsupported {
-                feature: "sequence-coupled policy losses (GSPO, GSPO-token, GMPO, VESPO) in the fused step; use policy_loss",
-            });
-        }
-        if loss.kl().is_some() && s.ref_logp.is_none() {
+        if l.has_kl != 0 && s.ref_logp.is_none() {
             return Err(GpuError::Core(Error::MissingInput {
                 what: "ref_logp (the loss has a KL term)",
             }));
@@ -145,7 +153,6 @@ impl GpuContext {
             return Ok(());
         }
         u32_of("logits", s.logits.len())?;
-        let l = loss.params();
         let (nb, t32, v32) = (
             u32_of("rows", b)?,
             u32_of("seq_len", seq_len)?,

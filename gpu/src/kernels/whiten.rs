@@ -1,12 +1,13 @@
 //! Batch whitening and the estimators built on it (`whiten.wgsl`): REINFORCE++ and `ReMax`.
 
 use bytemuck::{Pod, Zeroable};
-use rewardkit_core::Error;
 use rewardkit_core::stats::{VarEps, Whiten};
 use rewardkit_shaders::{REMAX_APPLY, WHITEN_APPLY, WHITEN_FINALIZE, WHITEN_PARTIALS};
 
 use super::returns::ScanMode;
-use crate::error::{GpuError, Result};
+#[cfg(doc)]
+use crate::error::GpuError;
+use crate::error::Result;
 use crate::{GpuBuffer, GpuContext, check_len, grid, u32_of};
 
 #[repr(C)]
@@ -24,176 +25,73 @@ struct Params {
     eps_mode: u32,
     eps: f32,
     count_eps: f32,
+    weighted: u32,
+    pad: [u32; 3],
 }
 
 /// Elements per workgroup of the first whitening stage.
 const CHUNK: u32 = 4096;
 
-/// Batch-whitening parameters on the device: the same meaning and presets as
-/// [`rewardkit_core::stats::Whiten`] (whose fields are private, so the GPU backend carries its own
-/// copy; [`GpuWhiten::to_core`] builds the equivalent CPU parameters).
-///
-/// # Definition
-/// `μ = Σ m·x / (Σ m + count_eps)`, `var = Σ m·(x − μ)² / (Σ m + count_eps)` (× `n/(n − 1)` when
-/// `unbiased`), the scale `s` from `var` and `ε` by [`VarEps`]; `out = (x − μ)·s` (`+ μ` without
-/// the mean shift).
-///
-/// # Errors
-/// [`GpuWhiten::new`] and [`GpuWhiten::with_count_eps`] return [`GpuError::Core`]
-/// (`InvalidParam`) for a negative or non-finite `ε`.
-///
-/// # Examples
-/// ```
-/// use rewardkit_core::stats::{VarEps, Whiten};
-/// use rewardkit_gpu::GpuWhiten;
-/// // The core's default, with ε = 1e-8 as an f32.
-/// let want = Whiten::new(true, true, f64::from(1e-8f32), VarEps::AddToVar)?;
-/// assert_eq!(GpuWhiten::default().to_core()?, want);
-/// assert!(GpuWhiten::default().with_count_eps(-1.0).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GpuWhiten {
-    shift_mean: bool,
-    scale_by_std: bool,
-    unbiased: bool,
-    eps: f32,
-    eps_mode: VarEps,
-    count_eps: f32,
+/// How whitening counts the elements of `x`.
+#[derive(Clone, Copy)]
+pub(crate) enum Count<'a> {
+    /// The valid elements of a `u32` mask, weight 1 each; masked outputs are written as the map
+    /// gives them (`Keep`) or as 0 (`Zero`).
+    Mask(&'a GpuBuffer<u32>, Masked),
+    /// `f32` weights (a per-sequence value standing for its row's valid tokens).
+    Weights(&'a GpuBuffer<f32>),
 }
 
-impl Default for GpuWhiten {
-    /// The rewardkit default, as [`Whiten::default`]: mean shift, unbiased variance, `ε = 1e-8`
-    /// added to the variance, `count_eps = 0`.
-    fn default() -> Self {
-        Self {
-            shift_mean: true,
-            scale_by_std: true,
-            unbiased: true,
-            eps: 1e-8,
-            eps_mode: VarEps::AddToVar,
-            count_eps: 0.0,
-        }
-    }
-}
-
-fn nonneg(name: &'static str, x: f32) -> Result<f32> {
-    if x.is_finite() && x >= 0.0 {
-        Ok(x)
-    } else {
-        Err(GpuError::Core(Error::InvalidParam {
-            name,
-            value: f64::from(x),
-            expected: "a finite number >= 0",
-        }))
-    }
-}
-
-impl GpuWhiten {
-    /// verl's `masked_whiten` ([`Whiten::verl`]).
-    pub fn verl() -> Self {
-        Self {
-            count_eps: 1e-8,
-            ..Self::default()
-        }
-    }
-
-    /// OpenRLHF's global normalization ([`Whiten::openrlhf`]).
-    pub fn openrlhf() -> Self {
-        Self {
-            unbiased: false,
-            eps_mode: VarEps::MaxWithVar,
-            ..Self::default()
-        }
-    }
-
-    /// As [`Whiten::new`].
-    ///
-    /// # Errors
-    /// `InvalidParam` if `eps` is negative or not finite.
-    pub fn new(shift_mean: bool, unbiased: bool, eps: f32, eps_mode: VarEps) -> Result<Self> {
-        Ok(Self {
-            shift_mean,
-            scale_by_std: true,
-            unbiased,
-            eps: nonneg("eps", eps)?,
-            eps_mode,
-            count_eps: 0.0,
-        })
-    }
-
-    /// As [`Whiten::with_count_eps`].
-    ///
-    /// # Errors
-    /// `InvalidParam` if `count_eps` is negative or not finite.
-    pub fn with_count_eps(self, count_eps: f32) -> Result<Self> {
-        Ok(Self {
-            count_eps: nonneg("count_eps", count_eps)?,
-            ..self
-        })
-    }
-
-    /// As [`Whiten::mean_only`].
-    pub fn mean_only(self) -> Self {
-        Self {
-            scale_by_std: false,
-            ..self
-        }
-    }
-
-    /// The equivalent CPU parameters (the parity tests' reference), in `f64`.
-    ///
-    /// # Errors
-    /// Never for a validated `GpuWhiten`.
-    pub fn to_core(&self) -> rewardkit_core::Result<Whiten<f64>> {
-        let w = Whiten::new(
-            self.shift_mean,
-            self.unbiased,
-            f64::from(self.eps),
-            self.eps_mode,
-        )?
-        .with_count_eps(f64::from(self.count_eps))?;
-        Ok(if self.scale_by_std { w } else { w.mean_only() })
-    }
+/// What masked positions of the output get.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Masked {
+    Keep,
+    Zero,
 }
 
 impl GpuContext {
-    fn whiten_into(
+    /// `out = (x − μ)·s (+ μ)` with the statistics of the counted elements of `x` (three
+    /// dispatches; `out` and `x` must be different buffers).
+    pub(crate) fn whiten_into(
         &self,
         out: &GpuBuffer<f32>,
         x: &GpuBuffer<f32>,
-        mask: &GpuBuffer<u32>,
-        w: &GpuWhiten,
-        zero_masked: bool,
+        count: Count<'_>,
+        w: &Whiten<f32>,
     ) -> Result<()> {
-        let n = mask.len();
+        let n = x.len();
         if n == 0 {
             return Ok(());
         }
         let n32 = u32_of("x", n)?;
         let n_parts = n32.div_ceil(CHUNK);
         let stats = self.zeros::<f32>(4 * n_parts as usize + 4)?;
-        let parts32 = n_parts;
+        let (mask, aux, zero_masked, weighted) = match count {
+            Count::Mask(m, masked) => (&m.raw, self.dummy(), masked == Masked::Zero, false),
+            Count::Weights(wt) => (self.dummy(), &wt.raw, false, true),
+        };
         let mk = |grid_x: u32| Params {
             n: n32,
             seq_len: 1,
-            n_parts: parts32,
+            n_parts,
             chunk: CHUNK,
             grid_x,
             zero_masked: u32::from(zero_masked),
-            shift_mean: u32::from(w.shift_mean),
-            scale_by_std: u32::from(w.scale_by_std),
-            unbiased: u32::from(w.unbiased),
-            eps_mode: match w.eps_mode {
+            shift_mean: u32::from(w.shift_mean()),
+            scale_by_std: u32::from(w.scale_by_std()),
+            unbiased: u32::from(w.unbiased()),
+            eps_mode: match w.eps_mode() {
                 VarEps::AddToVar => 0,
                 VarEps::MaxWithVar => 1,
                 VarEps::AddToStd => 2,
             },
-            eps: w.eps,
-            count_eps: w.count_eps,
+            eps: w.eps(),
+            count_eps: w.count_eps(),
+            weighted: u32::from(weighted),
+            pad: [0; 3],
         };
-        let bufs = [&out.raw, &stats.raw, &x.raw, &mask.raw, self.dummy()];
-        let g = grid(parts32);
+        let bufs = [&out.raw, &stats.raw, &x.raw, mask, aux];
+        let g = grid(n_parts);
         self.dispatch(&WHITEN_PARTIALS, &[], &bufs, super::bytes(&mk(g[0])), g)?;
         self.dispatch(
             &WHITEN_FINALIZE,
@@ -211,7 +109,8 @@ impl GpuContext {
     /// Chan's merges in fixed trees, no atomics).
     ///
     /// # Definition
-    /// As [`rewardkit_core::stats::masked_whiten`] with [`GpuWhiten`], in `f32`. Without any valid
+    /// As [`rewardkit_core::stats::masked_whiten`] with the core's [`Whiten`] parameters (any
+    /// preset: [`Whiten::from_preset`]), in `f32`. Without any valid
     /// element the map is `μ = s = 0` (all outputs 0; the core returns `TooFewValid`, which the
     /// device cannot report without a readback).
     ///
@@ -227,7 +126,7 @@ impl GpuContext {
     /// let ctx = rewardkit_gpu::GpuContext::new_blocking()?;
     /// let (x, m) = (ctx.upload(&[1.0f32, 2.0, 3.0, 7.0])?, ctx.upload(&[1u32, 1, 1, 0])?);
     /// let out = ctx.zeros::<f32>(4)?;
-    /// ctx.masked_whiten(&out, &x, &m, &rewardkit_gpu::GpuWhiten::default())?;
+    /// ctx.masked_whiten(&out, &x, &m, &rewardkit_core::stats::Whiten::default())?;
     /// let out = ctx.read_blocking(&out)?;
     /// assert!((out[0] + 1.0).abs() < 1e-6 && out[1] == 0.0 && (out[2] - 1.0).abs() < 1e-6);
     /// # Ok(()) }
@@ -237,11 +136,11 @@ impl GpuContext {
         out: &GpuBuffer<f32>,
         x: &GpuBuffer<f32>,
         mask: &GpuBuffer<u32>,
-        whiten: &GpuWhiten,
+        whiten: &Whiten<f32>,
     ) -> Result<()> {
         check_len("out", mask.len(), out.len())?;
         check_len("x", mask.len(), x.len())?;
-        self.whiten_into(out, x, mask, whiten, false)
+        self.whiten_into(out, x, Count::Mask(mask, Masked::Keep), whiten)
     }
 
     /// REINFORCE++: discounted returns of the token rewards, whitened over the batch's valid
@@ -279,12 +178,12 @@ impl GpuContext {
         mask: &GpuBuffer<u32>,
         seq_len: usize,
         gamma: f32,
-        whiten: &GpuWhiten,
+        whiten: &Whiten<f32>,
         mode: ScanMode,
     ) -> Result<()> {
         check_len("advantages", mask.len(), advantages.len())?;
         self.discounted_returns(returns, rewards, mask, seq_len, gamma, mode)?;
-        self.whiten_into(advantages, returns, mask, whiten, true)
+        self.whiten_into(advantages, returns, Count::Mask(mask, Masked::Zero), whiten)
     }
 
     /// `ReMax`: undiscounted returns minus the greedy response's reward per sequence, 0 at masked

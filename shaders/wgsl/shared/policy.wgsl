@@ -1,5 +1,8 @@
 // Shared PPO-family token losses (one home for policy_loss.wgsl and rl_step.wgsl): the value of
 // one token's policy term and its derivative with respect to log π. Needs math.wgsl (sigmoid).
+// The device form of the core's per-token seam rewardkit_core::loss::PolicyLoss::token (whose
+// RowContext is the row term `seq` below); the host fills PolicyCfg from the core's PolicyLoss
+// getters, so the parameters have one home.
 //
 // Kinds (PolicyCfg.kind): 0 PPO clip (asymmetric clip, dual clip, TRL's delta; ratio e^{clamp(Δ)}),
 // 1 GPG/REINFORCE −A·log π, 2 CISPO −sg(clip(r))·A·log π, 3 SAPO soft gate, 4 DRO

@@ -533,3 +533,175 @@ fn fuzz_regressions() {
         Err(Error::Overflow { .. })
     ));
 }
+
+// The canonicalisations added for issue 14: STARC's MinimalPotential and ValuePotential,
+// evaluating-rewards' greedy and singleton canonical rewards, the identity.
+#[test]
+fn new_canonicalisations() {
+    use rewardkit_core::distance::minimal_potential;
+    let mdp = chain();
+    let r = Reward::Full(&[1.0, 0.0, 0.0, 2.0, 0.0, 3.0, -1.0, 0.0]);
+    let (mut phi, mut cert) = ([0.0f64; 2], [0.0f64; 8]);
+    // L∞ has no unique minimal potential: rejected, as a canonicalisation and directly.
+    assert_eq!(
+        param(minimal_potential(
+            &mut phi,
+            &mut cert,
+            &mdp,
+            &r,
+            &Norm::linf()
+        )),
+        "norm"
+    );
+    let mp_inf = Canonicalization::MinimalPotential(Norm::linf());
+    assert_eq!(
+        param(canonicalize(&mut [0.0f64; 8], &mdp, &r, &mp_inf)),
+        "norm"
+    );
+    assert_eq!(
+        param(Starc::new(mp_inf, Norm::l2()).distance(&mdp, &r, &r)),
+        "norm"
+    );
+    // Weights: all zero; negative; wrong length; NaN; not determining the potential (only the
+    // self-transition of state 0 weighted: Φ(1) is free).
+    for (w, what) in [
+        ([0.0f64; 8], "weights"),
+        ([-1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "weights"),
+        ([1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "weights"),
+    ] {
+        for order in [Order::L1, Order::L2] {
+            let n = Norm::new(order, Weights::Custom(&w));
+            assert_eq!(
+                param(minimal_potential(&mut phi, &mut cert, &mdp, &r, &n)),
+                what
+            );
+        }
+    }
+    let short = Norm::new(Order::L1, Weights::Custom(&[1.0f64; 3]));
+    assert!(matches!(
+        minimal_potential(&mut phi, &mut cert, &mdp, &r, &short),
+        Err(Error::LengthMismatch {
+            what: "weights",
+            ..
+        })
+    ));
+    let nan_w = [f64::NAN; 8];
+    assert!(matches!(
+        minimal_potential(
+            &mut phi,
+            &mut cert,
+            &mdp,
+            &r,
+            &Norm::new(Order::L2, Weights::Custom(&nan_w))
+        ),
+        Err(Error::NonFinite {
+            what: "weights",
+            ..
+        })
+    ));
+    // Output lengths and bad rewards.
+    assert!(matches!(
+        minimal_potential(&mut [0.0f64; 3], &mut cert, &mdp, &r, &Norm::l1()),
+        Err(Error::LengthMismatch {
+            what: "potential",
+            ..
+        })
+    ));
+    assert!(matches!(
+        minimal_potential(&mut phi, &mut [0.0f64; 4], &mdp, &r, &Norm::l1()),
+        Err(Error::LengthMismatch {
+            what: "certificate",
+            ..
+        })
+    ));
+    let nan_r = Reward::Full(&[0.0, f64::NAN, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(
+        minimal_potential(&mut phi, &mut cert, &mdp, &nan_r, &Norm::l1()),
+        Err(Error::NonFinite {
+            what: "reward",
+            index: 1
+        })
+    );
+    for c in [
+        Canonicalization::ValuePotential(Policy::Uniform),
+        Canonicalization::MinimalPotential(Norm::l1()),
+        Canonicalization::FullyConnectedGreedy(None),
+        Canonicalization::SingletonShaping,
+        Canonicalization::Identity,
+    ] {
+        assert!(
+            matches!(
+                canonicalize(&mut [0.0f64; 8], &mdp, &nan_r, &c),
+                Err(Error::NonFinite {
+                    what: "reward",
+                    index: 1
+                })
+            ),
+            "{c:?}"
+        );
+        assert!(matches!(
+            canonicalize(&mut [0.0f64; 8], &mdp, &Reward::Full(&[0.0; 5]), &c),
+            Err(Error::LengthMismatch { what: "reward", .. })
+        ));
+    }
+    // ValuePotential's policy; the greedy canonicalisation's next-state distribution.
+    assert_eq!(
+        param(canonicalize(
+            &mut [0.0f64; 8],
+            &mdp,
+            &r,
+            &Canonicalization::ValuePotential(Policy::Deterministic(&[2, 0]))
+        )),
+        "policy"
+    );
+    let greedy = |d: &'static [f64]| Canonicalization::FullyConnectedGreedy(Some(d));
+    assert_eq!(
+        param(canonicalize(
+            &mut [0.0f64; 8],
+            &mdp,
+            &r,
+            &greedy(&[0.7, 0.7])
+        )),
+        "coverage_states"
+    );
+    assert_eq!(
+        param(canonicalize(
+            &mut [0.0f64; 8],
+            &mdp,
+            &r,
+            &greedy(&[1.5, -0.5])
+        )),
+        "coverage_states"
+    );
+    assert!(matches!(
+        canonicalize(&mut [0.0f64; 8], &mdp, &r, &greedy(&[1.0])),
+        Err(Error::LengthMismatch {
+            what: "coverage_states",
+            ..
+        })
+    ));
+    // f32: a canonical reward beyond f32::MAX is an overflow, not ∞ (singleton: Φ = R/(1 − γ)).
+    let tau32: Vec<f32> = CHAIN_TAU.iter().map(|&x| x as f32).collect();
+    let mdp32 = Mdp::new(2, 2, Transitions::Dense(&tau32), &[1.0f32, 0.0], 0.9).unwrap();
+    let big = [3e38f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    assert!(matches!(
+        canonicalize(
+            &mut [0.0f32; 8],
+            &mdp32,
+            &Reward::Full(&big),
+            &Canonicalization::SingletonShaping
+        ),
+        Err(Error::Overflow { .. })
+    ));
+    let (mut phi32, mut cert32) = ([0.0f32; 2], [0.0f32; 8]);
+    assert!(matches!(
+        minimal_potential(
+            &mut phi32,
+            &mut cert32,
+            &mdp32,
+            &Reward::Full(&big),
+            &Norm::l2()
+        ),
+        Err(Error::Overflow { .. })
+    ));
+}

@@ -4,7 +4,7 @@
 //! like the CPU ops). Bounds are per kernel and documented in `docs/numerics.md` (GPU section).
 
 use proptest::prelude::*;
-use rewardkit_core::kl;
+use rewardkit_core::logits::{self, RowStats};
 use rewardkit_gpu::{GpuBuffer, GpuContext, GpuError};
 use rewardkit_tests::gpu::{U32, assert_within, context, down, fill, up};
 use rewardkit_trainer::ops;
@@ -34,15 +34,15 @@ proptest! {
         // CPU (f64).
         let mut lsm = vec![0.0; n * v];
         for (o, r) in lsm.chunks_exact_mut(v).zip(z64.chunks_exact(v)) {
-            rewardkit_core::stats::log_softmax(o, r).unwrap();
+            logits::log_softmax(o, r).unwrap();
         }
         let probs: Vec<f64> = lsm.iter().map(|x| x.exp()).collect();
-        let mut lp = vec![0.0; n];
-        kl::logprobs_forward(&mut lp, &z64, &targets, v).unwrap();
+        let (mut lp, mut stats) = (vec![0.0; n], vec![RowStats::default(); n]);
+        logits::logprobs_forward(&mut lp, &mut stats, &z64, &targets, v).unwrap();
         let ce: Vec<f64> = lp.iter().map(|x| -x).collect();
         let mut dlp = vec![0.0; n * v];
         let neg: Vec<f64> = dloss.iter().map(|&g| -f64::from(g)).collect();
-        kl::logprobs_backward(&mut dlp, &neg, &z64, &targets, v).unwrap();
+        logits::logprobs_backward(&mut dlp, &neg, &z64, &stats, &targets, v).unwrap();
         let want_d: Vec<f64> = d0.iter().zip(&dlp).map(|(&a, &b)| f64::from(a) + b).collect();
         // GPU.
         let gz = up(ctx, &z);

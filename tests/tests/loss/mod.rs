@@ -6,3 +6,4 @@ mod golden;
 mod oracle;
 mod props;
 mod seams;
+mod seed;

@@ -8,4 +8,6 @@ mod literal;
 mod oracle;
 mod props;
 mod regression;
+mod seed;
+mod seed_props;
 mod state;

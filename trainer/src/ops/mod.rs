@@ -29,7 +29,7 @@
 //! above the causal diagonal are written as `0`.
 //!
 //! The logits → log-probabilities part of the head is not here: it is
-//! [`rewardkit_core::kl::logprobs_forward`] / [`rewardkit_core::kl::logprobs_backward`].
+//! [`rewardkit_core::logits::logprobs_forward`] / [`rewardkit_core::logits::logprobs_backward`].
 //!
 //! # Errors
 //! Every op checks its buffer lengths against its sizes first and returns

@@ -1,0 +1,172 @@
+/* The per-type cases of capi_test.c, included once with REAL = float (TAG f32) and once with
+ * REAL = double (TAG f64): the list of cases::<F> in capi/examples/capi_expected.rs, in its
+ * order.
+ * No include guard on purpose. */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(CAT(name, _), TAG)
+#define CAST(x, n) CAT(to_, TAG)(x, n)
+#define EXPECT(name, got, n) CAT(expect_, TAG)(name, got, n)
+
+static void FN(cases)(const handles *h, const inputs *x) {
+    REAL *scores = CAST(x->scores, B), *tr = CAST(x->token_rewards, B * T);
+    REAL *masked = CAST(x->masked_rewards, B * T);
+    REAL *values = CAST(x->values, B * T), *baselines = CAST(x->baselines, B);
+    REAL out[B], adv[B * T], ret[B * T];
+
+    /* GRPO on scalar rewards. */
+    OK(FN(rk_grpo)(h->grpo, out, scores, h->groups, B));
+    EXPECT("grpo_" TAGS, out, B);
+    OK(FN(rk_grpo)(h->dr_grpo_verl, out, scores, h->groups, B));
+    EXPECT("dr_grpo_verl_" TAGS, out, B);
+    rk_groups *blocks = NULL;
+    OK(rk_groups_uniform(&blocks, B, 4));
+    OK(FN(rk_grpo)(h->grpo, out, scores, blocks, B));
+    EXPECT("grpo_uniform_" TAGS, out, B);
+    rk_groups_free(blocks);
+
+    /* Full plans over (B, T). */
+    OK(FN(rk_advantages)(h->grpo_verl, adv, ret, tr, x->mask, h->groups, NULL, NULL, B, T));
+    EXPECT("adv_grpo_verl.adv_" TAGS, adv, B * T);
+    EXPECT("adv_grpo_verl.ret_" TAGS, ret, B * T);
+    OK(FN(rk_advantages)(h->gae, adv, ret, tr, x->mask, h->groups, values, NULL, B, T));
+    EXPECT("adv_gae.adv_" TAGS, adv, B * T);
+    EXPECT("adv_gae.ret_" TAGS, ret, B * T);
+    OK(FN(rk_advantages)(h->remax_verl, adv, ret, tr, x->mask, h->groups, NULL, baselines, B, T));
+    EXPECT("adv_remax_verl.adv_" TAGS, adv, B * T);
+    EXPECT("adv_remax_verl.ret_" TAGS, ret, B * T);
+    OK(FN(rk_advantages)(h->rpp, adv, ret, tr, x->mask, h->groups, NULL, NULL, B, T));
+    EXPECT("adv_rpp.adv_" TAGS, adv, B * T);
+    EXPECT("adv_rpp.ret_" TAGS, ret, B * T);
+
+    /* Per-sequence plans. */
+    OK(FN(rk_advantages_seq)(h->rloo, out, tr, x->mask, h->groups, B, T));
+    EXPECT("seq_rloo_" TAGS, out, B);
+    OK(FN(rk_advantages_seq)(h->grpo_trl_batch, out, tr, x->mask, h->groups, B, T));
+    EXPECT("seq_grpo_trl_batch_" TAGS, out, B);
+    OK(FN(rk_sequence_sums)(out, masked, B, T));
+    EXPECT("sequence_sums_" TAGS, out, B);
+
+    /* KL. */
+    REAL *logp = CAST(x->logp, B * T), *old = CAST(x->old_logp, B * T);
+    REAL *refp = CAST(x->ref_logp, B * T), *entropy = CAST(x->entropy, B * T);
+    REAL *seq_adv = CAST(x->seq_adv, B);
+    OK(FN(rk_kl)(h->k3plus_verl, adv, ret, logp, refp, B * T));
+    EXPECT("kl_k3plus_verl.value_" TAGS, adv, B * T);
+    EXPECT("kl_k3plus_verl.grad_" TAGS, ret, B * T);
+    OK(FN(rk_kl_importance_weighted)(h->k2, adv, ret, logp, refp, old, B * T));
+    EXPECT("kl_k2_iw.value_" TAGS, adv, B * T);
+    EXPECT("kl_k2_iw.grad_" TAGS, ret, B * T);
+
+    /* Policy losses, aggregation, diagnostics. */
+    rk_loss_parts parts;
+    REAL grad[B * T], value;
+    OK(FN(rk_policy_loss)(h->vanilla, h->smtm_verl, grad, &parts, logp, old, seq_adv, x->mask,
+                          refp, NULL, entropy, B, T, B));
+    EXPECT("loss_vanilla.grad_" TAGS, grad, B * T);
+    expect_f64("loss_vanilla_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("loss_vanilla_" TAGS ".counts", &parts.tokens, 3);
+    OK(FN(rk_aggregation_value)(h->smtm_verl, &value, &parts, &parts));
+    EXPECT("loss_vanilla.value_" TAGS, &value, 1);
+    OK(FN(rk_aggregation_scale_grad)(h->smtm_verl, grad, x->mask, &parts, B, T));
+    EXPECT("loss_vanilla.scaled_" TAGS, grad, B * T);
+    OK(FN(rk_entropy_upstream)(h->smtm_verl, adv, x->mask, &parts, (REAL)0.01, B, T));
+    EXPECT("entropy_upstream_" TAGS, adv, B * T);
+    rk_policy_diagnostics d;
+    OK(FN(rk_policy_diagnostics)(h->vanilla, &d, logp, old, seq_adv, x->mask, B, T, B));
+    size_t dc[3] = {d.clipped, d.clipped_lower, d.tokens};
+    expect_counts("diag_" TAGS ".counts", dc, 3);
+    expect_f64("diag_" TAGS ".sums", &d.neg_log_ratio_sum, 5);
+    OK(FN(rk_policy_loss)(h->gspo, h->token_mean, grad, &parts, logp, old, masked, x->mask, NULL,
+                          NULL, NULL, B, T, B * T));
+    EXPECT("loss_gspo.grad_" TAGS, grad, B * T);
+    expect_f64("loss_gspo_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("loss_gspo_" TAGS ".counts", &parts.tokens, 3);
+    OK(FN(rk_policy_loss_rng)(h->clip_cov, h->token_mean, grad, &parts, logp, old, seq_adv,
+                              x->mask, NULL, NULL, NULL, B, T, B, 5));
+    EXPECT("loss_clip_cov.grad_" TAGS, grad, B * T);
+    expect_f64("loss_clip_cov_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("loss_clip_cov_" TAGS ".counts", &parts.tokens, 3);
+    OK(rk_loss_parts_from_mask(&parts, x->mask, B, T));
+    expect_counts("parts_from_mask_" TAGS, &parts.tokens, 3);
+
+    /* Logits. */
+    REAL *logits = CAST(x->logits, B * T * V), *g_out = CAST(x->grad_out, B * T);
+    REAL *gl = calloc(B * T * V, sizeof(REAL));
+    rk_row_stats *stats = calloc(B * T, sizeof(rk_row_stats));
+    if (!gl || !stats) exit(2);
+    OK(FN(rk_logprobs)(adv, stats, logits, x->tokens, B * T, V));
+    EXPECT("logprobs_" TAGS, adv, B * T);
+    expect_f64("logprobs.stats_" TAGS, &stats[0].max, 2 * B * T);
+    OK(FN(rk_logprobs_backward)(gl, g_out, logits, stats, x->tokens, B * T, V));
+    EXPECT("logprobs_backward_" TAGS, gl, B * T * V);
+    OK(FN(rk_entropy)(adv, stats, logits, B * T, V));
+    EXPECT("entropy_" TAGS, adv, B * T);
+    OK(FN(rk_entropy_backward)(gl, g_out, logits, stats, adv, B * T, V));
+    EXPECT("entropy_backward_" TAGS, gl, B * T * V);
+
+    /* Rewards. */
+    rk_reward_inputs in = {0};
+    in.batch = B;
+    in.correct = x->correct;
+    in.lengths = x->lens;
+    in.texts = x->texts;
+    in.groups = h->groups;
+    in.mask = x->mask;
+    in.seq_len = T;
+    const rk_reward *terms[8] = {h->correctness, h->kimi, h->overlong, h->cosine,
+                                 h->group_length, h->laser, h->format, h->format_length};
+    const char *names[8] = {"reward_correctness_" TAGS, "reward_kimi_" TAGS,
+                            "reward_overlong_" TAGS, "reward_cosine_" TAGS,
+                            "reward_group_length_" TAGS, "reward_laser_" TAGS,
+                            "reward_format_" TAGS, "reward_format_length_" TAGS};
+    for (size_t k = 0; k < 8; k++) {
+        OK(FN(rk_reward)(terms[k], out, &in));
+        EXPECT(names[k], out, B);
+    }
+    const rk_reward *pipe[3] = {h->correctness, h->overlong, h->laser};
+    const REAL weights[3] = {1.0, 0.5, 2.0};
+    REAL pparts[3 * B];
+    OK(FN(rk_reward_pipeline)(pipe, weights, out, pparts, &in, 3));
+    EXPECT("pipeline_" TAGS, out, B);
+    EXPECT("pipeline.parts_" TAGS, pparts, 3 * B);
+    OK(FN(rk_reward_pipeline_tokens)(pipe, weights, adv, NULL, &in, 3));
+    EXPECT("pipeline_tokens_" TAGS, adv, B * T);
+
+    /* Distances. */
+    REAL *tau = CAST(x->tau, S * A * S), *init = CAST(x->initial, S);
+    REAL *rf = CAST(x->r_full, S * A * S), *rsa = CAST(x->r_sa, S * A), *rs = CAST(x->r_s, S);
+    REAL dist[4];
+    OK(FN(rk_distance)(h->starc, &dist[0], tau, init, rf, rsa, (REAL)0.9, S, A, S * A * S, S * A));
+    OK(FN(rk_distance)(h->starc_min, &dist[1], tau, init, rf, rs, (REAL)0.9, S, A, S * A * S, S));
+    OK(FN(rk_distance)(h->epic, &dist[2], tau, init, rf, rsa, (REAL)0.9, S, A, S * A * S, S * A));
+    OK(FN(rk_distance)(h->dard, &dist[3], tau, init, rsa, rs, (REAL)0.9, S, A, S * A, S));
+    EXPECT("distances_" TAGS, dist, 4);
+
+    free(scores);
+    free(tr);
+    free(masked);
+    free(values);
+    free(baselines);
+    free(logp);
+    free(old);
+    free(refp);
+    free(entropy);
+    free(seq_adv);
+    free(logits);
+    free(g_out);
+    free(gl);
+    free(stats);
+    free(tau);
+    free(init);
+    free(rf);
+    free(rsa);
+    free(rs);
+}
+
+#undef CAT_
+#undef CAT
+#undef FN
+#undef CAST
+#undef EXPECT
