@@ -85,12 +85,18 @@ impl<'a, F: Real> Support<'a, F> {
         }
         // The mean lies in [min r, max r] (rounding could push it out; a constant is exact).
         let mean = mean.clamp(r_min, r_max);
-        let top_mass = p
-            .iter()
-            .zip(r)
-            .filter(|&(&pi, &ri)| pi > F::ZERO && ri.as_f64() == r_max)
-            .map(|(pi, _)| pi.as_f64() * inv_sum)
-            .sum();
+        // A constant reward on the support puts all the mass on Y*: exactly 1, whatever the
+        // rounding of Σp (otherwise KL_max could come out as ±1e-16 instead of 0).
+        let top_mass = if r_min == r_max {
+            1.0
+        } else {
+            p.iter()
+                .zip(r)
+                .filter(|&(&pi, &ri)| pi > F::ZERO && ri.as_f64() == r_max)
+                .map(|(pi, _)| pi.as_f64() * inv_sum)
+                .sum::<f64>()
+                .min(1.0)
+        };
         if !mean.is_finite() {
             return Err(Error::Overflow {
                 what: "expected reward",

@@ -37,7 +37,8 @@ fn kl_max(p: &[f64], r: &[f64]) -> f64 {
         .filter(|(p, r)| **p > 0.0 && **r == top)
         .map(|(p, _)| p)
         .sum();
-    -mass.ln()
+    // Σp rounds to 1 ± 1e-16: clamp, as the library does (a budget is never negative).
+    (-mass.ln()).max(0.0)
 }
 
 fn check_monotone<F: Real>(p: &[f64], r: &[f64]) {
@@ -318,4 +319,16 @@ fn constant_reward_saturates_at_zero_budget() {
     assert_eq!(sol.lambda, f64::INFINITY);
     assert_eq!(sol.kl, 0.0);
     assert_eq!(sol.expected_reward, 1.0);
+    // Σp = 1 − 1e-16 here, which made `p(Y*)` round below 1, `KL_max` 1e-16 > Δ = 0, and the
+    // solver return λ = 0 (or fail to bracket for a tiny positive Δ).
+    let p = [
+        0.454_424_829_991_688_7f64,
+        0.251_178_607_905_824_2,
+        0.294_396_562_102_487_27,
+    ];
+    for delta in [0.0, 1e-17, 1e-3] {
+        let sol = beta_for_kl(&p, &[-1.0, -1.0, -1.0], delta).unwrap();
+        assert!(sol.saturated, "Δ = {delta}");
+        assert_eq!((sol.kl, sol.expected_reward), (0.0, -1.0));
+    }
 }
