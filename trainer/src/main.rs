@@ -235,6 +235,13 @@ fn run(command: Command) -> Result<(), TrainError> {
                 100.0 * e.format,
                 e.length
             );
+            println!(
+                "sampled ({} per prompt, temperature {}): accuracy {:.1} %, mean length {:.2} tokens",
+                t.cfg.eval.samples,
+                t.cfg.eval.temperature,
+                100.0 * e.sampled_accuracy,
+                e.sampled_length
+            );
             Ok(())
         }
         Command::Sample {
@@ -396,14 +403,18 @@ fn print_header(t: &Trainer) {
 
 fn print_summary(s: &Summary, run_dir: &Path) {
     println!();
-    println!("| | held-out accuracy | well-formed | mean length |");
-    println!("|---|---|---|---|");
+    println!(
+        "| | held-out accuracy (greedy) | well-formed | mean length | sampled accuracy | sampled length |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (name, e) in [("warm-up", &s.warmup), ("after GRPO", &s.final_eval)] {
         println!(
-            "| {name} | {:.1} % | {:.1} % | {:.2} |",
+            "| {name} | {:.1} % | {:.1} % | {:.2} | {:.1} % | {:.2} |",
             100.0 * e.accuracy,
             100.0 * e.format,
-            e.length
+            e.length,
+            100.0 * e.sampled_accuracy,
+            e.sampled_length
         );
     }
     println!(
@@ -451,37 +462,59 @@ fn compare(cfg: Config, shapings: &[String], run_dir: &Path) -> Result<(), Train
             prefix: format!("{s}: "),
         };
         let sum = t.run(&mut bars, None)?.unwrap_or_default();
+        eprintln!(
+            "{s}: accuracy {:.1} %, mean length {:.2}, {:.0} s",
+            100.0 * sum.final_eval.accuracy,
+            sum.final_eval.length,
+            sum.seconds
+        );
         rows.push((s.clone(), sum));
     }
-    let none_len = rows
+    let total_s: f64 = warm.seconds + rows.iter().map(|(_, r)| r.seconds).sum::<f64>();
+    let none = rows
         .iter()
         .find(|(s, _)| s == "none")
-        .map(|(_, r)| r.final_eval.length);
-    let none_acc = rows
-        .iter()
-        .find(|(s, _)| s == "none")
-        .map(|(_, r)| r.final_eval.accuracy);
+        .map(|(_, r)| r.final_eval);
+    let rel = |x: f64, n: f64| format!("{:+.1} %", 100.0 * (x / n - 1.0));
+    let pt = |x: f64, n: f64| format!("{:+.1} pt", 100.0 * (x - n));
     let mut table = String::new();
-    table.push_str("| method | accuracy | mean length | length vs none | accuracy vs none |\n|---|---|---|---|---|\n");
+    table.push_str(
+        "| method | accuracy | mean length | length vs none | accuracy vs none          | sampled accuracy | sampled length | sampled length vs none | sampled accuracy vs none |\n         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let w = &warm.warmup;
     table.push_str(&format!(
-        "| warm-up (SFT) | {:.1} % | {:.2} | | |\n",
-        100.0 * warm.warmup.accuracy,
-        warm.warmup.length
+        "| warm-up (SFT) | {:.1} % | {:.2} | | | {:.1} % | {:.2} | | |\n",
+        100.0 * w.accuracy,
+        w.length,
+        100.0 * w.sampled_accuracy,
+        w.sampled_length
     ));
     for (s, r) in &rows {
         let e = &r.final_eval;
-        let dl = none_len.map_or(String::new(), |n| {
-            format!("{:+.1} %", 100.0 * (e.length / n - 1.0))
-        });
-        let da = none_acc.map_or(String::new(), |n| {
-            format!("{:+.1} pt", 100.0 * (e.accuracy - n))
+        let (dl, da, dsl, dsa) = none.map_or_else(Default::default, |n| {
+            (
+                rel(e.length, n.length),
+                pt(e.accuracy, n.accuracy),
+                rel(e.sampled_length, n.sampled_length),
+                pt(e.sampled_accuracy, n.sampled_accuracy),
+            )
         });
         table.push_str(&format!(
-            "| {s} | {:.1} % | {:.2} | {dl} | {da} |\n",
+            "| {s} | {:.1} % | {:.2} | {dl} | {da} | {:.1} % | {:.2} | {dsl} | {dsa} |\n",
             100.0 * e.accuracy,
-            e.length
+            e.length,
+            100.0 * e.sampled_accuracy,
+            e.sampled_length
         ));
     }
+    table.push_str(&format!(
+        "\nHeld-out: {} prompts; accuracy and length greedy, sampled ones from {} samples per \
+         prompt at temperature {}. Wall time {:.0} s (warm-up and every method).\n",
+        base.eval_set().len(),
+        cfg.eval.samples,
+        cfg.eval.temperature,
+        total_s
+    ));
     println!("\n{table}");
     std::fs::write(run_dir.join("table.md"), &table)?;
     Ok(())

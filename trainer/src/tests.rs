@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::model::{Gpt, normal};
-use crate::train::{CHECKPOINT, Packed, PolicyData, Quiet, TrainError, Trainer, policy_gradient};
+use crate::step::LossStage;
+use crate::train::{
+    CHECKPOINT, Packed, PolicyData, Quiet, Scratch, TrainError, Trainer, policy_gradient,
+};
 
 pub(crate) fn tiny_config(extra: &[&str]) -> Config {
     let mut o: Vec<String> = [
@@ -130,87 +133,164 @@ fn atomic_write_leaves_no_partial_file() {
     let _ = std::fs::remove_dir_all(d);
 }
 
-#[test]
-fn grpo_gradient_matches_finite_differences_through_the_model() {
-    // Off-policy (old ≠ current), with a KL term: the PPO ratio, the clip, the k3 KL and the
-    // aggregation all sit between the parameters and the loss.
-    let cfg = tiny_config(&["grpo.kl_coef=0.1", "grpo.aggregation=seq-mean-token-mean"]);
-    let mut rng = SplitMix64::new(17);
+/// A model with weights large enough that every path carries a gradient, and a random packed batch
+/// of `b` rows (prompt 3 tokens, completion slots 3) with a ragged mask.
+fn fd_setup(cfg: &Config, seed: u64, b: usize) -> (Gpt, Vec<u32>, Vec<u32>, Vec<bool>, SplitMix64) {
+    let mut rng = SplitMix64::new(seed);
     let mut model = Gpt::new(cfg.model, &mut rng).unwrap();
     for p in &mut model.params {
         *p += (normal(&mut rng) * 0.2) as f32;
     }
-    let (b, p_len, tc) = (3, 3, 3);
+    let (p_len, tc) = (3, 3);
     let t = p_len + tc - 1;
     let v = cfg.model.vocab;
     let tokens: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
     let targets: Vec<u32> = (0..b * t).map(|_| rng.below(v) as u32).collect();
-    let bits = [true, true, true, true, true, false, true, false, false];
-    let mask = Mask::new(&bits, tc).unwrap();
-    let adv: Vec<f32> = (0..b * tc)
-        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+    let bits: Vec<bool> = (0..b)
+        .flat_map(|i| (0..tc).map(move |j| j < 1 + (i % tc)))
         .collect();
-    // Old and reference log-probabilities near (not at) the current ones, inside the clip range.
+    (model, tokens, targets, bits, rng)
+}
+
+#[test]
+fn grpo_gradient_matches_finite_differences_through_the_model() {
+    // Off-policy (old ≠ current), with a KL term: the PPO ratio, the clip, the k3 KL and the
+    // aggregation all sit between the parameters and the loss; advantages per sequence (the GRPO
+    // plan's output) and, below, per token.
+    let cfg = tiny_config(&["grpo.kl_coef=0.1", "grpo.aggregation=seq-mean-token-mean"]);
+    let stage = LossStage::new(&cfg.grpo).unwrap();
+    let b = 3;
+    let (mut model, tokens, targets, bits, mut rng) = fd_setup(&cfg, 17, b);
+    let (p_len, tc) = (3, 3);
+    let mask = Mask::new(&bits, tc).unwrap();
     let batch = Packed {
         tokens: &tokens,
         targets: &targets,
         b,
-        t,
+        t: p_len + tc - 1,
         p_len,
     };
+    let mut scratch = Scratch::default();
+    let zero_ref = vec![0.0; b * tc];
+    let adv_seq: Vec<f32> = (0..b)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect();
     let on = PolicyData {
         old: None,
-        reference: &[0.0; 9],
-        adv: &adv,
+        reference: &zero_ref,
+        adv: &adv_seq,
         mask,
     };
-    let (out0, _) = policy_gradient(&mut model, &cfg.grpo, &batch, &on).unwrap();
-    let old: Vec<f32> = out0
+    policy_gradient(&mut model, &stage, &batch, &on, 0, false, &mut scratch).unwrap();
+    // Old and reference log-probabilities near (not at) the current ones, inside the clip range.
+    let old: Vec<f32> = scratch
         .logp
         .iter()
         .map(|&l| l + 0.05 * (rng.next_f64() as f32 - 0.5))
         .collect();
-    let reference: Vec<f32> = out0
+    let reference: Vec<f32> = scratch
         .logp
         .iter()
         .map(|&l| l - 0.3 * rng.next_f64() as f32)
         .collect();
-    let data = PolicyData {
-        old: Some(&old),
-        reference: &reference,
-        adv: &adv,
-        mask,
-    };
-    let (_, grads) = policy_gradient(&mut model, &cfg.grpo, &batch, &data).unwrap();
-    let h = 1e-2f32;
-    let (mut num, mut den) = (0.0f64, 0.0f64);
-    #[expect(clippy::needless_range_loop, reason = "i indexes params and grads")]
-    for i in 0..model.num_params() {
-        let orig = model.params[i];
-        model.params[i] = orig + h;
-        let lp = policy_gradient(&mut model, &cfg.grpo, &batch, &data)
-            .unwrap()
-            .0
-            .loss;
-        model.params[i] = orig - h;
-        let lm = policy_gradient(&mut model, &cfg.grpo, &batch, &data)
-            .unwrap()
-            .0
-            .loss;
-        model.params[i] = orig;
-        let fd = (lp - lm) / (2.0 * f64::from(h));
-        let an = f64::from(grads[i]);
+    let adv_tok: Vec<f32> = (0..b * tc)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect();
+    for adv in [&adv_seq, &adv_tok] {
+        let data = PolicyData {
+            old: Some(&old),
+            reference: &reference,
+            adv,
+            mask,
+        };
+        policy_gradient(&mut model, &stage, &batch, &data, 0, false, &mut scratch).unwrap();
+        let grads = scratch.grads.clone();
+        let h = 1e-2f32;
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        let at = |model: &mut Gpt, scratch: &mut Scratch| {
+            policy_gradient(model, &stage, &batch, &data, 0, false, scratch)
+                .unwrap()
+                .loss
+        };
+        #[expect(clippy::needless_range_loop, reason = "i indexes params and grads")]
+        for i in 0..model.num_params() {
+            let orig = model.params[i];
+            model.params[i] = orig + h;
+            let lp = at(&mut model, &mut scratch);
+            model.params[i] = orig - h;
+            let lm = at(&mut model, &mut scratch);
+            model.params[i] = orig;
+            let fd = (lp - lm) / (2.0 * f64::from(h));
+            let an = f64::from(grads[i]);
+            assert!(
+                (fd - an).abs() < 1e-3 + 3e-2 * fd.abs(),
+                "param {i}: FD {fd} vs backward {an}"
+            );
+            num += (fd - an).powi(2);
+            den += fd.powi(2);
+        }
+        assert!(den > 1e-6, "no gradient reached the parameters");
         assert!(
-            (fd - an).abs() < 1e-3 + 3e-2 * fd.abs(),
-            "param {i}: FD {fd} vs backward {an}"
+            (num / den).sqrt() < 2e-2,
+            "relative error {}",
+            (num / den).sqrt()
         );
-        num += (fd - an).powi(2);
-        den += fd.powi(2);
     }
-    assert!(den > 1e-6, "no gradient reached the parameters");
-    assert!(
-        (num / den).sqrt() < 2e-2,
-        "relative error {}",
-        (num / den).sqrt()
-    );
+}
+
+#[test]
+fn micro_batches_give_the_whole_batch_loss_and_gradient() {
+    // The loss normalizer is the whole batch's (`LossParts::from_mask`), so splitting the rows
+    // into micro-batches changes only the order in which the weight gradients are summed.
+    for agg in ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] {
+        let cfg = tiny_config(&["grpo.kl_coef=0.05", &format!("grpo.aggregation={agg}")]);
+        let stage = LossStage::new(&cfg.grpo).unwrap();
+        let b = 7;
+        let (mut model, tokens, targets, bits, mut rng) = fd_setup(&cfg, 29, b);
+        let (p_len, tc) = (3, 3);
+        let mask = Mask::new(&bits, tc).unwrap();
+        let batch = Packed {
+            tokens: &tokens,
+            targets: &targets,
+            b,
+            t: p_len + tc - 1,
+            p_len,
+        };
+        let adv: Vec<f32> = (0..b)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+            .collect();
+        let reference: Vec<f32> = (0..b * tc)
+            .map(|_| -(rng.next_f64() as f32) - 1.0)
+            .collect();
+        let data = PolicyData {
+            old: None,
+            reference: &reference,
+            adv: &adv,
+            mask,
+        };
+        let mut s = Scratch::default();
+        let whole = policy_gradient(&mut model, &stage, &batch, &data, 0, true, &mut s).unwrap();
+        let g_whole = s.grads.clone();
+        for micro in [1, 2, 3] {
+            let part =
+                policy_gradient(&mut model, &stage, &batch, &data, micro, true, &mut s).unwrap();
+            assert!(
+                (part.loss - whole.loss).abs() < 1e-6 * (1.0 + whole.loss.abs()),
+                "{agg}, micro {micro}: loss {} vs {}",
+                part.loss,
+                whole.loss
+            );
+            assert_eq!(part.parts.tokens, whole.parts.tokens);
+            assert_eq!(part.diag.tokens, whole.diag.tokens);
+            assert!((part.kl_sum - whole.kl_sum).abs() < 1e-4);
+            assert!((part.entropy_sum - whole.entropy_sum).abs() < 1e-4);
+            let scale = g_whole.iter().fold(0.0f32, |a, g| a.max(g.abs()));
+            for (i, (a, w)) in s.grads.iter().zip(&g_whole).enumerate() {
+                assert!(
+                    (a - w).abs() <= 1e-5 * scale,
+                    "{agg}, micro {micro}, param {i}: {a} vs {w}"
+                );
+            }
+        }
+    }
 }
