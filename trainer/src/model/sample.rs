@@ -182,11 +182,10 @@ impl Gpt {
                         *sc = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
                         maxv = maxv.max(*sc);
                     }
-                    let mut sum = 0.0f32;
                     for sc in &mut s.scores[..=pos] {
                         *sc = exp_f32(*sc - maxv);
-                        sum += *sc;
                     }
+                    let sum: f32 = s.scores[..=pos].iter().sum();
                     let o = &mut s.atty[i * c + h * hs..][..hs];
                     o.fill(0.0);
                     for (t2, &a) in s.scores[..=pos].iter().enumerate() {

@@ -39,9 +39,11 @@
 //!
 //! # Matrix products
 //! [`matmul_forward`] and [`matmul_backward`] call `matrixmultiply::sgemm` (packed AVX-512/AVX2/FMA
-//! micro-kernels), one call per block of output rows on the kernels' threads (below). It was
-//! chosen over the `gemm` crate by measurement on this project's 2-core machine for the trainer's
-//! shapes (`N` = a few thousand rows, `C`, `OC` = 64…512): see `docs/benchmarks.md`, *Trainer*.
+//! micro-kernels) with its own thread pool (`threading`). It was chosen over the `gemm` crate by
+//! measurement on this project's 2-core machine for the trainer's shapes (`N` = a few thousand
+//! rows, `C`, `OC` = 64…512), and its pool over splitting the rows on this module's threads
+//! (measured: about 250 against 190 GFLOP/s at `(10240, 64, 256)`): see `docs/benchmarks.md`,
+//! *Trainer*.
 //!
 //! # Threads
 //! The other kernels run over blocks of rows on [`threads`] scoped threads (`REWARDKIT_THREADS`,
@@ -49,10 +51,9 @@
 //! elements; tiny calls stay on the calling thread). Every row is computed by exactly the loop
 //! one thread would run, and the weight and bias gradients that sum over rows are split over
 //! columns, each summed over the rows in order, so **results are bit-identical for any number of
-//! threads** (tested). The matrix products split their output rows the same way; each output
-//! element is still one `matrixmultiply` sum over the same `K` blocks, so they too are
-//! bit-identical across thread counts (tested). [`encoder_backward`]'s scatter into `dwte` stays on
-//! one thread.
+//! threads** (tested). The matrix products run on `matrixmultiply`'s pool, which splits the
+//! output, never a sum, so they are deterministic too. [`encoder_backward`]'s scatter into `dwte`
+//! stays on one thread.
 //!
 //! # GELU and `exp`
 //! [`gelu_forward`] and [`gelu_backward`] use `½(1 + tanh u) = σ(2u)` with an `exp` that the
@@ -66,7 +67,7 @@ use rewardkit_core::Error;
 
 pub(crate) mod par;
 pub use par::threads;
-use par::{blocks, first_err, run, split, split_mut};
+use par::{blocks, run, split, split_mut};
 
 /// Defines a kernel loop twice, for the baseline target and with AVX2 enabled, and calls the AVX2
 /// build when the CPU has it (runtime detection, cached by `std`). Same source, same operation
@@ -619,26 +620,17 @@ pub fn matmul_forward(
     if oc == 0 {
         return Ok(());
     }
-    let bl = blocks(n, c.max(1) * oc);
-    let items: Vec<_> = split_mut(out, &bl, oc)
-        .into_iter()
-        .zip(split(inp, &bl, c))
-        .zip(bl.iter().map(ExactSizeIterator::len))
-        .collect();
-    first_err(run(items, |((out, inp), rows)| {
-        match bias {
-            Some(bias) => out
-                .chunks_exact_mut(oc)
-                .for_each(|r| r.copy_from_slice(bias)),
-            None => out.fill(0.0),
-        }
-        if c == 0 {
-            return Ok(());
-        }
-        // out (N×OC) += inp (N×C) · Wᵀ (C×OC); Wᵀ[k,j] = W[j·C + k]: row stride 1, column
-        // stride C.
-        sgemm(rows, c, oc, (inp, c, 1), (weight, 1, c), 1.0, (out, oc, 1))
-    }))
+    match bias {
+        Some(bias) => out
+            .chunks_exact_mut(oc)
+            .for_each(|r| r.copy_from_slice(bias)),
+        None => out.fill(0.0),
+    }
+    if c == 0 {
+        return Ok(());
+    }
+    // out (N×OC) += inp (N×C) · Wᵀ (C×OC); Wᵀ[k,j] = W[j·C + k]: row stride 1, column stride C.
+    sgemm(n, c, oc, (inp, c, 1), (weight, 1, c), 1.0, (out, oc, 1))
 }
 
 /// Backward of [`matmul_forward`] (accumulates).
@@ -705,43 +697,10 @@ pub fn matmul_backward(
     if c == 0 {
         return Ok(());
     }
-    // dinp (N×C) += dout (N×OC) · W (OC×C), by blocks of rows of dinp.
-    let bl = blocks(n, oc * c);
-    let items: Vec<_> = split_mut(dinp, &bl, c)
-        .into_iter()
-        .zip(split(dout, &bl, oc))
-        .zip(bl.iter().map(ExactSizeIterator::len))
-        .collect();
-    first_err(run(items, |((dinp, dout), rows)| {
-        sgemm(
-            rows,
-            oc,
-            c,
-            (dout, oc, 1),
-            (weight, c, 1),
-            1.0,
-            (dinp, c, 1),
-        )
-    }))?;
-    // dweight (OC×C) += doutᵀ (OC×N) · inp (N×C); doutᵀ[o,r] = dout[r·OC + o]; by blocks of
-    // rows of dweight (each a full sum over the N rows).
-    let bl = blocks(oc, n * c);
-    let items: Vec<_> = split_mut(dweight, &bl, c)
-        .into_iter()
-        .zip(bl.iter().cloned())
-        .collect();
-    first_err(run(items, |(dweight, rows)| {
-        let m = rows.len();
-        sgemm(
-            m,
-            n,
-            c,
-            (&dout[rows.start..], 1, oc),
-            (inp, c, 1),
-            1.0,
-            (dweight, c, 1),
-        )
-    }))
+    // dinp (N×C) += dout (N×OC) · W (OC×C).
+    sgemm(n, oc, c, (dout, oc, 1), (weight, c, 1), 1.0, (dinp, c, 1))?;
+    // dweight (OC×C) += doutᵀ (OC×N) · inp (N×C); doutᵀ[o,r] = dout[r·OC + o].
+    sgemm(oc, n, c, (dout, 1, oc), (inp, c, 1), 1.0, (dweight, c, 1))
 }
 
 fn attention_sizes(
@@ -934,11 +893,11 @@ fn attention_forward_seq(
                 *p *= scale;
                 maxv = maxv.max(*p);
             }
-            let mut sum = 0.0f32;
+            // The exponentials in one loop (vectorizes), their sum in another (in order).
             for (e, &p) in av.iter_mut().zip(valid.iter()) {
                 *e = exp_f32(p - maxv);
-                sum += *e;
             }
+            let sum: f32 = av.iter().sum();
             let inv = 1.0 / sum;
             av.iter_mut().for_each(|v| *v *= inv);
             let o = &mut out_b[ti * c + h * hs..][..hs];
