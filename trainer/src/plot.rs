@@ -69,6 +69,7 @@ fn panels(rows: &[Value]) -> Vec<Panel> {
             vec![
                 s("train (sampled)", "grpo", "accuracy"),
                 s("held-out (greedy)", "eval", "eval_accuracy"),
+                s("held-out (sampled)", "eval", "eval_sampled_accuracy"),
             ],
         ),
         (
@@ -76,6 +77,7 @@ fn panels(rows: &[Value]) -> Vec<Panel> {
             vec![
                 s("train (sampled)", "grpo", "length"),
                 s("held-out (greedy)", "eval", "eval_length"),
+                s("held-out (sampled)", "eval", "eval_sampled_length"),
             ],
         ),
         ("KL to the reference", vec![s("", "grpo", "kl")]),
@@ -111,6 +113,20 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     (x0, x1, y0 - pad, y1 + pad)
 }
 
+/// A y-axis label: two or three significant digits, no `-0`.
+fn tick(y: f64) -> String {
+    let y = if y.abs() < 1e-12 { 0.0 } else { y };
+    if y == 0.0 || y.abs() >= 100.0 {
+        format!("{y:.0}")
+    } else if y.abs() >= 1.0 {
+        format!("{y:.1}")
+    } else if y.abs() >= 0.1 {
+        format!("{y:.2}")
+    } else {
+        format!("{y:.3}")
+    }
+}
+
 fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> io::Error {
     io::Error::other(e.to_string())
 }
@@ -130,6 +146,7 @@ fn render(panels: &[Panel]) -> io::Result<String> {
             let mut chart = ChartBuilder::on(area)
                 .caption(*title, ("sans-serif", 19))
                 .margin(8)
+                .margin_right(22)
                 .x_label_area_size(34)
                 .y_label_area_size(48)
                 .build_cartesian_2d(x0..x1, y0..y1)
@@ -137,8 +154,10 @@ fn render(panels: &[Panel]) -> io::Result<String> {
             chart
                 .configure_mesh()
                 .x_desc("GRPO step")
-                .x_labels(5)
+                .x_labels(6)
                 .y_labels(5)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| tick(*y))
                 .light_line_style(WHITE)
                 .bold_line_style(RGBColor(225, 225, 225))
                 .label_style(("sans-serif", 14))
