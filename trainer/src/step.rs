@@ -27,9 +27,9 @@ use rewardkit_core::loss::{
 };
 pub use rewardkit_core::loss::{LossParts, PolicyDiagnostics};
 use rewardkit_core::reward::{
-    Batch, Correctness, CosineLength, Hapo, HapoHistory, HapoShape, HapoTerm, HistoryMode, Laser,
-    LaserD, LaserDState, LaserDTerm, LaserMode, Pipeline, RewardTerm, Thresholds, Weighted,
-    WellFormed,
+    Batch, Correctness, CosineLength, Difficulty, Hapo, HapoHistory, HapoShape, HapoTerm,
+    HistoryMode, Laser, LaserD, LaserDState, LaserDTerm, LaserMode, Pipeline, RewardTerm,
+    TargetLen, Thresholds, Weighted, WellFormed,
 };
 use rewardkit_core::{AdvantageEstimator, Error, GroupIndex, KlPenalty, Mask, Preset};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,22 @@ use crate::ops::par::{blocks, first_err, run, split, split_mut};
 
 /// Result alias.
 pub type Result<T = ()> = core::result::Result<T, Error>;
+
+/// The completion mask `(B, T)` from row-major bits (core layout type).
+///
+/// # Errors
+/// As [`Mask::new`].
+pub fn mask(bits: &[bool], t: usize) -> Result<Mask<'_>> {
+    Mask::new(bits, t)
+}
+
+/// The group (prompt) of each row, dense ids below `n` (core layout type).
+///
+/// # Errors
+/// As [`GroupIndex::new`].
+pub fn groups(ids: &[u32], n: usize) -> Result<GroupIndex<'_>> {
+    GroupIndex::new(ids, n)
+}
 
 /// Token log-probabilities `log π(ids[n] | logits[n])` from logits `(N, V)` (core), with each
 /// row's statistics (max, log-sum-exp) for the backward; one core call per block of rows.
@@ -334,15 +350,21 @@ impl RewardTerms {
     ///
     /// # Errors
     /// Core errors (shapes).
+    /// Returns the new targets of the low, medium and high bands (`None`: no threshold
+    /// qualified; the target is then the batch's longest response).
     pub fn monitor(
         &self,
         state: &mut ShapingState,
         lengths: &[u32],
         correct: &[bool],
         groups: &GroupIndex<'_>,
-    ) -> Result {
+    ) -> Result<[Option<u32>; 3]> {
         let s = state.laser_d.get_or_insert_with(|| self.laser_d_initial());
-        s.update(&self.laser_d, lengths, correct, groups)
+        s.update(&self.laser_d, lengths, correct, groups)?;
+        Ok(Difficulty::ALL.map(|d| match s.target(d) {
+            TargetLen::Fixed(t) | TargetLen::Monitored(Some(t)) => Some(t),
+            TargetLen::Monitored(None) => None,
+        }))
     }
 }
 
@@ -449,6 +471,12 @@ impl LossStage {
             penalty,
             agg: cfg.aggregation.parse()?,
         })
+    }
+
+    /// The whole batch's normalizer parts from its mask alone ([`LossParts::from_mask`]), known
+    /// before any micro-batch's loss is computed.
+    pub fn normalizer(&self, mask: Mask<'_>) -> LossParts {
+        LossParts::from_mask(mask)
     }
 
     /// The loss of one micro-batch and `∂loss/∂log π` into `dlogp` (overwritten; 0 at masked

@@ -12,9 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rewardkit_core::reward::{Difficulty, TargetLen};
+use rewardkit_core::Mask;
 use rewardkit_core::rng::{RandomSource, SplitMix64};
-use rewardkit_core::{GroupIndex, Mask};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -672,19 +671,10 @@ impl Trainer {
             .collect();
         let lengths: Vec<u32> = outs.iter().map(|o| o.len().max(1) as u32).collect();
         let groups: Vec<u32> = (0..m * k).map(|i| (i / k) as u32).collect();
-        let index = GroupIndex::new(&groups, m)?;
-        stages
+        let index = step::groups(&groups, m)?;
+        Ok(stages
             .terms
-            .monitor(&mut self.state.shaping, &lengths, &correct, &index)?;
-        let s = self
-            .state
-            .shaping
-            .laser_d
-            .unwrap_or_else(|| stages.terms.laser_d_initial());
-        Ok(Difficulty::ALL.map(|d| match s.target(d) {
-            TargetLen::Fixed(t) | TargetLen::Monitored(Some(t)) => Some(t),
-            TargetLen::Monitored(None) => None,
-        }))
+            .monitor(&mut self.state.shaping, &lengths, &correct, &index)?)
     }
 
     /// One GRPO step; returns its metrics.
@@ -757,8 +747,8 @@ impl Trainer {
             .flat_map(|i| (0..tc).map(move |j| (i, j)))
             .map(|(i, j)| j < completions[i].len())
             .collect();
-        let mask = Mask::new(&mask_bits, tc)?;
-        let index = GroupIndex::new(&groups, n_prompts)?;
+        let mask = step::mask(&mask_bits, tc)?;
+        let index = step::groups(&groups, n_prompts)?;
 
         // 3. Rewards (core pipeline) and 4. advantages (core plan, per sequence for GRPO).
         let rewards = stages.terms.rewards(
@@ -1024,7 +1014,7 @@ pub fn policy_gradient(
     let v = policy.cfg.vocab;
     let tc = t + 1 - p_len;
     let bits = data.mask.bits();
-    let total = LossParts::from_mask(data.mask);
+    let total = loss.normalizer(data.mask);
     let per_seq = data.adv.len() == b;
     zeroed(&mut scratch.logp, b * tc);
     zeroed(&mut scratch.grads, policy.num_params());
@@ -1047,7 +1037,7 @@ pub fn policy_gradient(
             row.copy_from_slice(&full[i * t + p_len - 1..][..tc]);
         }
         let logp = &scratch.logp[r0 * tc..r1 * tc];
-        let mask = Mask::new(&bits[r0 * tc..r1 * tc], tc)?;
+        let mask = step::mask(&bits[r0 * tc..r1 * tc], tc)?;
         let adv = if per_seq {
             &data.adv[r0..r1]
         } else {
