@@ -63,10 +63,32 @@ fn metrics(dir: &std::path::Path) -> Vec<Value> {
 
 #[test]
 fn resumed_run_reproduces_the_uninterrupted_run() {
-    let (a, b) = (tmp("full"), tmp("resumed"));
-    let mut full = Trainer::new(tiny_config(&[]), &a).unwrap();
+    resume_case("none", &[]);
+}
+
+#[test]
+fn resumed_shaped_runs_reproduce_their_state() {
+    // LASER-D's monitor targets live in the checkpoint; the monitor runs every step here, so the
+    // resumed half must continue its targets and random stream exactly. (The tiny model solves
+    // nothing, so HAPO's history would stay empty here: `shaping_state_round_trips` covers it.)
+    resume_case(
+        "laser-d",
+        &[
+            "grpo.shaping=laser-d",
+            "shaping.laser_d_every=1",
+            "shaping.laser_d_monitor=2",
+        ],
+    );
+}
+
+fn resume_case(name: &str, extra: &[&str]) {
+    let (a, b) = (
+        tmp(&format!("full-{name}")),
+        tmp(&format!("resumed-{name}")),
+    );
+    let mut full = Trainer::new(tiny_config(extra), &a).unwrap();
     full.run(&mut Quiet, None).unwrap().unwrap();
-    let mut first = Trainer::new(tiny_config(&[]), &b).unwrap();
+    let mut first = Trainer::new(tiny_config(extra), &b).unwrap();
     assert!(
         first.run(&mut Quiet, Some(2)).unwrap().is_none(),
         "stopped early"
@@ -81,6 +103,10 @@ fn resumed_run_reproduces_the_uninterrupted_run() {
     let (ma, mb) = (metrics(&a), metrics(&b));
     assert!(ma.iter().filter(|m| m["phase"] == "grpo").count() == 4);
     assert_eq!(ma, mb);
+    // The shaping state was in use: LASER-D's monitor ran.
+    if name == "laser-d" {
+        assert!(ma.iter().any(|m| m["laser_d_targets"].is_array()));
+    }
     assert_eq!(full.policy.params, resumed.policy.params);
     for f in ["config.toml", "plots.svg", "summary.json", CHECKPOINT] {
         assert!(b.join(f).exists(), "{f}");
@@ -292,5 +318,75 @@ fn micro_batches_give_the_whole_batch_loss_and_gradient() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn shaping_state_round_trips() {
+    // What a checkpoint stores of the shaping state (JSON in its metadata): a HAPO history with
+    // entries and LASER-D's monitored targets come back equal.
+    let mut st = crate::step::ShapingState::default();
+    st.hapo
+        .update(&[7, 7, 9], &[12, 15, 20], &[true, true, false])
+        .unwrap();
+    let cfg = tiny_config(&["grpo.shaping=laser-d"]);
+    let terms = crate::step::RewardTerms::new(&cfg).unwrap();
+    let ids = [0u32, 0, 0, 1, 1, 1];
+    let groups = crate::step::groups(&ids, 2).unwrap();
+    let targets = terms
+        .monitor(&mut st, &[3, 5, 9, 4, 4, 4], &[true; 6], &groups)
+        .unwrap();
+    assert!(targets.iter().any(Option::is_some));
+    let back: crate::step::ShapingState =
+        serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+    assert_eq!(back.hapo, st.hapo);
+    assert_eq!(back.hapo.get(7), Some(12.0));
+    assert_eq!(back.laser_d, st.laser_d);
+}
+
+#[test]
+fn reward_terms_by_hand() {
+    // Default config: budget 32 tokens, so cosine's L_max = 7/8·32 = 28 (margin 0) and the
+    // format weight is 0.5. Rows (correct, well formed, length): (T, T, 12), (T, F, 20),
+    // (F, T, 11), (F, T, 30).
+    let rows = |shaping: &str| {
+        let cfg = Config::load(None, &[format!("grpo.shaping={shaping}")]).unwrap();
+        let terms = crate::step::RewardTerms::new(&cfg).unwrap();
+        let mut state = crate::step::ShapingState::default();
+        let (correct, wf, lengths) = (
+            [true, true, false, false],
+            [true, false, true, true],
+            [12u32, 20, 11, 30],
+        );
+        let ids = [0u32, 0, 1, 1];
+        let bits: Vec<bool> = lengths
+            .iter()
+            .flat_map(|&l| (0..30).map(move |j| j < l as usize))
+            .collect();
+        let r = terms
+            .rewards(
+                &mut state,
+                &crate::step::RewardInputs {
+                    correct: &correct,
+                    well_formed: &wf,
+                    lengths: &lengths,
+                    keys: &[1, 1, 2, 2],
+                    groups: &crate::step::groups(&ids, 2).unwrap(),
+                    mask: crate::step::mask(&bits, 30).unwrap(),
+                },
+            )
+            .unwrap();
+        (r.total, r.names)
+    };
+    // none: 1·correct + 0.5·well formed.
+    let (none, names) = rows("none");
+    assert_eq!(none, [1.5, 1.0, 0.5, 0.5]);
+    assert_eq!(names, ["correctness", "well_formed"]);
+    // cosine replaces correctness: r = r_lo + ½(r_hi − r_lo)(1 + cos(πL/28)), −10 at L ≥ 28;
+    // values worked in f64: 1.611260, 1.188255, −6.651395; plus 0.5·well formed.
+    let (cos, _) = rows("cosine");
+    let want = [2.111_260_5f32, 1.188_255_1, -6.151_395_3, -9.5];
+    for (g, w) in cos.iter().zip(want) {
+        assert!((g - w).abs() < 1e-5, "{cos:?}");
     }
 }
