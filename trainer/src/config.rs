@@ -74,12 +74,44 @@ pub struct GrpoConfig {
     pub kl: String,
     /// KL coefficient `β` (0 disables the term).
     pub kl_coef: f32,
-    /// Reward for a malformed completion (correct = 1, wrong = 0).
-    pub malformed_reward: f32,
-    /// Length shaping: `none`, `hapo`, `laser`, `laser-d`, `cosine`.
+    /// Weight of the format term (`reward::WellFormed`, 1 for a well-formed completion, 0
+    /// otherwise) beside the answer-only correctness term (1 correct, 0 wrong).
+    pub format_weight: f32,
+    /// Length shaping: `none`, `hapo`, `laser`, `laser-d`, `cosine` (parameters in `[shaping]`).
     pub shaping: String,
-    /// Weight of the length term in the reward pipeline (HAPO's `w`, LASER's `α`).
-    pub shaping_weight: f32,
+    /// Rows per forward/backward pass (0: the whole batch at once). The loss normalizer comes from
+    /// the whole batch's mask (`LossParts::from_mask`), so the gradient does not depend on it.
+    pub micro_batch: usize,
+}
+
+/// The length shapings' parameters: each paper's defaults, with lengths given as fractions of the
+/// completion budget (`model.max_t` − prompt length) where the paper gives tokens out of its
+/// 16,384-token budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapingConfig {
+    /// HAPO's weight `w` (Huang et al.: 1).
+    pub hapo_weight: f32,
+    /// HAPO's floor `c` for correct answers longer than the history (reference: 0.7).
+    pub hapo_floor: f32,
+    /// LASER's and LASER-D's bonus `α` (Liu et al.: 0.5).
+    pub laser_alpha: f32,
+    /// LASER's target `L_T` as a fraction of the budget (the paper's models: 2048, 4096 or 8192
+    /// of 16,384 tokens = 1/8, 1/4, 1/2).
+    pub laser_target: f32,
+    /// LASER-D's candidate targets: lowest, highest and step, as fractions of the budget (the
+    /// reference's `range(2048, 16384 + 1024, 1024)` = 1/8 to 1 in steps of 1/16).
+    pub laser_d_grid: [f32; 3],
+    /// LASER-D: recompute the targets every this many steps (reference `monitor_freq`: 20), and
+    /// before the first step.
+    pub laser_d_every: usize,
+    /// LASER-D: monitor prompts (a fixed subset of the training pool), each sampled `grpo.group`
+    /// times.
+    pub laser_d_monitor: usize,
+    /// Cosine (Yeo et al., Sec. 4.2): `r₀ᶜ, r_Lᶜ, r₀ʷ, r_Lʷ, r_exceed` (paper: 2, 1, −10, 0, −10).
+    pub cosine_rewards: [f32; 5],
+    /// Cosine: `L_max` as a fraction of the budget (paper: 14,336 of 16,384 = 7/8).
+    pub cosine_max: f32,
 }
 
 /// `AdamW` and gradient clipping.
@@ -108,6 +140,10 @@ pub struct EvalConfig {
     pub every: usize,
     /// Write a checkpoint every this many GRPO steps (0: only at the end of each phase).
     pub checkpoint_every: usize,
+    /// Samples per held-out prompt for the sampled accuracy and length (0: greedy only).
+    pub samples: usize,
+    /// Temperature of those samples.
+    pub temperature: f32,
 }
 
 /// Everything a run needs.
@@ -124,6 +160,8 @@ pub struct Config {
     pub warmup: WarmupConfig,
     /// GRPO.
     pub grpo: GrpoConfig,
+    /// Length-shaping parameters.
+    pub shaping: ShapingConfig,
     /// Optimizer.
     pub optim: OptimConfig,
     /// Evaluation.
@@ -210,6 +248,46 @@ impl Config {
         if g.prompts == 0 || g.group < 2 || g.epochs == 0 {
             return err("grpo: prompts >= 1, group >= 2, epochs >= 1");
         }
+        if self.task.train_prompts.saturating_add(self.eval.prompts) > self.task.distinct_prompts()
+        {
+            return err(format!(
+                "task.train_prompts + eval.prompts = {} exceeds the task's {} distinct prompts",
+                self.task.train_prompts.saturating_add(self.eval.prompts),
+                self.task.distinct_prompts()
+            ));
+        }
+        if self.task.train_prompts < g.prompts {
+            return err(format!(
+                "task.train_prompts = {} is smaller than grpo.prompts = {}",
+                self.task.train_prompts, g.prompts
+            ));
+        }
+        let sh = &self.shaping;
+        if sh.laser_d_every == 0 || sh.laser_d_monitor == 0 {
+            return err("shaping: laser_d_every and laser_d_monitor must be >= 1");
+        }
+        if sh.laser_d_monitor > self.task.train_prompts {
+            return err("shaping.laser_d_monitor must be <= task.train_prompts");
+        }
+        for (name, v) in [
+            ("shaping.laser_target", sh.laser_target),
+            ("shaping.laser_d_grid[0]", sh.laser_d_grid[0]),
+            ("shaping.laser_d_grid[1]", sh.laser_d_grid[1]),
+            ("shaping.laser_d_grid[2]", sh.laser_d_grid[2]),
+            ("shaping.cosine_max", sh.cosine_max),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                return err(format!(
+                    "{name} must be a fraction of the budget in (0, 1] (got {v})"
+                ));
+            }
+        }
+        if sh.laser_d_grid[1] < sh.laser_d_grid[0] {
+            return err("shaping.laser_d_grid: highest < lowest");
+        }
+        if sh.cosine_rewards.iter().any(|x| !x.is_finite()) {
+            return err("shaping.cosine_rewards must be finite");
+        }
         if self.warmup.batch == 0 {
             return err("warmup.batch must be >= 1");
         }
@@ -220,6 +298,7 @@ impl Config {
             ("warmup.lr", self.warmup.lr),
             ("grpo.lr", g.lr),
             ("grpo.temperature", g.temperature),
+            ("eval.temperature", self.eval.temperature),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return err(format!("{name} must be finite and > 0 (got {v})"));
@@ -230,16 +309,16 @@ impl Config {
             ("grpo.kl_coef", g.kl_coef),
             ("grpo.clip_low", g.clip_low),
             ("grpo.clip_high", g.clip_high),
-            ("grpo.shaping_weight", g.shaping_weight),
+            ("grpo.format_weight", g.format_weight),
+            ("shaping.hapo_weight", self.shaping.hapo_weight),
+            ("shaping.hapo_floor", self.shaping.hapo_floor),
+            ("shaping.laser_alpha", self.shaping.laser_alpha),
             ("optim.weight_decay", self.optim.weight_decay),
             ("optim.grad_clip", self.optim.grad_clip),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return err(format!("{name} must be finite and >= 0 (got {v})"));
             }
-        }
-        if !g.malformed_reward.is_finite() {
-            return err("grpo.malformed_reward must be finite");
         }
         let o = &self.optim;
         if !(0.0..1.0).contains(&o.beta1)
@@ -269,9 +348,15 @@ impl Config {
         Ok(self)
     }
 
-    /// Longest completion the sampler may produce.
+    /// Longest completion the sampler may produce (the completion budget).
     pub fn max_new(&self) -> usize {
         self.model.max_t - self.task.prompt_len()
+    }
+
+    /// A fraction of the completion budget in tokens (rounded, at least 1).
+    pub fn budget_tokens(&self, fraction: f32) -> u32 {
+        let t = (f64::from(fraction) * self.max_new() as f64).round();
+        (t as u32).max(1)
     }
 }
 
@@ -341,6 +426,11 @@ mod tests {
         assert!(bad("grpo.shaping=short").contains("none, hapo, laser"));
         assert!(bad("grpo.group=1").contains("group >= 2"));
         assert!(bad("grpo.lr=-1").contains("grpo.lr"));
+        assert!(bad("task.train_prompts=4").contains("train_prompts"));
+        assert!(bad("task.digits=1").contains("distinct prompts"));
+        assert!(bad("shaping.laser_target=1.5").contains("fraction"));
+        assert!(bad("shaping.laser_d_grid=[0.5, 0.25, 0.1]").contains("highest < lowest"));
+        assert!(bad("shaping.laser_d_every=0").contains("laser_d_every"));
         assert!(bad("model.n_embd=10").contains("multiple of n_head"));
         assert!(bad("model.max_t=8").contains("max_t"));
         assert!(bad("nonsense").contains("key=value"));

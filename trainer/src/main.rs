@@ -122,7 +122,11 @@ enum Command {
             default_value = "none,hapo,laser,laser-d,cosine"
         )]
         shapings: Vec<String>,
-        /// Directory for the runs (one subdirectory per shaping).
+        /// Seeds (comma-separated): the whole comparison (warm-up and every shaping) runs once per
+        /// seed; the table shows the mean over seeds and each seed's value.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        seeds: Vec<u64>,
+        /// Directory for the runs (`seed-<s>/<shaping>`).
         #[arg(long, default_value = "runs/compare")]
         run_dir: PathBuf,
     },
@@ -235,6 +239,13 @@ fn run(command: Command) -> Result<(), TrainError> {
                 100.0 * e.format,
                 e.length
             );
+            println!(
+                "sampled ({} per prompt, temperature {}): accuracy {:.1} %, mean length {:.2} tokens",
+                t.cfg.eval.samples,
+                t.cfg.eval.temperature,
+                100.0 * e.sampled_accuracy,
+                e.sampled_length
+            );
             Ok(())
         }
         Command::Sample {
@@ -279,10 +290,12 @@ fn run(command: Command) -> Result<(), TrainError> {
         Command::Compare {
             config,
             shapings,
+            seeds,
             run_dir,
         } => compare(
             Config::load(config.config.as_deref(), &config.set)?,
             &shapings,
+            &seeds,
             &run_dir,
         ),
     }
@@ -396,14 +409,18 @@ fn print_header(t: &Trainer) {
 
 fn print_summary(s: &Summary, run_dir: &Path) {
     println!();
-    println!("| | held-out accuracy | well-formed | mean length |");
-    println!("|---|---|---|---|");
+    println!(
+        "| | held-out accuracy (greedy) | well-formed | mean length | sampled accuracy | sampled length |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (name, e) in [("warm-up", &s.warmup), ("after GRPO", &s.final_eval)] {
         println!(
-            "| {name} | {:.1} % | {:.1} % | {:.2} |",
+            "| {name} | {:.1} % | {:.1} % | {:.2} | {:.1} % | {:.2} |",
             100.0 * e.accuracy,
             100.0 * e.format,
-            e.length
+            e.length,
+            100.0 * e.sampled_accuracy,
+            e.sampled_length
         );
     }
     println!(
@@ -422,7 +439,64 @@ fn print_summary(s: &Summary, run_dir: &Path) {
     println!("outputs in {}", run_dir.display());
 }
 
-fn compare(cfg: Config, shapings: &[String], run_dir: &Path) -> Result<(), TrainError> {
+/// One seed's comparison: the shared warm-up's evaluation and each shaping's final evaluation.
+struct SeedResult {
+    seed: u64,
+    warmup: train::EvalResult,
+    rows: Vec<(String, train::EvalResult)>,
+    seconds: f64,
+}
+
+fn compare_seed(
+    cfg: &Config,
+    shapings: &[String],
+    run_dir: &Path,
+) -> Result<SeedResult, TrainError> {
+    // One warm-up, shared by every method.
+    let mut base_cfg = cfg.clone();
+    base_cfg.grpo.steps = 0;
+    let mut base = Trainer::new(base_cfg, &run_dir.join("warmup"))?;
+    print_header(&base);
+    let mut bars = Bars {
+        bar: None,
+        prefix: format!("seed {}: ", cfg.seed),
+    };
+    let warm = base.run(&mut bars, None)?.unwrap_or_default();
+    let mut rows = Vec::new();
+    let mut seconds = warm.seconds;
+    for s in shapings {
+        let mut c = cfg.clone();
+        c.grpo.shaping.clone_from(s);
+        let mut t = base.fork(c, &run_dir.join(s))?;
+        let mut bars = Bars {
+            bar: None,
+            prefix: format!("seed {} {s}: ", cfg.seed),
+        };
+        let sum = t.run(&mut bars, None)?.unwrap_or_default();
+        eprintln!(
+            "seed {} {s}: accuracy {:.1} %, mean length {:.2}, {:.0} s",
+            cfg.seed,
+            100.0 * sum.final_eval.accuracy,
+            sum.final_eval.length,
+            sum.seconds
+        );
+        seconds += sum.seconds;
+        rows.push((s.clone(), sum.final_eval));
+    }
+    Ok(SeedResult {
+        seed: cfg.seed,
+        warmup: warm.warmup,
+        rows,
+        seconds,
+    })
+}
+
+fn compare(
+    cfg: Config,
+    shapings: &[String],
+    seeds: &[u64],
+    run_dir: &Path,
+) -> Result<(), TrainError> {
     for s in shapings {
         if !SHAPINGS.contains(&s.as_str()) {
             return Err(TrainError::Config(rewardkit_trainer::config::ConfigError(
@@ -430,59 +504,95 @@ fn compare(cfg: Config, shapings: &[String], run_dir: &Path) -> Result<(), Train
             )));
         }
     }
-    // One warm-up, shared by every method.
-    let mut base_cfg = cfg.clone();
-    base_cfg.grpo.steps = 0;
-    let base_dir = run_dir.join("warmup");
-    let mut base = Trainer::new(base_cfg, &base_dir)?;
-    print_header(&base);
-    let mut bars = Bars {
-        bar: None,
-        prefix: String::new(),
-    };
-    let warm = base.run(&mut bars, None)?.unwrap_or_default();
-    let mut rows = Vec::new();
-    for s in shapings {
+    if seeds.is_empty() {
+        return Err(TrainError::Config(rewardkit_trainer::config::ConfigError(
+            "compare: --seeds needs at least one seed".into(),
+        )));
+    }
+    let mut results = Vec::new();
+    for &seed in seeds {
         let mut c = cfg.clone();
-        c.grpo.shaping.clone_from(s);
-        let mut t = base.fork(c, &run_dir.join(s))?;
-        let mut bars = Bars {
-            bar: None,
-            prefix: format!("{s}: "),
-        };
-        let sum = t.run(&mut bars, None)?.unwrap_or_default();
-        rows.push((s.clone(), sum));
+        c.seed = seed;
+        results.push(compare_seed(
+            &c,
+            shapings,
+            &run_dir.join(format!("seed-{seed}")),
+        )?);
     }
-    let none_len = rows
-        .iter()
-        .find(|(s, _)| s == "none")
-        .map(|(_, r)| r.final_eval.length);
-    let none_acc = rows
-        .iter()
-        .find(|(s, _)| s == "none")
-        .map(|(_, r)| r.final_eval.accuracy);
-    let mut table = String::new();
-    table.push_str("| method | accuracy | mean length | length vs none | accuracy vs none |\n|---|---|---|---|---|\n");
-    table.push_str(&format!(
-        "| warm-up (SFT) | {:.1} % | {:.2} | | |\n",
-        100.0 * warm.warmup.accuracy,
-        warm.warmup.length
-    ));
-    for (s, r) in &rows {
-        let e = &r.final_eval;
-        let dl = none_len.map_or(String::new(), |n| {
-            format!("{:+.1} %", 100.0 * (e.length / n - 1.0))
-        });
-        let da = none_acc.map_or(String::new(), |n| {
-            format!("{:+.1} pt", 100.0 * (e.accuracy - n))
-        });
-        table.push_str(&format!(
-            "| {s} | {:.1} % | {:.2} | {dl} | {da} |\n",
-            100.0 * e.accuracy,
-            e.length
-        ));
-    }
+    let table = compare_table(&cfg, shapings, &results);
     println!("\n{table}");
     std::fs::write(run_dir.join("table.md"), &table)?;
     Ok(())
+}
+
+/// The comparison table: per method the mean over seeds of greedy accuracy and length, the
+/// changes against `none` (mean of the per-seed changes, with each seed's value), and the sampled
+/// accuracy and length.
+fn compare_table(cfg: &Config, shapings: &[String], results: &[SeedResult]) -> String {
+    let n = results.len() as f64;
+    let mean = |f: &dyn Fn(&SeedResult) -> f64| results.iter().map(f).sum::<f64>() / n;
+    let eval_of = |r: &SeedResult, m: &str| r.rows.iter().find(|(s, _)| s == m).map(|(_, e)| *e);
+    let per_seed = |f: &dyn Fn(&SeedResult) -> Option<f64>, unit: &str, scale: f64| -> String {
+        if results.len() < 2 {
+            return String::new();
+        }
+        let v: Vec<String> = results
+            .iter()
+            .filter_map(|r| f(r).map(|x| format!("{:+.1}", scale * x)))
+            .collect();
+        format!(" ({}{unit})", v.join(", "))
+    };
+    let mut t = String::new();
+    t.push_str(
+        "| method | accuracy | mean length | length vs none | accuracy vs none | sampled accuracy | sampled length |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    t.push_str(&format!(
+        "| warm-up (SFT) | {:.1} % | {:.2} | | | {:.1} % | {:.2} |\n",
+        100.0 * mean(&|r| r.warmup.accuracy),
+        mean(&|r| r.warmup.length),
+        100.0 * mean(&|r| r.warmup.sampled_accuracy),
+        mean(&|r| r.warmup.sampled_length)
+    ));
+    for m in shapings {
+        let get = |r: &SeedResult| eval_of(r, m).unwrap_or_default();
+        let dl = |r: &SeedResult| Some(get(r).length / eval_of(r, "none")?.length - 1.0);
+        let da = |r: &SeedResult| Some(get(r).accuracy - eval_of(r, "none")?.accuracy);
+        let has_none = results.iter().all(|r| eval_of(r, "none").is_some());
+        let (dls, das) = if has_none {
+            (
+                format!(
+                    "{:+.1} %{}",
+                    100.0 * mean(&|r| dl(r).unwrap_or(0.0)),
+                    per_seed(&dl, " %", 100.0)
+                ),
+                format!(
+                    "{:+.1} pt{}",
+                    100.0 * mean(&|r| da(r).unwrap_or(0.0)),
+                    per_seed(&da, " pt", 100.0)
+                ),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        t.push_str(&format!(
+            "| {m} | {:.1} % | {:.2} | {dls} | {das} | {:.1} % | {:.2} |\n",
+            100.0 * mean(&|r| get(r).accuracy),
+            mean(&|r| get(r).length),
+            100.0 * mean(&|r| get(r).sampled_accuracy),
+            mean(&|r| get(r).sampled_length)
+        ));
+    }
+    let seeds: Vec<String> = results.iter().map(|r| r.seed.to_string()).collect();
+    t.push_str(&format!(
+        "\nSeeds {} (means; per-seed changes in brackets). Held-out: {} prompts per seed; accuracy \
+         and length greedy, sampled ones from {} samples per prompt at temperature {}. Wall time \
+         {:.0} s (warm-ups and every method).\n",
+        seeds.join(", "),
+        cfg.eval.prompts,
+        cfg.eval.samples,
+        cfg.eval.temperature,
+        results.iter().map(|r| r.seconds).sum::<f64>()
+    ));
+    t
 }

@@ -1,155 +1,94 @@
-//! Plots of a run's metrics against steps, as one self-contained SVG (`plots.svg`): one panel per
-//! quantity (reward, train and held-out accuracy, length, KL, clip fraction, entropy). Plain SVG
-//! polylines and `<text>`, so no font or drawing library is needed.
+//! Plots of a run's metrics against GRPO steps, drawn with `plotters` into one SVG (`plots.svg`):
+//! one panel per quantity (reward and its terms, train and held-out accuracy, length, KL, clip
+//! fraction, entropy). The SVG backend writes text as `<text>` elements, so no font library is
+//! needed to draw them (`plotters` is built without its default features: no bitmap backend, no
+//! `ttf`).
 
-use std::fmt::Write as _;
 use std::fs;
+use std::io;
 use std::path::Path;
 
+use plotters::prelude::*;
 use serde_json::Value;
 
-/// One panel: a title and its series `(label, points)`.
-type Panel = (&'static str, Vec<(&'static str, Vec<(f64, f64)>)>);
+/// One series: a label (empty: no legend entry) and its points.
+type Series = (String, Vec<(f64, f64)>);
 
-const COLORS: [&str; 3] = ["#1f77b4", "#d62728", "#2ca02c"];
+/// One panel: a title and its series.
+type Panel = (&'static str, Vec<Series>);
+
+const COLORS: [RGBColor; 5] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+];
 
 /// Reads `metrics.jsonl` in `run_dir` and writes `plots.svg` there.
 ///
 /// # Errors
-/// The I/O error if the metrics cannot be read or the plot cannot be written.
-pub fn write_plots(run_dir: &Path) -> std::io::Result<()> {
+/// The I/O error if the metrics cannot be read or the plot cannot be drawn or written.
+pub fn write_plots(run_dir: &Path) -> io::Result<()> {
     let text = fs::read_to_string(run_dir.join("metrics.jsonl"))?;
     let rows: Vec<Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    fs::write(run_dir.join("plots.svg"), render(&panels(&rows))?)
+}
+
+/// The panels of a run's metrics rows.
+fn panels(rows: &[Value]) -> Vec<Panel> {
     let series = |phase: &str, key: &str| -> Vec<(f64, f64)> {
         rows.iter()
             .filter(|r| r["phase"] == phase)
             .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
             .collect()
     };
-    let panels: Vec<Panel> = vec![
-        ("reward", vec![("train", series("grpo", "reward"))]),
+    // The reward and each of its terms (unweighted), as logged: `reward_<term>`.
+    let mut terms: Vec<String> = rows
+        .iter()
+        .filter(|r| r["phase"] == "grpo")
+        .filter_map(Value::as_object)
+        .flat_map(|m| m.keys().filter(|k| k.starts_with("reward_")).cloned())
+        .collect();
+    terms.sort();
+    terms.dedup();
+    let mut reward = vec![("total".to_string(), series("grpo", "reward"))];
+    reward.extend(
+        terms
+            .iter()
+            .map(|k| (k["reward_".len()..].to_string(), series("grpo", k))),
+    );
+    let s = |label: &str, phase: &str, key: &str| (label.to_string(), series(phase, key));
+    vec![
+        ("reward and its terms (train)", reward),
         (
             "accuracy",
             vec![
-                ("train (sampled)", series("grpo", "accuracy")),
-                ("held-out (greedy)", series("eval", "eval_accuracy")),
+                s("train (sampled)", "grpo", "accuracy"),
+                s("held-out (greedy)", "eval", "eval_accuracy"),
+                s("held-out (sampled)", "eval", "eval_sampled_accuracy"),
             ],
         ),
         (
-            "length (tokens)",
+            "completion length (tokens)",
             vec![
-                ("train (sampled)", series("grpo", "length")),
-                ("held-out (greedy)", series("eval", "eval_length")),
+                s("train (sampled)", "grpo", "length"),
+                s("held-out (greedy)", "eval", "eval_length"),
+                s("held-out (sampled)", "eval", "eval_sampled_length"),
             ],
         ),
-        ("KL to reference", vec![("k3", series("grpo", "kl"))]),
-        ("clip fraction", vec![("", series("grpo", "clip_fraction"))]),
-        (
-            "entropy (nats/token)",
-            vec![("", series("grpo", "entropy"))],
-        ),
-    ];
-    fs::write(run_dir.join("plots.svg"), svg(&panels, "GRPO step"))
+        ("KL to the reference", vec![s("", "grpo", "kl")]),
+        ("clip fraction", vec![s("", "grpo", "clip_fraction")]),
+        ("entropy (nats/token)", vec![s("", "grpo", "entropy")]),
+    ]
 }
 
-/// Renders panels in a 3-column grid.
-fn svg(panels: &[Panel], xlabel: &str) -> String {
-    let (pw, ph, cols) = (340.0, 220.0, 3usize);
-    let rows = panels.len().div_ceil(cols);
-    let (w, h) = (pw * cols as f64, ph * rows as f64);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11"><rect width="100%" height="100%" fill="white"/>"#
-    );
-    for (i, (title, series)) in panels.iter().enumerate() {
-        let (ox, oy) = ((i % cols) as f64 * pw, (i / cols) as f64 * ph);
-        let (l, r, t, b) = (ox + 50.0, ox + pw - 15.0, oy + 25.0, oy + ph - 35.0);
-        let pts: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-        let (mut x0, mut x1, mut y0, mut y1) = bounds(&pts);
-        if x1 <= x0 {
-            x1 = x0 + 1.0;
-        }
-        if y1 <= y0 {
-            y0 -= 0.5;
-            y1 += 0.5;
-        }
-        let pad = 0.05 * (y1 - y0);
-        (y0, y1) = (y0 - pad, y1 + pad);
-        x0 = x0.min(x1);
-        let sx = |x: f64| l + (x - x0) / (x1 - x0) * (r - l);
-        let sy = |y: f64| b - (y - y0) / (y1 - y0) * (b - t);
-        let _ = write!(
-            s,
-            r##"<text x="{}" y="{}" text-anchor="middle" font-size="13">{title}</text><rect x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="#888"/>"##,
-            (l + r) / 2.0,
-            oy + 16.0,
-            r - l,
-            b - t
-        );
-        for k in 0..=4 {
-            let fy = y0 + (y1 - y0) * f64::from(k) / 4.0;
-            let fx = x0 + (x1 - x0) * f64::from(k) / 4.0;
-            let _ = write!(
-                s,
-                r##"<text x="{}" y="{}" text-anchor="end">{}</text><text x="{}" y="{}" text-anchor="middle">{}</text>"##,
-                l - 4.0,
-                sy(fy) + 4.0,
-                tick(fy),
-                sx(fx),
-                b + 14.0,
-                tick(fx)
-            );
-        }
-        let _ = write!(
-            s,
-            r##"<text x="{}" y="{}" text-anchor="middle" fill="#555">{xlabel}</text>"##,
-            (l + r) / 2.0,
-            b + 28.0
-        );
-        for (j, (label, p)) in series.iter().enumerate() {
-            let color = COLORS[j % COLORS.len()];
-            let path: Vec<String> = p
-                .iter()
-                .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-                .collect();
-            let _ = write!(
-                s,
-                r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
-                path.join(" ")
-            );
-            if p.len() < 30 {
-                for &(x, y) in p {
-                    let _ = write!(
-                        s,
-                        r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{color}"/>"#,
-                        sx(x),
-                        sy(y)
-                    );
-                }
-            }
-            if !label.is_empty() {
-                let _ = write!(
-                    s,
-                    r#"<text x="{}" y="{}" fill="{color}">{label}</text>"#,
-                    l + 6.0,
-                    t + 14.0 + 13.0 * j as f64
-                );
-            }
-        }
-    }
-    s.push_str("</svg>\n");
-    s
-}
-
-fn bounds(p: &[(f64, f64)]) -> (f64, f64, f64, f64) {
-    if p.is_empty() {
-        return (0.0, 1.0, 0.0, 1.0);
-    }
-    p.iter().fold(
+fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
+    let pts = series.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = pts.fold(
         (
             f64::INFINITY,
             f64::NEG_INFINITY,
@@ -157,15 +96,147 @@ fn bounds(p: &[(f64, f64)]) -> (f64, f64, f64, f64) {
             f64::NEG_INFINITY,
         ),
         |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
-    )
+    );
+    if !(x0.is_finite() && x1.is_finite()) {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if !(y0.is_finite() && y1.is_finite()) {
+        (y0, y1) = (0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 <= y0 {
+        (y0, y1) = (y0 - 0.5, y1 + 0.5);
+    }
+    let pad = 0.05 * (y1 - y0);
+    (x0, x1, y0 - pad, y1 + pad)
 }
 
-fn tick(v: f64) -> String {
-    if v.abs() >= 100.0 || v == v.round() {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
+/// A y-axis label: two or three significant digits, no `-0`.
+fn tick(y: f64) -> String {
+    let y = if y.abs() < 1e-12 { 0.0 } else { y };
+    if y == 0.0 || y.abs() >= 100.0 {
+        format!("{y:.0}")
+    } else if y.abs() >= 1.0 {
+        format!("{y:.1}")
+    } else if y.abs() >= 0.1 {
+        format!("{y:.2}")
     } else {
-        format!("{v:.3}")
+        format!("{y:.3}")
+    }
+}
+
+fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// The panels in a 3-column grid, as SVG text.
+fn render(panels: &[Panel]) -> io::Result<String> {
+    let cols = 3u32;
+    let rows = u32::try_from(panels.len().div_ceil(3)).unwrap_or(1).max(1);
+    let (pw, ph) = (380u32, 260u32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (pw * cols, ph * rows)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let areas = root.split_evenly((rows as usize, cols as usize));
+        for (area, (title, series)) in areas.iter().zip(panels) {
+            let (x0, x1, y0, y1) = bounds(series);
+            let mut chart = ChartBuilder::on(area)
+                .caption(*title, ("sans-serif", 19))
+                .margin(8)
+                .margin_right(22)
+                .x_label_area_size(34)
+                .y_label_area_size(48)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("GRPO step")
+                .x_labels(6)
+                .y_labels(5)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| tick(*y))
+                .light_line_style(WHITE)
+                .bold_line_style(RGBColor(225, 225, 225))
+                .label_style(("sans-serif", 14))
+                .axis_desc_style(("sans-serif", 14))
+                .draw()
+                .map_err(draw_err)?;
+            let mut legend = false;
+            for (j, (label, pts)) in series.iter().enumerate() {
+                let color = COLORS[j % COLORS.len()];
+                let drawn = chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                    .map_err(draw_err)?;
+                if !label.is_empty() {
+                    legend = true;
+                    drawn.label(label.as_str()).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+                }
+                // Sparse series (held-out evaluations) also get their points marked.
+                if pts.len() < 30 {
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                        .map_err(draw_err)?;
+                }
+            }
+            if legend {
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::LowerRight)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(RGBColor(180, 180, 180))
+                    .label_font(("sans-serif", 13))
+                    .draw()
+                    .map_err(draw_err)?;
+            }
+        }
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_are_svg_with_text_labels_and_lines() {
+        let rows: Vec<Value> = (1..=4)
+            .map(|k| {
+                serde_json::json!({"phase": "grpo", "step": k, "reward": 0.5 + 0.1 * f64::from(k),
+                "reward_correctness": 0.4, "reward_well_formed": 1.0, "accuracy": 0.3,
+                "length": 20.0 - f64::from(k), "kl": 0.001, "clip_fraction": 0.0, "entropy": 0.2})
+            })
+            .chain([
+                serde_json::json!({"phase": "eval", "step": 0, "eval_accuracy": 0.5,
+                "eval_length": 24.0}),
+            ])
+            .collect();
+        let svg = render(&panels(&rows)).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..60]);
+        // Titles, the axis description and the legend entries are SVG text, not glyph outlines.
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>').and_then(|(_, r)| r.split_once("</text>")))
+            .map(|(inner, _)| inner.trim())
+            .collect();
+        for text in [
+            "accuracy",
+            "GRPO step",
+            "held-out (greedy)",
+            "well_formed",
+            "entropy (nats/token)",
+        ] {
+            assert!(texts.contains(&text), "missing {text} in {texts:?}");
+        }
+        assert!(svg.matches("<polyline").count() >= 9);
+        // A panel with no data still renders (empty axes).
+        let empty = render(&panels(&[])).unwrap();
+        assert!(empty.contains("clip fraction"));
     }
 }

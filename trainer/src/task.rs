@@ -6,6 +6,11 @@
 //! `max_checks` of them at random, so length shaping has something to remove without changing
 //! correctness.
 //!
+//! The verifier's well-formedness (the format reward's input) is the structure: the scratchpad's
+//! grammar, a digit answer after `>`, and the end marker `$` within the budget. What follows the
+//! answer (the re-checks) is reasoning and is not judged, as an R1-style format reward checks the
+//! tags and not what is inside them.
+//!
 //! | task | prompt | completion (no re-check) |
 //! |---|---|---|
 //! | `addition` (`D` digits) | `047+185=` | `2c3c2.>232$` — per digit from the right: sum digit, then `c` (carry) or `.` |
@@ -117,6 +122,8 @@ pub struct Task {
     pub digits: usize,
     /// Largest number of redundant re-checks in a demonstration.
     pub max_checks: usize,
+    /// Size of GRPO's fixed pool of training prompts (distinct, disjoint from the held-out set).
+    pub train_prompts: usize,
 }
 
 impl Default for Task {
@@ -125,6 +132,7 @@ impl Default for Task {
             kind: TaskKind::Addition,
             digits: 3,
             max_checks: 3,
+            train_prompts: 512,
         }
     }
 }
@@ -205,6 +213,11 @@ impl Task {
         }
     }
 
+    /// Number of distinct prompts (`10^digits` over every input digit, saturating).
+    pub fn distinct_prompts(&self) -> usize {
+        (0..self.input_digits()).fold(1usize, |n, _| n.saturating_mul(10))
+    }
+
     fn input_digits(&self) -> usize {
         match self.kind {
             TaskKind::Addition => 2 * self.digits,
@@ -250,8 +263,7 @@ impl Task {
             return Outcome::default();
         };
         let (work, rest) = (&body[..arrow], &body[arrow + 1..]);
-        let mut fields = rest.split(|&t| t == CHECK);
-        let answer = fields.next().unwrap_or(&[]);
+        let answer = rest.split(|&t| t == CHECK).next().unwrap_or(&[]);
         let is_digits = |s: &[u32]| !s.is_empty() && s.iter().all(|&t| (1..=10).contains(&t));
         let work_ok = match self.kind {
             TaskKind::Addition => {
@@ -262,10 +274,11 @@ impl Task {
             }
             _ => work.is_empty(),
         };
-        let checks_ok = fields.all(is_digits);
+        // The re-checks are reasoning, not format: their content is not judged (as a format reward
+        // checks tags, not what is inside them); only their count shows in the length.
         Outcome {
             correct: answer == p.answer.as_slice(),
-            well_formed: work_ok && is_digits(answer) && checks_ok,
+            well_formed: work_ok && is_digits(answer),
         }
     }
 }
@@ -334,13 +347,17 @@ mod tests {
             }
         );
         assert_eq!(task.verify(&p, &tokens("2c3c2.>232")), Outcome::default());
-        assert_eq!(
-            task.verify(&p, &tokens("2c3c2.>232?$")),
-            Outcome {
-                correct: true,
-                well_formed: false
-            }
-        );
+        // Re-checks are not judged: empty or garbled ones leave the completion well formed.
+        for rest in ["?$", "?2c3$", "?232?23$"] {
+            assert_eq!(
+                task.verify(&p, &tokens(&format!("2c3c2.>232{rest}"))),
+                Outcome {
+                    correct: true,
+                    well_formed: true
+                },
+                "{rest}"
+            );
+        }
         // 999 + 001 = 1000: the final carry adds a digit.
         let (w, a) = add_digits(&[9, 9, 9], &[0, 0, 1]);
         assert_eq!(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rewardkit_core::Mask;
-use rewardkit_core::rng::SplitMix64;
+use rewardkit_core::rng::{RandomSource, SplitMix64};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -21,7 +21,10 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
 use crate::model::Gpt;
 use crate::optim::AdamW;
-use crate::step::{self, RewardInputs, ShapingState};
+use crate::step::{
+    self, AdvantageStage, Advantages, LossParts, LossStage, PolicyDiagnostics, RewardInputs,
+    RewardTerms, ShapingState,
+};
 use crate::task::{EOS, Problem};
 
 /// Any failure of a run, with a message for the user.
@@ -71,15 +74,23 @@ impl From<crate::config::ConfigError> for TrainError {
     }
 }
 
-/// Held-out evaluation result (greedy decoding).
+/// Held-out evaluation result: greedy decoding, and `eval.samples` samples per prompt at
+/// `eval.temperature` (the papers report sampled lengths; a greedy length is one decision per
+/// prompt and jumps when the argmax of "re-check or stop" flips).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EvalResult {
-    /// Fraction of correct answers.
+    /// Fraction of correct answers (greedy).
     pub accuracy: f64,
-    /// Fraction of well-formed completions.
+    /// Fraction of well-formed completions (greedy).
     pub format: f64,
-    /// Mean completion length in tokens (`$` included).
+    /// Mean completion length in tokens, `$` included (greedy).
     pub length: f64,
+    /// Fraction of correct answers over the samples.
+    #[serde(default)]
+    pub sampled_accuracy: f64,
+    /// Mean completion length over the samples.
+    #[serde(default)]
+    pub sampled_length: f64,
 }
 
 /// The end-of-run numbers.
@@ -123,6 +134,13 @@ pub struct RunState {
     pub adam_step: u32,
     /// Accumulated throughput counters (tokens, seconds) for the summary.
     pub counters: Counters,
+    /// The order in which the training pool is visited this epoch (indices into the pool,
+    /// reshuffled with the run's generator at the start of every epoch).
+    #[serde(default)]
+    pub pool_order: Vec<u32>,
+    /// Prompts of `pool_order` already used this epoch.
+    #[serde(default)]
+    pub pool_cursor: usize,
 }
 
 /// Throughput counters.
@@ -155,8 +173,31 @@ pub struct Trainer {
     pub state: RunState,
     eval_set: Vec<Problem>,
     eval_keys: HashSet<u64>,
+    pool: Vec<Problem>,
     run_dir: PathBuf,
     matmul_flops: f64,
+    stages: Option<Stages>,
+    scratch: Scratch,
+}
+
+/// The core's pieces of a step, resolved once from the config.
+#[derive(Clone, Debug)]
+struct Stages {
+    terms: RewardTerms,
+    adv: AdvantageStage,
+    loss: LossStage,
+    adv_out: Advantages,
+}
+
+impl Stages {
+    fn new(cfg: &Config) -> Result<Self, TrainError> {
+        Ok(Self {
+            terms: RewardTerms::new(cfg)?,
+            adv: AdvantageStage::new(&cfg.grpo)?,
+            loss: LossStage::new(&cfg.grpo)?,
+            adv_out: Advantages::default(),
+        })
+    }
 }
 
 /// What the progress display needs (a no-op implementation for tests).
@@ -209,11 +250,16 @@ impl Trainer {
                 metrics_lines: 0,
                 adam_step: 0,
                 counters: Counters::default(),
+                pool_order: Vec::new(),
+                pool_cursor: 0,
             },
             eval_set: Vec::new(),
             eval_keys: HashSet::new(),
+            pool: Vec::new(),
             run_dir: run_dir.to_path_buf(),
             matmul_flops: 0.0,
+            stages: None,
+            scratch: Scratch::default(),
             cfg,
         };
         t.make_eval_set();
@@ -260,11 +306,16 @@ impl Trainer {
                 metrics_lines: 0,
                 adam_step: 0,
                 counters: Counters::default(),
+                pool_order: Vec::new(),
+                pool_cursor: 0,
             },
             eval_set: Vec::new(),
             eval_keys: HashSet::new(),
+            pool: Vec::new(),
             run_dir: run_dir.to_path_buf(),
             matmul_flops: 0.0,
+            stages: None,
+            scratch: Scratch::default(),
             cfg,
         };
         t.make_eval_set();
@@ -309,8 +360,11 @@ impl Trainer {
             state,
             eval_set: Vec::new(),
             eval_keys: HashSet::new(),
+            pool: Vec::new(),
             run_dir: run_dir.to_path_buf(),
             matmul_flops: 0.0,
+            stages: None,
+            scratch: Scratch::default(),
             cfg,
         };
         t.make_eval_set();
@@ -342,6 +396,43 @@ impl Trainer {
             }
         }
         self.eval_keys = seen;
+        // The training pool: distinct prompts outside the held-out set, from a third stream.
+        let mut rng = SplitMix64::new(self.cfg.seed ^ 0x0000_9001_7001);
+        let mut keys = HashSet::new();
+        self.pool.clear();
+        while self.pool.len() < self.cfg.task.train_prompts {
+            let p = self.cfg.task.sample(&mut rng);
+            if !self.eval_keys.contains(&p.key) && keys.insert(p.key) {
+                self.pool.push(p);
+            }
+        }
+    }
+
+    /// The training pool (GRPO's prompts; fixed for the run, disjoint from the held-out set).
+    pub fn pool(&self) -> &[Problem] {
+        &self.pool
+    }
+
+    /// The next `n` prompts of the pool in this epoch's order, starting a new epoch (a fresh
+    /// shuffle with the run's generator) when the current one is used up.
+    fn next_prompts(&mut self, n: usize) -> Vec<Problem> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.state.pool_order.len() != self.pool.len()
+                || self.state.pool_cursor >= self.state.pool_order.len()
+            {
+                let mut order: Vec<u32> = (0..self.pool.len() as u32).collect();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, self.state.rng.below(i + 1));
+                }
+                self.state.pool_order = order;
+                self.state.pool_cursor = 0;
+            }
+            let i = self.state.pool_order[self.state.pool_cursor] as usize;
+            self.state.pool_cursor += 1;
+            out.push(self.pool[i].clone());
+        }
+        out
     }
 
     /// A training prompt that is not in the held-out set.
@@ -385,7 +476,7 @@ impl Trainer {
                 m.insert("time_s".into(), json!(secs));
                 let target = self.cfg.warmup.target_accuracy;
                 if target > 0.0 && self.state.warmup_done % 10 == 0 {
-                    let acc = evaluate(&self.cfg, &self.policy, &monitor)?.accuracy;
+                    let acc = evaluate(&self.cfg, &self.policy, &monitor, false)?.accuracy;
                     m.insert("monitor_accuracy".into(), json!(acc));
                     self.state.warmup_stopped = acc >= f64::from(target);
                 }
@@ -465,6 +556,8 @@ impl Trainer {
         m.insert("eval_accuracy".into(), json!(e.accuracy));
         m.insert("eval_format".into(), json!(e.format));
         m.insert("eval_length".into(), json!(e.length));
+        m.insert("eval_sampled_accuracy".into(), json!(e.sampled_accuracy));
+        m.insert("eval_sampled_length".into(), json!(e.sampled_length));
         self.log(m)
     }
 
@@ -548,21 +641,73 @@ impl Trainer {
         Ok((loss, t0.elapsed().as_secs_f64()))
     }
 
+    /// LASER-D's monitor: `G` samples of each monitor prompt (a fixed subset of the pool) at the
+    /// training temperature; the core recomputes the target of every difficulty band from them.
+    /// Returns the new targets (low, medium, high; `None` = the batch's longest response).
+    fn laser_d_monitor(&mut self, stages: &Stages) -> Result<[Option<u32>; 3], TrainError> {
+        let (m, k) = (self.cfg.shaping.laser_d_monitor, self.cfg.grpo.group);
+        let problems: Vec<Problem> = self.pool[..m].to_vec();
+        let prompts: Vec<u32> = problems
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p.prompt.iter().copied(), k).flatten())
+            .collect();
+        let t0 = Instant::now();
+        let outs = self.policy.generate(
+            &prompts,
+            m * k,
+            self.cfg.max_new(),
+            self.cfg.grpo.temperature,
+            EOS,
+            &mut self.state.rng,
+        )?;
+        let c = &mut self.state.counters;
+        c.sample_s += t0.elapsed().as_secs_f64();
+        c.sample_tokens += outs.iter().map(Vec::len).sum::<usize>() as f64;
+        // The reference's monitor counts answer correctness (format ignored).
+        let correct: Vec<bool> = outs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| self.cfg.task.verify(&problems[i / k], o).correct)
+            .collect();
+        let lengths: Vec<u32> = outs.iter().map(|o| o.len().max(1) as u32).collect();
+        let groups: Vec<u32> = (0..m * k).map(|i| (i / k) as u32).collect();
+        let index = step::groups(&groups, m)?;
+        Ok(stages
+            .terms
+            .monitor(&mut self.state.shaping, &lengths, &correct, &index)?)
+    }
+
     /// One GRPO step; returns its metrics.
     ///
     /// # Errors
     /// [`TrainError`].
     pub fn grpo_step(&mut self) -> Result<Map<String, Value>, TrainError> {
+        let mut stages = match self.stages.take() {
+            Some(s) => s,
+            None => Stages::new(&self.cfg)?,
+        };
+        let r = self.grpo_step_with(&mut stages);
+        self.stages = Some(stages);
+        r
+    }
+
+    fn grpo_step_with(&mut self, stages: &mut Stages) -> Result<Map<String, Value>, TrainError> {
         let cfg = self.cfg.grpo.clone();
         let (n_prompts, k) = (cfg.prompts, cfg.group);
         let b = n_prompts * k;
         let p_len = self.cfg.task.prompt_len();
         let max_new = self.cfg.max_new();
-        let v = self.policy.cfg.vocab;
+        let mut m = Map::new();
 
-        // 1. Sample K completions per prompt (KV cache, temperature).
+        // 0. LASER-D's monitor, before the first step and every `laser_d_every` steps.
+        if cfg.shaping == "laser-d" && self.state.grpo_done % self.cfg.shaping.laser_d_every == 0 {
+            let targets = self.laser_d_monitor(stages)?;
+            m.insert("laser_d_targets".into(), json!(targets));
+        }
+
+        // 1. Sample K completions for each of the next prompts of the pool (KV cache).
         let t_sample = Instant::now();
-        let problems: Vec<Problem> = (0..n_prompts).map(|_| self.train_problem()).collect();
+        let problems = self.next_prompts(n_prompts);
         let prompts: Vec<u32> = problems
             .iter()
             .flat_map(|p| std::iter::repeat_n(p.prompt.iter().copied(), k).flatten())
@@ -589,100 +734,82 @@ impl Trainer {
         let lengths: Vec<u32> = completions.iter().map(|c| c.len().max(1) as u32).collect();
         let keys: Vec<u64> = (0..b).map(|i| problems[i / k].key).collect();
 
-        // Pack (B, T) inputs and the (B, Tc) completion matrices.
+        // Pack (B, T) inputs and the (B, Tc) completion mask.
         let t_train = Instant::now();
         let seqs: Vec<(Vec<u32>, Vec<u32>)> = completions
             .iter()
             .enumerate()
             .map(|(i, c)| (problems[i / k].prompt.clone(), c.clone()))
             .collect();
-        let (tokens, targets, weights, t) = pack(&seqs, p_len);
-        let tc = t + 1 - p_len; // completion columns
+        let (tokens, targets, _, t) = pack(&seqs, p_len);
+        let tc = t + 1 - p_len;
         let mask_bits: Vec<bool> = (0..b)
             .flat_map(|i| (0..tc).map(move |j| (i, j)))
             .map(|(i, j)| j < completions[i].len())
             .collect();
-        let mask = Mask::new(&mask_bits, tc)?;
-        let to_c = |full: &[f32]| -> Vec<f32> {
-            (0..b)
-                .flat_map(|i| (0..tc).map(move |j| full[i * t + p_len - 1 + j]))
-                .collect()
-        };
+        let mask = step::mask(&mask_bits, tc)?;
+        let index = step::groups(&groups, n_prompts)?;
 
-        // 3. Rewards (core pipeline) and 4. advantages (core estimator).
-        let base_len = self.cfg.task.base_len() as u32;
-        let rewards = step::rewards(
-            &cfg,
+        // 3. Rewards (core pipeline) and 4. advantages (core plan, per sequence for GRPO).
+        let rewards = stages.terms.rewards(
             &mut self.state.shaping,
             &RewardInputs {
                 correct: &correct,
                 well_formed: &well_formed,
                 lengths: &lengths,
                 keys: &keys,
-                groups: &groups,
-                n_groups: n_prompts,
+                groups: &index,
                 mask,
-                max_len: max_new as u32,
-                base_len,
             },
         )?;
-        let adv = step::advantages(&cfg, &rewards.tokens, mask, &groups, n_prompts)?;
+        stages
+            .adv
+            .run(&mut stages.adv_out, &rewards.tokens, mask, &index)?;
 
-        // 5. Log-probabilities of the reference (frozen) and of the policy (core).
-        let mut flop = 0.0;
+        // 5. Log-probabilities of the frozen reference.
+        let packed = Packed {
+            tokens: &tokens,
+            targets: &targets,
+            b,
+            t,
+            p_len,
+        };
+        let micro = cfg.micro_batch;
         let reference = self
             .reference
             .as_mut()
             .ok_or(rewardkit_core::Error::MissingInput {
                 what: "reference model",
             })?;
-        reference.forward(&tokens, b, t)?;
-        let mut full = vec![0.0f32; b * t];
-        let mut stats = vec![step::RowStats::default(); b * t];
-        step::token_logprobs(&mut full, &mut stats, &reference.acts().logits, &targets, v)?;
-        let ref_logp = to_c(&full);
-        flop += forward_flop(&self.policy, b, t);
+        let ref_logp = completion_logprobs(reference, &packed, micro, &mut self.scratch)?;
+        let mut flop = forward_flop(&self.policy, b, t);
 
+        // 6. Policy loss and gradient (core) through the model's backward, 7. AdamW; the first
+        // epoch is on-policy (the sampling policy's log-probabilities are its own, detached).
         let mut old_logp: Option<Vec<f32>> = None;
         let mut last = None;
         let mut grad_norm = 0.0;
-        let mut entropy = 0.0;
         for epoch in 0..cfg.epochs {
-            // 6. Loss and d loss / d log π (core), then d/d logits (core), then the model. The
-            // first epoch is on-policy: the sampling policy's log-probabilities are this forward
-            // pass's, detached.
-            let (out, mut grads) = policy_gradient(
+            let out = policy_gradient(
                 &mut self.policy,
-                &cfg,
-                &Packed {
-                    tokens: &tokens,
-                    targets: &targets,
-                    b,
-                    t,
-                    p_len,
-                },
+                &stages.loss,
+                &packed,
                 &PolicyData {
                     old: old_logp.as_deref(),
                     reference: &ref_logp,
-                    adv: &adv,
+                    adv: &stages.adv_out.values,
                     mask,
                 },
+                micro,
+                epoch == 0,
+                &mut self.scratch,
             )?;
             if epoch == 0 {
-                old_logp = Some(out.logp.clone());
-                let rows: Vec<f32> = (0..b)
-                    .flat_map(|i| (0..completions[i].len()).map(move |j| (i, j)))
-                    .flat_map(|(i, j)| {
-                        let r = (i * t + p_len - 1 + j) * v;
-                        self.policy.acts().logits[r..r + v].to_vec()
-                    })
-                    .collect();
-                entropy = step::mean_entropy(&rows, v)?;
+                old_logp = Some(self.scratch.logp.clone());
             }
-            // 7. AdamW.
             grad_norm = self.opt.update(
                 &mut self.policy.params,
-                &mut grads,
+                &mut self.scratch.grads,
                 &self.policy.layout,
                 &self.cfg.optim,
                 cfg.lr,
@@ -690,7 +817,6 @@ impl Trainer {
             flop += 3.0 * forward_flop(&self.policy, b, t);
             last = Some(out);
         }
-        let _ = weights;
         let train_s = t_train.elapsed().as_secs_f64();
         let out = last.ok_or(rewardkit_core::Error::Empty { what: "epochs" })?;
 
@@ -704,10 +830,13 @@ impl Trainer {
 
         let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len().max(1) as f64;
         let frac = |x: &[bool]| x.iter().filter(|&&v| v).count() as f64 / x.len().max(1) as f64;
-        let mut m = Map::new();
+        let tokens_valid = out.parts.tokens.max(1) as f64;
         m.insert("reward".into(), json!(mean(&rewards.total)));
         for (name, part) in rewards.names.iter().zip(rewards.parts.chunks_exact(b)) {
             m.insert(format!("reward_{name}"), json!(mean(part)));
+        }
+        if let Some(c) = rewards.hapo_coverage {
+            m.insert("hapo_coverage".into(), json!(c));
         }
         m.insert("accuracy".into(), json!(frac(&correct)));
         m.insert("format".into(), json!(frac(&well_formed)));
@@ -715,9 +844,9 @@ impl Trainer {
             "length".into(),
             json!(lengths.iter().map(|&l| f64::from(l)).sum::<f64>() / b as f64),
         );
-        m.insert("kl".into(), json!(out.kl));
-        m.insert("clip_fraction".into(), json!(out.clip_fraction));
-        m.insert("entropy".into(), json!(entropy));
+        m.insert("kl".into(), json!(out.kl_sum / tokens_valid));
+        m.insert("clip_fraction".into(), json!(out.diag.clip_fraction()));
+        m.insert("entropy".into(), json!(out.entropy_sum / tokens_valid));
         m.insert("loss".into(), json!(out.loss));
         m.insert("grad_norm".into(), json!(grad_norm));
         m.insert("time_sample_s".into(), json!(sample_s));
@@ -738,7 +867,7 @@ impl Trainer {
     /// # Errors
     /// [`TrainError::Core`].
     pub fn evaluate(&self, model: &Gpt) -> Result<EvalResult, TrainError> {
-        evaluate(&self.cfg, model, &self.eval_set)
+        evaluate(&self.cfg, model, &self.eval_set, true)
     }
 }
 
@@ -764,24 +893,117 @@ pub struct PolicyData<'a> {
     pub old: Option<&'a [f32]>,
     /// Log-probabilities of the frozen reference.
     pub reference: &'a [f32],
-    /// Advantages.
+    /// Advantages, `(B)` (one per sequence) or `(B, Tc)`.
     pub adv: &'a [f32],
     /// Completion mask.
     pub mask: Mask<'a>,
 }
 
+/// Buffers of the training passes, reused from step to step (sized for the largest micro-batch
+/// seen).
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    /// Policy log-probabilities of the completions `(B, Tc)` from the last [`policy_gradient`]
+    /// (the on-policy "old" log-probabilities of the first epoch).
+    pub logp: Vec<f32>,
+    /// Gradient of the loss with respect to every parameter, from the last [`policy_gradient`].
+    pub grads: Vec<f32>,
+    full: Vec<f32>,
+    stats: Vec<step::RowStats>,
+    dfull: Vec<f32>,
+    dlogits: Vec<f32>,
+    dlogp: Vec<f32>,
+    kl_tok: Vec<f32>,
+    entropy: Vec<f32>,
+    entropy_stats: Vec<step::RowStats>,
+}
+
+/// `v` resized to `n` zeros (keeping its capacity).
+fn zeroed<T: Clone + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.clear();
+    v.resize(n, T::default());
+    v
+}
+
+/// Micro-batches of rows: `[0, m), [m, 2m), …` (one batch of all rows for `micro = 0`).
+fn micro_batches(b: usize, micro: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
+    let m = if micro == 0 { b.max(1) } else { micro };
+    (0..b).step_by(m).map(move |r| r..(r + m).min(b))
+}
+
+/// The completion log-probabilities `(B, Tc)` of `model` on a packed batch (forward passes only,
+/// by micro-batches; core log-probabilities).
+///
+/// # Errors
+/// [`TrainError::Core`].
+pub fn completion_logprobs(
+    model: &mut Gpt,
+    batch: &Packed<'_>,
+    micro: usize,
+    scratch: &mut Scratch,
+) -> Result<Vec<f32>, TrainError> {
+    let Packed {
+        tokens,
+        targets,
+        b,
+        t,
+        p_len,
+    } = *batch;
+    let v = model.cfg.vocab;
+    let tc = t + 1 - p_len;
+    let mut out = vec![0.0f32; b * tc];
+    for rows in micro_batches(b, micro) {
+        let (r0, mb) = (rows.start, rows.len());
+        model.forward(&tokens[r0 * t..rows.end * t], mb, t)?;
+        let full = zeroed(&mut scratch.full, mb * t);
+        let stats = zeroed(&mut scratch.stats, mb * t);
+        step::token_logprobs(
+            full,
+            stats,
+            &model.acts().logits,
+            &targets[r0 * t..rows.end * t],
+            v,
+        )?;
+        for (i, row) in out[r0 * tc..rows.end * tc].chunks_exact_mut(tc).enumerate() {
+            row.copy_from_slice(&full[i * t + p_len - 1..][..tc]);
+        }
+    }
+    Ok(out)
+}
+
+/// What [`policy_gradient`] measured.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyGradient {
+    /// The aggregated loss (policy term plus `β·KL`) over the whole batch.
+    pub loss: f64,
+    /// The loss parts over the whole batch.
+    pub parts: LossParts,
+    /// Clip and ratio diagnostics over the whole batch.
+    pub diag: PolicyDiagnostics,
+    /// `Σ` of the per-token KL estimate against the reference over valid tokens.
+    pub kl_sum: f64,
+    /// `Σ` of the policy's token entropies over valid tokens (0 unless asked for).
+    pub entropy_sum: f64,
+}
+
 /// The policy loss (core) of `policy` on a packed batch and its gradient with respect to every
-/// parameter: forward → log-probabilities (core) → loss and `∂loss/∂log π` (core) →
-/// `∂loss/∂logits` (core) → the model's backward pass.
+/// parameter (in `scratch.grads`), by micro-batches of `micro` rows (0: all): forward →
+/// log-probabilities (core) → loss and `∂loss/∂log π` (core, normalized by the whole batch's
+/// `LossParts::from_mask`, so the sum over micro-batches is the whole-batch loss and gradient) →
+/// `∂loss/∂logits` (core) → the model's backward pass, accumulating. The policy's completion
+/// log-probabilities land in `scratch.logp`.
 ///
 /// # Errors
 /// [`TrainError::Core`].
 pub fn policy_gradient(
     policy: &mut Gpt,
-    cfg: &crate::config::GrpoConfig,
+    loss: &LossStage,
     batch: &Packed<'_>,
     data: &PolicyData<'_>,
-) -> Result<(step::LossOut, Vec<f32>), TrainError> {
+    micro: usize,
+    entropy: bool,
+    scratch: &mut Scratch,
+) -> Result<PolicyGradient, TrainError> {
     let Packed {
         tokens,
         targets,
@@ -791,61 +1013,130 @@ pub fn policy_gradient(
     } = *batch;
     let v = policy.cfg.vocab;
     let tc = t + 1 - p_len;
-    policy.forward(tokens, b, t)?;
-    let mut full = vec![0.0f32; b * t];
-    let mut stats = vec![step::RowStats::default(); b * t];
-    step::token_logprobs(&mut full, &mut stats, &policy.acts().logits, targets, v)?;
-    let logp: Vec<f32> = (0..b)
-        .flat_map(|i| (0..tc).map(move |j| (i, j)))
-        .map(|(i, j)| full[i * t + p_len - 1 + j])
-        .collect();
-    let old = data.old.unwrap_or(&logp);
-    let out = step::loss(cfg, &logp, old, data.reference, data.adv, data.mask)?;
-    let mut dfull = vec![0.0f32; b * t];
-    for i in 0..b {
-        for j in 0..tc {
-            dfull[i * t + p_len - 1 + j] = out.dlogp[i * tc + j];
+    let bits = data.mask.bits();
+    let total = loss.normalizer(data.mask);
+    let per_seq = data.adv.len() == b;
+    zeroed(&mut scratch.logp, b * tc);
+    zeroed(&mut scratch.grads, policy.num_params());
+    let mut out = PolicyGradient {
+        loss: 0.0,
+        parts: LossParts::ZERO,
+        diag: PolicyDiagnostics::EMPTY,
+        kl_sum: 0.0,
+        entropy_sum: 0.0,
+    };
+    for rows in micro_batches(b, micro) {
+        let (r0, r1, mb) = (rows.start, rows.end, rows.len());
+        let (tok, tgt) = (&tokens[r0 * t..r1 * t], &targets[r0 * t..r1 * t]);
+        policy.forward(tok, mb, t)?;
+        let full = zeroed(&mut scratch.full, mb * t);
+        let stats = zeroed(&mut scratch.stats, mb * t);
+        step::token_logprobs(full, stats, &policy.acts().logits, tgt, v)?;
+        let logp = &mut scratch.logp[r0 * tc..r1 * tc];
+        for (i, row) in logp.chunks_exact_mut(tc).enumerate() {
+            row.copy_from_slice(&full[i * t + p_len - 1..][..tc]);
         }
+        let logp = &scratch.logp[r0 * tc..r1 * tc];
+        let mask = step::mask(&bits[r0 * tc..r1 * tc], tc)?;
+        let adv = if per_seq {
+            &data.adv[r0..r1]
+        } else {
+            &data.adv[r0 * tc..r1 * tc]
+        };
+        let dlogp = zeroed(&mut scratch.dlogp, mb * tc);
+        let kl_tok = zeroed(&mut scratch.kl_tok, mb * tc);
+        let part = loss.run(
+            dlogp,
+            kl_tok,
+            logp,
+            data.old.map_or(logp, |o| &o[r0 * tc..r1 * tc]),
+            &data.reference[r0 * tc..r1 * tc],
+            adv,
+            mask,
+            &total,
+        )?;
+        out.loss += part.value;
+        out.parts += part.parts;
+        out.diag = out.diag + part.diag;
+        out.kl_sum += part.kl_sum;
+        if entropy {
+            let h = zeroed(&mut scratch.entropy, mb * t);
+            let hs = zeroed(&mut scratch.entropy_stats, mb * t);
+            step::entropies(h, hs, &policy.acts().logits, v)?;
+            for (i, m) in mask.bits().chunks_exact(tc).enumerate() {
+                for (j, _) in m.iter().enumerate().filter(|&(_, &on)| on) {
+                    out.entropy_sum += f64::from(h[i * t + p_len - 1 + j]);
+                }
+            }
+        }
+        let dfull = zeroed(&mut scratch.dfull, mb * t);
+        for (i, row) in scratch.dlogp.chunks_exact(tc).enumerate() {
+            dfull[i * t + p_len - 1..][..tc].copy_from_slice(row);
+        }
+        let dlogits = zeroed(&mut scratch.dlogits, mb * t * v);
+        step::token_logprobs_backward(
+            dlogits,
+            dfull,
+            &policy.acts().logits,
+            &scratch.stats,
+            tgt,
+            v,
+        )?;
+        policy.backward(&mut scratch.grads, &scratch.dlogits, tok)?;
     }
-    let mut dlogits = vec![0.0f32; b * t * v];
-    step::token_logprobs_backward(
-        &mut dlogits,
-        &dfull,
-        &policy.acts().logits,
-        &stats,
-        targets,
-        v,
-    )?;
-    let mut grads = vec![0.0f32; policy.num_params()];
-    policy.backward(&mut grads, &dlogits, tokens)?;
-    Ok((out, grads))
+    Ok(out)
 }
 
-/// Greedy decoding of `problems` with `model`: accuracy, format rate and mean length.
+/// Greedy decoding of `problems` with `model` (accuracy, format rate and mean length), and with
+/// `sampled`, `cfg.eval.samples` samples per prompt at `cfg.eval.temperature` (fixed seed).
 ///
 /// # Errors
 /// [`TrainError::Core`].
-pub fn evaluate(cfg: &Config, model: &Gpt, problems: &[Problem]) -> Result<EvalResult, TrainError> {
-    let mut rng = SplitMix64::new(0);
-    let (mut ok, mut wf, mut len) = (0usize, 0usize, 0usize);
-    for chunk in problems.chunks(256) {
-        let prompts: Vec<u32> = chunk
-            .iter()
-            .flat_map(|p| p.prompt.iter().copied())
-            .collect();
-        let outs = model.generate(&prompts, chunk.len(), cfg.max_new(), 0.0, EOS, &mut rng)?;
-        for (p, o) in chunk.iter().zip(&outs) {
-            let r = cfg.task.verify(p, o);
-            ok += usize::from(r.correct);
-            wf += usize::from(r.well_formed);
-            len += o.len();
+pub fn evaluate(
+    cfg: &Config,
+    model: &Gpt,
+    problems: &[Problem],
+    sampled: bool,
+) -> Result<EvalResult, TrainError> {
+    let run = |k: usize, temperature: f32, rng: &mut SplitMix64| {
+        let (mut ok, mut wf, mut len) = (0usize, 0usize, 0usize);
+        for chunk in problems.chunks(256) {
+            let prompts: Vec<u32> = chunk
+                .iter()
+                .flat_map(|p| std::iter::repeat_n(p.prompt.iter().copied(), k).flatten())
+                .collect();
+            let outs = model.generate(
+                &prompts,
+                chunk.len() * k,
+                cfg.max_new(),
+                temperature,
+                EOS,
+                rng,
+            )?;
+            for (i, o) in outs.iter().enumerate() {
+                let r = cfg.task.verify(&chunk[i / k], o);
+                ok += usize::from(r.correct);
+                wf += usize::from(r.well_formed);
+                len += o.len();
+            }
         }
-    }
-    let n = problems.len().max(1) as f64;
+        let n = (problems.len() * k).max(1) as f64;
+        Ok::<_, TrainError>((ok as f64 / n, wf as f64 / n, len as f64 / n))
+    };
+    let (accuracy, format, length) = run(1, 0.0, &mut SplitMix64::new(0))?;
+    let (sampled_accuracy, sampled_length) = if sampled && cfg.eval.samples > 0 {
+        let mut rng = SplitMix64::new(cfg.seed ^ 0x0E7A_1540);
+        let (a, _, l) = run(cfg.eval.samples, cfg.eval.temperature, &mut rng)?;
+        (a, l)
+    } else {
+        (0.0, 0.0)
+    };
     Ok(EvalResult {
-        accuracy: ok as f64 / n,
-        format: wf as f64 / n,
-        length: len as f64 / n,
+        accuracy,
+        format,
+        length,
+        sampled_accuracy,
+        sampled_length,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::real::Real;
 /// | input | type | read by |
 /// |---|---|---|
 /// | `correct` | `(B)` `bool` | correctness, length rewards |
-/// | `well_formed` | `(B)` `bool` (default: all `true`) | [`Correctness`](super::Correctness) malformed value, LASER-DE |
+/// | `well_formed` | `(B)` `bool` (default: all `true`) | [`Correctness`](super::Correctness) malformed value, [`WellFormed`](super::WellFormed) (required), LASER-D/DE |
 /// | `lengths` | `(B)` `u32 ≥ 1` token counts | length rewards |
 /// | `scores` | `(B)` RM scores | PAR, reward shaping |
 /// | `refs` | `(B, M)` reference rewards | PAR |

@@ -454,17 +454,23 @@ pub enum Rounding {
 /// Candidate target lengths `T` of LASER-D (`get_length_threshold`).
 ///
 /// # Definition
-/// If `lower < 1024`: `[lower, 1024, 1024 + Δ, …]`, else `[lower, lower + Δ, …]`, every value
-/// `< upper + Δ`. Default `(lower, upper, Δ) = (2048, 16384, 1024)`.
+/// [`Thresholds::new`] (the reference): if `lower < 1024`: `[lower, 1024, 1024 + Δ, …]`, else
+/// `[lower, lower + Δ, …]`, every value `< upper + Δ`. Default `(lower, upper, Δ) = (2048, 16384,
+/// 1024)`. [`Thresholds::linear`]: `[lower, lower + Δ, …]` whatever `lower` is, for length scales far
+/// below the reference's (with `upper < 1024` the reference grid is `[lower]` alone).
 ///
 /// # Errors
-/// [`Thresholds::new`]: `InvalidParam` for a zero value or `upper < lower`.
+/// [`Thresholds::new`], [`Thresholds::linear`]: `InvalidParam` for a zero value or `upper < lower`.
 ///
 /// # Examples
 /// ```
 /// use rewardkit_core::reward::Thresholds;
 /// let t = Thresholds::new(512, 3072, 1024)?;
 /// assert_eq!(t.iter().collect::<Vec<_>>(), [512, 1024, 2048, 3072]);
+/// // The reference grid scaled by 1/512 (a 32-token budget instead of 16,384):
+/// assert_eq!(Thresholds::new(4, 32, 2)?.iter().collect::<Vec<_>>(), [4]);
+/// let small = Thresholds::linear(4, 12, 2)?;
+/// assert_eq!(small.iter().collect::<Vec<_>>(), [4, 6, 8, 10, 12]);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -473,6 +479,15 @@ pub struct Thresholds {
     lower: u32,
     upper: u32,
     interval: u32,
+    /// The reference's jump from `lower < 1024` to 1024 (absent in older serialized values: on).
+    #[cfg_attr(feature = "serde", serde(default = "jump_default"))]
+    jump_to_1024: bool,
+}
+
+/// Serialized [`Thresholds`] without `jump_to_1024` are the reference grid.
+#[cfg(feature = "serde")]
+fn jump_default() -> bool {
+    true
 }
 
 impl Default for Thresholds {
@@ -481,6 +496,7 @@ impl Default for Thresholds {
             lower: 2048,
             upper: 16384,
             interval: 1024,
+            jump_to_1024: true,
         }
     }
 }
@@ -504,6 +520,19 @@ impl Thresholds {
             lower,
             upper,
             interval,
+            jump_to_1024: true,
+        })
+    }
+
+    /// The arithmetic grid `lower, lower + interval, …` up to `upper`, without the reference's jump
+    /// to 1024 (see the type-level docs).
+    ///
+    /// # Errors
+    /// As [`Thresholds::new`].
+    pub fn linear(lower: u32, upper: u32, interval: u32) -> Result<Self> {
+        Ok(Self {
+            jump_to_1024: false,
+            ..Self::new(lower, upper, interval)?
         })
     }
 
@@ -511,7 +540,7 @@ impl Thresholds {
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         let end = u64::from(self.upper) + u64::from(self.interval);
         let step = u64::from(self.interval);
-        let (head, start) = if self.lower < 1024 {
+        let (head, start) = if self.jump_to_1024 && self.lower < 1024 {
             (Some(self.lower), 1024u64)
         } else {
             (None, u64::from(self.lower))
@@ -1159,6 +1188,15 @@ mod tests {
         assert_eq!(v.len(), 15);
         assert!(Thresholds::new(0, 10, 1).is_err());
         assert!(Thresholds::new(10, 5, 1).is_err());
+        assert!(Thresholds::linear(10, 5, 1).is_err());
+        assert!(Thresholds::linear(4, 10, 0).is_err());
+        let lin: Vec<u32> = Thresholds::linear(3, 10, 3).unwrap().iter().collect();
+        assert_eq!(lin, [3, 6, 9, 12]); // every value < upper + Δ, as the reference's range
+        let big: Vec<u32> = Thresholds::linear(2048, 4096, 1024)
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(big, [2048, 3072, 4096]); // lower ≥ 1024: the same grid as `new`
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | method | paper | module item | what it rewards |
 //! |---|---|---|---|
 //! | binary correctness | — | [`Correctness`] | a verified answer (`1`/`0`, or LASER's `1 / −0.5 / −1`) |
+//! | format (well-formedness) | DeepSeek-AI 2025, arXiv:2501.12948 | [`WellFormed`] | a response the verifier found well formed (`1`/`0`), as its own term |
 //! | reward flipping | Lv et al. 2025, arXiv:2505.22653 | [`FlipNoise`] | nothing: flips `r ↦ lo + hi − r` at a rate, never for an unanswered response (robustness studies); [`FlipNoise::apply_format`] gives wrong and flipped-correct answers the format score |
 //! | reasoning-pattern reward (RPR) | Lv et al. 2025, arXiv:2505.22653 | [`ReasoningPattern`], [`RprCalibration`] | reasoning phrases, minus 20-gram repetition |
 //! | format-only surrogate | Xin et al. 2025, arXiv:2505.19439 | [`Format`], [`format_only`] | a `<think>` block and an answer where the reference looks ([`text`]) |
@@ -102,7 +103,7 @@ pub use length::{
     CosineLength, GroupLengthPenalty, KimiLength, LengthScaled, LengthSingleton, Overlong,
     PruneRule, PruneSchedule, TargetLength, TargetMode, ThinkPruneTerm, Truncation, TruncationMode,
 };
-pub use outcome::{Correctness, FlipNoise, FlipUnit, RprCalibration};
+pub use outcome::{Correctness, FlipNoise, FlipUnit, RprCalibration, WellFormed};
 pub use par::{Par, RewardShaper, RunningStats, Transform};
 pub use process::{ProcessRefine, Pure, PureBaseline, RefineMode};
 #[cfg(feature = "alloc")]

@@ -14,7 +14,9 @@ use super::compose::{Batch, RewardTerm};
 /// `r = malformed` if the response is not well formed, else `r = correct` if verified correct, else
 /// `r = wrong`. Defaults `(correct, wrong, malformed) = (1, 0, 0)`. [`Correctness::laser`] is the
 /// LASER code's `hf_math_verifier` score `(1, −0.5, −1)`[^1]; [`Correctness::oreal`] is OREAL's
-/// `(1, −1, −1)`[^2].
+/// `(1, −1, −1)`[^2]. With [`Correctness::with_format_check`]`(false)` the well-formedness flag is
+/// not read (`r = correct` or `wrong` from the answer alone), so that a separate [`WellFormed`]
+/// term can score the format, as in DeepSeek-R1's accuracy + format rewards[^3].
 ///
 /// # Shapes
 /// `out`, `correct`: `(B)`; `well_formed`: `(B)` or absent (all well formed).
@@ -31,6 +33,9 @@ use super::compose::{Batch, RewardTerm};
 /// let mut out = [0.0f32; 3];
 /// laser.rewards(&mut out, &[true, false, true], Some(&[true, true, false]))?;
 /// assert_eq!(out, [1.0, -0.5, -1.0]);
+/// // The answer alone: the correct but malformed third response scores 1.
+/// laser.with_format_check(false).rewards(&mut out, &[true, false, true], Some(&[true, true, false]))?;
+/// assert_eq!(out, [1.0, -0.5, 1.0]);
 /// # Ok::<(), rewardkit_core::Error>(())
 /// ```
 ///
@@ -39,12 +44,24 @@ use super::compose::{Batch, RewardTerm};
 ///
 /// [^2]: Lyu et al. (2025), *Exploring the Limit of Outcome Reward for Learning Mathematical
 ///     Reasoning*, arXiv:2502.06781.
+///
+/// [^3]: DeepSeek-AI (2025), *DeepSeek-R1*, arXiv:2501.12948 (Sec. 2.2.2, rule-based rewards:
+///     an accuracy reward and a format reward).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Correctness<F> {
     correct: F,
     wrong: F,
     malformed: F,
+    /// Whether `well_formed` is read (absent in older serialized values: read).
+    #[cfg_attr(feature = "serde", serde(default = "format_check_default"))]
+    format_check: bool,
+}
+
+/// Serialized [`Correctness`] values without `format_check` read the flag, as before it existed.
+#[cfg(feature = "serde")]
+fn format_check_default() -> bool {
+    true
 }
 
 impl<F: Real> Default for Correctness<F> {
@@ -53,6 +70,7 @@ impl<F: Real> Default for Correctness<F> {
             correct: F::ONE,
             wrong: F::ZERO,
             malformed: F::ZERO,
+            format_check: true,
         }
     }
 }
@@ -67,7 +85,15 @@ impl<F: Real> Correctness<F> {
             correct: param_finite("correct", correct)?,
             wrong: param_finite("wrong", wrong)?,
             malformed: param_finite("malformed", malformed)?,
+            format_check: true,
         })
+    }
+
+    /// `false`: score the answer alone and never read `well_formed` (`malformed` is unused); `true`
+    /// (the default): a malformed response scores `malformed`.
+    pub fn with_format_check(mut self, on: bool) -> Self {
+        self.format_check = on;
+        self
     }
 
     /// LASER's verifier score: `1` correct, `−0.5` wrong but well formed, `−1` malformed.
@@ -76,6 +102,7 @@ impl<F: Real> Correctness<F> {
             correct: F::ONE,
             wrong: F::lit(-0.5),
             malformed: -F::ONE,
+            format_check: true,
         }
     }
 
@@ -85,13 +112,14 @@ impl<F: Real> Correctness<F> {
             correct: F::ONE,
             wrong: -F::ONE,
             malformed: -F::ONE,
+            format_check: true,
         }
     }
 
     /// The reward of one response.
     #[inline]
     pub fn value(&self, correct: bool, well_formed: bool) -> F {
-        if !well_formed {
+        if self.format_check && !well_formed {
             self.malformed
         } else if correct {
             self.correct
@@ -135,6 +163,102 @@ impl<F: Real> RewardTerm<F> for Correctness<F> {
 
     fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
         self.rewards(out, batch.correct()?, batch.well_formed())
+    }
+}
+
+/// Format reward from the verifier's well-formedness flag: the format term of an "accuracy +
+/// format" reward, kept apart from correctness so that each is weighted and logged on its own.
+///
+/// # Definition
+/// `r = ok` if the response is well formed, else `r = malformed`. Defaults `(ok, malformed) =
+/// (1, 0)`, DeepSeek-R1's rule-based format reward[^1] (what "well formed" means is the verifier's
+/// business: tags in R1, the task grammar in rewardkit's trainer). Pair it with
+/// [`Correctness::with_format_check`]`(false)` so that a malformed response is not penalized twice.
+///
+/// # Shapes
+/// `out`, `well_formed`: `(B)`.
+///
+/// # Errors
+/// [`WellFormed::new`]: [`Error::InvalidParam`] for a non-finite value. [`WellFormed::rewards`]:
+/// [`Error::LengthMismatch`]. As a [`RewardTerm`]: [`Error::MissingInput`] without `well_formed`
+/// (a batch without the flag counts every response as well formed, which would make this term a
+/// silent constant).
+///
+/// # Examples
+/// ```
+/// use rewardkit_core::reward::{Batch, Correctness, Pipeline, WellFormed, Weighted};
+///
+/// let (correct, format) = (Correctness::<f32>::default().with_format_check(false), WellFormed::default());
+/// let terms = [Weighted::sequence(&correct, 1.0), Weighted::sequence(&format, 0.5)];
+/// let batch = Batch::new(3)?
+///     .with_correct(&[true, true, false])?
+///     .with_well_formed(&[true, false, true])?;
+/// let (mut reward, mut parts) = ([0.0f32; 3], [0.0f32; 6]);
+/// Pipeline::new(&terms)?.eval(&mut reward, &mut parts, &mut [], &batch)?;
+/// assert_eq!(reward, [1.5, 1.0, 0.5]);
+/// assert_eq!(parts, [1.0, 1.0, 0.0, /* well formed: */ 1.0, 0.0, 1.0]);
+/// # Ok::<(), rewardkit_core::Error>(())
+/// ```
+///
+/// [^1]: DeepSeek-AI (2025), *DeepSeek-R1: Incentivizing Reasoning Capability in LLMs via
+///     Reinforcement Learning*, arXiv:2501.12948 (Sec. 2.2.2: accuracy rewards and format rewards).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct WellFormed<F> {
+    ok: F,
+    malformed: F,
+}
+
+impl<F: Real> Default for WellFormed<F> {
+    fn default() -> Self {
+        Self {
+            ok: F::ONE,
+            malformed: F::ZERO,
+        }
+    }
+}
+
+impl<F: Real> WellFormed<F> {
+    /// Values for well-formed and malformed responses.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a non-finite value.
+    pub fn new(ok: F, malformed: F) -> Result<Self> {
+        Ok(Self {
+            ok: param_finite("ok", ok)?,
+            malformed: param_finite("malformed", malformed)?,
+        })
+    }
+
+    /// The reward of one response.
+    #[inline]
+    pub fn value(&self, well_formed: bool) -> F {
+        if well_formed { self.ok } else { self.malformed }
+    }
+
+    /// Batch form.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for inputs of different lengths.
+    pub fn rewards(&self, out: &mut [F], well_formed: &[bool]) -> Result<()> {
+        ensure_len("out", well_formed.len(), out.len())?;
+        for (o, &w) in out.iter_mut().zip(well_formed) {
+            *o = self.value(w);
+        }
+        Ok(())
+    }
+}
+
+impl<F: Real> RewardTerm<F> for WellFormed<F> {
+    fn name(&self) -> &'static str {
+        "well_formed"
+    }
+
+    fn score(&self, out: &mut [F], batch: &Batch<'_, F>) -> Result<()> {
+        let flags = batch.well_formed().ok_or(Error::MissingInput {
+            what: "well_formed",
+        })?;
+        self.rewards(out, flags)
     }
 }
 
@@ -477,6 +601,20 @@ mod tests {
         assert_eq!(c.value(false, true), -1.0);
         assert_eq!(c.value(true, false), -3.0);
         assert!(Correctness::<f64>::new(f64::NAN, 0.0, 0.0).is_err());
+        let answer_only = c.with_format_check(false);
+        assert_eq!(answer_only.value(true, false), 2.0);
+        assert_eq!(answer_only.value(false, false), -1.0);
+        assert_eq!(answer_only.with_format_check(true), c);
+    }
+
+    #[test]
+    fn well_formed_values() {
+        let w = WellFormed::<f32>::new(0.5, -2.0).unwrap();
+        let mut out = [0.0f32; 3];
+        w.rewards(&mut out, &[true, false, true]).unwrap();
+        assert_eq!(out, [0.5, -2.0, 0.5]);
+        assert_eq!(WellFormed::<f64>::default().value(false), 0.0);
+        assert!(WellFormed::<f64>::new(1.0, f64::NEG_INFINITY).is_err());
     }
 
     #[test]

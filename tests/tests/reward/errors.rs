@@ -186,6 +186,29 @@ fn outcome_errors() {
         Error::MissingInput { what: "correct" }
     );
     err!(
+        WellFormed::<f64>::new(f64::NAN, 0.0),
+        Error::InvalidParam { name: "ok", .. }
+    );
+    err!(
+        WellFormed::<f32>::new(1.0, f32::INFINITY),
+        Error::InvalidParam {
+            name: "malformed",
+            ..
+        }
+    );
+    err!(
+        WellFormed::<f64>::default().rewards(&mut [0.0; 2], &[true]),
+        Error::LengthMismatch { what: "out", .. }
+    );
+    // Without the flag the term cannot score anything (absent would mean "all well formed").
+    let with_correct = b.with_correct(&[true]).unwrap();
+    err!(
+        RewardTerm::score(&WellFormed::<f64>::default(), &mut [0.0], &with_correct),
+        Error::MissingInput {
+            what: "well_formed"
+        }
+    );
+    err!(
         FlipNoise::new(1.5f64, FlipUnit::Sample),
         Error::InvalidParam { name: "rate", .. }
     );

@@ -168,6 +168,34 @@ fn laser_d_full_cycle() {
 }
 
 #[test]
+fn laser_d_linear_thresholds_at_toy_scale() {
+    // One monitor prompt, G = 3, all correct (high band): lower_n = ⌊3·2/3⌋ = 2; lengths 5, 9, 12.
+    // Linear grid 4, 6, 8, 10, 12: cov(4) = 0, cov(6) = cov(8) = 1/3 → ⌊2/3⌋ = 0; cov(10) = 2/3 →
+    // ⌊4/3⌋ = 1 ≥ 1 → L_A = 10. The reference grid for the same numbers is [4] alone (it jumps to
+    // 1024 > upper), where cov(4) = 0: no target.
+    let groups = GroupIndex::uniform(3, 3).unwrap();
+    let (lengths, correct) = ([5, 9, 12], [true, true, true]);
+    let run = |t: Thresholds| {
+        let params = LaserD::<f64>::default()
+            .with_thresholds(t)
+            .unwrap()
+            .with_group_size(3)
+            .unwrap();
+        let mut state = LaserDState::new(16);
+        state.update(&params, &lengths, &correct, &groups).unwrap();
+        state.target(Difficulty::High)
+    };
+    assert_eq!(
+        run(Thresholds::linear(4, 12, 2).unwrap()),
+        TargetLen::Monitored(Some(10))
+    );
+    assert_eq!(
+        run(Thresholds::new(4, 12, 2).unwrap()),
+        TargetLen::Monitored(None)
+    );
+}
+
+#[test]
 fn laser_repetition_detector_paths() {
     // L = 20 (n = 2, threshold 2, gap ⌊20/3⌋ = 6): 0..10 twice. Every bigram repeats 10 apart
     // (≥ 6): no bigram hit. Fallback (L ≥ 4n): the 4-gram (6, 7, 8, 9) at 16 was seen, and again at 6.
@@ -527,6 +555,45 @@ fn rpr_by_hand() {
         .apply(&mut out, &[0.45], &[1.0])
         .unwrap();
     assert!(close(out[0], 0.55, 1e-15));
+}
+
+#[test]
+fn accuracy_plus_format_by_hand() {
+    // R1-style: answer-only correctness (1/0) plus 0.25 × format (1/0 from the verifier's flag).
+    // Rows: correct+well formed = 1 + 0.25; correct+malformed = 1 + 0; wrong+well formed = 0 + 0.25;
+    // wrong+malformed = 0.
+    let c = Correctness::<f64>::default().with_format_check(false);
+    let f = WellFormed::<f64>::default();
+    let terms = [Weighted::sequence(&c, 1.0), Weighted::sequence(&f, 0.25)];
+    let batch = Batch::new(4)
+        .unwrap()
+        .with_correct(&[true, true, false, false])
+        .unwrap()
+        .with_well_formed(&[true, false, true, false])
+        .unwrap();
+    let (mut out, mut parts) = ([0.0; 4], [0.0; 8]);
+    Pipeline::new(&terms)
+        .unwrap()
+        .eval(&mut out, &mut parts, &mut [], &batch)
+        .unwrap();
+    assert_eq!(out, [1.25, 1.0, 0.25, 0.0]);
+    assert_eq!(parts, [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+    // With the format check on (the default), the malformed correct row scores `malformed` = 0.
+    let checked = Correctness::<f64>::default();
+    let mut v = [0.0; 4];
+    checked
+        .rewards(
+            &mut v,
+            &[true, true, false, false],
+            Some(&[true, false, true, false]),
+        )
+        .unwrap();
+    assert_eq!(v, [1.0, 0.0, 0.0, 0.0]);
+    // Custom values: a −1 penalty for malformed responses.
+    let pen = WellFormed::<f32>::new(0.0, -1.0).unwrap();
+    let mut w = [9.0f32; 2];
+    pen.rewards(&mut w, &[false, true]).unwrap();
+    assert_eq!(w, [-1.0, 0.0]);
 }
 
 #[test]

@@ -594,6 +594,47 @@ proptest! {
         prop_assert!((-1.0..=0.0).contains(&w));
     }
 
+    // ---------------------------------------------------------------- outcome and format
+
+    #[test]
+    fn answer_and_format_terms_are_independent_f32_f64(
+        corr in prop::collection::vec(any::<bool>(), 1..24),
+        flags in prop::collection::vec(any::<bool>(), 24),
+        v in prop::collection::vec(REWARD_RANGE, 5),
+        w in -3.0f64..3.0,
+    ) {
+        let n = corr.len();
+        let wf = &flags[..n];
+        let run = |c: &Correctness<f64>, f: &WellFormed<f64>| {
+            let terms = [Weighted::sequence(c, 1.0), Weighted::sequence(f, w)];
+            let batch = Batch::new(n).unwrap().with_correct(&corr).unwrap().with_well_formed(wf).unwrap();
+            let (mut out, mut parts) = (vec![0.0; n], vec![0.0; 2 * n]);
+            Pipeline::new(&terms).unwrap().eval(&mut out, &mut parts, &mut [], &batch).unwrap();
+            (out, parts)
+        };
+        let c = Correctness::new(v[0], v[1], v[2]).unwrap().with_format_check(false);
+        let f = WellFormed::new(v[3], v[4]).unwrap();
+        let (out, parts) = run(&c, &f);
+        // Answer-only correctness never reads the flag: it equals the checked term on all-true flags.
+        let mut all_ok = vec![0.0; n];
+        Correctness::new(v[0], v[1], v[2]).unwrap().rewards(&mut all_ok, &corr, None).unwrap();
+        prop_assert_eq!(&parts[..n], &all_ok[..]);
+        for i in 0..n {
+            let want = (if corr[i] { v[0] } else { v[1] }) + w * (if wf[i] { v[3] } else { v[4] });
+            prop_assert!(close(out[i], want, 1e-12, 1e-12));
+        }
+        // f32 against the f64 oracle.
+        let c32 = Correctness::new(v[0] as f32, v[1] as f32, v[2] as f32).unwrap().with_format_check(false);
+        let f32_term = WellFormed::new(v[3] as f32, v[4] as f32).unwrap();
+        let terms = [Weighted::sequence(&c32, 1.0f32), Weighted::sequence(&f32_term, w as f32)];
+        let batch = Batch::<f32>::new(n).unwrap().with_correct(&corr).unwrap().with_well_formed(wf).unwrap();
+        let (mut o32, mut p32) = (vec![0.0f32; n], vec![0.0f32; 2 * n]);
+        Pipeline::new(&terms).unwrap().eval(&mut o32, &mut p32, &mut [], &batch).unwrap();
+        for i in 0..n {
+            prop_assert!(close(f64::from(o32[i]), out[i], 1e-5, 1e-5));
+        }
+    }
+
     // ---------------------------------------------------------------- composition
 
     #[test]

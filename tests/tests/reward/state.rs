@@ -115,6 +115,17 @@ fn parameter_objects_round_trip() {
         }};
     }
     same!(Correctness::<f64>::laser());
+    same!(Correctness::<f32>::default().with_format_check(false));
+    same!(WellFormed::new(0.5f64, -1.0).unwrap());
+    same!(Thresholds::linear(4, 32, 2).unwrap());
+    let reference: Thresholds =
+        serde_json::from_str(r#"{"lower":512,"upper":3072,"interval":1024}"#).unwrap();
+    assert_eq!(reference, Thresholds::new(512, 3072, 1024).unwrap());
+    // A `Correctness` serialized before the format switch existed still reads the flag.
+    let old: Correctness<f64> =
+        serde_json::from_str(r#"{"correct":1.0,"wrong":0.0,"malformed":-1.0}"#).unwrap();
+    assert_eq!(old, Correctness::new(1.0, 0.0, -1.0).unwrap());
+    assert_eq!(old.value(true, false), -1.0);
     same!(FlipNoise::new(0.3f32, FlipUnit::Sample).unwrap());
     same!(RprCalibration::<f64>::default());
     same!(FormatLength::<f64>::default());

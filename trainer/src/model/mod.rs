@@ -182,36 +182,39 @@ pub struct Activations {
     pub logits: Vec<f32>,
 }
 
+/// Sets `v` to `n` elements, keeping its allocation (the values are overwritten before use).
+fn fit(v: &mut Vec<f32>, n: usize) {
+    v.resize(n, 0.0);
+}
+
 impl Activations {
-    fn new(cfg: &ModelConfig, b: usize, t: usize) -> Self {
+    /// Sizes the buffers for `(B, T)`, reusing their allocations (GRPO batches change `T` from
+    /// step to step).
+    fn resize(&mut self, cfg: &ModelConfig, b: usize, t: usize) {
         let (l, c, nh, v) = (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.vocab);
         let bt = b * t;
-        let z = |n: usize| vec![0.0f32; n];
-        Self {
-            b,
-            t,
-            encoded: z(bt * c),
-            ln1: z(l * bt * c),
-            ln1_mean: z(l * bt),
-            ln1_rstd: z(l * bt),
-            qkv: z(l * bt * 3 * c),
-            atty: z(l * bt * c),
-            preatt: z(l * b * nh * t * t),
-            att: z(l * b * nh * t * t),
-            attproj: z(l * bt * c),
-            residual2: z(l * bt * c),
-            ln2: z(l * bt * c),
-            ln2_mean: z(l * bt),
-            ln2_rstd: z(l * bt),
-            fch: z(l * bt * 4 * c),
-            fch_gelu: z(l * bt * 4 * c),
-            fcproj: z(l * bt * c),
-            residual3: z(l * bt * c),
-            lnf: z(bt * c),
-            lnf_mean: z(bt),
-            lnf_rstd: z(bt),
-            logits: z(bt * v),
-        }
+        (self.b, self.t) = (b, t);
+        fit(&mut self.encoded, bt * c);
+        fit(&mut self.ln1, l * bt * c);
+        fit(&mut self.ln1_mean, l * bt);
+        fit(&mut self.ln1_rstd, l * bt);
+        fit(&mut self.qkv, l * bt * 3 * c);
+        fit(&mut self.atty, l * bt * c);
+        fit(&mut self.preatt, l * b * nh * t * t);
+        fit(&mut self.att, l * b * nh * t * t);
+        fit(&mut self.attproj, l * bt * c);
+        fit(&mut self.residual2, l * bt * c);
+        fit(&mut self.ln2, l * bt * c);
+        fit(&mut self.ln2_mean, l * bt);
+        fit(&mut self.ln2_rstd, l * bt);
+        fit(&mut self.fch, l * bt * 4 * c);
+        fit(&mut self.fch_gelu, l * bt * 4 * c);
+        fit(&mut self.fcproj, l * bt * c);
+        fit(&mut self.residual3, l * bt * c);
+        fit(&mut self.lnf, bt * c);
+        fit(&mut self.lnf_mean, bt);
+        fit(&mut self.lnf_rstd, bt);
+        fit(&mut self.logits, bt * v);
     }
 
     /// Batch and sequence length `(B, T)` these buffers are sized for.
@@ -234,20 +237,18 @@ struct ActGrads {
 }
 
 impl ActGrads {
-    fn new(cfg: &ModelConfig, b: usize, t: usize) -> Self {
+    /// Sizes the buffers for `(B, T)`, reusing their allocations (each is zeroed before use).
+    fn resize(&mut self, cfg: &ModelConfig, b: usize, t: usize) {
         let (c, nh) = (cfg.n_embd, cfg.n_head);
         let bt = b * t;
-        let z = |n: usize| vec![0.0f32; n];
-        Self {
-            dresidual: z(bt * c),
-            dln: z(bt * c),
-            dqkv: z(bt * 3 * c),
-            datty: z(bt * c),
-            dpreatt: z(b * nh * t * t),
-            datt: z(b * nh * t * t),
-            dfch: z(bt * 4 * c),
-            dfch_gelu: z(bt * 4 * c),
-        }
+        fit(&mut self.dresidual, bt * c);
+        fit(&mut self.dln, bt * c);
+        fit(&mut self.dqkv, bt * 3 * c);
+        fit(&mut self.datty, bt * c);
+        fit(&mut self.dpreatt, b * nh * t * t);
+        fit(&mut self.datt, b * nh * t * t);
+        fit(&mut self.dfch, bt * 4 * c);
+        fit(&mut self.dfch_gelu, bt * 4 * c);
     }
 }
 
@@ -359,7 +360,7 @@ impl Gpt {
     /// As the ops (wrong lengths, `T > maxT`, token ids `≥ V`).
     pub fn forward(&mut self, tokens: &[u32], b: usize, t: usize) -> Result {
         if self.acts.shape() != (b, t) {
-            self.acts = Activations::new(&self.cfg, b, t);
+            self.acts.resize(&self.cfg, b, t);
         }
         forward_into(
             &self.cfg,
@@ -382,7 +383,7 @@ impl Gpt {
         if self.dacts.dresidual.len() != b * t * self.cfg.n_embd
             || self.dacts.dpreatt.len() != b * self.cfg.n_head * t * t
         {
-            self.dacts = ActGrads::new(&self.cfg, b, t);
+            self.dacts.resize(&self.cfg, b, t);
         }
         if grads.len() != self.layout.total {
             return Err(rewardkit_core::Error::LengthMismatch {

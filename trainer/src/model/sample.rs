@@ -1,5 +1,10 @@
 //! Autoregressive sampling with a key/value cache: each new token runs one row per sequence
 //! through the blocks, attending over the cached keys and values of the earlier positions.
+//!
+//! The rows are cut into one block per kernel thread ([`crate::ops::threads`]); each block runs its
+//! whole decode step (every layer, its own caches) on its thread, and the tokens are then drawn on
+//! the calling thread in row order, so the random stream and the samples do not depend on the
+//! number of threads.
 
 use rewardkit_core::rng::RandomSource;
 
@@ -7,9 +12,10 @@ use super::{
     FCB, FCPB, FCPW, FCW, Gpt, LN1B, LN1W, LN2B, LN2W, LNFB, LNFW, PROJB, PROJW, QKVB, QKVW, WPE,
     WTE,
 };
-use crate::ops::{self, Result};
+use crate::ops::par::{blocks, first_err, run};
+use crate::ops::{self, Result, exp_f32};
 
-/// Per-call scratch of the decoder: the caches `(L, B, maxT, C)` and one position's activations.
+/// Scratch of one block of `R` rows: the caches `(R, L, maxT, C)` and one position's activations.
 #[derive(Clone, Debug, Default)]
 struct DecodeState {
     k: Vec<f32>,
@@ -25,6 +31,28 @@ struct DecodeState {
     fch_gelu: Vec<f32>,
     logits: Vec<f32>,
     scores: Vec<f32>,
+}
+
+impl DecodeState {
+    fn new(cfg: &super::ModelConfig, rows: usize) -> Self {
+        let (l, c, v, max_t) = (cfg.n_layer, cfg.n_embd, cfg.vocab, cfg.max_t);
+        let z = |n: usize| vec![0.0f32; n];
+        Self {
+            k: z(rows * l * max_t * c),
+            v: z(rows * l * max_t * c),
+            x: z(rows * c),
+            ln: z(rows * c),
+            mean: z(rows),
+            rstd: z(rows),
+            qkv: z(rows * 3 * c),
+            atty: z(rows * c),
+            tmp: z(rows * c),
+            fch: z(rows * 4 * c),
+            fch_gelu: z(rows * 4 * c),
+            logits: z(rows * v),
+            scores: z(max_t),
+        }
+    }
 }
 
 impl Gpt {
@@ -57,28 +85,19 @@ impl Gpt {
                 got: prompts.len(),
             });
         }
-        let max_t = cfg.max_t;
-        let z = |n: usize| vec![0.0f32; n];
-        let mut s = DecodeState {
-            k: z(l * b * max_t * c),
-            v: z(l * b * max_t * c),
-            x: z(b * c),
-            ln: z(b * c),
-            mean: z(b),
-            rstd: z(b),
-            qkv: z(b * 3 * c),
-            atty: z(b * c),
-            tmp: z(b * c),
-            fch: z(b * 4 * c),
-            fch_gelu: z(b * 4 * c),
-            logits: z(b * v),
-            scores: z(max_t),
-        };
+        // One block of rows per thread (a row's step is about 24·L·C² FLOPs).
+        let bl = blocks(b, 24 * l * c * c);
+        let mut states: Vec<DecodeState> =
+            bl.iter().map(|r| DecodeState::new(cfg, r.len())).collect();
         let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(max_new); b];
         let mut done = vec![false; b];
         let mut cur: Vec<u32> = prompts.iter().step_by(p_len).copied().collect();
         for pos in 0..p_len + max_new - 1 {
-            self.decode_step(&mut s, &cur, pos, b)?;
+            let items: Vec<_> = states.iter_mut().zip(bl.iter().cloned()).collect();
+            let cur_ref = &cur;
+            first_err(run(items, |(s, rows)| {
+                self.decode_step(s, &cur_ref[rows.clone()], pos, rows.len())
+            }))?;
             if pos + 1 < p_len {
                 // Still reading the prompt.
                 for (i, t) in cur.iter_mut().enumerate() {
@@ -86,7 +105,9 @@ impl Gpt {
                 }
                 continue;
             }
-            for (i, row) in s.logits.chunks_exact(v).enumerate() {
+            // Draw in row order on this thread: the random stream is independent of the blocks.
+            let rows = states.iter().flat_map(|s| s.logits.chunks_exact(v));
+            for (i, row) in rows.enumerate() {
                 if done[i] {
                     cur[i] = eos;
                     continue;
@@ -103,8 +124,8 @@ impl Gpt {
         Ok(out)
     }
 
-    /// Runs position `pos` of every row (`tokens`: one id per row) and leaves the logits in
-    /// `s.logits`; appends this position's keys and values to the caches.
+    /// Runs position `pos` of a block of `b` rows (`tokens`: one id per row) and leaves the logits
+    /// in `s.logits`; appends this position's keys and values to the block's caches.
     fn decode_step(&self, s: &mut DecodeState, tokens: &[u32], pos: usize, b: usize) -> Result {
         let cfg = &self.cfg;
         let (l, c, nh, v, max_t) = (cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.vocab, cfg.max_t);
@@ -147,29 +168,28 @@ impl Gpt {
                 c,
                 3 * c,
             )?;
-            let cache = li * b * max_t * c;
             for i in 0..b {
                 let row = &s.qkv[i * 3 * c..(i + 1) * 3 * c];
-                let at = cache + (i * max_t + pos) * c;
+                let cache = (i * l + li) * max_t * c;
+                let at = cache + pos * c;
                 s.k[at..at + c].copy_from_slice(&row[c..2 * c]);
                 s.v[at..at + c].copy_from_slice(&row[2 * c..]);
                 for h in 0..nh {
                     let q = &row[h * hs..(h + 1) * hs];
                     let mut maxv = f32::NEG_INFINITY;
                     for (t2, sc) in s.scores[..=pos].iter_mut().enumerate() {
-                        let k = &s.k[cache + (i * max_t + t2) * c + h * hs..][..hs];
+                        let k = &s.k[cache + t2 * c + h * hs..][..hs];
                         *sc = q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>() * scale;
                         maxv = maxv.max(*sc);
                     }
-                    let mut sum = 0.0f32;
                     for sc in &mut s.scores[..=pos] {
-                        *sc = (*sc - maxv).exp();
-                        sum += *sc;
+                        *sc = exp_f32(*sc - maxv);
                     }
+                    let sum: f32 = s.scores[..=pos].iter().sum();
                     let o = &mut s.atty[i * c + h * hs..][..hs];
                     o.fill(0.0);
                     for (t2, &a) in s.scores[..=pos].iter().enumerate() {
-                        let vv = &s.v[cache + (i * max_t + t2) * c + h * hs..][..hs];
+                        let vv = &s.v[cache + t2 * c + h * hs..][..hs];
                         for (ov, &x) in o.iter_mut().zip(vv) {
                             *ov += a / sum * x;
                         }

@@ -173,3 +173,29 @@ fn temperature_sampling_follows_the_softmax() {
     assert!((frac - 0.75).abs() < 0.015, "{frac}");
     assert_eq!(pick(&logits, 0.0, &mut rng), 1);
 }
+
+#[test]
+fn sampling_is_independent_of_the_thread_count() {
+    // Enough rows that the decode step splits into 3 blocks; temperature sampling from one seed.
+    let cfg = tiny();
+    let mut rng = SplitMix64::new(31);
+    let mut model = Gpt::new(cfg, &mut rng).unwrap();
+    for p in &mut model.params {
+        *p += (normal(&mut rng) * 0.3) as f32;
+    }
+    let b = 48;
+    let per_row = 24 * cfg.n_layer * cfg.n_embd * cfg.n_embd;
+    assert_eq!(
+        ops::par::with_threads(3, || ops::par::blocks(b, per_row)).len(),
+        3
+    );
+    let prompts: Vec<u32> = (0..b * 2).map(|_| rng.below(cfg.vocab) as u32).collect();
+    let sample = |threads: usize| {
+        ops::par::with_threads(threads, || {
+            model
+                .generate(&prompts, b, 3, 1.0, 0, &mut SplitMix64::new(5))
+                .unwrap()
+        })
+    };
+    assert_eq!(sample(1), sample(3));
+}

@@ -29,7 +29,7 @@
 //! above the causal diagonal are written as `0`.
 //!
 //! The logits → log-probabilities part of the head is not here: it is
-//! [`rewardkit_core::logits::logprobs_forward`] / [`rewardkit_core::logits::logprobs_backward`].
+//! [`rewardkit_core::logits::logprobs_forward`] / [`rewardkit_core::logits::logprobs_backward`] (called by the trainer in `crate::step`, over the same blocks of rows).
 //!
 //! # Errors
 //! Every op checks its buffer lengths against its sizes first and returns
@@ -39,13 +39,61 @@
 //!
 //! # Matrix products
 //! [`matmul_forward`] and [`matmul_backward`] call `matrixmultiply::sgemm` (packed AVX-512/AVX2/FMA
-//! micro-kernels, a two-thread pool with the `threading` feature). It was chosen over the `gemm`
-//! crate by measurement on this project's 2-core machine for the trainer's shapes (`N` = a few
-//! thousand rows, `C`, `OC` = 64…512): see `docs/benchmarks.md`, *Trainer*.
+//! micro-kernels) with its own thread pool (`threading`). It was chosen over the `gemm` crate by
+//! measurement on this project's 2-core machine for the trainer's shapes (`N` = a few thousand
+//! rows, `C`, `OC` = 64…512), and its pool over splitting the rows on this module's threads
+//! (measured: about 250 against 190 GFLOP/s at `(10240, 64, 256)`): see `docs/benchmarks.md`,
+//! *Trainer*.
+//!
+//! # Threads
+//! The other kernels run over blocks of rows on [`threads`] scoped threads (`REWARDKIT_THREADS`,
+//! default: the machine's available parallelism) once a call has enough work (about 32 K
+//! elements; tiny calls stay on the calling thread). Every row is computed by exactly the loop
+//! one thread would run, and the weight and bias gradients that sum over rows are split over
+//! columns, each summed over the rows in order, so **results are bit-identical for any number of
+//! threads** (tested). The matrix products run on `matrixmultiply`'s pool, which splits the
+//! output, never a sum, so they are deterministic too. [`encoder_backward`]'s scatter into `dwte`
+//! stays on one thread.
+//!
+//! # GELU and `exp`
+//! [`gelu_forward`] and [`gelu_backward`] use `½(1 + tanh u) = σ(2u)` with an `exp` that the
+//! compiler vectorizes ([`exp_f32`]: range reduction to `|r| ≤ ln 2/2`, a degree-7 Taylor
+//! polynomial, relative error below `3·10⁻⁷` on `[−87, 88]`, tested against `f64`), instead of the
+//! scalar `tanhf` that dominated the training step. The attention softmax uses the same `exp`.
 //!
 //! Reference: Karpathy, *llm.c* (`train_gpt2.c`), whose forward/backward kernels these follow.
 
 use rewardkit_core::Error;
+
+pub(crate) mod par;
+pub use par::threads;
+use par::{blocks, run, split, split_mut};
+
+/// Defines a kernel loop twice, for the baseline target and with AVX2 enabled, and calls the AVX2
+/// build when the CPU has it (runtime detection, cached by `std`). Same source, same operation
+/// order, no fused multiply-adds (Rust never contracts `a·b + c` on its own): both builds give
+/// bit-identical results; AVX2 only doubles the vector width of the loops the compiler vectorizes.
+macro_rules! with_avx2 {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2($($arg: $ty),*) {
+                generic($($arg),*);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if par::simd_allowed() && std::is_x86_feature_detected!("avx2") {
+                // SAFETY: `avx2` only enables a target feature, which the CPU has (checked above).
+                unsafe { avx2($($arg),*) };
+                return;
+            }
+            generic($($arg),*);
+        }
+    };
+}
 
 /// Result alias (errors are [`rewardkit_core::Error`]).
 pub type Result<T = ()> = core::result::Result<T, Error>;
@@ -55,6 +103,44 @@ pub const LN_EPS: f32 = 1e-5;
 
 /// `√(2/π)`, the GELU tanh approximation's constant.
 const GELU_SCALE: f32 = 0.797_884_6;
+
+/// `eˣ` for `f32`, written so that loops over it vectorize (no libm call, no branch).
+///
+/// # Definition
+/// `x` is clamped to `[−87, 88]` (so `2ᵏ` stays a normal number: `e^{−87} ≈ 1.6·10⁻³⁸`,
+/// `e^{88} ≈ 1.7·10³⁸`); `k = round(x·log₂e)` (the `1.5·2²³` rounding trick), `r = x − k·ln 2`
+/// (Cody–Waite: `ln 2` split into an exact head and a tail), `eʳ` by the Taylor polynomial of
+/// degree 7 (truncation `≤ r⁸/8! < 6·10⁻⁹` for `|r| ≤ 0.35`), times `2ᵏ` built from its exponent
+/// bits. Relative error below `3·10⁻⁷` against `f64::exp` on the clamped range (tested).
+///
+/// # Examples
+/// ```
+/// use rewardkit_trainer::ops::exp_f32;
+/// assert_eq!(exp_f32(0.0), 1.0);
+/// assert!((exp_f32(1.0) - std::f32::consts::E).abs() < 1e-6);
+/// assert!(exp_f32(-1000.0) > 0.0 && exp_f32(1000.0).is_finite()); // clamped
+/// ```
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 = LN2_HI + LN2_LO, LN2_HI with 9 significant bits so that k·LN2_HI is exact.
+    const LN2_HI: f32 = 0.693_359_4; // = 355/512 exactly
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const SHIFT: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer in the low bits
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * LOG2E + SHIFT;
+    let k = t - SHIFT;
+    let r = x - k * LN2_HI - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    // t's bits are those of 1.5·2²³ plus k: the integer k sits in the low mantissa bits.
+    let ki = t.to_bits().wrapping_sub(0x4B40_0000) as i32;
+    p * f32::from_bits(((ki + 127) as u32) << 23)
+}
 
 #[inline]
 fn check(what: &'static str, got: usize, expected: usize) -> Result {
@@ -132,14 +218,21 @@ pub fn encoder_forward(
     check("tokens", tokens.len(), mul("tokens", &[b, t])?)?;
     check("out", out.len(), mul("out", &[b, t, c])?)?;
     check_tokens(tokens, vocab)?;
-    for (r, (row, &id)) in out.chunks_exact_mut(c).zip(tokens).enumerate() {
-        let pos = r % t;
-        let te = &wte[id as usize * c..][..c];
-        let pe = &wpe[pos * c..][..c];
-        for ((o, &x), &p) in row.iter_mut().zip(te).zip(pe) {
-            *o = x + p;
+    let bl = blocks(b * t, c);
+    let items: Vec<_> = split_mut(out, &bl, c)
+        .into_iter()
+        .zip(bl.iter().cloned())
+        .collect();
+    run(items, |(out, rows)| {
+        for (r, row) in rows.zip(out.chunks_exact_mut(c)) {
+            let (id, pos) = (tokens[r] as usize, r % t);
+            let te = &wte[id * c..][..c];
+            let pe = &wpe[pos * c..][..c];
+            for ((o, &x), &p) in row.iter_mut().zip(te).zip(pe) {
+                *o = x + p;
+            }
         }
-    }
+    });
     Ok(())
 }
 
@@ -249,6 +342,29 @@ pub fn layernorm_forward(
     if c == 0 {
         return Ok(());
     }
+    let bl = blocks(n, c);
+    let items: Vec<_> = split_mut(out, &bl, c)
+        .into_iter()
+        .zip(split_mut(mean, &bl, 1))
+        .zip(split_mut(rstd, &bl, 1))
+        .zip(split(inp, &bl, c))
+        .collect();
+    run(items, |(((out, mean), rstd), inp)| {
+        layernorm_forward_rows(out, mean, rstd, inp, weight, bias, c);
+    });
+    Ok(())
+}
+
+with_avx2! {
+fn layernorm_forward_rows(
+    out: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    inp: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    c: usize,
+) {
     for (((o, x), m), r) in out
         .chunks_exact_mut(c)
         .zip(inp.chunks_exact(c))
@@ -265,7 +381,7 @@ pub fn layernorm_forward(
         *m = mu32;
         *r = rs32;
     }
-    Ok(())
+}
 }
 
 /// Backward of [`layernorm_forward`] (accumulates).
@@ -315,6 +431,40 @@ pub fn layernorm_backward(
     if c == 0 {
         return Ok(());
     }
+    // dinp by blocks of rows.
+    let bl = blocks(n, c);
+    let items: Vec<_> = split_mut(dinp, &bl, c)
+        .into_iter()
+        .zip(bl.iter().cloned())
+        .collect();
+    run(items, |(dinp, rows)| {
+        let (inp, dout) = (&inp[rows.start * c..], &dout[rows.start * c..]);
+        layernorm_backward_rows(dinp, dout, inp, weight, &mean[rows.clone()], &rstd[rows], c);
+    });
+    // dweight, dbias: sums over the rows, by blocks of columns (each column in row order).
+    let cols = blocks(c, n);
+    let items: Vec<_> = split_mut(dweight, &cols, 1)
+        .into_iter()
+        .zip(split_mut(dbias, &cols, 1))
+        .zip(cols.iter().cloned())
+        .collect();
+    run(items, |((dw, db), cr)| {
+        layernorm_backward_cols(dw, db, dout, inp, mean, rstd, c, cr.start);
+    });
+    Ok(())
+}
+
+with_avx2! {
+/// `dinp` of [`layernorm_backward`] for a block of rows.
+fn layernorm_backward_rows(
+    dinp: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    weight: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    c: usize,
+) {
     for ((((di, d), x), &mu), &rs) in dinp
         .chunks_exact_mut(c)
         .zip(dout.chunks_exact(c))
@@ -332,22 +482,43 @@ pub fn layernorm_backward(
         }
         g_mean /= c as f32;
         gx_mean /= c as f32;
-        for (((((dxi, &dv), &xv), &w), dw), db) in di
-            .iter_mut()
-            .zip(d)
-            .zip(x)
-            .zip(weight)
-            .zip(dweight.iter_mut())
-            .zip(dbias.iter_mut())
-        {
+        for (((dxi, &dv), &xv), &w) in di.iter_mut().zip(d).zip(x).zip(weight) {
             let norm = (xv - mu) * rs;
-            *db += dv;
-            *dw += norm * dv;
             // term 1: through x̂ directly; term 2: through μ; term 3: through r.
             *dxi += (w * dv - g_mean - norm * gx_mean) * rs;
         }
     }
-    Ok(())
+}
+}
+
+with_avx2! {
+/// `dweight`, `dbias` of [`layernorm_backward`] for the columns `c0..c0 + dw.len()`, summed over
+/// every row in order.
+fn layernorm_backward_cols(
+    dw: &mut [f32],
+    db: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    c: usize,
+    c0: usize,
+) {
+    let w = dw.len();
+    for (((d, x), &mu), &rs) in dout
+        .chunks_exact(c)
+        .zip(inp.chunks_exact(c))
+        .zip(mean)
+        .zip(rstd)
+    {
+        let (d, x) = (&d[c0..c0 + w], &x[c0..c0 + w]);
+        for (((dw, db), &dv), &xv) in dw.iter_mut().zip(db.iter_mut()).zip(d).zip(x) {
+            let norm = (xv - mu) * rs;
+            *db += dv;
+            *dw += norm * dv;
+        }
+    }
+}
 }
 
 /// `C = α·A·B + β·C` over strided views; `unsafe` is confined here, behind bounds checks.
@@ -509,11 +680,19 @@ pub fn matmul_backward(
         return Ok(());
     }
     if let Some(db) = dbias {
-        for row in dout.chunks_exact(oc) {
-            for (g, &d) in db.iter_mut().zip(row) {
-                *g += d;
+        // A sum over rows: by blocks of columns, each column in row order.
+        let cols = blocks(oc, n);
+        let items: Vec<_> = split_mut(db, &cols, 1)
+            .into_iter()
+            .zip(cols.iter().cloned())
+            .collect();
+        run(items, |(db, cr)| {
+            for row in dout.chunks_exact(oc) {
+                for (g, &d) in db.iter_mut().zip(&row[cr.clone()]) {
+                    *g += d;
+                }
             }
-        }
+        });
     }
     if c == 0 {
         return Ok(());
@@ -588,46 +767,147 @@ pub fn attention_forward(
     if b == 0 || t == 0 || c == 0 {
         return Ok(());
     }
-    let scale = 1.0 / (hs as f32).sqrt();
-    let c3 = 3 * c;
-    for (((out_b, pre_b), att_b), qkv_b) in out
-        .chunks_exact_mut(t * c)
-        .zip(preatt.chunks_exact_mut(nh * t * t))
-        .zip(att.chunks_exact_mut(nh * t * t))
-        .zip(qkv.chunks_exact(t * c3))
-    {
-        for h in 0..nh {
-            for ti in 0..t {
-                let q = &qkv_b[ti * c3 + h * hs..][..hs];
-                let pre = &mut pre_b[(h * t + ti) * t..][..t];
-                let a = &mut att_b[(h * t + ti) * t..][..t];
-                let mut maxv = f32::NEG_INFINITY;
-                for (s, p) in pre.iter_mut().enumerate().take(ti + 1) {
-                    let k = &qkv_b[s * c3 + c + h * hs..][..hs];
-                    let dot: f32 = q.iter().zip(k).map(|(x, y)| x * y).sum();
-                    *p = dot * scale;
-                    maxv = maxv.max(*p);
-                }
-                let mut sum = 0.0f32;
-                for (s, (av, &p)) in a.iter_mut().zip(pre.iter()).enumerate() {
-                    *av = if s <= ti { (p - maxv).exp() } else { 0.0 };
-                    sum += *av;
-                }
-                pre[ti + 1..].fill(0.0);
-                let inv = 1.0 / sum;
-                a.iter_mut().for_each(|v| *v *= inv);
-                let o = &mut out_b[ti * c + h * hs..][..hs];
-                o.fill(0.0);
-                for (s, &w) in a.iter().enumerate().take(ti + 1) {
-                    let v = &qkv_b[s * c3 + 2 * c + h * hs..][..hs];
-                    for (ov, &vv) in o.iter_mut().zip(v) {
-                        *ov += w * vv;
-                    }
-                }
+    let bl = blocks(b, nh * t * t * hs);
+    let items: Vec<_> = split_mut(out, &bl, t * c)
+        .into_iter()
+        .zip(split_mut(preatt, &bl, nh * t * t))
+        .zip(split_mut(att, &bl, nh * t * t))
+        .zip(split(qkv, &bl, t * 3 * c))
+        .collect();
+    run(items, |(((out, preatt), att), qkv)| {
+        let mut hd = HeadScratch::new(t, hs);
+        for (((out_b, pre_b), att_b), qkv_b) in out
+            .chunks_exact_mut(t * c)
+            .zip(preatt.chunks_exact_mut(nh * t * t))
+            .zip(att.chunks_exact_mut(nh * t * t))
+            .zip(qkv.chunks_exact(t * 3 * c))
+        {
+            attention_forward_seq(out_b, pre_b, att_b, qkv_b, t, c, nh, &mut hd);
+        }
+    });
+    Ok(())
+}
+
+/// Per-thread scratch of the attention kernels: one head's keys and values, row-major `(T, hs)`
+/// and transposed `(hs, T)`, and the key/value gradients of one head `(T, hs)`.
+#[derive(Default)]
+struct HeadScratch {
+    k: Vec<f32>,
+    kt: Vec<f32>,
+    v: Vec<f32>,
+    vt: Vec<f32>,
+    dk: Vec<f32>,
+    dv: Vec<f32>,
+}
+
+impl HeadScratch {
+    fn new(t: usize, hs: usize) -> Self {
+        let z = || vec![0.0f32; t * hs];
+        Self {
+            k: z(),
+            kt: z(),
+            v: z(),
+            vt: z(),
+            dk: z(),
+            dv: z(),
+        }
+    }
+
+    /// Copies head `h`'s keys and values of one sequence out of `qkv (T, 3C)` (one loop writing all
+    /// four layouts: `hs` is a few floats, where a `memcpy` call per row costs more than the copy).
+    fn load(&mut self, qkv_b: &[f32], t: usize, c: usize, h: usize, hs: usize) {
+        for s in 0..t {
+            let k = &qkv_b[s * 3 * c + c + h * hs..][..hs];
+            let v = &qkv_b[s * 3 * c + 2 * c + h * hs..][..hs];
+            let (kr, vr) = (&mut self.k[s * hs..][..hs], &mut self.v[s * hs..][..hs]);
+            for i in 0..hs {
+                kr[i] = k[i];
+                vr[i] = v[i];
+                self.kt[i * t + s] = k[i];
+                self.vt[i * t + s] = v[i];
             }
         }
     }
-    Ok(())
+}
+
+/// `y[..] = a·x[..]` (vectorizes; no `memset` call for a tiny `y`).
+#[inline(always)]
+fn scale_into(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = a * x;
+    }
+}
+
+/// `y[..] += a·x[..]` (vectorizes).
+#[inline(always)]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
+
+/// `out[s] (+)= Σ_i w[i]·mt[i·t + s]` for `s < out.len()`: a vector times a transposed `(hs, T)`
+/// matrix, as `hs` vectorized `axpy`s over `s`; `accumulate = false` overwrites `out`.
+#[inline(always)]
+fn gemv_t(out: &mut [f32], w: &[f32], mt: &[f32], t: usize, accumulate: bool) {
+    let n = out.len();
+    for (i, &wi) in w.iter().enumerate() {
+        let row = &mt[i * t..i * t + n];
+        if i == 0 && !accumulate {
+            scale_into(out, wi, row);
+        } else {
+            axpy(out, wi, row);
+        }
+    }
+}
+
+with_avx2! {
+/// [`attention_forward`] for one sequence (`B = 1`). The loops run over keys (`s`) or channels
+/// (`i`) innermost, on contiguous copies of the head's keys and values, so that they vectorize.
+fn attention_forward_seq(
+    out_b: &mut [f32],
+    pre_b: &mut [f32],
+    att_b: &mut [f32],
+    qkv_b: &[f32],
+    t: usize,
+    c: usize,
+    nh: usize,
+    hd: &mut HeadScratch,
+) {
+    let hs = c / nh;
+    let scale = 1.0 / (hs as f32).sqrt();
+    let c3 = 3 * c;
+    // Entries above the causal diagonal are 0: one fill per sequence, then only s ≤ ti is written.
+    pre_b.fill(0.0);
+    att_b.fill(0.0);
+    for h in 0..nh {
+        hd.load(qkv_b, t, c, h, hs);
+        for ti in 0..t {
+            let q = &qkv_b[ti * c3 + h * hs..][..hs];
+            let valid = &mut pre_b[(h * t + ti) * t..][..=ti];
+            let av = &mut att_b[(h * t + ti) * t..][..=ti];
+            // Scores q·k_s for s ≤ ti, then the scale.
+            gemv_t(valid, q, &hd.kt, t, false);
+            let mut maxv = f32::NEG_INFINITY;
+            for p in valid.iter_mut() {
+                *p *= scale;
+                maxv = maxv.max(*p);
+            }
+            // The exponentials in one loop (vectorizes), their sum in another (in order).
+            for (e, &p) in av.iter_mut().zip(valid.iter()) {
+                *e = exp_f32(p - maxv);
+            }
+            let sum: f32 = av.iter().sum();
+            let inv = 1.0 / sum;
+            av.iter_mut().for_each(|v| *v *= inv);
+            let o = &mut out_b[ti * c + h * hs..][..hs];
+            scale_into(o, av[0], &hd.v[..hs]);
+            for (s, &w) in av.iter().enumerate().skip(1) {
+                axpy(o, w, &hd.v[s * hs..(s + 1) * hs]);
+            }
+        }
+    }
+}
 }
 
 /// Backward of [`attention_forward`] (accumulates into `dqkv`, `dpreatt` and `datt`).
@@ -674,56 +954,109 @@ pub fn attention_backward(
     if b == 0 || t == 0 || c == 0 {
         return Ok(());
     }
+    let bl = blocks(b, 2 * nh * t * t * hs);
+    let items: Vec<_> = split_mut(dqkv, &bl, t * 3 * c)
+        .into_iter()
+        .zip(split_mut(dpreatt, &bl, nh * t * t))
+        .zip(split_mut(datt, &bl, nh * t * t))
+        .zip(split(dout, &bl, t * c))
+        .zip(
+            split(qkv, &bl, t * 3 * c)
+                .into_iter()
+                .zip(split(att, &bl, nh * t * t)),
+        )
+        .collect();
+    run(items, |((((dqkv, dpreatt), datt), dout), (qkv, att))| {
+        let mut hd = HeadScratch::new(t, hs);
+        for ((((dqkv_b, dpre_b), datt_b), (dout_b, qkv_b)), att_b) in dqkv
+            .chunks_exact_mut(t * 3 * c)
+            .zip(dpreatt.chunks_exact_mut(nh * t * t))
+            .zip(datt.chunks_exact_mut(nh * t * t))
+            .zip(dout.chunks_exact(t * c).zip(qkv.chunks_exact(t * 3 * c)))
+            .zip(att.chunks_exact(nh * t * t))
+        {
+            attention_backward_seq(
+                dqkv_b, dpre_b, datt_b, dout_b, qkv_b, att_b, t, c, nh, &mut hd,
+            );
+        }
+    });
+    Ok(())
+}
+
+with_avx2! {
+/// [`attention_backward`] for one sequence (`B = 1`), with the same vectorizable loop order as
+/// [`attention_forward_seq`]; the key and value gradients of a head gather in the scratch and are
+/// added to `dqkv` once per head.
+fn attention_backward_seq(
+    dqkv_b: &mut [f32],
+    dpre_b: &mut [f32],
+    datt_b: &mut [f32],
+    dout_b: &[f32],
+    qkv_b: &[f32],
+    att_b: &[f32],
+    t: usize,
+    c: usize,
+    nh: usize,
+    hd: &mut HeadScratch,
+) {
+    let hs = c / nh;
     let scale = 1.0 / (hs as f32).sqrt();
     let c3 = 3 * c;
-    for ((((dqkv_b, dpre_b), datt_b), (dout_b, qkv_b)), att_b) in dqkv
-        .chunks_exact_mut(t * c3)
-        .zip(dpreatt.chunks_exact_mut(nh * t * t))
-        .zip(datt.chunks_exact_mut(nh * t * t))
-        .zip(dout.chunks_exact(t * c).zip(qkv.chunks_exact(t * c3)))
-        .zip(att.chunks_exact(nh * t * t))
-    {
-        for h in 0..nh {
-            for ti in 0..t {
-                let row = (h * t + ti) * t;
-                let a = &att_b[row..][..t];
-                let da = &mut datt_b[row..][..t];
-                let dpre = &mut dpre_b[row..][..t];
-                let d_o = &dout_b[ti * c + h * hs..][..hs];
-                // Through the weighted sum of values.
-                for s in 0..=ti {
-                    let v = &qkv_b[s * c3 + 2 * c + h * hs..][..hs];
-                    da[s] += v.iter().zip(d_o).map(|(x, y)| x * y).sum::<f32>();
-                    let dv = &mut dqkv_b[s * c3 + 2 * c + h * hs..][..hs];
-                    for (g, &y) in dv.iter_mut().zip(d_o) {
-                        *g += a[s] * y;
-                    }
-                }
-                // Through the softmax.
-                let dot: f32 = a[..=ti].iter().zip(&da[..=ti]).map(|(x, y)| x * y).sum();
-                for s in 0..=ti {
-                    dpre[s] += a[s] * (da[s] - dot);
-                }
-                // Through the scaled scores q·k.
-                for s in 0..=ti {
-                    let g = dpre[s] * scale;
-                    for i in 0..hs {
-                        let (qi, ki) =
-                            (qkv_b[ti * c3 + h * hs + i], qkv_b[s * c3 + c + h * hs + i]);
-                        dqkv_b[ti * c3 + h * hs + i] += g * ki;
-                        dqkv_b[s * c3 + c + h * hs + i] += g * qi;
-                    }
-                }
+    for h in 0..nh {
+        hd.load(qkv_b, t, c, h, hs);
+        hd.dk.fill(0.0);
+        hd.dv.fill(0.0);
+        for ti in 0..t {
+            let row = (h * t + ti) * t;
+            let a = &att_b[row..][..=ti];
+            let da = &mut datt_b[row..][..=ti];
+            let dpre = &mut dpre_b[row..][..=ti];
+            let d_o = &dout_b[ti * c + h * hs..][..hs];
+            // Through the weighted sum of values: datt[s] += v_s·dout, dv_s += att[s]·dout.
+            gemv_t(da, d_o, &hd.vt, t, true);
+            for (s, &w) in a.iter().enumerate() {
+                axpy(&mut hd.dv[s * hs..(s + 1) * hs], w, d_o);
+            }
+            // Through the softmax.
+            let dot: f32 = a.iter().zip(da.iter()).map(|(x, y)| x * y).sum();
+            for ((dp, &av), &dav) in dpre.iter_mut().zip(a).zip(da.iter()) {
+                *dp += av * (dav - dot);
+            }
+            // Through the scaled scores q·k: dq += Σ_s g_s·k_s, dk_s += g_s·q.
+            let (q, dq) = (
+                &qkv_b[ti * c3 + h * hs..][..hs],
+                &mut dqkv_b[ti * c3 + h * hs..][..hs],
+            );
+            for (s, &dp) in dpre.iter().enumerate() {
+                let g = dp * scale;
+                axpy(dq, g, &hd.k[s * hs..(s + 1) * hs]);
+                axpy(&mut hd.dk[s * hs..(s + 1) * hs], g, q);
+            }
+        }
+        for s in 0..t {
+            let row = &mut dqkv_b[s * c3..(s + 1) * c3];
+            for (g, &d) in row[c + h * hs..c + (h + 1) * hs]
+                .iter_mut()
+                .zip(&hd.dk[s * hs..(s + 1) * hs])
+            {
+                *g += d;
+            }
+            for (g, &d) in row[2 * c + h * hs..2 * c + (h + 1) * hs]
+                .iter_mut()
+                .zip(&hd.dv[s * hs..(s + 1) * hs])
+            {
+                *g += d;
             }
         }
     }
-    Ok(())
+}
 }
 
 /// GELU, tanh approximation (GPT-2's).
 ///
 /// # Definition
-/// `gelu(x) = ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+/// `gelu(x) = ½·x·(1 + tanh(u))`, `u = √(2/π)·(x + 0.044715·x³)`, computed as the equal
+/// `x·σ(2u) = x / (1 + e^{−2u})` with [`exp_f32`].
 ///
 /// # Shapes
 /// `out`, `inp`: `(N)`.
@@ -743,18 +1076,36 @@ pub fn attention_backward(
 pub fn gelu_forward(out: &mut [f32], inp: &[f32], n: usize) -> Result {
     check("inp", inp.len(), n)?;
     check("out", out.len(), n)?;
-    for (o, &x) in out.iter_mut().zip(inp) {
-        let cube = 0.044_715 * x * x * x;
-        *o = 0.5 * x * (1.0 + (GELU_SCALE * (x + cube)).tanh());
-    }
+    let b = blocks(n, 1);
+    let items: Vec<_> = split_mut(out, &b, 1)
+        .into_iter()
+        .zip(split(inp, &b, 1))
+        .collect();
+    run(items, |(out, inp)| gelu_forward_rows(out, inp));
     Ok(())
+}
+
+/// `σ(2u)` of GELU's tanh form, `u = √(2/π)·(x + 0.044715·x³)`.
+#[inline(always)]
+fn gelu_gate(x: f32) -> f32 {
+    let u = GELU_SCALE * (x + 0.044_715 * x * x * x);
+    1.0 / (1.0 + exp_f32(-2.0 * u))
+}
+
+with_avx2! {
+fn gelu_forward_rows(out: &mut [f32], inp: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(inp) {
+        *o = x * gelu_gate(x);
+    }
+}
 }
 
 /// Backward of [`gelu_forward`] (accumulates).
 ///
 /// # Definition
-/// With `u = √(2/π)·(x + 0.044715·x³)`:
-/// `gelu'(x) = ½(1 + tanh u) + ½·x·sech²(u)·√(2/π)·(1 + 3·0.044715·x²)`; `dinp += gelu'(x)·dout`.
+/// With `u = √(2/π)·(x + 0.044715·x³)` and `s = σ(2u) = ½(1 + tanh u)`:
+/// `gelu'(x) = s + 2·x·s·(1 − s)·√(2/π)·(1 + 3·0.044715·x²)` (the same as
+/// `½(1 + tanh u) + ½·x·sech²(u)·u'`); `dinp += gelu'(x)·dout`.
 ///
 /// # Shapes
 /// `dinp`, `inp`, `dout`: `(N)`.
@@ -774,16 +1125,25 @@ pub fn gelu_backward(dinp: &mut [f32], inp: &[f32], dout: &[f32], n: usize) -> R
     check("inp", inp.len(), n)?;
     check("dout", dout.len(), n)?;
     check("dinp", dinp.len(), n)?;
-    for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
-        let cube = 0.044_715 * x * x * x;
-        let u = GELU_SCALE * (x + cube);
-        let th = u.tanh();
-        let sech2 = 1.0 - th * th;
-        let local =
-            0.5 * (1.0 + th) + 0.5 * x * sech2 * GELU_SCALE * (1.0 + 3.0 * 0.044_715 * x * x);
-        *d += local * g;
-    }
+    let b = blocks(n, 1);
+    let items: Vec<_> = split_mut(dinp, &b, 1)
+        .into_iter()
+        .zip(split(inp, &b, 1).into_iter().zip(split(dout, &b, 1)))
+        .collect();
+    run(items, |(dinp, (inp, dout))| {
+        gelu_backward_rows(dinp, inp, dout)
+    });
     Ok(())
+}
+
+with_avx2! {
+fn gelu_backward_rows(dinp: &mut [f32], inp: &[f32], dout: &[f32]) {
+    for ((d, &x), &g) in dinp.iter_mut().zip(inp).zip(dout) {
+        let s = gelu_gate(x);
+        let du = GELU_SCALE * (1.0 + 3.0 * 0.044_715 * x * x);
+        *d += (s + 2.0 * x * s * (1.0 - s) * du) * g;
+    }
+}
 }
 
 /// Elementwise sum (a residual connection).
@@ -809,9 +1169,16 @@ pub fn residual_forward(out: &mut [f32], a: &[f32], b_: &[f32], n: usize) -> Res
     check("a", a.len(), n)?;
     check("b", b_.len(), n)?;
     check("out", out.len(), n)?;
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b_) {
-        *o = x + y;
-    }
+    let bl = blocks(n, 1);
+    let items: Vec<_> = split_mut(out, &bl, 1)
+        .into_iter()
+        .zip(split(a, &bl, 1).into_iter().zip(split(b_, &bl, 1)))
+        .collect();
+    run(items, |(out, (a, b_))| {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b_) {
+            *o = x + y;
+        }
+    });
     Ok(())
 }
 
@@ -891,18 +1258,26 @@ pub fn adamw(
     let exp = i32::try_from(step).unwrap_or(i32::MAX);
     let c1 = 1.0 - beta1.powi(exp);
     let c2 = 1.0 - beta2.powi(exp);
-    for (((p, &g), mm), vv) in params
-        .iter_mut()
-        .zip(grads)
-        .zip(m.iter_mut())
-        .zip(v.iter_mut())
-    {
-        *mm = beta1 * *mm + (1.0 - beta1) * g;
-        *vv = beta2 * *vv + (1.0 - beta2) * g * g;
-        let mhat = *mm / c1;
-        let vhat = *vv / c2;
-        *p -= lr * (mhat / (vhat.sqrt() + eps) + weight_decay * *p);
-    }
+    let bl = blocks(n, 4);
+    let items: Vec<_> = split_mut(params, &bl, 1)
+        .into_iter()
+        .zip(split(grads, &bl, 1))
+        .zip(split_mut(m, &bl, 1).into_iter().zip(split_mut(v, &bl, 1)))
+        .collect();
+    run(items, |((params, grads), (m, v))| {
+        for (((p, &g), mm), vv) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
+            *mm = beta1 * *mm + (1.0 - beta1) * g;
+            *vv = beta2 * *vv + (1.0 - beta2) * g * g;
+            let mhat = *mm / c1;
+            let vhat = *vv / c2;
+            *p -= lr * (mhat / (vhat.sqrt() + eps) + weight_decay * *p);
+        }
+    });
     Ok(())
 }
 

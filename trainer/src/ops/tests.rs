@@ -439,3 +439,166 @@ fn adamw_literal_two_steps() {
         Err(Error::LengthMismatch { what: "grads", .. })
     ));
 }
+
+#[test]
+fn exp_f32_against_f64() {
+    // Dense grid over the clamped range plus the special points; relative error against f64.
+    let mut worst = 0.0f64;
+    let n = 200_000;
+    for i in 0..=n {
+        let x = -87.0 + 175.0 * i as f64 / n as f64;
+        let x32 = x as f32;
+        let want = f64::from(x32).exp();
+        let got = f64::from(exp_f32(x32));
+        worst = worst.max((got - want).abs() / want);
+    }
+    assert!(worst < 3e-7, "worst relative error {worst}");
+    assert_eq!(exp_f32(0.0), 1.0);
+    assert_eq!(exp_f32(-1e30), exp_f32(-87.0));
+    assert_eq!(exp_f32(f32::INFINITY), exp_f32(88.0));
+    assert!(exp_f32(88.0).is_finite() && exp_f32(-87.0) > 0.0);
+    assert!(exp_f32(f32::NAN).is_nan());
+}
+
+#[test]
+fn gelu_against_the_tanh_form_in_f64() {
+    // gelu(x) = ½x(1 + tanh u) in f64 against the σ(2u) form with `exp_f32`, and the derivative.
+    let s = (2.0 / std::f64::consts::PI).sqrt();
+    let n = 20_001;
+    let xs: Vec<f32> = (0..n)
+        .map(|i| -12.0 + 24.0 * i as f32 / (n - 1) as f32)
+        .collect();
+    let mut out = vec![0.0f32; n];
+    gelu_forward(&mut out, &xs, n).unwrap();
+    let mut d = vec![0.0f32; n];
+    gelu_backward(&mut d, &xs, &vec![1.0; n], n).unwrap();
+    for ((&x, &o), &g) in xs.iter().zip(&out).zip(&d) {
+        let x = f64::from(x);
+        let u = s * (x + 0.044_715 * x.powi(3));
+        let th = u.tanh();
+        let want = 0.5 * x * (1.0 + th);
+        let dwant =
+            0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * s * (1.0 + 3.0 * 0.044_715 * x * x);
+        assert!(
+            (f64::from(o) - want).abs() < 1e-6 * (1.0 + x.abs()),
+            "gelu({x}) = {o} vs {want}"
+        );
+        assert!(
+            (f64::from(g) - dwant).abs() < 2e-6 * (1.0 + x.abs()),
+            "gelu'({x}) = {g} vs {dwant}"
+        );
+    }
+}
+
+/// The bits of every output of `f`: 1 thread on the baseline build (no AVX2) against 3 threads
+/// on the AVX2 build where the CPU has it.
+fn same_bits_1_and_3<T: PartialEq + std::fmt::Debug>(name: &str, f: impl Fn() -> T) {
+    let one = par::without_simd(|| par::with_threads(1, &f));
+    let three = par::with_threads(3, &f);
+    assert!(
+        one == three,
+        "{name}: 1 thread {one:?} vs 3 threads {three:?}"
+    );
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn threaded_and_avx2_kernels_are_bit_identical_to_one_baseline_thread() {
+    let mut rng = SplitMix64::new(23);
+    // Sizes where every kernel splits into 3 blocks (at least 32 K elements of work).
+    let (b, t, c, nh, v) = (16, 32, 256, 4, 9);
+    let n = b * t;
+    for (rows, work) in [(n, c), (c, n), (b, nh * t * t * c / nh), (n * c, 1)] {
+        assert_eq!(par::with_threads(3, || blocks(rows, work)).len(), 3);
+    }
+    let x = randn(&mut rng, n * c, 2.0);
+    let w = randn(&mut rng, c, 1.0);
+    let bias = randn(&mut rng, c, 1.0);
+    let dout = randn(&mut rng, n * c, 1.0);
+    same_bits_1_and_3("layernorm_forward", || {
+        let (mut o, mut m, mut r) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+        layernorm_forward(&mut o, &mut m, &mut r, &x, &w, &bias, n, c).unwrap();
+        (bits(&o), bits(&m), bits(&r))
+    });
+    let (mut o, mut mean, mut rstd) = (vec![0.0; n * c], vec![0.0; n], vec![0.0; n]);
+    layernorm_forward(&mut o, &mut mean, &mut rstd, &x, &w, &bias, n, c).unwrap();
+    same_bits_1_and_3("layernorm_backward", || {
+        let (mut dx, mut dw, mut db) = (vec![0.5; n * c], vec![0.25; c], vec![-1.0; c]);
+        layernorm_backward(&mut dx, &mut dw, &mut db, &dout, &x, &w, &mean, &rstd, n, c).unwrap();
+        (bits(&dx), bits(&dw), bits(&db))
+    });
+    same_bits_1_and_3("gelu", || {
+        let mut o = vec![0.0; n * c];
+        gelu_forward(&mut o, &x, n * c).unwrap();
+        let mut d = vec![0.1; n * c];
+        gelu_backward(&mut d, &x, &dout, n * c).unwrap();
+        (bits(&o), bits(&d))
+    });
+    same_bits_1_and_3("residual_forward", || {
+        let mut o = vec![0.0; n * c];
+        residual_forward(&mut o, &x, &dout, n * c).unwrap();
+        bits(&o)
+    });
+    let qkv = randn(&mut rng, n * 3 * c, 1.0);
+    same_bits_1_and_3("attention", || {
+        let na = b * nh * t * t;
+        let (mut o, mut pre, mut att) = (vec![0.0; n * c], vec![0.0; na], vec![0.0; na]);
+        attention_forward(&mut o, &mut pre, &mut att, &qkv, b, t, c, nh).unwrap();
+        let (mut dq, mut dp, mut da) = (vec![0.0; n * 3 * c], vec![0.0; na], vec![0.0; na]);
+        attention_backward(&mut dq, &mut dp, &mut da, &dout, &qkv, &att, b, t, c, nh).unwrap();
+        (
+            bits(&o),
+            bits(&pre),
+            bits(&att),
+            bits(&dq),
+            bits(&dp),
+            bits(&da),
+        )
+    });
+    let wm = randn(&mut rng, 3 * c * c, 1.0);
+    let bm = randn(&mut rng, 3 * c, 1.0);
+    let dm = randn(&mut rng, n * 3 * c, 1.0);
+    assert_eq!(par::with_threads(3, || blocks(3 * c, n * c)).len(), 3);
+    same_bits_1_and_3("matmul", || {
+        let mut o = vec![0.0; n * 3 * c];
+        matmul_forward(&mut o, &x, &wm, Some(&bm), n, c, 3 * c).unwrap();
+        let (mut dx, mut dw, mut db) = (vec![0.5; n * c], vec![0.25; 3 * c * c], vec![0.0; 3 * c]);
+        matmul_backward(&mut dx, &mut dw, Some(&mut db), &dm, &x, &wm, n, c, 3 * c).unwrap();
+        (bits(&o), bits(&dx), bits(&dw), bits(&db))
+    });
+    same_bits_1_and_3("matmul_backward bias", || {
+        // c = 0 leaves only the bias gradient (a sum over rows, split over columns).
+        let mut db = vec![0.5; c];
+        matmul_backward(&mut [], &mut [], Some(&mut db), &dout, &[], &[], n, 0, c).unwrap();
+        bits(&db)
+    });
+    let tokens: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
+    let (wte, wpe) = (randn(&mut rng, v * c, 1.0), randn(&mut rng, t * c, 1.0));
+    same_bits_1_and_3("encoder_forward", || {
+        let mut o = vec![0.0; n * c];
+        encoder_forward(&mut o, &tokens, &wte, &wpe, b, t, c).unwrap();
+        bits(&o)
+    });
+    let g = randn(&mut rng, n * c, 1.0);
+    same_bits_1_and_3("adamw", || {
+        let (mut p, mut m, mut vv) = (x.clone(), g.clone(), vec![0.3; n * c]);
+        adamw(
+            &mut p,
+            &g,
+            &mut m,
+            &mut vv,
+            3,
+            1e-3,
+            0.9,
+            0.99,
+            1e-8,
+            0.01,
+            n * c,
+        )
+        .unwrap();
+        (bits(&p), bits(&m), bits(&vv))
+    });
+}
