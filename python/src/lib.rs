@@ -31,6 +31,7 @@ pub mod advantage;
 pub mod arrays;
 pub mod distance;
 pub mod errors;
+pub mod logits;
 pub mod losses;
 pub mod rewards;
 
@@ -42,6 +43,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     advantage::register(m)?;
     losses::register(m)?;
+    logits::register(m)?;
     rewards::register(m)?;
     distance::register(m)?;
     Ok(())
