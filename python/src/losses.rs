@@ -1404,19 +1404,19 @@ fn rs_specs(options: &str, threshold: &Bound<'_, PyAny>) -> PyResult<Vec<(RsMode
     } else {
         vec![threshold.extract::<f64>()?.to_string()]
     };
-    let specs = match specs.len() {
-        0 => {
+    let specs = match specs.as_slice() {
+        [] => {
             return Err(to_py(rewardkit_core::Error::Empty {
                 what: "rollout_rs_threshold",
             }));
         }
-        1 => vec![specs[0].clone(); modes.len()],
-        n if n == modes.len() => specs,
-        n => {
+        [one] => vec![one.clone(); modes.len()],
+        s if s.len() == modes.len() => specs,
+        s => {
             return Err(to_py(rewardkit_core::Error::LengthMismatch {
                 what: "rollout_rs_threshold",
                 expected: modes.len(),
-                got: n,
+                got: s.len(),
             }));
         }
     };
