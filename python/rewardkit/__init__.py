@@ -12,8 +12,14 @@ through the array protocol); the first float input decides the precision.
   ``bradley_terry_loss`` (each returns the value and its gradient), ``LossParts``,
   ``Aggregation``, ``agg_loss``, ``is_weights``, ``entropy_mask``, ``off_policy_mask``,
   ``sequence_logps``, ``ld_token_weights``.
+* Logits: ``logprobs_forward``/``_backward``, ``log_softmax_*``, ``softmax_*``, ``entropy_*``,
+  ``full_kl_*`` (forward with row statistics, accumulating backward); ``rejection_mask``.
 * Rewards: ``Correctness``, ``Format``, ``CosineLength``, ``Laser``, ``LaserD``, ``Hapo``,
-  ``Overlong``, ``RepetitionPenalty``, ``KimiLength``, ``Pipeline``; stateful ones pickle.
+  ``Overlong``, ``RepetitionPenalty``, ``KimiLength``, ``Pipeline`` and the rest of the catalogue
+  (``Par``, ``RewardShaper``, ``Pure``, ``Oreal``, ``FineGrained``, ``Carl``, ``FlipNoise``,
+  PF-PPO's ``filtration_*``, ensembles, ...); stateful ones pickle.
+* Objective and MDPs: ``tilt``, ``beta_for_kl``, ``best_of_n``; ``Mdp`` (policy evaluation, value
+  iteration, regret).
 * Distances: ``starc_distance``, ``epic_distance``, ``dard_distance`` on tabular MDPs.
 * Adapters: ``rewardkit.verl`` (verl's registries), ``rewardkit.trl`` (TRL reward functions).
 
