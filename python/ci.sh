@@ -31,7 +31,9 @@ fi
 echo "python/ci.sh: venv ready after $(( $(date +%s) - t0 )) s"
 
 cargo fmt --check
-PYO3_PYTHON="$venv/bin/python" cargo clippy --release --all-targets -- -D warnings
+# Its own target directory: pyo3's build script reruns when its configuration environment changes,
+# and maturin configures it differently, so a shared one would rebuild pyo3 twice per run.
+PYO3_PYTHON="$venv/bin/python" cargo clippy --release --all-targets --target-dir target/clippy -- -D warnings
 
 wheels="$(mktemp -d)"
 "$venv/bin/maturin" build --release --interpreter "$venv/bin/python" --out "$wheels"
