@@ -11,7 +11,7 @@
 //! | [`losses`] | `kl_penalty`, `policy_loss`, `value_loss`, `agg_loss`, `is_weights`, `entropy_mask`, `off_policy_mask`, `sequence_logps`, `ld_token_weights`, `preference_loss`, `bradley_terry_loss`, `LossParts`, `Aggregation` | `KlPenalty`, `loss::*` |
 //! | [`rewards`] | `Correctness`, `Format`, `CosineLength`, `Laser`, `Overlong`, `RepetitionPenalty`, `KimiLength`, `Hapo`, `LaserD`, `Pipeline`, `label_hashes`, `format_flags` | `reward::*`, `layout::label_hash` |
 //! | [`rm_losses`] | `odin_loss`, `odin_orthogonal`, `warm_average`, `oreal_counts`, `oreal_loss`, `oreal_rm_loss` | `loss::{Odin, warm_average, oreal_loss, oreal_rm_loss}` |
-//! | [`mdp`] | `Mdp` (dense or sparse; `policy_values`, `value_iteration`, `optimal_policy`, `policy_return`, `regret`, `normalized_regret`) | `mdp::*` |
+//! | [`mdp`] | `Mdp` (dense or sparse; `policy_values`, `value_iteration`, `optimal_policy`, `policy_return`, `regret`, `normalized_regret`, `preference_logit`, `preference_loss`, `fit_reward`) | `mdp::*`, `mdp::preference` |
 //! | [`objective`] | `tilt`, `tilt_stats`, `beta_for_kl`, `best_of_n`, `best_of_n_kl_bound` | `objective::*` |
 //! | [`distance`] | `starc_distance`, `epic_distance`, `dard_distance` | `distance::{Starc, Epic, Dard}`, `mdp::Mdp` |
 //!

@@ -1,6 +1,7 @@
 //! Tabular MDPs (`rewardkit_core::mdp`): an `Mdp` class built from dense `(S, A, S)` transitions
 //! or CSR-sparse ones, with policy evaluation, value iteration, policy iteration, returns and
-//! regret. Everything is float64 (the core solves in `f64`).
+//! regret, and Knox et al.'s preference models over segments (`mdp::preference`: logit, loss
+//! with its gradient, reward fitting). Everything is float64 (the core solves in `f64`).
 //!
 //! Rewards are `(S, A, S')`, `(S, A)` or `(S)` arrays. Policies are `None`/`"uniform"`, an integer
 //! array `(S)` of actions (deterministic), or a float array `(S, A)` of probabilities.
@@ -8,12 +9,15 @@
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use rewardkit_core::mdp::preference::{
+    Comparison, FitConfig, PreferenceModel, Segment, fit_reward, preference_logit, preference_loss,
+};
 use rewardkit_core::mdp::{
     self as core_mdp, Evaluation, Mdp, Policy, Reward, SparseTransitions, Transitions,
 };
 
 use crate::arrays::{check_shape, data, fmt_shape, np, view};
-use crate::errors::{option_err, shape_err, to_py};
+use crate::errors::{name_err, option_err, shape_err, to_py};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMdp>()?;
@@ -159,6 +163,14 @@ impl PyMdp {
         }
     }
 
+    /// The full reward `(S, A, S')` of a preference method (other shapes raise
+    /// `ShapeMismatchError`).
+    fn full_reward(&self, reward: &Arr<'_>) -> PyResult<Vec<f64>> {
+        let (shape, r) = f64s(reward, "reward")?;
+        check_shape("reward", &shape, &[self.s, self.a, self.s])?;
+        Ok(r)
+    }
+
     /// Runs `f` on the core MDP, a reward and a policy, with the GIL released.
     fn with<'py, R: Send>(
         &self,
@@ -175,6 +187,55 @@ impl PyMdp {
         let m = self.core().map_err(to_py)?;
         py.detach(|| f(&m, &r, &pc)).map_err(to_py)
     }
+}
+
+/// A segment `(states (k + 1), actions (k))` read from Python.
+type OwnedSegment = (Vec<usize>, Vec<usize>);
+
+fn segment_of(obj: &Bound<'_, PyAny>) -> PyResult<OwnedSegment> {
+    let (s, a): (Bound<'_, PyAny>, Bound<'_, PyAny>) = obj.extract().map_err(|_| {
+        PyTypeError::new_err("a segment is a pair (states, actions) of integer sequences")
+    })?;
+    Ok((
+        nonneg(ints(&s, "states")?, "states")?,
+        nonneg(ints(&a, "actions")?, "actions")?,
+    ))
+}
+
+/// Labelled comparisons `[(left, right, label), ...]` read from Python.
+fn comparisons_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(OwnedSegment, OwnedSegment, f64)>> {
+    obj.try_iter()?
+        .map(|c| {
+            let c = c?;
+            let (l, r, y): (Bound<'_, PyAny>, Bound<'_, PyAny>, f64) =
+                c.extract().map_err(|_| {
+                    PyTypeError::new_err("a comparison is a triple (left, right, label)")
+                })?;
+            Ok((segment_of(&l)?, segment_of(&r)?, y))
+        })
+        .collect()
+}
+
+fn segment(s: &OwnedSegment) -> rewardkit_core::Result<Segment<'_>> {
+    Segment::new(&s.0, &s.1)
+}
+
+fn core_comparisons(
+    data: &[(OwnedSegment, OwnedSegment, f64)],
+) -> rewardkit_core::Result<Vec<Comparison<'_, f64>>> {
+    data.iter()
+        .map(|(l, r, y)| {
+            Ok(Comparison {
+                left: segment(l)?,
+                right: segment(r)?,
+                label: *y,
+            })
+        })
+        .collect()
+}
+
+fn model_of(name: &str) -> PyResult<PreferenceModel> {
+    name.parse().map_err(name_err)
 }
 
 fn evaluation(method: &str, tol: f64, max_iters: usize) -> PyResult<Evaluation> {
@@ -376,6 +437,81 @@ impl PyMdp {
         self.with(py, reward, policy, |m, r, p| {
             core_mdp::normalized_regret(m, r, p)
         })
+    }
+
+    /// The preference logit `z` with `P(left ≻ right) = σ(z)` (Knox et al. 2024) under a full
+    /// reward `(S, A, S')`: `model="partial_return"` (summed rewards) or `"regret"` (summed optimal
+    /// advantages). Segments are `(states (k + 1), actions (k))`.
+    #[pyo3(signature = (reward, left, right, model="partial_return"))]
+    fn preference_logit(
+        &self,
+        py: Python<'_>,
+        reward: &Arr<'_>,
+        left: &Arr<'_>,
+        right: &Arr<'_>,
+        model: &str,
+    ) -> PyResult<f64> {
+        let r = self.full_reward(reward)?;
+        let (l, rt, m) = (segment_of(left)?, segment_of(right)?, model_of(model)?);
+        let mdp = self.core().map_err(to_py)?;
+        py.detach(|| preference_logit(&mdp, &r, &segment(&l)?, &segment(&rt)?, m))
+            .map_err(to_py)
+    }
+
+    /// The mean cross-entropy of a preference model on `comparisons` (`[(left, right, label)]`,
+    /// `label = P(left ≻ right) ∈ [0, 1]`) and its exact gradient `(S, A, S')` with respect to the
+    /// reward.
+    #[pyo3(signature = (reward, comparisons, model="partial_return"))]
+    fn preference_loss<'py>(
+        &self,
+        py: Python<'py>,
+        reward: &Arr<'py>,
+        comparisons: &Arr<'py>,
+        model: &str,
+    ) -> PyResult<(f64, Arr<'py>)> {
+        let r = self.full_reward(reward)?;
+        let (data, m) = (comparisons_of(comparisons)?, model_of(model)?);
+        let mdp = self.core().map_err(to_py)?;
+        let mut g = vec![0.0; r.len()];
+        let v = py
+            .detach(|| {
+                let c = core_comparisons(&data)?;
+                preference_loss(Some(&mut g), &mdp, &r, &c, m)
+            })
+            .map_err(to_py)?;
+        let g = numpy::PyArray1::from_vec(py, g).reshape([self.s, self.a, self.s])?;
+        Ok((v, g.into_any()))
+    }
+
+    /// Learns a full reward `(S, A, S')` from `comparisons` by Adam on the preference loss plus
+    /// `(l2/2)·‖R‖²`, from `init` (zeros by default): `(reward, loss, steps)`.
+    #[pyo3(signature = (comparisons, model="partial_return", *, init=None, steps=2000,
+        learning_rate=0.05, l2=1e-6))]
+    fn fit_reward<'py>(
+        &self,
+        py: Python<'py>,
+        comparisons: &Arr<'py>,
+        model: &str,
+        init: Option<&Arr<'py>>,
+        steps: usize,
+        learning_rate: f64,
+        l2: f64,
+    ) -> PyResult<(Arr<'py>, f64, usize)> {
+        let (data, m) = (comparisons_of(comparisons)?, model_of(model)?);
+        let cfg = FitConfig::new(steps, learning_rate, l2).map_err(to_py)?;
+        let mut r = match init.filter(|i| !i.is_none()) {
+            Some(i) => self.full_reward(i)?,
+            None => vec![0.0; self.s * self.a * self.s],
+        };
+        let mdp = self.core().map_err(to_py)?;
+        let rep = py
+            .detach(|| {
+                let c = core_comparisons(&data)?;
+                fit_reward(&mut r, &mdp, &c, m, &cfg)
+            })
+            .map_err(to_py)?;
+        let out = numpy::PyArray1::from_vec(py, r).reshape([self.s, self.a, self.s])?;
+        Ok((out.into_any(), rep.loss, rep.steps))
     }
 
     fn __repr__(&self) -> String {

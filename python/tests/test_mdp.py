@@ -1,6 +1,8 @@
 """Tabular MDPs from Python: the core's doc literals (`core/src/mdp/solve.rs`), dense vs sparse,
 solver agreement (exact, iterative, value iteration, policy iteration), and bad input."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,76 @@ def test_mdp_errors():
         m.value_iteration(R, 1e-12, 1)
     with pytest.raises(rk.NonFiniteError):
         m.regret(np.array([0.0, np.nan]))
+
+
+# ------------------------------------------------------------------------------------------------
+# Preference models (Knox et al. 2024), `core/src/mdp/preference.rs`
+# ------------------------------------------------------------------------------------------------
+
+
+def knox():
+    # 2 states, 1 action, every transition to state 1; γ = 0.5.
+    return rk.Mdp(np.array([0.0, 1.0, 0.0, 1.0]).reshape(2, 1, 2), [1.0, 0.0], 0.5)
+
+
+A_SEG, B_SEG = ([0, 1], [0]), ([1, 1], [0])
+
+
+def test_preference_logit_and_loss_literals():
+    m = knox()
+    r = np.array([0.0, 2.0, 0.0, 1.0]).reshape(2, 1, 2)  # R(0, 0, 1) = 2, R(1, 0, 1) = 1
+    assert m.preference_logit(r, A_SEG, B_SEG) == 1.0
+    # One action: every advantage is 0, so the regret model is indifferent.
+    assert m.preference_logit(r, A_SEG, B_SEG, "regret") == 0.0
+    loss, g = m.preference_loss(np.zeros((2, 1, 2)), [(A_SEG, B_SEG, 1.0)])
+    assert abs(loss - math.log(2.0)) < 1e-15  # z = 0
+    np.testing.assert_array_equal(g.ravel(), [0.0, -0.5, 0.0, 0.5])
+
+
+def test_preference_loss_gradients_by_finite_differences():
+    rng = np.random.default_rng(4)
+    s, a = 3, 2
+    tau = rng.random((s, a, s))
+    tau /= tau.sum(axis=2, keepdims=True)
+    m = rk.Mdp(tau, np.full(s, 1 / s), 0.7)
+    data = [(([0, 1, 2], [1, 0]), ([2, 0, 1], [0, 1]), 1.0), (([1, 1], [1]), ([0, 2], [0]), 0.3)]
+    r = rng.normal(size=(s, a, s))
+    for model in ["partial_return", "regret"]:
+        _, g = m.preference_loss(r, data, model)
+        num = np.zeros_like(r)
+        h = 1e-6
+        for i in np.ndindex(r.shape):
+            rp, rm_ = r.copy(), r.copy()
+            rp[i] += h
+            rm_[i] -= h
+            num[i] = (m.preference_loss(rp, data, model)[0] - m.preference_loss(rm_, data, model)[0]) / (2 * h)
+        np.testing.assert_allclose(g, num, atol=1e-7)
+
+
+def test_fit_reward_recovers_the_logit():
+    # σ(1) of the labellers prefer a: the fit recovers R(0,0,1) − R(1,0,1) = 1.
+    y = 1.0 / (1.0 + math.exp(-1.0))
+    r, loss, steps = knox().fit_reward([(A_SEG, B_SEG, y)], steps=3000, learning_rate=0.05, l2=0.0)
+    assert r.shape == (2, 1, 2) and steps == 3000
+    assert abs(r[0, 0, 1] - r[1, 0, 1] - 1.0) < 1e-3
+
+
+def test_preference_errors():
+    m = knox()
+    z = np.zeros((2, 1, 2))
+    with pytest.raises(rk.UnknownNameError):
+        m.preference_logit(z, A_SEG, B_SEG, "boltzmann")
+    with pytest.raises(rk.LengthMismatchError):  # k + 1 states for k actions
+        m.preference_logit(z, ([0, 1], [0, 0]), B_SEG)
+    with pytest.raises(rk.InvalidParamError):  # state 5 of 2
+        m.preference_logit(z, ([0, 5], [0]), B_SEG)
+    with pytest.raises(rk.ShapeMismatchError):
+        m.preference_logit(np.zeros((2, 1)), A_SEG, B_SEG)
+    with pytest.raises(rk.InvalidParamError):  # label outside [0, 1]
+        m.preference_loss(z, [(A_SEG, B_SEG, 1.5)])
+    with pytest.raises(rk.EmptyInputError):
+        m.preference_loss(z, [])
+    with pytest.raises(TypeError):
+        m.preference_loss(z, [(A_SEG, B_SEG)])
+    with pytest.raises(rk.InvalidParamError):
+        m.fit_reward([(A_SEG, B_SEG, 1.0)], steps=0)
