@@ -12,68 +12,21 @@ through the array protocol); the first float input decides the precision.
   ``bradley_terry_loss`` (each returns the value and its gradient), ``LossParts``,
   ``Aggregation``, ``agg_loss``, ``is_weights``, ``entropy_mask``, ``off_policy_mask``,
   ``sequence_logps``, ``ld_token_weights``.
+* Logits: ``logprobs_forward``/``_backward``, ``log_softmax_*``, ``softmax_*``, ``entropy_*``,
+  ``full_kl_*`` (forward with row statistics, accumulating backward); ``rejection_mask``.
 * Rewards: ``Correctness``, ``Format``, ``CosineLength``, ``Laser``, ``LaserD``, ``Hapo``,
-  ``Overlong``, ``RepetitionPenalty``, ``KimiLength``, ``Pipeline``; stateful ones pickle.
+  ``Overlong``, ``RepetitionPenalty``, ``KimiLength``, ``Pipeline`` and the rest of the catalogue
+  (``Par``, ``RewardShaper``, ``Pure``, ``Oreal``, ``FineGrained``, ``Carl``, ``FlipNoise``,
+  PF-PPO's ``filtration_*``, ensembles, ...); stateful ones pickle.
+* Objective and MDPs: ``tilt``, ``beta_for_kl``, ``best_of_n``; ``Mdp`` (policy evaluation, value
+  iteration, regret).
 * Distances: ``starc_distance``, ``epic_distance``, ``dard_distance`` on tabular MDPs.
 * Adapters: ``rewardkit.verl`` (verl's registries), ``rewardkit.trl`` (TRL reward functions).
 
 Errors are ``RewardkitError`` subclasses (``ValueError``) carrying the core's message.
 """
 
-from ._native import (  # noqa: F401
-    ADVANTAGE_ESTIMATORS,
-    Aggregation,
-    BadShapeError,
-    Correctness,
-    CosineLength,
-    EmptyGroupError,
-    EmptyInputError,
-    FloatRangeError,
-    Format,
-    GroupIdError,
-    GroupTooSmallError,
-    Hapo,
-    InvalidParamError,
-    KimiLength,
-    Laser,
-    LaserD,
-    LengthMismatchError,
-    LossParts,
-    MissingInputError,
-    NonFiniteError,
-    Overlong,
-    Pipeline,
-    RepetitionPenalty,
-    RewardkitError,
-    ShapeMismatchError,
-    TokenOutOfRangeError,
-    TooFewValidError,
-    TooLargeError,
-    UnknownNameError,
-    __version__,
-    agg_loss,
-    bradley_terry_loss,
-    compute_advantage,
-    dard_distance,
-    entropy_mask,
-    epic_distance,
-    format_flags,
-    group_ids,
-    is_weights,
-    kl_penalty,
-    label_hashes,
-    ld_token_weights,
-    masked_mean,
-    masked_var,
-    masked_whiten,
-    off_policy_mask,
-    openrlhf_advantages,
-    policy_loss,
-    preference_loss,
-    sequence_logps,
-    starc_distance,
-    trl_grpo_advantages,
-    value_loss,
-)
+from ._native import *  # noqa: F401,F403  (every name of the extension module)
+from ._native import __version__  # noqa: F401
 
 __all__ = [n for n in dir() if not n.startswith("_")] + ["__version__"]

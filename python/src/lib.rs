@@ -10,6 +10,9 @@
 //! | [`advantage`] | `compute_advantage`, `trl_grpo_advantages`, `openrlhf_advantages`, `masked_whiten`, `masked_mean`, `masked_var`, `group_ids`, `ADVANTAGE_ESTIMATORS` | `AdvantageEstimator::compute`, `advantage::{trl_grpo_advantages, openrlhf_advantages_and_returns}`, `stats` |
 //! | [`losses`] | `kl_penalty`, `policy_loss`, `value_loss`, `agg_loss`, `is_weights`, `entropy_mask`, `off_policy_mask`, `sequence_logps`, `ld_token_weights`, `preference_loss`, `bradley_terry_loss`, `LossParts`, `Aggregation` | `KlPenalty`, `loss::*` |
 //! | [`rewards`] | `Correctness`, `Format`, `CosineLength`, `Laser`, `Overlong`, `RepetitionPenalty`, `KimiLength`, `Hapo`, `LaserD`, `Pipeline`, `label_hashes`, `format_flags` | `reward::*`, `layout::label_hash` |
+//! | [`rm_losses`] | `odin_loss`, `odin_orthogonal`, `warm_average`, `oreal_counts`, `oreal_loss`, `oreal_rm_loss` | `loss::{Odin, warm_average, oreal_loss, oreal_rm_loss}` |
+//! | [`mdp`] | `Mdp` (dense or sparse; `policy_values`, `value_iteration`, `optimal_policy`, `policy_return`, `regret`, `normalized_regret`, `preference_logit`, `preference_loss`, `fit_reward`) | `mdp::*`, `mdp::preference` |
+//! | [`objective`] | `tilt`, `tilt_stats`, `beta_for_kl`, `best_of_n`, `best_of_n_kl_bound` | `objective::*` |
 //! | [`distance`] | `starc_distance`, `epic_distance`, `dard_distance` | `distance::{Starc, Epic, Dard}`, `mdp::Mdp` |
 //!
 //! # Arrays
@@ -31,8 +34,12 @@ pub mod advantage;
 pub mod arrays;
 pub mod distance;
 pub mod errors;
+pub mod logits;
 pub mod losses;
+pub mod mdp;
+pub mod objective;
 pub mod rewards;
+pub mod rm_losses;
 
 /// The extension module `rewardkit._native`.
 #[pymodule]
@@ -42,7 +49,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     advantage::register(m)?;
     losses::register(m)?;
+    logits::register(m)?;
     rewards::register(m)?;
     distance::register(m)?;
+    objective::register(m)?;
+    mdp::register(m)?;
+    rm_losses::register(m)?;
     Ok(())
 }

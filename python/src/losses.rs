@@ -4,14 +4,16 @@
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
+use rewardkit_core::loss::preference::{sft_loss, wpo_weights};
 use rewardkit_core::loss::{
     Aggregation, BradleyTerry, DivergenceKind, IsCorrection, IsMode, LossParts, PairInputs,
-    PolicyInputs, PolicyLoss, PolicyLossKind, PreferenceLoss, PreferenceLossKind, ValueLoss,
-    bradley_terry_loss as core_bt, combined_preference_loss, is_weights as core_is,
-    policy_loss_rng, value_loss as core_value,
+    PolicyInputs, PolicyLoss, PolicyLossKind, PreferenceLoss, PreferenceLossKind, RejectionRule,
+    RejectionStats, RsMode, ValueLoss, bradley_terry_loss as core_bt, combined_preference_loss,
+    is_weights as core_is, policy_loss_rng, rejection_mask, value_loss as core_value,
 };
 use rewardkit_core::rng::SplitMix64;
+use rewardkit_core::stats::Summary;
 use rewardkit_core::{KlPenalty, KlTerm, Mask, Preset, Real};
 
 use crate::advantage::preset as parse_preset;
@@ -35,6 +37,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(off_policy_mask, m)?)?;
     m.add_function(wrap_pyfunction!(sequence_logps, m)?)?;
     m.add_function(wrap_pyfunction!(ld_token_weights, m)?)?;
+    m.add_function(wrap_pyfunction!(rejection_mask_py, m)?)?;
+    m.add_function(wrap_pyfunction!(wpo_weights_py, m)?)?;
+    m.add_function(wrap_pyfunction!(sft_loss_py, m)?)?;
     Ok(())
 }
 
@@ -1099,6 +1104,7 @@ fn bt_impl<'py, F: Float>(
     rejected: &Arr<'py>,
     margin: Option<&Arr<'py>>,
     coef: f64,
+    l2: f64,
 ) -> PyResult<PairOut<'py>> {
     let c = view::<F>(chosen, "chosen_rewards")?;
     let r = view::<F>(rejected, "rejected_rewards")?;
@@ -1107,7 +1113,9 @@ fn bt_impl<'py, F: Float>(
     if let Some(m) = &m {
         check_shape("margin", m.shape(), c.shape())?;
     }
-    let bt = BradleyTerry::new(F::lit(coef)).map_err(to_py)?;
+    let bt = BradleyTerry::new(F::lit(coef))
+        .and_then(|b| b.with_l2(F::lit(l2)))
+        .map_err(to_py)?;
     let shape = c.shape().to_vec();
     let n = c.len();
     let (gc, gr) = (zeros::<F>(py, &shape), zeros::<F>(py, &shape));
@@ -1133,16 +1141,20 @@ fn bt_impl<'py, F: Float>(
     Ok((value, gc.into_any(), gr.into_any()))
 }
 
-/// The Bradley–Terry reward-model loss `mean(−log σ(r_c − r_r − m)) + η·mean((r_c + r_r)²)` (TRL's
-/// `RewardTrainer`, OpenRLHF's `PairWiseLoss`). Returns `(loss, grad_chosen, grad_rejected)`.
+/// The Bradley–Terry reward-model loss `mean(−log σ(r_c − r_r − m)) + η·mean((r_c + r_r)²)
+/// + λ·mean(r_c² + r_r²)` (TRL's `RewardTrainer` with `center_rewards_coefficient = η`, OpenRLHF's
+/// `PairWiseLoss`, PAR's `Reg` with `reward_reg_val = λ`). Returns
+/// `(loss, grad_chosen, grad_rejected)`.
 #[pyfunction]
-#[pyo3(signature = (chosen_rewards, rejected_rewards, margin=None, *, center_rewards_coefficient=0.0))]
+#[pyo3(signature = (chosen_rewards, rejected_rewards, margin=None, *, center_rewards_coefficient=0.0,
+    reward_reg_val=0.0))]
 fn bradley_terry_loss<'py>(
     py: Python<'py>,
     chosen_rewards: &Arr<'py>,
     rejected_rewards: &Arr<'py>,
     margin: Option<&Arr<'py>>,
     center_rewards_coefficient: f64,
+    reward_reg_val: f64,
 ) -> PyResult<PairOut<'py>> {
     match dtype_of(chosen_rewards)? {
         Dt::F32 => bt_impl::<f32>(
@@ -1151,6 +1163,7 @@ fn bradley_terry_loss<'py>(
             rejected_rewards,
             margin,
             center_rewards_coefficient,
+            reward_reg_val,
         ),
         Dt::F64 => bt_impl::<f64>(
             py,
@@ -1158,6 +1171,7 @@ fn bradley_terry_loss<'py>(
             rejected_rewards,
             margin,
             center_rewards_coefficient,
+            reward_reg_val,
         ),
     }
 }
@@ -1361,4 +1375,308 @@ fn ld_token_weights<'py>(
         .map_err(to_py)?;
     }
     Ok((wc.into_any(), wr.into_any()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rollout rejection sampling (verl's `rollout_rs`)
+// ---------------------------------------------------------------------------------------------
+
+/// verl's `rollout_rs` options (comma-separated, duplicates dropped, in order) and their
+/// `rollout_rs_threshold` specs: one spec shared by every option, or one per option (as verl's
+/// `_parse_rollout_rs_thresholds`).
+fn rs_specs(options: &str, threshold: &Bound<'_, PyAny>) -> PyResult<Vec<(RsMode, String)>> {
+    let mut modes: Vec<RsMode> = Vec::new();
+    for o in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let m: RsMode = o.parse().map_err(name_err)?;
+        if !modes.contains(&m) {
+            modes.push(m);
+        }
+    }
+    if modes.is_empty() {
+        return Err(to_py(rewardkit_core::Error::Empty { what: "rollout_rs" }));
+    }
+    let specs: Vec<String> = if let Ok(s) = threshold.extract::<String>() {
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    } else {
+        vec![threshold.extract::<f64>()?.to_string()]
+    };
+    let specs = match specs.as_slice() {
+        [] => {
+            return Err(to_py(rewardkit_core::Error::Empty {
+                what: "rollout_rs_threshold",
+            }));
+        }
+        [one] => vec![one.clone(); modes.len()],
+        s if s.len() == modes.len() => specs,
+        s => {
+            return Err(to_py(rewardkit_core::Error::LengthMismatch {
+                what: "rollout_rs_threshold",
+                expected: modes.len(),
+                got: s.len(),
+            }));
+        }
+    };
+    Ok(modes.into_iter().zip(specs).collect())
+}
+
+fn summary_dict<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("count", s.count)?;
+    d.set_item("sum", s.sum)?;
+    d.set_item("mean", s.mean)?;
+    d.set_item("m2", s.m2)?;
+    d.set_item("min", s.min)?;
+    d.set_item("max", s.max)?;
+    Ok(d)
+}
+
+type RsOut<'py> = (Arr<'py>, Bound<'py, PyDict>, Vec<Bound<'py, PyDict>>);
+
+fn rs_impl<'py, F: Float>(
+    py: Python<'py>,
+    log_prob: &Arr<'py>,
+    rollout: &Arr<'py>,
+    mask: &MaskBuf<'py>,
+    specs: &[(RsMode, String)],
+    preset: Preset,
+) -> PyResult<RsOut<'py>> {
+    let (b, t) = mask.bt("response_mask")?;
+    let lp = view::<F>(log_prob, "log_prob")?;
+    check_shape("log_prob", lp.shape(), &[b, t])?;
+    let rp = view::<F>(rollout, "rollout_log_prob")?;
+    check_shape("rollout_log_prob", rp.shape(), &[b, t])?;
+    let rules = specs
+        .iter()
+        .map(|(m, s)| {
+            let r = RejectionRule::<F>::from_verl(*m, s)?;
+            match preset {
+                Preset::Verl => Ok(r),
+                _ => r.with_len_eps(0.0),
+            }
+        })
+        .collect::<rewardkit_core::Result<Vec<_>>>()
+        .map_err(to_py)?;
+    let keep = PyArrayDyn::<bool>::zeros(py, numpy::ndarray::IxDyn(&[b, t]), false);
+    let mut stats = vec![RejectionStats::EMPTY; rules.len()];
+    let summary = {
+        let mut kw = keep
+            .try_readwrite()
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let k = kw
+            .as_slice_mut()
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let (l, r) = (data(&lp, "log_prob")?, data(&rp, "rollout_log_prob")?);
+        let m = mask.mask("response_mask")?;
+        py.detach(|| rejection_mask(k, &mut stats, l, r, m, &rules))
+            .map_err(to_py)?
+    };
+    let sd = PyDict::new(py);
+    sd.set_item("tokens", summary.tokens)?;
+    sd.set_item("rejected_tokens", summary.rejected_tokens)?;
+    sd.set_item("seqs", summary.seqs)?;
+    sd.set_item("rejected_seqs", summary.rejected_seqs)?;
+    sd.set_item("rows", summary.rows)?;
+    let per = stats
+        .iter()
+        .zip(&rules)
+        .map(|(st, r)| {
+            let d = PyDict::new(py);
+            d.set_item("option", r.mode().to_string())?;
+            let (lo, hi) = r.thresholds();
+            d.set_item("lower", lo.map(Real::as_f64))?;
+            d.set_item("upper", hi.as_f64())?;
+            d.set_item("tokens", summary_dict(py, &st.tokens)?)?;
+            d.set_item("seqs", summary_dict(py, &st.seqs)?)?;
+            d.set_item("above", st.above)?;
+            d.set_item("below", st.below)?;
+            d.set_item("rejected_tokens", st.rejected_tokens)?;
+            d.set_item("rejected_seqs", st.rejected_seqs)?;
+            Ok(d)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((keep.into_any(), sd, per))
+}
+
+/// verl's rollout rejection sampling (`rollout_rs`, bypass mode's hard trust region): the mask of
+/// the tokens every rule keeps, with `d = clamp(log π_rollout − log π_train, ±20)` per token.
+///
+/// `rollout_rs`: verl's comma-separated options (`token_k1` … `seq_max_k3`); `rollout_rs_threshold`:
+/// verl's spec (`"upper"` or `"lower_upper"` for `k1` options, one upper bound for `k2`/`k3`),
+/// one shared or one per option, as a string or a number. `log_prob` is the training policy's
+/// (verl's bypass mode: the current policy), `rollout_log_prob` the rollout's, both `(B, T)`.
+/// `preset="verl"` (default) divides row means by `L + 1e-8` like verl's `masked_mean`.
+///
+/// Returns `(keep, summary, stats)`: `keep` a bool `(B, T)` mask (pass it to the loss as its
+/// `response_mask`, so sums and normalizers come from the same final mask); `summary` a dict
+/// (`tokens`, `rejected_tokens`, `seqs`, `rejected_seqs`, `rows`); `stats` one dict per option
+/// (`option`, `lower`, `upper`, `tokens` and `seqs` summaries (`count`, `sum`, `mean`, `m2`,
+/// `min`, `max`), `above`, `below`, `rejected_tokens`, `rejected_seqs`): the numbers verl's
+/// `rollout_corr/rollout_rs_*` metrics are made of.
+#[pyfunction]
+#[pyo3(name = "rejection_mask")]
+#[pyo3(signature = (log_prob, rollout_log_prob, response_mask, rollout_rs="token_k1",
+    rollout_rs_threshold=None, *, preset="verl"))]
+fn rejection_mask_py<'py>(
+    py: Python<'py>,
+    log_prob: &Arr<'py>,
+    rollout_log_prob: &Arr<'py>,
+    response_mask: &Arr<'py>,
+    rollout_rs: &str,
+    rollout_rs_threshold: Option<&Arr<'py>>,
+    preset: &str,
+) -> PyResult<RsOut<'py>> {
+    let p = parse_preset(preset)?;
+    let th = rollout_rs_threshold
+        .filter(|t| !t.is_none())
+        .ok_or_else(|| {
+            to_py(rewardkit_core::Error::MissingInput {
+                what: "rollout_rs_threshold",
+            })
+        })?;
+    let specs = rs_specs(rollout_rs, th)?;
+    let mask = MaskBuf::new(response_mask, "response_mask")?;
+    match dtype_of(log_prob)? {
+        Dt::F32 => rs_impl::<f32>(py, log_prob, rollout_log_prob, &mask, &specs, p),
+        Dt::F64 => rs_impl::<f64>(py, log_prob, rollout_log_prob, &mask, &specs, p),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DPO from logits: WPO weights, the SFT term
+// ---------------------------------------------------------------------------------------------
+
+fn wpo_impl<'py, F: Float>(
+    py: Python<'py>,
+    lc: &Arr<'py>,
+    ic: &Arr<'py>,
+    mc: &MaskBuf<'py>,
+    lr: &Arr<'py>,
+    ir: &Arr<'py>,
+    mr: &MaskBuf<'py>,
+) -> PyResult<Arr<'py>> {
+    let (p, t) = mc.bt("mask_chosen")?;
+    check_shape("mask_rejected", mr.shape(), &[p, t])?;
+    let zc = view::<F>(lc, "logits_chosen")?;
+    let v = match zc.shape() {
+        [a, b, v] if (*a, *b) == (p, t) => *v,
+        s => {
+            return Err(shape_err(
+                "logits_chosen",
+                format!(
+                    "`logits_chosen` has shape {}, expected ({p}, {t}, V)",
+                    crate::arrays::fmt_shape(s)
+                ),
+            ));
+        }
+    };
+    let zr = view::<F>(lr, "logits_rejected")?;
+    check_shape("logits_rejected", zr.shape(), &[p, t, v])?;
+    let idc = crate::logits::ids_of(ic, "ids_chosen", &[p, t])?;
+    let idr = crate::logits::ids_of(ir, "ids_rejected", &[p, t])?;
+    let out = zeros::<F>(py, &[p]);
+    {
+        let mut w = write(&out)?;
+        let o = data_mut(&mut w)?;
+        let (a, b) = (data(&zc, "logits_chosen")?, data(&zr, "logits_rejected")?);
+        let (ma, mb) = (mc.mask("mask_chosen")?, mr.mask("mask_rejected")?);
+        py.detach(|| wpo_weights(o, a, &idc, ma, b, &idr, mb, v))
+            .map_err(to_py)?;
+    }
+    Ok(out.into_any())
+}
+
+/// WPO pair weights (TRL's `use_weighting`, Zhou et al. 2024): `ω = exp(a_c + a_r)` with
+/// `a = mean over valid tokens of (log π(y) − log Σ_v π_v²)`, from the (already shifted) policy
+/// logits `(P, T, V)`, token ids `(P, T)` and masks `(P, T)` of the chosen and rejected responses.
+/// Returns `(P)`: constants for `preference_loss(pair_weights=...)`.
+#[pyfunction]
+#[pyo3(name = "wpo_weights")]
+fn wpo_weights_py<'py>(
+    py: Python<'py>,
+    logits_chosen: &Arr<'py>,
+    ids_chosen: &Arr<'py>,
+    mask_chosen: &Arr<'py>,
+    logits_rejected: &Arr<'py>,
+    ids_rejected: &Arr<'py>,
+    mask_rejected: &Arr<'py>,
+) -> PyResult<Arr<'py>> {
+    let mc = MaskBuf::new(mask_chosen, "mask_chosen")?;
+    let mr = MaskBuf::new(mask_rejected, "mask_rejected")?;
+    match dtype_of(logits_chosen)? {
+        Dt::F32 => wpo_impl::<f32>(
+            py,
+            logits_chosen,
+            ids_chosen,
+            &mc,
+            logits_rejected,
+            ids_rejected,
+            &mr,
+        ),
+        Dt::F64 => wpo_impl::<f64>(
+            py,
+            logits_chosen,
+            ids_chosen,
+            &mc,
+            logits_rejected,
+            ids_rejected,
+            &mr,
+        ),
+    }
+}
+
+fn sft_impl<'py, F: Float>(
+    py: Python<'py>,
+    lp: &Arr<'py>,
+    mask: &MaskBuf<'py>,
+    agg: &Aggregation,
+    total: Option<PyLossParts>,
+) -> PyResult<LossOut<'py>> {
+    let (b, t) = mask.bt("mask")?;
+    let l = view::<F>(lp, "token_logps")?;
+    check_shape("token_logps", l.shape(), &[b, t])?;
+    let grad = zeros::<F>(py, &[b, t]);
+    let (value, parts) = {
+        let mut gw = write(&grad)?;
+        let g = data_mut(&mut gw)?;
+        let ls = data(&l, "token_logps")?;
+        let m = mask.mask("mask")?;
+        py.detach(|| -> rewardkit_core::Result<(f64, LossParts)> {
+            let parts = sft_loss(g, ls, m, agg)?;
+            let tot = total_or(parts, total);
+            let v = agg.value::<f64>(&parts, &tot)?;
+            agg.scale_grad(g, m, &tot)?;
+            Ok((v, parts))
+        })
+        .map_err(to_py)?
+    };
+    Ok((value, grad.into_any(), PyLossParts(parts)))
+}
+
+/// The SFT (negative log-likelihood) term of TRL's DPO `loss_type="sft"` and RPO:
+/// `ℓₜ = −log π(yₜ)` over the valid tokens of `token_logps` `(B, T)` (the chosen responses),
+/// aggregated by `loss_agg_mode` (`token-mean`: TRL's cross-entropy). Returns
+/// `(loss, grad, parts)` with `grad = ∂loss/∂token_logps`.
+#[pyfunction]
+#[pyo3(name = "sft_loss")]
+#[pyo3(signature = (token_logps, mask, loss_agg_mode="token-mean", *, preset="rewardkit",
+    horizon=None, total=None))]
+fn sft_loss_py<'py>(
+    py: Python<'py>,
+    token_logps: &Arr<'py>,
+    mask: &Arr<'py>,
+    loss_agg_mode: &str,
+    preset: &str,
+    horizon: Option<f64>,
+    total: Option<PyLossParts>,
+) -> PyResult<LossOut<'py>> {
+    let agg = PyAggregation::build(loss_agg_mode, parse_preset(preset)?, horizon)?.agg;
+    let m = MaskBuf::new(mask, "mask")?;
+    match dtype_of(token_logps)? {
+        Dt::F32 => sft_impl::<f32>(py, token_logps, &m, &agg, total),
+        Dt::F64 => sft_impl::<f64>(py, token_logps, &m, &agg, total),
+    }
 }

@@ -31,6 +31,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPipeline>()?;
     m.add_function(wrap_pyfunction!(label_hashes, m)?)?;
     m.add_function(wrap_pyfunction!(format_flags, m)?)?;
+    catalogue::register(m)?;
     Ok(())
 }
 
@@ -40,7 +41,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Per-sample inputs read from Python (owned where Python's layout differs from the core's).
 #[derive(Debug, Default)]
-struct Inputs<'py> {
+pub(crate) struct Inputs<'py> {
     correct: Option<Vec<bool>>,
     well_formed: Option<Vec<bool>>,
     lengths: Option<Vec<u32>>,
@@ -49,15 +50,17 @@ struct Inputs<'py> {
     tokens: Option<Vec<Vec<u32>>>,
     keys: Option<Vec<u64>>,
     groups: Option<GroupIndex<'static>>,
+    /// Reference scores `(B, M)`, row-major (PAR).
+    refs: Option<Vec<f64>>,
 }
 
-fn bools(obj: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
+pub(crate) fn bools(obj: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
     let a = np(obj.py())?.call_method1("asarray", (obj,))?;
     let b = np(obj.py())?.call_method1("not_equal", (a, 0))?;
     b.call_method0("tolist")?.extract()
 }
 
-fn u32s(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<u32>> {
+pub(crate) fn u32s(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<u32>> {
     let a = np(obj.py())?.call_method1("asarray", (obj,))?;
     let v: Vec<i64> = a.call_method0("tolist")?.extract()?;
     v.into_iter()
@@ -75,7 +78,7 @@ fn u32s(obj: &Bound<'_, PyAny>, name: &'static str) -> PyResult<Vec<u32>> {
 
 /// Prompt keys: integers as given (two's complement for negatives), strings hashed with the
 /// core's `label_hash` (stable across runs and machines).
-fn keys_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+pub(crate) fn keys_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
     let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
         l.iter().collect()
     } else if let Ok(t) = obj.cast::<PyTuple>() {
@@ -104,7 +107,7 @@ fn keys_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
         .collect()
 }
 
-fn texts_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
+pub(crate) fn texts_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyString>>> {
     let list: Vec<Bound<'py, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
     list.into_iter()
         .map(|t| {
@@ -119,7 +122,7 @@ fn tokens_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
 }
 
 impl<'py> Inputs<'py> {
-    fn read(
+    pub(crate) fn read(
         correct: Option<&Bound<'py, PyAny>>,
         well_formed: Option<&Bound<'py, PyAny>>,
         lengths: Option<&Bound<'py, PyAny>>,
@@ -146,10 +149,35 @@ impl<'py> Inputs<'py> {
             tokens: some(tokens).map(|o| tokens_of(&o)).transpose()?,
             keys: some(keys).map(|o| keys_of(&o)).transpose()?,
             groups: some(index).map(|o| group_index(&o)).transpose()?,
+            refs: None,
         })
     }
 
-    fn len(&self) -> usize {
+    /// Adds PAR's reference scores `(B, M)` (float64, row-major).
+    pub(crate) fn with_refs(mut self, refs: Option<&Bound<'py, PyAny>>) -> PyResult<Self> {
+        if let Some(r) = refs.filter(|r| !r.is_none()) {
+            let a = np(r.py())?.call_method1("asarray", (r, "float64"))?;
+            let shape: Vec<usize> = a.getattr("shape")?.extract()?;
+            let n = self.len();
+            if shape.len() != 2 || (n != 0 && shape.first() != Some(&n)) {
+                return Err(crate::errors::shape_err(
+                    "refs",
+                    format!(
+                        "`refs` must be (B, M) with B = {n}, got shape {}",
+                        crate::arrays::fmt_shape(&shape)
+                    ),
+                ));
+            }
+            self.refs = Some(
+                a.call_method1("reshape", (-1,))?
+                    .call_method0("tolist")?
+                    .extract()?,
+            );
+        }
+        Ok(self)
+    }
+
+    pub(crate) fn len(&self) -> usize {
         [
             self.correct.as_ref().map(Vec::len),
             self.well_formed.as_ref().map(Vec::len),
@@ -217,11 +245,14 @@ fn batch<'a>(x: &'a Inputs<'_>, v: &'a Views<'a>) -> rewardkit_core::Result<Batc
     if let Some(g) = &x.groups {
         b = b.with_groups(g)?;
     }
+    if let Some(r) = &x.refs {
+        b = b.with_refs(r)?;
+    }
     Ok(b)
 }
 
 /// A core term built from a Python object (borrowing the object's state).
-enum Term<'a> {
+pub(crate) enum Term<'a> {
     Correct(Correctness<f64>),
     Format(Format<'a>),
     Cosine(CosineLength<f64>),
@@ -231,6 +262,9 @@ enum Term<'a> {
     Kimi(KimiLength<f64>),
     Hapo(HapoTerm<'a, f64>),
     LaserD(LaserDTerm<'a, f64>),
+    ThinkPrune(rewardkit_core::reward::ThinkPruneTerm<'a, f64>),
+    /// Any other core term (the catalogue's classes).
+    Dyn(&'a (dyn RewardTerm<f64> + Sync)),
 }
 
 impl Term<'_> {
@@ -245,12 +279,18 @@ impl Term<'_> {
             Self::Kimi(t) => t,
             Self::Hapo(t) => t,
             Self::LaserD(t) => t,
+            Self::ThinkPrune(t) => t,
+            Self::Dyn(t) => *t,
         }
     }
 }
 
 /// One reward per sample of `term` on the keyword inputs, as a float64 array `(B)`.
-fn score<'py>(py: Python<'py>, term: &Term<'_>, x: &Inputs<'py>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn score<'py>(
+    py: Python<'py>,
+    term: &Term<'_>,
+    x: &Inputs<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
     let v = views(x)?;
     let b = batch(x, &v).map_err(to_py)?;
     let out = zeros::<f64>(py, &[x.len()]);
@@ -273,9 +313,10 @@ macro_rules! term_methods {
         /// Rewards `(B)` (float64) of a batch given by keyword: `correct`, `well_formed` (bool
         /// `(B)`), `lengths` (token counts `(B)`), `scores` (`(B)`), `texts` (list of str),
         /// `tokens` (list of token-id sequences), `keys` (prompt keys: ints or strings), `index`
-        /// (group labels). Each term reads what it needs and raises `MissingInputError` otherwise.
+        /// (group labels), `refs` (reference scores `(B, M)`, PAR). Each term reads what it needs
+        /// and raises `MissingInputError` otherwise.
         #[pyo3(signature = (*, correct=None, well_formed=None, lengths=None, scores=None, texts=None,
-            tokens=None, keys=None, index=None))]
+            tokens=None, keys=None, index=None, refs=None))]
         fn __call__<'py>(
             &self,
             py: Python<'py>,
@@ -287,8 +328,10 @@ macro_rules! term_methods {
             tokens: Option<&Bound<'py, PyAny>>,
             keys: Option<&Bound<'py, PyAny>>,
             index: Option<&Bound<'py, PyAny>>,
+            refs: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            let x = Inputs::read(correct, well_formed, lengths, scores, texts, tokens, keys, index)?;
+            let x = Inputs::read(correct, well_formed, lengths, scores, texts, tokens, keys, index)?
+                .with_refs(refs)?;
             score(py, &self.term(), &x)
         }
 
@@ -801,48 +844,72 @@ term_methods!(PyLaserD {
 // Pipeline
 // ---------------------------------------------------------------------------------------------
 
-/// A borrowed Python term.
-enum Guard<'py> {
-    Correct(PyRef<'py, PyCorrectness>),
-    Format(PyRef<'py, PyFormat>),
-    Cosine(PyRef<'py, PyCosineLength>),
-    Laser(PyRef<'py, PyLaser>),
-    Overlong(PyRef<'py, PyOverlong>),
-    Repetition(PyRef<'py, PyRepetitionPenalty>),
-    Kimi(PyRef<'py, PyKimiLength>),
-    Hapo(PyRef<'py, PyHapo>),
-    LaserD(PyRef<'py, PyLaserD>),
+/// A Python class that is a reward term.
+pub(crate) trait TermClass {
+    /// The core term, borrowing the object's parameters and state.
+    fn as_term(&self) -> Term<'_>;
 }
+
+impl<T: TermClass + pyo3::PyClass> TermClass for PyRef<'_, T> {
+    fn as_term(&self) -> Term<'_> {
+        T::as_term(self)
+    }
+}
+
+macro_rules! term_class {
+    ($($t:ty),* $(,)?) => {
+        $(impl TermClass for $t {
+            fn as_term(&self) -> Term<'_> {
+                self.term()
+            }
+        })*
+    };
+}
+term_class!(
+    PyCorrectness,
+    PyFormat,
+    PyCosineLength,
+    PyLaser,
+    PyOverlong,
+    PyRepetitionPenalty,
+    PyKimiLength,
+    PyHapo,
+    PyLaserD,
+);
+
+/// A borrowed Python term.
+struct Guard<'py>(Box<dyn TermClass + 'py>);
 
 impl<'py> Guard<'py> {
     fn of(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
         macro_rules! try_cast {
-            ($($t:ty => $v:ident),*) => {
+            ($($t:ty),*) => {
                 $(if let Ok(x) = obj.cast::<$t>() {
-                    return Ok(Self::$v(x.try_borrow()?));
+                    return Ok(Self(Box::new(x.try_borrow()?)));
                 })*
             };
         }
-        try_cast!(PyCorrectness => Correct, PyFormat => Format, PyCosineLength => Cosine,
-            PyLaser => Laser, PyOverlong => Overlong, PyRepetitionPenalty => Repetition,
-            PyKimiLength => Kimi, PyHapo => Hapo, PyLaserD => LaserD);
+        try_cast!(
+            PyCorrectness,
+            PyFormat,
+            PyCosineLength,
+            PyLaser,
+            PyOverlong,
+            PyRepetitionPenalty,
+            PyKimiLength,
+            PyHapo,
+            PyLaserD
+        );
+        if let Some(g) = catalogue::guard(obj)? {
+            return Ok(Self(g));
+        }
         Err(PyTypeError::new_err(
             "a Pipeline term must be one of rewardkit's reward classes",
         ))
     }
 
     fn term(&self) -> Term<'_> {
-        match self {
-            Self::Correct(t) => t.term(),
-            Self::Format(t) => t.term(),
-            Self::Cosine(t) => t.term(),
-            Self::Laser(t) => t.term(),
-            Self::Overlong(t) => t.term(),
-            Self::Repetition(t) => t.term(),
-            Self::Kimi(t) => t.term(),
-            Self::Hapo(t) => t.term(),
-            Self::LaserD(t) => t.term(),
-        }
+        self.0.as_term()
     }
 }
 
@@ -868,7 +935,7 @@ impl PyPipeline {
 
     /// `(total, parts)` for the keyword inputs (as each term's `__call__`).
     #[pyo3(signature = (*, correct=None, well_formed=None, lengths=None, scores=None, texts=None,
-        tokens=None, keys=None, index=None))]
+        tokens=None, keys=None, index=None, refs=None))]
     fn __call__<'py>(
         &self,
         py: Python<'py>,
@@ -880,6 +947,7 @@ impl PyPipeline {
         tokens: Option<&Bound<'py, PyAny>>,
         keys: Option<&Bound<'py, PyAny>>,
         index: Option<&Bound<'py, PyAny>>,
+        refs: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let x = Inputs::read(
             correct,
@@ -890,7 +958,8 @@ impl PyPipeline {
             tokens,
             keys,
             index,
-        )?;
+        )?
+        .with_refs(refs)?;
         let bound: Vec<Bound<'py, PyAny>> =
             self.terms.iter().map(|(t, _)| t.bind(py).clone()).collect();
         let guards = bound.iter().map(Guard::of).collect::<PyResult<Vec<_>>>()?;
@@ -977,3 +1046,7 @@ fn format_flags(
     }
     Ok((soft, ans))
 }
+
+// The rest of the catalogue (after `term_methods!`, which it uses).
+#[path = "catalogue.rs"]
+mod catalogue;

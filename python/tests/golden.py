@@ -3,6 +3,7 @@ OpenRLHF's own code; see tests/data/golden/README.md)."""
 
 import json
 import math
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -79,10 +80,31 @@ class Case:
         return default if v is None else v
 
 
+# The golden files and the cases each has: the Rust suite runs every case whose framework call
+# returned (value and gradient) and checks the error cases as errors; so does this suite.
+FILES = sorted(p.stem for p in GOLDEN_DIR.glob("*.json"))
+
+# (file, case id) of every case the Python suite has checked in this session, values and errors.
+RAN = defaultdict(set)
+ERRORS = defaultdict(set)
+
+
 def load(name):
     with open(GOLDEN_DIR / f"{name}.json") as f:
         g = json.load(f)
-    return [Case(c) for c in g["cases"]]
+    cases = [Case(c) for c in g["cases"]]
+    for c in cases:
+        c.file = name
+    return cases
+
+
+def ran(case):
+    """Records that `case` went through the Python API and was checked."""
+    (ERRORS if case.error is not None else RAN)[case.file].add(case.id)
+
+
+def count(name):
+    return len(RAN[name]) + len(ERRORS[name])
 
 
 def close(case, what, got, want, slack=1.0, tol=None):

@@ -250,6 +250,52 @@ impl RunningStats {
         Ok(())
     }
 
+    /// The state `(n, μ, M2, min, max)`, e.g. to save it; [`RunningStats::from_parts`] restores it
+    /// exactly.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::RunningStats;
+    /// let mut s = RunningStats::new();
+    /// s.update(&[1.0f64, 3.0])?;
+    /// assert_eq!(s.parts(), (2, 2.0, 2.0, 1.0, 3.0));
+    /// assert_eq!(RunningStats::new().parts(), (0, 0.0, 0.0, 10000.0, -10000.0));
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn parts(&self) -> (u64, f64, f64, f64, f64) {
+        (self.n, self.mean, self.m2, self.min, self.max)
+    }
+
+    /// Restores the state returned by [`RunningStats::parts`] (the Python package pickles
+    /// [`RewardShaper`]'s statistics this way).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParam`] for a non-finite value or a negative `M2`.
+    ///
+    /// # Examples
+    /// ```
+    /// use rewardkit_core::reward::RunningStats;
+    /// let mut s = RunningStats::new();
+    /// s.update(&[1.0f64, 3.0, 7.0])?;
+    /// let (n, mean, m2, min, max) = s.parts();
+    /// let mut r = RunningStats::from_parts(n, mean, m2, min, max)?;
+    /// assert_eq!(r, s);
+    /// r.update(&[2.0f64])?;
+    /// s.update(&[2.0f64])?;
+    /// assert_eq!(r, s);
+    /// assert!(RunningStats::from_parts(1, 0.0, -1.0, 0.0, 0.0).is_err());
+    /// # Ok::<(), rewardkit_core::Error>(())
+    /// ```
+    pub fn from_parts(n: u64, mean: f64, m2: f64, min: f64, max: f64) -> Result<Self> {
+        Ok(Self {
+            n,
+            mean: param_finite("mean", mean)?,
+            m2: crate::error::param_nonneg("m2", m2)?,
+            min: param_finite("min", min)?,
+            max: param_finite("max", max)?,
+        })
+    }
+
     /// Number of observations `n`.
     pub fn count(&self) -> u64 {
         self.n

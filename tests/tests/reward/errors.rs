@@ -694,6 +694,26 @@ fn par_errors() {
         sh.shape(&mut [], &[], None, &[], &mut st),
         Error::Empty { .. }
     );
+    err!(
+        RunningStats::from_parts(1, 0.0, -1.0, 0.0, 0.0),
+        Error::InvalidParam { name: "m2", .. }
+    );
+    err!(
+        RunningStats::from_parts(1, f64::NAN, 0.0, 0.0, 0.0),
+        Error::InvalidParam { name: "mean", .. }
+    );
+    err!(
+        RunningStats::from_parts(1, 0.0, f64::INFINITY, 0.0, 0.0),
+        Error::InvalidParam { name: "m2", .. }
+    );
+    err!(
+        RunningStats::from_parts(1, 0.0, 0.0, f64::NEG_INFINITY, 0.0),
+        Error::InvalidParam { name: "min", .. }
+    );
+    err!(
+        RunningStats::from_parts(1, 0.0, 0.0, 0.0, f64::NAN),
+        Error::InvalidParam { name: "max", .. }
+    );
     err!(st.update::<f64>(&[]), Error::Empty { .. });
     err!(st.update(&[f64::INFINITY]), Error::NonFinite { .. });
     // Running statistics that overflow f64.

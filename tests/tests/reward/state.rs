@@ -106,6 +106,29 @@ fn running_stats_and_shaper_restore() {
 }
 
 #[test]
+fn running_stats_parts_restore() {
+    // `parts`/`from_parts` (the Python package's pickle path) restore the state exactly, like serde.
+    let mut s = RunningStats::new();
+    s.update(&[1.0f64, 3.0, 7.0]).unwrap();
+    // n = 3, mean = 11/3, M2 = Σ(x − μ)² = (8/3)² + (2/3)² + (10/3)² = 168/9 = 56/3.
+    let (n, mean, m2, min, max) = s.parts();
+    assert_eq!((n, min, max), (3, 1.0, 7.0));
+    assert!((mean - 11.0 / 3.0).abs() < 1e-15 && (m2 - 56.0 / 3.0).abs() < 1e-13);
+    let mut r = RunningStats::from_parts(n, mean, m2, min, max).unwrap();
+    assert_eq!(r, s);
+    let via_serde: RunningStats = round_trip!(&s);
+    assert_eq!(r, via_serde);
+    r.update(&[-2.0f64, 0.5]).unwrap();
+    s.update(&[-2.0f64, 0.5]).unwrap();
+    assert_eq!(r, s);
+    assert_eq!(r.parts(), s.parts());
+    // The empty state's sentinels survive too.
+    let e = RunningStats::new();
+    let (n, mean, m2, min, max) = e.parts();
+    assert_eq!(RunningStats::from_parts(n, mean, m2, min, max).unwrap(), e);
+}
+
+#[test]
 fn parameter_objects_round_trip() {
     macro_rules! same {
         ($x:expr) => {{
