@@ -257,7 +257,8 @@ impl Device {
 
     /// The GRPO passes of one step on the device (the device form of steps 5–7 of
     /// `Trainer::grpo_step`): the reference's log-probabilities, then `cfg.epochs` times the policy
-    /// gradient ([`Device::policy_gradient`]) and `AdamW`. Returns the last epoch's loss report,
+    /// gradient (fused on the device, or the host loss per micro-batch; see the module docs) and
+    /// `AdamW`. Returns the last epoch's loss report,
     /// the last gradient norm and the model FLOPs of these passes.
     ///
     /// # Errors
