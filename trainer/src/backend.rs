@@ -1,7 +1,7 @@
 //! Choosing the compute backend: `--backend cpu|gpu|auto`.
 //!
 //! - `cpu`: the CPU kernels ([`crate::ops`]), the reference.
-//! - `gpu`: the GPU backend ([`crate::model::gpu`], [`crate::device`]; feature `gpu`) on the
+//! - `gpu`: the GPU backend (`model::gpu`, `device`; feature `gpu`) on the
 //!   adapter `rewardkit_gpu::GpuContext::new` finds — the one whose name contains
 //!   `REWARDKIT_GPU_ADAPTER` when that variable is set, else wgpu's high-performance choice, which
 //!   may be a software rasterizer such as lavapipe. No adapter, or a build without the `gpu`

@@ -3,8 +3,8 @@
 //! A small GRPO trainer whose rewards, advantages and losses all come from `rewardkit-core`.
 //!
 //! # Features
-//! - `gpu` (off by default): the GPU backend — the model ([`model::gpu`]) and the training passes
-//!   ([`device`]) on `rewardkit-gpu`'s kernels, selected with `rewardkit train --backend gpu|auto`
+//! - `gpu` (off by default): the GPU backend — the model (`model::gpu`) and the training passes
+//!   (`device`) on `rewardkit-gpu`'s kernels, selected with `rewardkit train --backend gpu|auto`
 //!   ([`backend`]). Without it the trainer has no wgpu dependency and runs on the CPU.
 #![deny(missing_docs, missing_debug_implementations)]
 #![doc(test(attr(deny(warnings))))]
