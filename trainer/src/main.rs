@@ -1,7 +1,9 @@
-//! The `rewardkit` command line: `train` (the default), `eval`, `sample` and `compare`.
+//! The `rewardkit` command line: `train` (the default), `eval`, `sample`, `compare` and `bench`,
+//! each with `--backend cpu|gpu|auto`.
 //!
 //! Exit codes: 0 success, 1 a run failed, 2 invalid command line or config, 3 a checkpoint that
-//! cannot be read or written.
+//! cannot be read or written, 4 `--backend gpu` without a usable GPU backend (no adapter, or a
+//! build without the `gpu` feature).
 #![allow(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rewardkit_core::rng::SplitMix64;
+use rewardkit_trainer::backend::{Backend as Compute, BackendChoice, Selection, select};
 use rewardkit_trainer::config::{Config, SHAPINGS};
 use rewardkit_trainer::task::{EOS, render};
 use rewardkit_trainer::train::{self, Progress, Summary, TrainError, Trainer};
@@ -36,10 +39,40 @@ struct Cli {
 enum Backend {
     /// The CPU kernels.
     Cpu,
-    /// The GPU kernels (not in this build yet).
+    /// The GPU kernels (needs a build with `--features gpu` and an adapter; else exit code 4).
     Gpu,
-    /// The GPU if one is usable, else the CPU (with one message).
+    /// The GPU if a hardware adapter is usable, else the CPU (with one message).
     Auto,
+}
+
+impl Backend {
+    fn choice(self) -> BackendChoice {
+        match self {
+            Self::Cpu => BackendChoice::Cpu,
+            Self::Gpu => BackendChoice::Gpu,
+            Self::Auto => BackendChoice::Auto,
+        }
+    }
+
+    /// Resolves the option, printing `auto`'s fallback message (once).
+    fn select(self) -> Result<Selection, TrainError> {
+        let s = select(self.choice())?;
+        if let Some(n) = &s.note {
+            eprintln!("note: {n}");
+        }
+        Ok(s)
+    }
+}
+
+/// The `--backend` option of every command that runs a model.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct BackendArg {
+    /// Compute backend: `gpu` needs a build with `--features gpu` and a GPU adapter
+    /// (`REWARDKIT_GPU_ADAPTER=<name>` picks one; exit code 4 without); `auto` uses a hardware GPU
+    /// if there is one, else the CPU. Sampling and evaluation decode on the CPU copy of the
+    /// weights for every backend.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: Backend,
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,9 +99,8 @@ enum Command {
         /// run); config options are ignored.
         #[arg(long)]
         resume: bool,
-        /// Compute backend.
-        #[arg(long, value_enum, default_value = "auto")]
-        backend: Backend,
+        #[command(flatten)]
+        backend: BackendArg,
     },
     /// Greedy held-out accuracy, format rate and mean length of a run's checkpoint.
     Eval {
@@ -78,6 +110,8 @@ enum Command {
         /// Evaluate the reference (warmed-up) model instead of the policy.
         #[arg(long)]
         reference: bool,
+        #[command(flatten)]
+        backend: BackendArg,
     },
     /// Print completions sampled from a run's checkpoint for fresh prompts.
     Sample {
@@ -93,6 +127,8 @@ enum Command {
         /// Seed of the prompts and the sampling.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        #[command(flatten)]
+        backend: BackendArg,
     },
     /// Throughput of the model at the default config on random tokens: training (forward +
     /// backward + optimizer step) and KV-cache sampling tokens/s, model FLOP/s against the matmul rate
@@ -109,6 +145,8 @@ enum Command {
         /// Timed training steps.
         #[arg(long, default_value_t = 20)]
         steps: usize,
+        #[command(flatten)]
+        backend: BackendArg,
     },
     /// Train the same task from one warm-up under several length shapings and print a table:
     /// method, accuracy, mean response length, relative length change against `none`.
@@ -129,6 +167,8 @@ enum Command {
         /// Directory for the runs (`seed-<s>/<shaping>`).
         #[arg(long, default_value = "runs/compare")]
         run_dir: PathBuf,
+        #[command(flatten)]
+        backend: BackendArg,
     },
 }
 
@@ -174,7 +214,9 @@ fn main() -> ExitCode {
         },
         run_dir: PathBuf::from("runs/default"),
         resume: false,
-        backend: Backend::Auto,
+        backend: BackendArg {
+            backend: Backend::Auto,
+        },
     });
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +225,7 @@ fn main() -> ExitCode {
             ExitCode::from(match e {
                 TrainError::Config(_) => 2,
                 TrainError::Checkpoint(_) => 3,
+                TrainError::NoGpu(_) => 4,
                 _ => 1,
             })
         }
@@ -197,15 +240,7 @@ fn run(command: Command) -> Result<(), TrainError> {
             resume,
             backend,
         } => {
-            match backend {
-                Backend::Cpu => {}
-                Backend::Auto => eprintln!("note: no GPU backend in this build; using the CPU"),
-                Backend::Gpu => {
-                    return Err(TrainError::Config(rewardkit_trainer::config::ConfigError(
-                        "--backend gpu: this build has no GPU backend (use cpu or auto)".into(),
-                    )));
-                }
-            }
+            let sel = backend.backend.select()?;
             let mut trainer = if resume {
                 Trainer::resume(&run_dir)?
             } else {
@@ -214,6 +249,7 @@ fn run(command: Command) -> Result<(), TrainError> {
                     &run_dir,
                 )?
             };
+            trainer.set_backend(&sel.backend)?;
             print_header(&trainer);
             let mut bars = Bars {
                 bar: None,
@@ -224,7 +260,14 @@ fn run(command: Command) -> Result<(), TrainError> {
             }
             Ok(())
         }
-        Command::Eval { run_dir, reference } => {
+        Command::Eval {
+            run_dir,
+            reference,
+            backend,
+        } => {
+            // Decoding runs on the host copy of the weights for every backend (see `device`);
+            // the option still resolves (and fails) as everywhere.
+            let _ = backend.backend.select()?;
             let t = Trainer::resume_readonly(&run_dir)?;
             let model = if reference {
                 t.reference.clone().unwrap_or_else(|| t.policy.clone())
@@ -253,7 +296,9 @@ fn run(command: Command) -> Result<(), TrainError> {
             n,
             temperature,
             seed,
+            backend,
         } => {
+            let _ = backend.backend.select()?;
             let t = Trainer::resume_readonly(&run_dir)?;
             let mut rng = SplitMix64::new(seed);
             let problems: Vec<_> = (0..n).map(|_| t.cfg.task.sample(&mut rng)).collect();
@@ -281,27 +326,37 @@ fn run(command: Command) -> Result<(), TrainError> {
             b,
             t,
             steps,
+            backend,
         } => bench(
             &Config::load(config.config.as_deref(), &config.set)?,
             b,
             t,
             steps,
+            &backend.backend.select()?.backend,
         ),
         Command::Compare {
             config,
             shapings,
             seeds,
             run_dir,
+            backend,
         } => compare(
             Config::load(config.config.as_deref(), &config.set)?,
             &shapings,
             &seeds,
             &run_dir,
+            &backend.backend.select()?.backend,
         ),
     }
 }
 
-fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainError> {
+fn bench(
+    cfg: &Config,
+    b: usize,
+    t: usize,
+    steps: usize,
+    backend: &Compute,
+) -> Result<(), TrainError> {
     use rewardkit_core::rng::RandomSource;
     use rewardkit_trainer::model::Gpt;
     use rewardkit_trainer::optim::AdamW;
@@ -345,16 +400,43 @@ fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainErro
         )?;
         Ok(())
     };
-    for _ in 0..3 {
-        train_step(&mut model)?;
-    }
-    let t0 = Instant::now();
-    for _ in 0..steps {
-        train_step(&mut model)?;
-    }
-    let dt = t0.elapsed().as_secs_f64();
+    let (dt, mm) = match backend {
+        Compute::Cpu => {
+            for _ in 0..3 {
+                train_step(&mut model)?;
+            }
+            let t0 = Instant::now();
+            for _ in 0..steps {
+                train_step(&mut model)?;
+            }
+            let dt = t0.elapsed().as_secs_f64();
+            (dt, train::measure_matmul_rate(cfg))
+        }
+        // The same step on the device: forward, token log-probabilities and their backward, the
+        // model's backward, AdamW (each step ends with the gradient-norm readback, so the time is
+        // the device's, not just the recording's).
+        #[cfg(feature = "gpu")]
+        Compute::Gpu(ctx) => {
+            let mut d = rewardkit_trainer::device::Device::new(
+                std::sync::Arc::clone(ctx),
+                &model,
+                None,
+                &AdamW::new(model.num_params()),
+            )?;
+            for _ in 0..3 {
+                d.sft_step(&tokens, &targets, &dlogp, b, t, &cfg.optim, 1e-3)?;
+            }
+            let t0 = Instant::now();
+            for _ in 0..steps {
+                d.sft_step(&tokens, &targets, &dlogp, b, t, &cfg.optim, 1e-3)?;
+            }
+            let dt = t0.elapsed().as_secs_f64();
+            d.sync_params(&mut model)?;
+            (dt, d.matmul_rate(train::matmul_rows(cfg))?)
+        }
+    };
     let flop = 3.0 * train::forward_flop(&model, b, t) * steps as f64;
-    let mm = train::measure_matmul_rate(cfg);
+    println!("backend {}", backend.describe());
     println!(
         "model L={} C={} NH={} V={v} ({} parameters), B={b} T={t}",
         cfg.model.n_layer,
@@ -381,8 +463,13 @@ fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainErro
         n_tok += outs.iter().map(Vec::len).sum::<usize>();
     }
     println!(
-        "sampling: {:.0} tok/s (KV cache, {b} rows, {} new tokens)",
+        "sampling: {:.0} tok/s (KV cache on the CPU{}, {b} rows, {} new tokens)",
         n_tok as f64 / t0.elapsed().as_secs_f64(),
+        if backend.is_gpu() {
+            ": the GPU backend samples on the host copy of the weights"
+        } else {
+            ""
+        },
         n_new - 1
     );
     Ok(())
@@ -391,7 +478,8 @@ fn bench(cfg: &Config, b: usize, t: usize, steps: usize) -> Result<(), TrainErro
 fn print_header(t: &Trainer) {
     let c = &t.cfg;
     eprintln!(
-        "task {} ({} digits) | model L={} C={} NH={} maxT={} ({} parameters) | warm-up {} steps, GRPO {} steps x {} prompts x {} samples, shaping `{}`",
+        "backend {} | task {} ({} digits) | model L={} C={} NH={} maxT={} ({} parameters) | warm-up {} steps, GRPO {} steps x {} prompts x {} samples, shaping `{}`",
+        t.backend(),
         c.task.kind,
         c.task.digits,
         c.model.n_layer,
@@ -451,11 +539,13 @@ fn compare_seed(
     cfg: &Config,
     shapings: &[String],
     run_dir: &Path,
+    backend: &Compute,
 ) -> Result<SeedResult, TrainError> {
     // One warm-up, shared by every method.
     let mut base_cfg = cfg.clone();
     base_cfg.grpo.steps = 0;
     let mut base = Trainer::new(base_cfg, &run_dir.join("warmup"))?;
+    base.set_backend(backend)?;
     print_header(&base);
     let mut bars = Bars {
         bar: None,
@@ -496,6 +586,7 @@ fn compare(
     shapings: &[String],
     seeds: &[u64],
     run_dir: &Path,
+    backend: &Compute,
 ) -> Result<(), TrainError> {
     for s in shapings {
         if !SHAPINGS.contains(&s.as_str()) {
@@ -517,6 +608,7 @@ fn compare(
             &c,
             shapings,
             &run_dir.join(format!("seed-{seed}")),
+            backend,
         )?);
     }
     let table = compare_table(&cfg, shapings, &results);

@@ -519,3 +519,123 @@ impl LossStage {
         })
     }
 }
+
+impl LossStage {
+    /// The aggregated loss from whole-batch `parts` and the normalizer `total`
+    /// ([`Aggregation::value`]), for parts computed elsewhere (the device's fused step).
+    ///
+    /// # Errors
+    /// Core errors (a normalizer the aggregation cannot use).
+    pub fn value(&self, parts: &LossParts, total: &LossParts) -> Result<f64> {
+        self.agg.value(parts, total)
+    }
+
+    /// What [`LossStage::run`] reports beside the loss, for log-probabilities whose loss and
+    /// gradient were computed elsewhere (the device's fused step): the clip and ratio diagnostics
+    /// and `Σ` of the per-token KL estimate against the reference over valid tokens.
+    ///
+    /// # Errors
+    /// Core errors (non-finite inputs, shapes).
+    pub fn report(
+        &self,
+        kl_tok: &mut [f32],
+        logp: &[f32],
+        old_logp: &[f32],
+        ref_logp: &[f32],
+        adv: &[f32],
+        mask: Mask<'_>,
+    ) -> Result<(PolicyDiagnostics, f64)> {
+        let inp = PolicyInputs::new(logp, old_logp, adv, mask)?.with_ref(ref_logp)?;
+        let diag = policy_diagnostics(&inp, &self.policy)?;
+        self.penalty.forward(kl_tok, None, logp, ref_logp)?;
+        let kl_sum = kl_tok
+            .iter()
+            .zip(mask.bits())
+            .filter(|&(_, &m)| m)
+            .map(|(&k, _)| f64::from(k))
+            .sum();
+        Ok((diag, kl_sum))
+    }
+}
+
+/// The device twins of this module's core calls, for the GPU backend: `rewardkit-gpu`'s kernels
+/// that are parity-tested against the core functions named on each (`rewardkit-tests`, feature
+/// `gpu`), configured by the same core parameter objects ([`LossStage`]'s `PolicyLoss`,
+/// `Aggregation`). Rewards and advantages stay host core calls above: the verifier runs on the
+/// host, and the advantages of a batch are `B` numbers.
+#[cfg(feature = "gpu")]
+pub mod device {
+    use rewardkit_gpu::{GpuBuffer, GpuContext, GpuError, RlStepBuffers};
+
+    use super::LossStage;
+
+    /// [`super::token_logprobs`] on the device (`GpuContext::logprobs_forward`, the twin of
+    /// [`rewardkit_core::logits::logprobs_forward`]; the statistics are recomputed by the
+    /// backward kernel).
+    ///
+    /// # Errors
+    /// As the kernel.
+    pub fn token_logprobs(
+        ctx: &GpuContext,
+        out: &GpuBuffer<f32>,
+        logits: &GpuBuffer<f32>,
+        ids: &GpuBuffer<u32>,
+        vocab: usize,
+    ) -> Result<(), GpuError> {
+        ctx.logprobs_forward(out, logits, ids, vocab)
+    }
+
+    /// [`super::token_logprobs_backward`] on the device (`GpuContext::logprobs_backward`, the twin
+    /// of [`rewardkit_core::logits::logprobs_backward`]); **accumulates** into `dlogits`.
+    ///
+    /// # Errors
+    /// As the kernel.
+    pub fn token_logprobs_backward(
+        ctx: &GpuContext,
+        dlogits: &GpuBuffer<f32>,
+        dlogp: &GpuBuffer<f32>,
+        logits: &GpuBuffer<f32>,
+        ids: &GpuBuffer<u32>,
+        vocab: usize,
+    ) -> Result<(), GpuError> {
+        ctx.logprobs_backward(dlogits, dlogp, logits, ids, vocab)
+    }
+
+    /// [`super::entropies`] on the device (`GpuContext::entropy_forward`, the twin of
+    /// [`rewardkit_core::logits::entropy_forward`]).
+    ///
+    /// # Errors
+    /// As the kernel.
+    pub fn entropies(
+        ctx: &GpuContext,
+        out: &GpuBuffer<f32>,
+        logits: &GpuBuffer<f32>,
+        vocab: usize,
+    ) -> Result<(), GpuError> {
+        ctx.entropy_forward(out, logits, vocab)
+    }
+
+    impl LossStage {
+        /// The whole batch's policy loss on the device in one fused step
+        /// (`GpuContext::rl_step`, the twin of the chain `logprobs_forward → policy_loss →
+        /// Aggregation::scale_grad → logprobs_backward` of `core/examples/grpo_step.rs`) with this
+        /// stage's `PolicyLoss` (its KL term) and `Aggregation`: `grad_logits +=` the aggregated
+        /// gradient, per-token `(log π, ℓ, H)` in `s.tok`, the loss parts in `s.parts`. The
+        /// normalizer is the batch's own parts, so this is the whole batch's loss only when `s`
+        /// holds the whole batch.
+        ///
+        /// # Errors
+        /// [`GpuError::Unsupported`] (before anything is recorded) for a loss the fused kernel
+        /// does not run (sequence-coupled kinds: GSPO, GSPO-token, GMPO, VESPO; Clip-Cov,
+        /// KL-Cov): use the host loss ([`LossStage::run`]) instead; shape errors.
+        pub fn run_fused(
+            &self,
+            ctx: &GpuContext,
+            s: &RlStepBuffers<'_>,
+            seq_len: usize,
+            vocab: usize,
+        ) -> Result<(), GpuError> {
+            ctx.rl_step(s, seq_len, vocab, &self.policy, &self.agg)
+        }
+    }
+}

@@ -390,3 +390,27 @@ fn reward_terms_by_hand() {
         assert!((g - w).abs() < 1e-5, "{cos:?}");
     }
 }
+
+/// `--backend`: names, the CPU, and a build without the `gpu` feature (`gpu` is `NoGpu`, exit code
+/// 4 of the command; `auto` is the CPU with one note).
+#[test]
+fn backend_selection() {
+    use crate::backend::{BACKENDS, BackendChoice, select};
+    for name in BACKENDS {
+        assert_eq!(name.parse::<BackendChoice>().unwrap().to_string(), name);
+    }
+    assert!("cuda".parse::<BackendChoice>().is_err());
+    let s = select(BackendChoice::Cpu).unwrap();
+    assert!(!s.backend.is_gpu() && s.note.is_none());
+    assert_eq!(s.backend.describe(), "cpu");
+    #[cfg(not(feature = "gpu"))]
+    {
+        assert!(matches!(
+            select(BackendChoice::Gpu),
+            Err(TrainError::NoGpu(m)) if m.contains("--features gpu")
+        ));
+        let a = select(BackendChoice::Auto).unwrap();
+        assert!(!a.backend.is_gpu());
+        assert!(a.note.is_some_and(|n| n.contains("using the CPU")));
+    }
+}

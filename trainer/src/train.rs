@@ -17,6 +17,10 @@ use rewardkit_core::rng::{RandomSource, SplitMix64};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+#[cfg(feature = "gpu")]
+use std::sync::Arc;
+
+use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
 use crate::model::Gpt;
@@ -38,6 +42,11 @@ pub enum TrainError {
     Core(rewardkit_core::Error),
     /// A file could not be written.
     Io(std::io::Error),
+    /// `--backend gpu` without a usable GPU backend (no adapter, or a build without the `gpu`
+    /// feature).
+    NoGpu(String),
+    /// The GPU device failed during the run (lost device, out of memory, a validation error).
+    Device(String),
 }
 
 impl core::fmt::Display for TrainError {
@@ -47,6 +56,8 @@ impl core::fmt::Display for TrainError {
             Self::Checkpoint(e) => write!(f, "{e}"),
             Self::Core(e) => write!(f, "numerics: {e}"),
             Self::Io(e) => write!(f, "i/o: {e}"),
+            Self::NoGpu(m) => write!(f, "{m}"),
+            Self::Device(m) => write!(f, "GPU: {m}"),
         }
     }
 }
@@ -178,6 +189,9 @@ pub struct Trainer {
     matmul_flops: f64,
     stages: Option<Stages>,
     scratch: Scratch,
+    /// The GPU backend's state (`None`: the CPU backend).
+    #[cfg(feature = "gpu")]
+    device: Option<crate::device::Device>,
 }
 
 /// The core's pieces of a step, resolved once from the config.
@@ -260,6 +274,8 @@ impl Trainer {
             matmul_flops: 0.0,
             stages: None,
             scratch: Scratch::default(),
+            #[cfg(feature = "gpu")]
+            device: None,
             cfg,
         };
         t.make_eval_set();
@@ -288,7 +304,8 @@ impl Trainer {
     ///
     /// # Errors
     /// [`TrainError::Io`] for an unwritable directory.
-    pub fn fork(&self, cfg: Config, run_dir: &Path) -> Result<Self, TrainError> {
+    pub fn fork(&mut self, cfg: Config, run_dir: &Path) -> Result<Self, TrainError> {
+        self.sync_host()?;
         fs::create_dir_all(run_dir)?;
         fs::write(run_dir.join("config.toml"), cfg.to_toml()?)?;
         fs::write(run_dir.join(METRICS), "")?;
@@ -316,13 +333,77 @@ impl Trainer {
             matmul_flops: 0.0,
             stages: None,
             scratch: Scratch::default(),
+            #[cfg(feature = "gpu")]
+            device: None,
             cfg,
         };
         t.make_eval_set();
+        #[cfg(feature = "gpu")]
+        if let Some(d) = &self.device {
+            t.set_backend(&Backend::Gpu(Arc::clone(d.model.ctx())))?;
+        }
         if let Some(e) = t.state.warmup_eval {
             t.log_eval(0, &e)?;
         }
         Ok(t)
+    }
+
+    /// Runs the training passes on `backend` from now on: for the GPU, the policy, the reference
+    /// and the optimizer state are uploaded (the host keeps the sampler's copy of the policy,
+    /// synced after every device update); for the CPU, the device's state is copied back first.
+    ///
+    /// # Errors
+    /// [`TrainError::Device`] (or `Core`) if the model cannot be put on the device or read back.
+    pub fn set_backend(&mut self, backend: &Backend) -> Result<(), TrainError> {
+        self.sync_host()?;
+        #[cfg(feature = "gpu")]
+        {
+            if let Some(d) = self.device.take() {
+                d.sync_opt(&mut self.opt)?;
+            }
+            if let Backend::Gpu(ctx) = backend {
+                self.device = Some(crate::device::Device::new(
+                    Arc::clone(ctx),
+                    &self.policy,
+                    self.reference.as_ref(),
+                    &self.opt,
+                )?);
+            }
+        }
+        let _ = backend;
+        Ok(())
+    }
+
+    /// The backend the training passes run on, in words (`cpu`, or `gpu: <adapter>`).
+    pub fn backend(&self) -> String {
+        #[cfg(feature = "gpu")]
+        if let Some(d) = &self.device {
+            return format!("gpu: {}", d.adapter());
+        }
+        "cpu".into()
+    }
+
+    /// Brings the host copy of the policy ([`Trainer::policy`]: the sampler's, the evaluation's,
+    /// the checkpoint's) up to date with the device (a no-op on the CPU backend).
+    ///
+    /// # Errors
+    /// [`TrainError::Device`] if the parameters cannot be read back.
+    pub fn sync_host(&mut self) -> Result<(), TrainError> {
+        #[cfg(feature = "gpu")]
+        if let Some(d) = self.device.as_mut() {
+            d.sync_params(&mut self.policy)?;
+        }
+        Ok(())
+    }
+
+    /// The matrix-product rate the run's FLOP/s are compared with: measured on the backend's
+    /// device (the model's largest training product).
+    fn matmul_rate(&self) -> Result<f64, TrainError> {
+        #[cfg(feature = "gpu")]
+        if let Some(d) = &self.device {
+            return d.matmul_rate(matmul_rows(&self.cfg));
+        }
+        Ok(measure_matmul_rate(&self.cfg))
     }
 
     fn from_checkpoint(run_dir: &Path, truncate: bool) -> Result<Self, TrainError> {
@@ -365,6 +446,8 @@ impl Trainer {
             matmul_flops: 0.0,
             stages: None,
             scratch: Scratch::default(),
+            #[cfg(feature = "gpu")]
+            device: None,
             cfg,
         };
         t.make_eval_set();
@@ -461,7 +544,7 @@ impl Trainer {
         stop_after: Option<usize>,
     ) -> Result<Option<Summary>, TrainError> {
         let t0 = Instant::now();
-        self.matmul_flops = measure_matmul_rate(&self.cfg);
+        self.matmul_flops = self.matmul_rate()?;
         let w = self.cfg.warmup.steps;
         if self.state.warmup_done < w && !self.state.warmup_stopped {
             progress.phase("warm-up", w, self.state.warmup_done);
@@ -476,6 +559,7 @@ impl Trainer {
                 m.insert("time_s".into(), json!(secs));
                 let target = self.cfg.warmup.target_accuracy;
                 if target > 0.0 && self.state.warmup_done % 10 == 0 {
+                    self.sync_host()?;
                     let acc = evaluate(&self.cfg, &self.policy, &monitor, false)?.accuracy;
                     m.insert("monitor_accuracy".into(), json!(acc));
                     self.state.warmup_stopped = acc >= f64::from(target);
@@ -486,14 +570,20 @@ impl Trainer {
             progress.finish();
         }
         if self.state.warmup_eval.is_none() {
+            self.sync_host()?;
             let e = self.evaluate(&self.policy.clone())?;
             self.state.warmup_eval = Some(e);
             self.log_eval(0, &e)?;
             self.checkpoint()?;
         }
         if self.reference.is_none() {
+            self.sync_host()?;
             self.reference = Some(self.policy.clone());
             self.opt = AdamW::new(self.policy.num_params());
+            #[cfg(feature = "gpu")]
+            if let Some(d) = self.device.as_mut() {
+                d.start_grpo()?;
+            }
         }
         let g = self.cfg.grpo.steps;
         progress.phase("GRPO", g, self.state.grpo_done);
@@ -512,6 +602,7 @@ impl Trainer {
             m.insert("step".into(), json!(k));
             self.log(m)?;
             if every > 0 && k % every == 0 && k < g {
+                self.sync_host()?;
                 let e = self.evaluate(&self.policy.clone())?;
                 self.log_eval(k, &e)?;
             }
@@ -527,6 +618,7 @@ impl Trainer {
             }
         }
         progress.finish();
+        self.sync_host()?;
         let fin = self.evaluate(&self.policy.clone())?;
         self.log_eval(g, &fin)?;
         self.checkpoint()?;
@@ -576,6 +668,11 @@ impl Trainer {
     /// # Errors
     /// [`TrainError::Checkpoint`].
     pub fn checkpoint(&mut self) -> Result<(), TrainError> {
+        self.sync_host()?;
+        #[cfg(feature = "gpu")]
+        if let Some(d) = &self.device {
+            d.sync_opt(&mut self.opt)?;
+        }
         self.state.adam_step = self.opt.step;
         checkpoint::save(
             &self.run_dir.join(CHECKPOINT),
@@ -603,6 +700,12 @@ impl Trainer {
         let (tokens, targets, weights, t) = pack(&seqs, p_len);
         let n_tok: f32 = weights.iter().sum();
         let dlogp: Vec<f32> = weights.iter().map(|&w| -w / n_tok).collect();
+        #[cfg(feature = "gpu")]
+        if let Some(d) = self.device.as_mut() {
+            let lr = self.cfg.warmup.lr * cosine_lr(self.state.warmup_done, self.cfg.warmup.steps);
+            let loss = d.sft_step(&tokens, &targets, &dlogp, bsz, t, &self.cfg.optim, lr)?;
+            return Ok((loss, t0.elapsed().as_secs_f64()));
+        }
         let v = self.policy.cfg.vocab;
         self.policy.forward(&tokens, bsz, t)?;
         let mut logp = vec![0.0f32; bsz * t];
@@ -646,6 +749,7 @@ impl Trainer {
     /// Returns the new targets (low, medium, high; `None` = the batch's longest response).
     fn laser_d_monitor(&mut self, stages: &Stages) -> Result<[Option<u32>; 3], TrainError> {
         let (m, k) = (self.cfg.shaping.laser_d_monitor, self.cfg.grpo.group);
+        self.sync_host()?;
         let problems: Vec<Problem> = self.pool[..m].to_vec();
         let prompts: Vec<u32> = problems
             .iter()
@@ -692,10 +796,10 @@ impl Trainer {
     }
 
     fn grpo_step_with(&mut self, stages: &mut Stages) -> Result<Map<String, Value>, TrainError> {
+        self.sync_host()?;
         let cfg = self.cfg.grpo.clone();
         let (n_prompts, k) = (cfg.prompts, cfg.group);
         let b = n_prompts * k;
-        let p_len = self.cfg.task.prompt_len();
         let max_new = self.cfg.max_new();
         let mut m = Map::new();
 
@@ -721,6 +825,53 @@ impl Trainer {
             &mut self.state.rng,
         )?;
         let sample_s = t_sample.elapsed().as_secs_f64();
+        self.grpo_update(stages, m, &problems, &completions, sample_s)
+    }
+
+    /// One GRPO step on given completions instead of sampled ones: steps 2–7 of
+    /// [`Trainer::grpo_step`] (verify, rewards, advantages, log-probabilities, loss and gradient,
+    /// `AdamW`) for `completions` of `problems`, `grpo.group` per prompt, prompt-major. The GPU
+    /// parity tests force the same completions on both backends through it.
+    ///
+    /// # Errors
+    /// [`TrainError::Core`] (`LengthMismatch`) unless there are `grpo.group` completions per
+    /// problem; as [`Trainer::grpo_step`].
+    pub fn grpo_step_on(
+        &mut self,
+        problems: &[Problem],
+        completions: &[Vec<u32>],
+    ) -> Result<Map<String, Value>, TrainError> {
+        if problems.len() * self.cfg.grpo.group != completions.len() {
+            return Err(TrainError::Core(rewardkit_core::Error::LengthMismatch {
+                what: "completions (grpo.group per problem)",
+                expected: problems.len() * self.cfg.grpo.group,
+                got: completions.len(),
+            }));
+        }
+        self.sync_host()?;
+        let mut stages = match self.stages.take() {
+            Some(s) => s,
+            None => Stages::new(&self.cfg)?,
+        };
+        let r = self.grpo_update(&mut stages, Map::new(), problems, completions, 0.0);
+        self.stages = Some(stages);
+        r
+    }
+
+    /// Steps 2–7 of a GRPO step on sampled (or given) completions.
+    fn grpo_update(
+        &mut self,
+        stages: &mut Stages,
+        mut m: Map<String, Value>,
+        problems: &[Problem],
+        completions: &[Vec<u32>],
+        sample_s: f64,
+    ) -> Result<Map<String, Value>, TrainError> {
+        let cfg = self.cfg.grpo.clone();
+        let k = cfg.group;
+        let n_prompts = problems.len();
+        let b = completions.len();
+        let p_len = self.cfg.task.prompt_len();
 
         // 2. Verify.
         let groups: Vec<u32> = (0..b).map(|i| (i / k) as u32).collect();
@@ -775,50 +926,71 @@ impl Trainer {
             p_len,
         };
         let micro = cfg.micro_batch;
-        let reference = self
-            .reference
-            .as_mut()
-            .ok_or(rewardkit_core::Error::MissingInput {
-                what: "reference model",
-            })?;
-        let ref_logp = completion_logprobs(reference, &packed, micro, &mut self.scratch)?;
-        let mut flop = forward_flop(&self.policy, b, t);
-
-        // 6. Policy loss and gradient (core) through the model's backward, 7. AdamW; the first
-        // epoch is on-policy (the sampling policy's log-probabilities are its own, detached).
-        let mut old_logp: Option<Vec<f32>> = None;
-        let mut last = None;
-        let mut grad_norm = 0.0;
-        for epoch in 0..cfg.epochs {
-            let out = policy_gradient(
-                &mut self.policy,
+        // On the GPU backend steps 5–7 run on the device (`crate::device`, the same stages).
+        #[cfg(feature = "gpu")]
+        let on_device = match self.device.as_mut() {
+            Some(d) => Some(d.grpo_passes(
                 &stages.loss,
                 &packed,
-                &PolicyData {
-                    old: old_logp.as_deref(),
-                    reference: &ref_logp,
-                    adv: &stages.adv_out.values,
-                    mask,
-                },
-                micro,
-                epoch == 0,
-                &mut self.scratch,
-            )?;
-            if epoch == 0 {
-                old_logp = Some(self.scratch.logp.clone());
-            }
-            grad_norm = self.opt.update(
-                &mut self.policy.params,
-                &mut self.scratch.grads,
-                &self.policy.layout,
+                &stages.adv_out.values,
+                mask,
+                &cfg,
                 &self.cfg.optim,
-                cfg.lr,
-            )?;
-            flop += 3.0 * forward_flop(&self.policy, b, t);
-            last = Some(out);
-        }
+            )?),
+            None => None,
+        };
+        #[cfg(not(feature = "gpu"))]
+        let on_device: Option<(PolicyGradient, f64, f64)> = None;
+        let (out, grad_norm, flop) = match on_device {
+            Some(r) => r,
+            None => {
+                let reference =
+                    self.reference
+                        .as_mut()
+                        .ok_or(rewardkit_core::Error::MissingInput {
+                            what: "reference model",
+                        })?;
+                let ref_logp = completion_logprobs(reference, &packed, micro, &mut self.scratch)?;
+                let mut flop = forward_flop(&self.policy, b, t);
+
+                // 6. Policy loss and gradient (core) through the model's backward, 7. AdamW; the first
+                // epoch is on-policy (the sampling policy's log-probabilities are its own, detached).
+                let mut old_logp: Option<Vec<f32>> = None;
+                let mut last = None;
+                let mut grad_norm = 0.0;
+                for epoch in 0..cfg.epochs {
+                    let out = policy_gradient(
+                        &mut self.policy,
+                        &stages.loss,
+                        &packed,
+                        &PolicyData {
+                            old: old_logp.as_deref(),
+                            reference: &ref_logp,
+                            adv: &stages.adv_out.values,
+                            mask,
+                        },
+                        micro,
+                        epoch == 0,
+                        &mut self.scratch,
+                    )?;
+                    if epoch == 0 {
+                        old_logp = Some(self.scratch.logp.clone());
+                    }
+                    grad_norm = self.opt.update(
+                        &mut self.policy.params,
+                        &mut self.scratch.grads,
+                        &self.policy.layout,
+                        &self.cfg.optim,
+                        cfg.lr,
+                    )?;
+                    flop += 3.0 * forward_flop(&self.policy, b, t);
+                    last = Some(out);
+                }
+                let out = last.ok_or(rewardkit_core::Error::Empty { what: "epochs" })?;
+                (out, grad_norm, flop)
+            }
+        };
         let train_s = t_train.elapsed().as_secs_f64();
-        let out = last.ok_or(rewardkit_core::Error::Empty { what: "epochs" })?;
 
         let gen_tokens: usize = completions.iter().map(Vec::len).sum();
         let c = &mut self.state.counters;
@@ -926,7 +1098,10 @@ fn zeroed<T: Clone + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
 }
 
 /// Micro-batches of rows: `[0, m), [m, 2m), …` (one batch of all rows for `micro = 0`).
-fn micro_batches(b: usize, micro: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
+pub(crate) fn micro_batches(
+    b: usize,
+    micro: usize,
+) -> impl Iterator<Item = core::ops::Range<usize>> {
     let m = if micro == 0 { b.max(1) } else { micro };
     (0..b).step_by(m).map(move |r| r..(r + m).min(b))
 }
@@ -1167,7 +1342,11 @@ fn pack(seqs: &[(Vec<u32>, Vec<u32>)], p_len: usize) -> (Vec<u32>, Vec<u32>, Vec
 /// Forward-pass FLOPs of the model on `(B, T)` tokens: `2·(12·L·C² + C·V)` per token for the
 /// matrix products, plus `2·L·T·C` per token for the causal attention scores and weighted sums.
 pub fn forward_flop(model: &Gpt, b: usize, t: usize) -> f64 {
-    let c = &model.cfg;
+    forward_flop_of(&model.cfg, b, t)
+}
+
+/// [`forward_flop`] for a model of configuration `c`.
+pub fn forward_flop_of(c: &crate::model::ModelConfig, b: usize, t: usize) -> f64 {
     let (l, ch, v) = (c.n_layer as f64, c.n_embd as f64, c.vocab as f64);
     let per_token = 2.0 * (12.0 * l * ch * ch + ch * v) + 2.0 * l * t as f64 * ch;
     per_token * (b * t) as f64
@@ -1179,12 +1358,17 @@ fn cosine_lr(step: usize, total: usize) -> f32 {
     (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * x).cos())) as f32
 }
 
+/// Rows `N` of the model's largest training product: a GRPO batch, `prompts·group·maxT`, within
+/// `[64, 65536]`.
+pub fn matmul_rows(cfg: &Config) -> usize {
+    (cfg.grpo.prompts * cfg.grpo.group * cfg.model.max_t).clamp(64, 1 << 16)
+}
+
 /// The matrix-product rate of this machine on the model's largest training product
 /// (`(B·T) × C × 4C`, the MLP), in FLOP/s (about 0.3 s of measurement).
 pub fn measure_matmul_rate(cfg: &Config) -> f64 {
     let c = cfg.model.n_embd;
-    let n = cfg.grpo.prompts * cfg.grpo.group * cfg.model.max_t;
-    let n = n.clamp(64, 1 << 16);
+    let n = matmul_rows(cfg);
     let inp = vec![0.5f32; n * c];
     let w = vec![0.25f32; 4 * c * c];
     let mut out = vec![0.0f32; n * 4 * c];

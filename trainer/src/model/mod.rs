@@ -696,6 +696,8 @@ fn split_pair<'a>(g: &'a mut [&mut [f32]], i: usize, j: usize) -> (&'a mut [f32]
     (&mut *lo[i], &mut *hi[0])
 }
 
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod sample;
 pub use sample::pick;
 
