@@ -482,8 +482,9 @@ impl Trainer {
     }
 
     /// Training-distribution prompts (never held-out ones) on which the warm-up checks its
-    /// accuracy against `warmup.target_accuracy`.
-    fn monitor_set(&self) -> Vec<Problem> {
+    /// accuracy against `warmup.target_accuracy` (128, from a stream of their own; [`Trainer::run`]
+    /// checks greedy accuracy on them every 10 warm-up steps).
+    pub fn monitor_set(&self) -> Vec<Problem> {
         let mut rng = SplitMix64::new(self.cfg.seed ^ 0x0000_4D0E_170E);
         let mut out = Vec::with_capacity(128);
         while out.len() < 128 {

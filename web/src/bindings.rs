@@ -586,6 +586,10 @@ impl TrainingRun {
             ("seed", c.seed.to_string()),
             ("shaping", json_str(&c.grpo.shaping)),
             ("warmup_steps", c.warmup.steps.to_string()),
+            (
+                "warmup_target",
+                json_num(f64::from(c.warmup.target_accuracy)),
+            ),
             ("warmup_batch", c.warmup.batch.to_string()),
             ("prompts", c.grpo.prompts.to_string()),
             ("group", c.grpo.group.to_string()),
@@ -606,8 +610,9 @@ impl TrainingRun {
     }
 
     /// Runs the next step ([`crate::training::Session::step`]); its report as JSON: `phase`
-    /// (`"warmup"`/`"grpo"`), `step`, `loss`, `reward`, `accuracy`, `format`, `length`, `kl`
-    /// (`null` in the warm-up), `seconds`, `tokens_per_s`.
+    /// (`"warmup"`/`"grpo"`), `step`, `loss`, `monitor_accuracy` (warm-up, every 10 steps, else
+    /// `null`), `reward`, `accuracy`, `format`, `length`, `kl` (`null` in the warm-up), `seconds`,
+    /// `tokens_per_s`.
     ///
     /// # Errors
     /// A trainer error, as a JavaScript `Error`.
@@ -617,6 +622,7 @@ impl TrainingRun {
             ("phase", json_str(r.phase.name())),
             ("step", r.step.to_string()),
             ("loss", json_num(r.loss)),
+            ("monitor_accuracy", json_opt(r.monitor_accuracy)),
             ("reward", json_opt(r.reward)),
             ("accuracy", json_opt(r.accuracy)),
             ("format", json_opt(r.format)),

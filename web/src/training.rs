@@ -3,8 +3,9 @@
 //!
 //! A [`Session`] is a `rewardkit_trainer::train::Trainer` built in memory (no run directory) from
 //! the trainer's default config with the overrides of [`crate::TRAINING_PRESET`] and a seed.
-//! [`Session::step`] runs the next step: a supervised warm-up step while fewer than
-//! `warmup.steps` are done, then (after [`Trainer::start_grpo`] froze the reference) a GRPO step
+//! [`Session::step`] runs the next step as `Trainer::run` would: a supervised warm-up step while
+//! fewer than `warmup.steps` are done and the accuracy monitor (every 10 steps) has not reached
+//! `warmup.target_accuracy`, then (after [`Trainer::start_grpo`] froze the reference) a GRPO step
 //! with the chosen length shaping. Every number — losses, rewards, advantages, KL, accuracy,
 //! lengths — comes from the trainer and `rewardkit-core`; this module only reads the metrics back.
 //!
@@ -14,8 +15,9 @@
 
 use rewardkit_core::rng::SplitMix64;
 use rewardkit_trainer::config::{Config, SHAPINGS};
+use rewardkit_trainer::task::Problem;
 use rewardkit_trainer::task::{EOS, render};
-use rewardkit_trainer::train::{TrainError, Trainer};
+use rewardkit_trainer::train::{TrainError, Trainer, evaluate};
 use serde_json::{Map, Value};
 
 use crate::{DemoError, Result, TRAINING_PRESET};
@@ -84,8 +86,8 @@ impl Phase {
     }
 }
 
-/// What one step reported. Warm-up steps carry only `loss`, `seconds` and `tokens_per_s`; the
-/// GRPO fields are `None` there.
+/// What one step reported. Warm-up steps carry `loss`, `seconds`, `tokens_per_s` and, every 10
+/// steps, `monitor_accuracy`; the GRPO fields are `None` there.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepReport {
     /// The phase.
@@ -95,6 +97,10 @@ pub struct StepReport {
     /// Warm-up: the batch's mean NLL of the demonstration tokens; GRPO: the policy loss (with the
     /// KL term), both before the update.
     pub loss: f64,
+    /// Warm-up, every 10 steps (when `warmup.target_accuracy > 0`): greedy accuracy on the
+    /// trainer's monitor prompts ([`Trainer::monitor_set`]); the warm-up ends once it reaches
+    /// `warmup.target_accuracy`.
+    pub monitor_accuracy: Option<f64>,
     /// GRPO: mean total reward of the batch (answer + format + length shaping).
     pub reward: Option<f64>,
     /// GRPO: fraction of correct answers among the sampled completions.
@@ -129,6 +135,7 @@ pub struct Sample {
 #[derive(Debug)]
 pub struct Session {
     trainer: Trainer,
+    monitor: Vec<Problem>,
 }
 
 fn num(m: &Map<String, Value>, key: &str) -> Result<f64> {
@@ -151,14 +158,22 @@ impl Session {
     /// # Errors
     /// [`DemoError::Training`] if the model cannot be built.
     pub fn with_config(cfg: Config) -> Result<Self> {
+        let trainer = Trainer::in_memory(cfg)?;
         Ok(Self {
-            trainer: Trainer::in_memory(cfg)?,
+            monitor: trainer.monitor_set(),
+            trainer,
         })
     }
 
     /// The run's configuration.
     pub fn config(&self) -> &Config {
         &self.trainer.cfg
+    }
+
+    /// Whether the warm-up has ended (its steps done or its accuracy target reached).
+    pub fn warmup_over(&self) -> bool {
+        let t = &self.trainer;
+        t.state.warmup_done >= t.cfg.warmup.steps || t.state.warmup_stopped
     }
 
     /// Warm-up steps done.
@@ -192,12 +207,21 @@ impl Session {
     /// [`DemoError`] from the trainer (none expected for the preset).
     pub fn step(&mut self) -> Result<StepReport> {
         let t = &mut self.trainer;
-        if t.state.warmup_done < t.cfg.warmup.steps {
+        if t.state.warmup_done < t.cfg.warmup.steps && !t.state.warmup_stopped {
             let s = t.warmup_step()?;
+            // The accuracy monitor of `Trainer::run`'s warm-up.
+            let target = t.cfg.warmup.target_accuracy;
+            let mut monitor_accuracy = None;
+            if target > 0.0 && t.state.warmup_done.is_multiple_of(10) {
+                let acc = evaluate(&t.cfg, &t.policy, &self.monitor, false)?.accuracy;
+                t.state.warmup_stopped = acc >= f64::from(target);
+                monitor_accuracy = Some(acc);
+            }
             return Ok(StepReport {
                 phase: Phase::Warmup,
                 step: t.state.warmup_done,
                 loss: s.loss,
+                monitor_accuracy,
                 reward: None,
                 accuracy: None,
                 format: None,
@@ -223,6 +247,7 @@ impl Session {
             phase: Phase::Grpo,
             step: t.state.grpo_done,
             loss: num(&m, "loss")?,
+            monitor_accuracy: None,
             reward: Some(num(&m, "reward")?),
             accuracy: Some(num(&m, "accuracy")?),
             format: Some(num(&m, "format")?),
@@ -283,12 +308,11 @@ mod tests {
         let mut cfg = config(1, "none", Some(2)).unwrap();
         cfg.grpo.prompts = 2;
         let mut s = Session::with_config(cfg).unwrap();
-        let w = s.config().warmup.steps;
         let first = s.step().unwrap();
         assert_eq!((first.phase, first.step), (Phase::Warmup, 1));
         assert!(first.loss.is_finite() && first.loss > 0.0);
         assert!(first.reward.is_none());
-        while s.warmup_done() < w {
+        while !s.warmup_over() {
             s.step().unwrap();
         }
         let g = s.step().unwrap();
@@ -299,6 +323,30 @@ mod tests {
         assert!(len >= 1.0 && len <= s.config().max_new() as f64);
         assert!(g.kl.unwrap().is_finite() && g.reward.unwrap().is_finite());
         assert!(s.set_shaping("hapo").is_err(), "GRPO has started");
+    }
+
+    #[test]
+    fn the_warmup_monitor_reports_every_10_steps() {
+        let mut cfg = config(2, "none", Some(20)).unwrap();
+        cfg.warmup.batch = 4;
+        let mut s = Session::with_config(cfg).unwrap();
+        for k in 1..=10 {
+            let r = s.step().unwrap();
+            assert_eq!((r.phase, r.step), (Phase::Warmup, k));
+            if k < 10 {
+                assert_eq!(r.monitor_accuracy, None);
+            } else {
+                let acc = r.monitor_accuracy.unwrap();
+                assert!((0.0..=1.0).contains(&acc));
+                // An untrained model is below the 30 % target: the warm-up goes on.
+                assert!(acc < 0.3 && !s.warmup_over());
+            }
+        }
+        // Without a target there is no monitor.
+        let mut cfg = config(2, "none", Some(20)).unwrap();
+        (cfg.warmup.batch, cfg.warmup.target_accuracy) = (4, 0.0);
+        let mut s = Session::with_config(cfg).unwrap();
+        assert!((0..10).all(|_| s.step().unwrap().monitor_accuracy.is_none()));
     }
 
     #[test]

@@ -333,6 +333,33 @@ try {
     console.log(`training (GRPO, ${tr.grpo.length + 1}+ steps in, wasm, one thread): ${ran} steps in ${wall.toFixed(2)} s wall = ${(ran / wall).toFixed(2)} steps/s; last step ${last.seconds.toFixed(3)} s, ${Math.round(last.tokens_per_s)} tokens/s`);
   }
 
+  // The picture for the README: a state worth looking at in every panel, and a run of the
+  // training preset (warm-up to 30 % accuracy, then GRPO with HAPO) until GRPO step 12.
+  // REWARDKIT_WEB_QUICK=1 skips this run (about a minute).
+  if (process.env.REWARDKIT_WEB_QUICK !== '1') {
+    await page.fill('#train-warmup', '600');
+    await page.click('#train-reset');
+    await page.waitForFunction(() => document.getElementById('train-log').children.length === 0, null, { timeout: 60000 });
+    const t0 = Date.now();
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.querySelectorAll('#train-log li[data-phase="grpo"]').length >= 12, null, { timeout: 300000 });
+    await page.click('#train-pause');
+    await page.waitForFunction(() => document.getElementById('train-state').dataset.running === 'false', null, { timeout: 60000 });
+    const all = await page.locator('#train-log li').evaluateAll((lis) => lis.map((li) => JSON.parse(li.dataset.report)));
+    const w = all.filter((r) => r.phase === 'warmup');
+    const g = all.filter((r) => r.phase === 'grpo');
+    const mon = w.filter((r) => r.monitor_accuracy !== null);
+    const lastMon = mon.length ? mon[mon.length - 1].monitor_accuracy : null;
+    check(w.length === 600 || (lastMon !== null && lastMon >= 0.3 && w.length % 10 === 0),
+      `training: the warm-up ends at 600 steps or when the monitor reaches 30 % (${w.length} steps, last monitor ${lastMon})`);
+    check(mon.every((r) => r.step % 10 === 0 && r.monitor_accuracy >= 0 && r.monitor_accuracy <= 1), 'training: the monitor runs every 10 steps, accuracy in [0, 1]');
+    check(g.every((r) => Number.isFinite(r.reward) && r.accuracy >= 0 && r.accuracy <= 1), 'training: preset run GRPO steps well-formed');
+    const tw = w.reduce((a, r) => a + r.seconds, 0);
+    const tg = g.reduce((a, r) => a + r.seconds, 0);
+    console.log(`training preset run: ${w.length} warm-up steps (loss ${w[0].loss.toFixed(3)} → ${w[w.length - 1].loss.toFixed(3)}, monitor ${lastMon}; ${tw.toFixed(1)} s in steps, ${(w.length / tw).toFixed(2)} steps/s) + ${g.length} GRPO steps (${tg.toFixed(1)} s, ${(g.length / tg).toFixed(2)} steps/s, ${Math.round(g.reduce((a, r) => a + r.tokens_per_s * r.seconds, 0) / tg)} tokens/s) in ${((Date.now() - t0) / 1000).toFixed(1)} s wall`);
+    console.log(`  GRPO accuracy ${g.map((r) => r.accuracy.toFixed(2)).join(' ')}`);
+    console.log(`  GRPO mean length ${g.map((r) => r.length.toFixed(1)).join(' ')}`);
+  }
   // The picture for the README: a state worth looking at in every panel.
   await page.selectOption('#doc-prop-pick', 'near-goal');
   await page.selectOption('#shaping-method', 'hapo');

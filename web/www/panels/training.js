@@ -59,6 +59,7 @@ export function mountTraining() {
     show($('train-tps'), Math.round(r.tokens_per_s));
     if (r.phase === 'warmup') {
       hist.wStep.push(r.step); hist.wLoss.push(r.loss);
+      if (r.monitor_accuracy !== null) show($('train-monitor'), r.monitor_accuracy);
     } else {
       show($('train-reward'), r.reward);
       show($('train-accuracy'), r.accuracy);
@@ -80,7 +81,7 @@ export function mountTraining() {
   function reset() {
     clear();
     err.textContent = '';
-    for (const id of ['train-step', 'train-loss', 'train-seconds', 'train-tps', 'train-reward', 'train-accuracy', 'train-format', 'train-length', 'train-kl']) {
+    for (const id of ['train-monitor', 'train-step', 'train-loss', 'train-seconds', 'train-tps', 'train-reward', 'train-accuracy', 'train-format', 'train-length', 'train-kl']) {
       const o = $(id); o.textContent = '–'; o.dataset.value = '';
     }
     $('train-phase').textContent = '–';
@@ -104,7 +105,7 @@ export function mountTraining() {
       else if (m.type === 'samples') onSamples(m.samples);
       else if (m.type === 'info') {
         info = m.info;
-        $('train-info').textContent = `${info.layers} layers × ${info.width} wide; warm-up ${info.warmup_steps} steps of ${info.warmup_batch} demonstrations, then GRPO on ${info.prompts} prompts × ${info.group} samples (≤ ${info.max_new} tokens), shaping ${info.shaping}, seed ${info.seed}`;
+        $('train-info').textContent = `${info.layers} layers × ${info.width} wide; warm-up on ${info.warmup_batch} demonstrations per step until greedy accuracy on training prompts reaches ${Math.round(100 * info.warmup_target)} % (checked every 10 steps; at most ${info.warmup_steps} steps), then GRPO on ${info.prompts} prompts × ${info.group} samples (≤ ${info.max_new} tokens), shaping ${info.shaping}, seed ${info.seed}`;
         $('train-info').dataset.ready = 'true';
       } else if (m.type === 'paused') setState('paused', false);
       else if (m.type === 'ready') { if (state.dataset.running !== 'true') setState('ready', false); }
