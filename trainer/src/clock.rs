@@ -1,8 +1,9 @@
 //! The wall clock of the step timings: `std::time::Instant` everywhere but in the browser.
 //!
 //! `wasm32-unknown-unknown` has no clock in `std` (`Instant::now` panics there), so on that target
-//! [`Instant`] reads a millisecond clock that the embedder installs once with [`set_clock`] (the
-//! browser demo passes `performance.now`); without one, every duration is zero.
+//! [`Instant`] reads a millisecond clock that the embedder installs once with `set_clock(fn() -> f64)`
+//! (defined on wasm32 only; the browser demo passes `performance.now`); without one, every duration
+//! is zero.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use std::time::Instant;

@@ -196,6 +196,8 @@ mod tests {
             name: "alpha",
         };
         assert_eq!(e.to_string(), "laser needs the parameter alpha");
+        let e = DemoError::Training("unknown length shaping".into());
+        assert_eq!(e.to_string(), "training: unknown length shaping");
         let e: DemoError = "x".parse::<rewardkit_core::Preset>().unwrap_err().into();
         assert!(e.to_string().contains("verl"));
     }

@@ -10,8 +10,8 @@
 //! lengths — comes from the trainer and `rewardkit-core`; this module only reads the metrics back.
 //!
 //! In the browser the trainer runs on one thread (`wasm32-unknown-unknown` has none) with its
-//! portable kernels; [`rewardkit_trainer::clock::set_clock`] gives its timings the page's
-//! `performance.now()`.
+//! portable kernels; `rewardkit_trainer::clock::set_clock` (wasm32 only) gives its timings the
+//! page's `performance.now()`.
 
 use rewardkit_core::rng::SplitMix64;
 use rewardkit_trainer::config::{Config, SHAPINGS};
