@@ -6,6 +6,10 @@
 //! - `gpu` (off by default): the GPU backend — the model (`model::gpu`) and the training passes
 //!   (`device`) on `rewardkit-gpu`'s kernels, selected with `rewardkit train --backend gpu|auto`
 //!   ([`backend`]). Without it the trainer has no wgpu dependency and runs on the CPU.
+//! - `cli` (on by default): the `rewardkit` binary's crates (clap, indicatif). The library builds
+//!   without it, also for `wasm32-unknown-unknown` (the browser demo's training panel): there the
+//!   row kernels and matrix products run on the calling thread and the step timings read the clock
+//!   the embedder installs ([`clock`]).
 //!
 //! # Backends
 //! The CPU backend ([`ops`], [`model::Gpt`]) is the reference: a hand-written backward pass,
@@ -31,6 +35,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 #[cfg(feature = "gpu")]
 pub mod device;

@@ -414,3 +414,43 @@ fn backend_selection() {
         assert!(a.note.is_some_and(|n| n.contains("using the CPU")));
     }
 }
+
+/// The step-by-step API (`in_memory`, `warmup_step`, `start_grpo`, `grpo_step`) takes exactly the
+/// steps `run` takes: the same warm-up losses and GRPO metrics (the browser demo drives a run
+/// through it), and touches no file. (Equal up to `metrics.jsonl`'s text round trip: `serde_json`
+/// may read a float back one ulp off.)
+#[test]
+fn stepwise_api_reproduces_run() {
+    let cfg = tiny_config(&["eval.every=0"]);
+    let dir = tmp("stepwise");
+    let mut t = Trainer::new(cfg.clone(), &dir).unwrap();
+    t.run(&mut Quiet, None).unwrap();
+    let logged = metrics(&dir);
+    let num = |m: &Value, k: &str| m.get(k).and_then(Value::as_f64).unwrap();
+    let same = |a: f64, b: f64| (a - b).abs() <= 4.0 * f64::EPSILON * b.abs();
+    let phase = |p: &str| -> Vec<&Value> {
+        logged
+            .iter()
+            .filter(|m| m.get("phase").and_then(Value::as_str) == Some(p))
+            .collect()
+    };
+
+    let mut s = Trainer::in_memory(cfg.clone()).unwrap();
+    for (k, m) in phase("warmup").into_iter().enumerate() {
+        let w = s.warmup_step().unwrap();
+        assert!(same(w.loss, num(m, "loss")), "warm-up step {}", k + 1);
+        assert!(w.tokens > 0 && w.seconds >= 0.0);
+    }
+    assert_eq!(s.state.warmup_done, cfg.warmup.steps);
+    s.start_grpo().unwrap();
+    for (k, m) in phase("grpo").into_iter().enumerate() {
+        let g = s.grpo_step().unwrap();
+        s.state.grpo_done += 1;
+        for key in ["loss", "reward", "accuracy", "length", "kl"] {
+            let (a, b) = (num(&Value::Object(g.clone()), key), num(m, key));
+            assert!(same(a, b), "GRPO step {} {key}: {a} vs {b}", k + 1);
+        }
+    }
+    assert!(!std::path::Path::new("metrics.jsonl").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}

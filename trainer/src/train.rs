@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use rewardkit_core::Mask;
 use rewardkit_core::rng::{RandomSource, SplitMix64};
@@ -22,6 +21,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::checkpoint::{self, Checkpoint};
+use crate::clock::Instant;
 use crate::config::Config;
 use crate::model::Gpt;
 use crate::optim::AdamW;
@@ -169,6 +169,17 @@ pub struct Counters {
     pub train_s: f64,
 }
 
+/// What one warm-up step did ([`Trainer::warmup_step`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WarmupStep {
+    /// The batch's mean negative log-likelihood of the demonstration tokens, before the update.
+    pub loss: f64,
+    /// Wall time of the step (s).
+    pub seconds: f64,
+    /// Tokens through the training pass (`warmup.batch` rows × the packed length).
+    pub tokens: usize,
+}
+
 /// A training run in progress.
 #[derive(Debug)]
 pub struct Trainer {
@@ -245,11 +256,27 @@ impl Trainer {
     /// [`TrainError`] for a model that cannot be built or an unwritable directory.
     pub fn new(cfg: Config, run_dir: &Path) -> Result<Self, TrainError> {
         fs::create_dir_all(run_dir)?;
+        let t = Self::fresh(cfg, run_dir)?;
+        fs::write(run_dir.join("config.toml"), t.cfg.to_toml()?)?;
+        fs::write(run_dir.join(METRICS), "")?;
+        Ok(t)
+    }
+
+    /// A fresh run that touches no file (the browser demo's): the same model, random state and
+    /// prompts as [`Trainer::new`] with the same config, driven step by step with
+    /// [`Trainer::warmup_step`], [`Trainer::start_grpo`] and [`Trainer::grpo_step`]. Its
+    /// [`Trainer::run`] and [`Trainer::checkpoint`] would write to the current directory.
+    ///
+    /// # Errors
+    /// [`TrainError`] for a model that cannot be built.
+    pub fn in_memory(cfg: Config) -> Result<Self, TrainError> {
+        Self::fresh(cfg, Path::new(""))
+    }
+
+    fn fresh(cfg: Config, run_dir: &Path) -> Result<Self, TrainError> {
         let mut rng = SplitMix64::new(cfg.seed);
         let policy = Gpt::new(cfg.model, &mut rng)?;
         let n = policy.num_params();
-        fs::write(run_dir.join("config.toml"), cfg.to_toml()?)?;
-        fs::write(run_dir.join(METRICS), "")?;
         let mut t = Self {
             opt: AdamW::new(n),
             policy,
@@ -455,8 +482,9 @@ impl Trainer {
     }
 
     /// Training-distribution prompts (never held-out ones) on which the warm-up checks its
-    /// accuracy against `warmup.target_accuracy`.
-    fn monitor_set(&self) -> Vec<Problem> {
+    /// accuracy against `warmup.target_accuracy` (128, from a stream of their own; [`Trainer::run`]
+    /// checks greedy accuracy on them every 10 warm-up steps).
+    pub fn monitor_set(&self) -> Vec<Problem> {
         let mut rng = SplitMix64::new(self.cfg.seed ^ 0x0000_4D0E_170E);
         let mut out = Vec::with_capacity(128);
         while out.len() < 128 {
@@ -550,7 +578,11 @@ impl Trainer {
             progress.phase("warm-up", w, self.state.warmup_done);
             let monitor = self.monitor_set();
             while self.state.warmup_done < w && !self.state.warmup_stopped {
-                let (loss, secs) = self.sft_step()?;
+                let WarmupStep {
+                    loss,
+                    seconds: secs,
+                    ..
+                } = self.sft_step()?;
                 self.state.warmup_done += 1;
                 let mut m = Map::new();
                 m.insert("phase".into(), json!("warmup"));
@@ -577,13 +609,7 @@ impl Trainer {
             self.checkpoint()?;
         }
         if self.reference.is_none() {
-            self.sync_host()?;
-            self.reference = Some(self.policy.clone());
-            self.opt = AdamW::new(self.policy.num_params());
-            #[cfg(feature = "gpu")]
-            if let Some(d) = self.device.as_mut() {
-                d.start_grpo()?;
-            }
+            self.start_grpo()?;
         }
         let g = self.cfg.grpo.steps;
         progress.phase("GRPO", g, self.state.grpo_done);
@@ -685,9 +711,37 @@ impl Trainer {
         Ok(())
     }
 
+    /// One warm-up step (as [`Trainer::run`] takes them, without its accuracy monitor): a
+    /// supervised step on `warmup.batch` demonstrations with the cosine learning-rate schedule over
+    /// `warmup.steps`; counts it in `state.warmup_done`.
+    ///
+    /// # Errors
+    /// [`TrainError`].
+    pub fn warmup_step(&mut self) -> Result<WarmupStep, TrainError> {
+        let s = self.sft_step()?;
+        self.state.warmup_done += 1;
+        Ok(s)
+    }
+
+    /// Ends the warm-up (as [`Trainer::run`] does before its first GRPO step): the current policy
+    /// becomes the frozen reference and the optimizer restarts.
+    ///
+    /// # Errors
+    /// [`TrainError::Device`] on the GPU backend if the device's state cannot be set up.
+    pub fn start_grpo(&mut self) -> Result<(), TrainError> {
+        self.sync_host()?;
+        self.reference = Some(self.policy.clone());
+        self.opt = AdamW::new(self.policy.num_params());
+        #[cfg(feature = "gpu")]
+        if let Some(d) = self.device.as_mut() {
+            d.start_grpo()?;
+        }
+        Ok(())
+    }
+
     /// One supervised step on a batch of demonstrations: mean negative log-likelihood of the
     /// completion tokens (log-probabilities and their gradient from core).
-    fn sft_step(&mut self) -> Result<(f64, f64), TrainError> {
+    fn sft_step(&mut self) -> Result<WarmupStep, TrainError> {
         let t0 = Instant::now();
         let bsz = self.cfg.warmup.batch;
         let p_len = self.cfg.task.prompt_len();
@@ -704,7 +758,11 @@ impl Trainer {
         if let Some(d) = self.device.as_mut() {
             let lr = self.cfg.warmup.lr * cosine_lr(self.state.warmup_done, self.cfg.warmup.steps);
             let loss = d.sft_step(&tokens, &targets, &dlogp, bsz, t, &self.cfg.optim, lr)?;
-            return Ok((loss, t0.elapsed().as_secs_f64()));
+            return Ok(WarmupStep {
+                loss,
+                seconds: t0.elapsed().as_secs_f64(),
+                tokens: bsz * t,
+            });
         }
         let v = self.policy.cfg.vocab;
         self.policy.forward(&tokens, bsz, t)?;
@@ -741,7 +799,11 @@ impl Trainer {
             &self.cfg.optim,
             lr,
         )?;
-        Ok((loss, t0.elapsed().as_secs_f64()))
+        Ok(WarmupStep {
+            loss,
+            seconds: t0.elapsed().as_secs_f64(),
+            tokens: bsz * t,
+        })
     }
 
     /// LASER-D's monitor: `G` samples of each monitor prompt (a fixed subset of the pool) at the

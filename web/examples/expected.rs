@@ -7,6 +7,11 @@
 //! piece of the crate used is the gridworld's transition kernel (the environment, unit-tested with
 //! hand values in `gridworld.rs`).
 //!
+//! The training panel's values come from the native trainer (`rewardkit_trainer::train::Trainer`,
+//! driven step by step as the page's module drives it), for the config the page builds: the
+//! trainer's default with [`rewardkit_web::TRAINING_PRESET`], the seed, the shaping and the
+//! warm-up steps the test types.
+//!
 //! `web/test/browser.mjs` reads the file, drives the page in headless Chromium and compares.
 
 use rewardkit_core::advantage::{AdvantageConfig, AdvantageInputs};
@@ -33,6 +38,7 @@ fn main() -> Res<()> {
         "advantages": advantages()?,
         "distances": distances()?,
         "doctor": doctor()?,
+        "training": training()?,
     });
     if let Some(dir) = std::path::Path::new(&out).parent() {
         std::fs::create_dir_all(dir)?;
@@ -365,4 +371,54 @@ fn doctor() -> Res<Value> {
         "expect": diagnosis(&mdp, &reference, &moved)?,
     }));
     Ok(Value::Array(cases))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live training: the native trainer on the config the page builds (seed 1, HAPO, 4 warm-up steps),
+// 4 warm-up steps and 3 GRPO steps. The warm-up losses involve no sampling (the page must match
+// them to a relative 1e-4: wasm and native f32 kernels differ in the last bits, e.g. FMA in the
+// native matrix products); the GRPO steps sample, so the test compares them only if the
+// trajectories agree and otherwise checks their structure.
+// ---------------------------------------------------------------------------------------------
+
+fn training() -> Res<Value> {
+    use rewardkit_trainer::config::Config;
+    use rewardkit_trainer::train::Trainer;
+    let (seed, shaping, warmup, grpo) = (1u64, "hapo", 4usize, 3usize);
+    let mut overrides: Vec<String> = rewardkit_web::TRAINING_PRESET
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    overrides.extend([
+        format!("seed={seed}"),
+        format!("grpo.shaping=\"{shaping}\""),
+        format!("warmup.steps={warmup}"),
+    ]);
+    let cfg = Config::load(None, &overrides)?;
+    let max_new = cfg.max_new();
+    let mut t = Trainer::in_memory(cfg)?;
+    let mut losses = Vec::new();
+    for _ in 0..warmup {
+        losses.push(t.warmup_step()?.loss);
+    }
+    t.start_grpo()?;
+    let mut steps = Vec::new();
+    for _ in 0..grpo {
+        let m = t.grpo_step()?;
+        t.state.grpo_done += 1;
+        let keep = ["loss", "reward", "accuracy", "format", "length", "kl"];
+        steps.push(Value::Object(
+            keep.iter()
+                .map(|&k| (k.to_owned(), m.get(k).cloned().unwrap_or(Value::Null)))
+                .collect(),
+        ));
+    }
+    Ok(json!({
+        "seed": seed,
+        "shaping": shaping,
+        "warmup": warmup,
+        "max_new": max_new,
+        "warmup_losses": losses,
+        "grpo": steps,
+    }))
 }

@@ -12,6 +12,7 @@
 //! | `advantage_table(text, preset, remaxBaseline)` | [`crate::advantages::advantages`] for every estimator |
 //! | `random_rewards(seed, groups, k)` | [`crate::advantages::Groups::random`] |
 //! | `new World(w, h, slip, gamma)` | [`crate::gridworld`] and [`crate::doctor`] on two rewards |
+//! | `training_shapings()`, `new TrainingRun(seed, shaping)` (feature `training`) | `crate::training::Session` |
 //!
 //! Only this module depends on `wasm_bindgen`; on a non-wasm target its functions compile (so
 //! clippy and the docs cover them) but creating a `JsError` needs a JavaScript host.
@@ -516,6 +517,138 @@ impl World {
     /// As [`doctor::diagnose`].
     pub fn diagnose(&self) -> core::result::Result<String, JsError> {
         self.diagnose_json().map_err(js)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live training (feature `training`: the second module, `pkg-train/`)
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(all(feature = "training", target_arch = "wasm32"))]
+#[wasm_bindgen]
+extern "C" {
+    /// The page's monotonic clock (ms), for the trainer's step timings.
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// The length shapings the trainer knows (`["none", "hapo", "laser", "laser-d", "cosine"]`), as
+/// JSON.
+#[cfg(feature = "training")]
+#[wasm_bindgen]
+pub fn training_shapings() -> String {
+    json_arr(rewardkit_trainer::config::SHAPINGS, |s| json_str(s))
+}
+
+#[cfg(feature = "training")]
+fn json_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "null".into(), json_num)
+}
+
+/// A run of the live-training panel ([`crate::training::Session`]).
+#[cfg(feature = "training")]
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct TrainingRun {
+    session: crate::training::Session,
+}
+
+#[cfg(feature = "training")]
+#[wasm_bindgen]
+impl TrainingRun {
+    /// A fresh run of the preset ([`crate::TRAINING_PRESET`]) with `seed`, a length shaping by
+    /// name and `warmup_steps` warm-up steps (`undefined`: the preset's).
+    ///
+    /// # Errors
+    /// An unknown shaping, as a JavaScript `Error`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        seed: u32,
+        shaping: &str,
+        warmup_steps: Option<u32>,
+    ) -> core::result::Result<Self, JsError> {
+        #[cfg(target_arch = "wasm32")]
+        rewardkit_trainer::clock::set_clock(performance_now);
+        let session = crate::training::Session::new(
+            u64::from(seed),
+            shaping,
+            warmup_steps.map(|w| w as usize),
+        )
+        .map_err(js)?;
+        Ok(Self { session })
+    }
+
+    /// The run's sizes as JSON: `seed`, `shaping`, `warmup_steps`, `warmup_batch`, `prompts`,
+    /// `group`, `max_new`, `params`, `layers`, `width`.
+    pub fn info(&self) -> String {
+        let c = self.session.config();
+        json_obj(&[
+            ("seed", c.seed.to_string()),
+            ("shaping", json_str(&c.grpo.shaping)),
+            ("warmup_steps", c.warmup.steps.to_string()),
+            (
+                "warmup_target",
+                json_num(f64::from(c.warmup.target_accuracy)),
+            ),
+            ("warmup_batch", c.warmup.batch.to_string()),
+            ("prompts", c.grpo.prompts.to_string()),
+            ("group", c.grpo.group.to_string()),
+            ("max_new", c.max_new().to_string()),
+            ("layers", c.model.n_layer.to_string()),
+            ("width", c.model.n_embd.to_string()),
+            ("warmup_done", self.session.warmup_done().to_string()),
+            ("grpo_done", self.session.grpo_done().to_string()),
+        ])
+    }
+
+    /// Changes the shaping of the GRPO steps to come (until the first GRPO step).
+    ///
+    /// # Errors
+    /// An unknown name or GRPO already started, as a JavaScript `Error`.
+    pub fn set_shaping(&mut self, shaping: &str) -> core::result::Result<(), JsError> {
+        self.session.set_shaping(shaping).map_err(js)
+    }
+
+    /// Runs the next step ([`crate::training::Session::step`]); its report as JSON: `phase`
+    /// (`"warmup"`/`"grpo"`), `step`, `loss`, `monitor_accuracy` (warm-up, every 10 steps, else
+    /// `null`), `reward`, `accuracy`, `format`, `length`, `kl` (`null` in the warm-up), `seconds`,
+    /// `tokens_per_s`.
+    ///
+    /// # Errors
+    /// A trainer error, as a JavaScript `Error`.
+    pub fn step(&mut self) -> core::result::Result<String, JsError> {
+        let r = self.session.step().map_err(js)?;
+        Ok(json_obj(&[
+            ("phase", json_str(r.phase.name())),
+            ("step", r.step.to_string()),
+            ("loss", json_num(r.loss)),
+            ("monitor_accuracy", json_opt(r.monitor_accuracy)),
+            ("reward", json_opt(r.reward)),
+            ("accuracy", json_opt(r.accuracy)),
+            ("format", json_opt(r.format)),
+            ("length", json_opt(r.length)),
+            ("kl", json_opt(r.kl)),
+            ("seconds", json_num(r.seconds)),
+            ("tokens_per_s", json_num(r.tokens_per_s)),
+        ]))
+    }
+
+    /// `n` completions of held-out prompts sampled from the current policy
+    /// ([`crate::training::Session::samples`]), as a JSON array of `{prompt, completion, correct,
+    /// well_formed}`.
+    ///
+    /// # Errors
+    /// A model error, as a JavaScript `Error`.
+    pub fn samples(&self, n: u32) -> core::result::Result<String, JsError> {
+        let s = self.session.samples(n as usize).map_err(js)?;
+        Ok(json_arr(s, |x| {
+            json_obj(&[
+                ("prompt", json_str(&x.prompt)),
+                ("completion", json_str(&x.completion)),
+                ("correct", x.correct.to_string()),
+                ("well_formed", x.well_formed.to_string()),
+            ])
+        }))
     }
 }
 

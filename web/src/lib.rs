@@ -13,15 +13,20 @@
 //! | advantages | [`advantages`] | `AdvantageEstimator::compute` with `AdvantageConfig::new(preset)` |
 //! | reward distances | [`gridworld`] | `mdp::{Mdp, optimal_policy, expected_reward}`, `distance::{Starc, Epic, Dard, scale_reward, shape_potential, redistribute}` |
 //! | reward doctor | [`doctor`] | the above plus `mdp::{regret, normalized_regret}` and `Starc::standardize` |
+//! | live training (feature `training`) | `training` | `rewardkit_trainer::train::Trainer` (GRPO on the tiny GPT; rewards, advantages and losses from core) |
+//!
+//! # Features
+//! - `training` (off by default): the live-training panel's bindings and the trainer
+//!   (`rewardkit-trainer` without its CLI). `web/build.sh` builds the crate twice: without it
+//!   (`dist/pkg/`, the four panels, under the 1 MiB budget) and with it (`dist/pkg-train/`, which
+//!   the page imports only when the training panel starts).
 //!
 //! The `#[wasm_bindgen]` surface is in [`bindings`]; it converts errors into JavaScript `Error`s
 //! and composite results into JSON strings (no serde in the `.wasm`).
 //!
 //! # Adding a panel
 //! A panel is a plain-Rust module here (host-tested), a few functions or a class in [`bindings`],
-//! and one ES module in `web/www/panels/` registered in `web/www/main.js`. The live-training panel
-//! (after the trainer issue) follows the same pattern, with `async` bindings for anything that reads
-//! back from WebGPU.
+//! and one ES module in `web/www/panels/` registered in `web/www/main.js`.
 //!
 //! # Errors
 //! Every fallible function returns [`DemoError`]: a core [`rewardkit_core::Error`] or a parse
@@ -35,6 +40,28 @@ pub mod bindings;
 pub mod doctor;
 pub mod gridworld;
 pub mod shaping;
+#[cfg(feature = "training")]
+pub mod training;
+
+/// The live-training panel's run: overrides of the trainer's default config
+/// (`trainer/config/default.toml`, `rewardkit train --set KEY=VALUE` syntax) that keep a step
+/// well under a second in the browser's single-threaded WebAssembly: the default task (3-digit
+/// addition) and model (2 layers, 4 heads, 64 wide); a warm-up of 32 demonstrations per step that
+/// stops, as the default run's does, once greedy accuracy on 128 training prompts reaches 30 %
+/// (checked every 10 steps; at most 600 steps, the length of its cosine learning-rate schedule);
+/// then GRPO on 8 prompts × 8 samples. The seed and the length shaping come from the page. Used by
+/// the `training` module (feature `training`) and by the native expected values of the browser
+/// test.
+pub const TRAINING_PRESET: &[&str] = &[
+    "warmup.steps=600",
+    "warmup.batch=32",
+    "warmup.target_accuracy=0.3",
+    "grpo.prompts=8",
+    "grpo.group=8",
+    "shaping.laser_d_monitor=8",
+    "shaping.laser_d_every=10",
+    "eval.prompts=64",
+];
 
 /// Everything that can go wrong in the demo's Rust layer.
 ///
@@ -71,6 +98,8 @@ pub enum DemoError {
         /// The parameter.
         name: &'static str,
     },
+    /// The trainer (live-training panel) rejected a config or failed a step.
+    Training(String),
 }
 
 impl fmt::Display for DemoError {
@@ -82,6 +111,7 @@ impl fmt::Display for DemoError {
                 write!(f, "{method} has no parameter {name:?}")
             }
             Self::MissingParam { method, name } => write!(f, "{method} needs the parameter {name}"),
+            Self::Training(m) => write!(f, "training: {m}"),
         }
     }
 }
@@ -166,6 +196,8 @@ mod tests {
             name: "alpha",
         };
         assert_eq!(e.to_string(), "laser needs the parameter alpha");
+        let e = DemoError::Training("unknown length shaping".into());
+        assert_eq!(e.to_string(), "training: unknown length shaping");
         let e: DemoError = "x".parse::<rewardkit_core::Preset>().unwrap_err().into();
         assert!(e.to_string().contains("verl"));
     }

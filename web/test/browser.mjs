@@ -80,6 +80,7 @@ const context = await chromium.launchPersistentContext(profile, {
     '--disable-component-update', '--disable-sync'],
 });
 const consoleErrors = [];
+const requested = [];
 try {
   // Offline: anything not served by our own server is refused and reported.
   await context.route('**/*', (route) => {
@@ -92,6 +93,7 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
   page.on('requestfailed', (r) => consoleErrors.push(`request failed: ${r.url()}`));
+  page.on('request', (r) => requested.push(r.url()));
   page.on('response', (r) => { if (r.status() >= 400) consoleErrors.push(`HTTP ${r.status()}: ${r.url()}`); });
 
   const t0 = Date.now();
@@ -241,6 +243,123 @@ try {
   await page.fill('#doc-prop-text', '1 2 3');
   check(((await page.textContent('#doc-error')) ?? '').includes('S·A'), 'doctor: a reward of the wrong size is reported');
 
+  // -------------------------------------------------------------------------------------------
+  // 5. Live training: the trainer's module loads only on start; the warm-up losses (no sampling)
+  // must match the native trainer's to a relative 1e-4; GRPO steps sample, so they are checked
+  // for structure, and compared with native only to report whether the trajectories agree.
+  // -------------------------------------------------------------------------------------------
+  {
+    const tr = expected.training;
+    check(!requested.some((u) => u.includes('/pkg-train/')), 'training: its module is not loaded before the panel starts');
+    // The preset's warm-up speed, as a user starts it: the default warm-up, run ~3 s, pause.
+    const log = page.locator('#train-log li');
+    const report = async (i) => JSON.parse(await log.nth(i).getAttribute('data-report'));
+    const w0 = Date.now();
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.querySelectorAll('#train-log li').length >= 1, null, { timeout: 60000 });
+    const w1 = Date.now();
+    await page.waitForTimeout(3000);
+    await page.click('#train-pause');
+    await page.waitForFunction(() => document.getElementById('train-state').dataset.running === 'false', null, { timeout: 60000 });
+    const wn = await log.count();
+    const wr = await report(wn - 1);
+    check(wr.phase === 'warmup' && wn >= 2, `training: the preset starts with warm-up steps (${wn})`);
+    check(requested.some((u) => u.includes('/pkg-train/rewardkit_web_bg.wasm')), 'training: its module was loaded on start');
+    console.log(`training (warm-up, preset: batch 32): first step after ${w1 - w0} ms (module load included); ${wn} steps in ${((Date.now() - w0) / 1000).toFixed(2)} s wall; last step ${wr.seconds.toFixed(3)} s, ${Math.round(wr.tokens_per_s)} tokens/s`);
+    // The scenario of the expected values: reset with its seed, shaping and warm-up length.
+    await page.selectOption('#train-shaping', tr.shaping);
+    await page.fill('#train-seed', String(tr.seed));
+    await page.fill('#train-warmup', String(tr.warmup));
+    await page.click('#train-reset');
+    await page.waitForFunction(() => document.getElementById('train-log').children.length === 0
+      && document.getElementById('train-state').dataset.running === 'false', null, { timeout: 60000 });
+    const stepOnce = async (n) => {
+      await page.click('#train-step-once');
+      await page.waitForFunction((k) => document.querySelectorAll('#train-log li').length >= k
+        && document.getElementById('train-state').dataset.running === 'false', n, { timeout: 120000 });
+    };
+    const relClose = (a, b, tol) => Math.abs(a - b) <= tol * Math.abs(b);
+    for (let i = 0; i < tr.warmup; i++) {
+      await stepOnce(i + 1);
+      const r = await report(i);
+      const want = tr.warmup_losses[i];
+      check(r.phase === 'warmup' && r.step === i + 1, `training: report ${i} is warm-up step ${i + 1}: ${JSON.stringify(r)}`);
+      check(relClose(r.loss, want, 1e-4), `training warm-up step ${i + 1}: wasm loss ${r.loss}, native ${want} (rel. ${Math.abs(r.loss - want) / want})`);
+      await expectNum(page.locator('#train-loss'), r.loss, `training warm-up step ${i + 1}: loss shown`);
+      if (i === 0) console.log(`training: warm-up step 1 loss wasm ${r.loss} native ${want}`);
+    }
+    check(!(await page.isDisabled('#train-start')) && (await page.isDisabled('#train-pause')), 'training: start enabled, pause disabled while paused');
+    const grpo = [];
+    for (let i = 0; i < tr.grpo.length; i++) {
+      await stepOnce(tr.warmup + i + 1);
+      const r = await report(tr.warmup + i);
+      grpo.push(r);
+      const what = `training GRPO step ${i + 1}`;
+      check(r.phase === 'grpo' && r.step === i + 1, `${what}: ${JSON.stringify(r)}`);
+      for (const k of ['loss', 'reward', 'accuracy', 'format', 'length', 'kl', 'seconds', 'tokens_per_s']) {
+        check(typeof r[k] === 'number' && Number.isFinite(r[k]), `${what}: ${k} = ${r[k]} is a finite number`);
+      }
+      check(r.accuracy >= 0 && r.accuracy <= 1 && r.format >= 0 && r.format <= 1, `${what}: accuracy ${r.accuracy}, format ${r.format} in [0, 1]`);
+      check(r.length >= 1 && r.length <= tr.max_new, `${what}: mean length ${r.length} in [1, ${tr.max_new}]`);
+      check(r.kl >= 0, `${what}: KL ${r.kl} >= 0 (low_var_kl)`);
+      await expectNum(page.locator('#train-reward'), r.reward, `${what}: reward shown`);
+      await expectNum(page.locator('#train-accuracy'), r.accuracy, `${what}: accuracy shown`);
+      await expectNum(page.locator('#train-length'), r.length, `${what}: mean length shown`);
+      await expectNum(page.locator('#train-kl'), r.kl, `${what}: KL shown`);
+    }
+    // Informational (sampling may diverge on another machine): do the sampled completions agree
+    // (their discrete metrics exactly), and how close are the continuous ones?
+    const discrete = ['reward', 'accuracy', 'format', 'length'];
+    const sameSamples = grpo.every((r, i) => discrete.every((k) => r[k] === tr.grpo[i][k]));
+    const relDiff = (a, b) => (a === b ? 0 : Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b)));
+    const worst = Math.max(...grpo.flatMap((r, i) => ['loss', 'kl'].map((k) => relDiff(r[k], tr.grpo[i][k]))));
+    console.log(`training: GRPO steps 1-${grpo.length}: sampled trajectories ${sameSamples ? 'identical to native (reward, accuracy, format, mean length equal)' : 'differ from native'}; loss and KL within a relative ${worst.toExponential(2)} of native`);
+    grpo.forEach((r, i) => console.log(`  step ${i + 1} [reward, accuracy, format, length, loss, kl] wasm ${JSON.stringify([...discrete, 'loss', 'kl'].map((k) => r[k]))} native ${JSON.stringify([...discrete, 'loss', 'kl'].map((k) => tr.grpo[i][k]))}`));
+    const samples = await page.locator('#train-samples li').allTextContents();
+    check(samples.length === 4 && samples.every((t) => /^\d{3}\+\d{3}= → /.test(t)), `training: 4 sampled completions shown: ${JSON.stringify(samples)}`);
+    // start, let it run, pause: the step count stops growing.
+    const before = await log.count();
+    const tStart = Date.now();
+    await page.click('#train-start');
+    await page.waitForFunction((k) => document.querySelectorAll('#train-log li').length >= k, before + 3, { timeout: 120000 });
+    const ran = (await log.count()) - before;
+    const wall = (Date.now() - tStart) / 1000;
+    await page.click('#train-pause');
+    await page.waitForFunction(() => document.getElementById('train-state').dataset.running === 'false', null, { timeout: 120000 });
+    const paused = await log.count();
+    await page.waitForTimeout(1000);
+    check((await log.count()) === paused, 'training: no step after pause');
+    const last = await report(paused - 1);
+    console.log(`training (GRPO, ${tr.grpo.length + 1}+ steps in, wasm, one thread): ${ran} steps in ${wall.toFixed(2)} s wall = ${(ran / wall).toFixed(2)} steps/s; last step ${last.seconds.toFixed(3)} s, ${Math.round(last.tokens_per_s)} tokens/s`);
+  }
+
+  // The picture for the README: a state worth looking at in every panel, and a run of the
+  // training preset (warm-up to 30 % accuracy, then GRPO with HAPO) until GRPO step 12.
+  // REWARDKIT_WEB_QUICK=1 skips this run (about a minute).
+  if (process.env.REWARDKIT_WEB_QUICK !== '1') {
+    await page.fill('#train-warmup', '600');
+    await page.click('#train-reset');
+    await page.waitForFunction(() => document.getElementById('train-log').children.length === 0, null, { timeout: 60000 });
+    const t0 = Date.now();
+    await page.click('#train-start');
+    await page.waitForFunction(() => document.querySelectorAll('#train-log li[data-phase="grpo"]').length >= 12, null, { timeout: 300000 });
+    await page.click('#train-pause');
+    await page.waitForFunction(() => document.getElementById('train-state').dataset.running === 'false', null, { timeout: 60000 });
+    const all = await page.locator('#train-log li').evaluateAll((lis) => lis.map((li) => JSON.parse(li.dataset.report)));
+    const w = all.filter((r) => r.phase === 'warmup');
+    const g = all.filter((r) => r.phase === 'grpo');
+    const mon = w.filter((r) => r.monitor_accuracy !== null);
+    const lastMon = mon.length ? mon[mon.length - 1].monitor_accuracy : null;
+    check(w.length === 600 || (lastMon !== null && lastMon >= 0.3 && w.length % 10 === 0),
+      `training: the warm-up ends at 600 steps or when the monitor reaches 30 % (${w.length} steps, last monitor ${lastMon})`);
+    check(mon.every((r) => r.step % 10 === 0 && r.monitor_accuracy >= 0 && r.monitor_accuracy <= 1), 'training: the monitor runs every 10 steps, accuracy in [0, 1]');
+    check(g.every((r) => Number.isFinite(r.reward) && r.accuracy >= 0 && r.accuracy <= 1), 'training: preset run GRPO steps well-formed');
+    const tw = w.reduce((a, r) => a + r.seconds, 0);
+    const tg = g.reduce((a, r) => a + r.seconds, 0);
+    console.log(`training preset run: ${w.length} warm-up steps (loss ${w[0].loss.toFixed(3)} → ${w[w.length - 1].loss.toFixed(3)}, monitor ${lastMon}; ${tw.toFixed(1)} s in steps, ${(w.length / tw).toFixed(2)} steps/s) + ${g.length} GRPO steps (${tg.toFixed(1)} s, ${(g.length / tg).toFixed(2)} steps/s, ${Math.round(g.reduce((a, r) => a + r.tokens_per_s * r.seconds, 0) / tg)} tokens/s) in ${((Date.now() - t0) / 1000).toFixed(1)} s wall`);
+    console.log(`  GRPO accuracy ${g.map((r) => r.accuracy.toFixed(2)).join(' ')}`);
+    console.log(`  GRPO mean length ${g.map((r) => r.length.toFixed(1)).join(' ')}`);
+  }
   // The picture for the README: a state worth looking at in every panel.
   await page.selectOption('#doc-prop-pick', 'near-goal');
   await page.selectOption('#shaping-method', 'hapo');

@@ -1,10 +1,11 @@
-// Loads the WebAssembly module and mounts the panels. Each panel is one module in panels/; a new
-// panel (the live-training panel after the trainer) adds one import and one mount call here.
+// Loads the WebAssembly module and mounts the panels. Each panel is one module in panels/; the
+// live-training panel loads the second module (pkg-train/) itself, in a worker, when started.
 import init, * as rk from './pkg/rewardkit_web.js';
 import { mountShaping } from './panels/shaping.js';
 import { mountAdvantages } from './panels/advantages.js';
 import { mountDistances } from './panels/distances.js';
 import { mountDoctor } from './panels/doctor.js';
+import { mountTraining } from './panels/training.js';
 
 async function main() {
   const status = document.getElementById('status');
@@ -13,6 +14,7 @@ async function main() {
   mountAdvantages(rk);
   mountDistances(rk);
   mountDoctor(rk);
+  mountTraining(); // loads its own module (pkg-train/) in a worker when started
   status.textContent = `rewardkit-web ${rk.version()}, ready`;
   document.body.dataset.ready = 'true';
 }

@@ -18,6 +18,10 @@ thread_local! {
 }
 
 /// Whether kernels called from this thread may use AVX2 builds.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "only the x86-64 kernels have AVX2 builds")
+)]
 #[inline]
 pub(crate) fn simd_allowed() -> bool {
     SIMD.with(Cell::get)
@@ -46,8 +50,12 @@ pub(crate) fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
 pub(crate) const MIN_PARALLEL_WORK: usize = 1 << 15;
 
 /// Worker threads of the row-parallel kernels: the environment variable `REWARDKIT_THREADS` if it
-/// holds a positive integer, else the machine's available parallelism (read once).
+/// holds a positive integer, else the machine's available parallelism (read once). Always 1 on
+/// wasm32 (the browser's `wasm32-unknown-unknown` has no threads): every kernel runs inline.
 pub fn threads() -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
     static N: OnceLock<usize> = OnceLock::new();
     *N.get_or_init(|| {
         std::env::var("REWARDKIT_THREADS")
