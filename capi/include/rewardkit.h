@@ -100,11 +100,20 @@ typedef struct rk_distance rk_distance;
 // `rk_groups_uniform`, free with `rk_groups_free`.
 typedef struct rk_groups rk_groups;
 
+// A configured importance-sampling correction (opaque; `rk_is_correction_new`).
+typedef struct rk_is_correction rk_is_correction;
+
 // A KL penalty: estimator, straight-through switch and clamps (opaque; `rk_kl_new`).
 typedef struct rk_kl rk_kl;
 
 // A configured policy loss (opaque; `rk_policy_loss_new`).
 typedef struct rk_policy_loss rk_policy_loss;
+
+// A configured preference loss (opaque; `rk_preference_loss_new`).
+typedef struct rk_preference_loss rk_preference_loss;
+
+// A configured rollout rejection rule (opaque; `rk_rejection_rule_new`).
+typedef struct rk_rejection_rule rk_rejection_rule;
 
 // A reward term of the catalogue with its parameters (opaque; `rk_reward_new`).
 typedef struct rk_reward rk_reward;
@@ -126,6 +135,57 @@ typedef struct {
     // The value of a name-valued key (NUL-terminated), or `NULL`.
     const char *text;
 } rk_param;
+
+// Count, sum, mean, `Σ(x − mean)²`, min and max of a set of values
+// (`rewardkit_core::stats::Summary`; the standard deviation is `sqrt(m2 / count)`).
+typedef struct {
+    // Number of values `n`.
+    size_t count;
+    // `Σx`.
+    double sum;
+    // `Σx / n` (0 for `n = 0`).
+    double mean;
+    // `Σ(x − mean)²`.
+    double m2;
+    // Smallest value (`+∞` for `n = 0`).
+    double min;
+    // Largest value (`−∞` for `n = 0`).
+    double max;
+} rk_summary;
+
+// What one rejection rule saw over the input mask (`rewardkit_core::loss::RejectionStats`,
+// verl's per-option metrics).
+typedef struct {
+    // The per-token statistic over valid tokens (sequence levels: the row statistic on each of
+    // its tokens).
+    rk_summary tokens;
+    // The per-row statistic over non-empty rows (token level: the row mean).
+    rk_summary seqs;
+    // Units (tokens, or rows at sequence level) above the upper bound.
+    size_t above;
+    // Units below the lower bound (`k1` only).
+    size_t below;
+    // Valid tokens this rule rejects.
+    size_t rejected_tokens;
+    // Non-empty rows with at least one token this rule rejects.
+    size_t rejected_seqs;
+} rk_rejection_stats;
+
+// The combined outcome of all rules (`rewardkit_core::loss::RejectionSummary`): verl's
+// `rollout_rs_masked_fraction` is `rejected_tokens / (tokens + 1e-8)`,
+// `rollout_rs_seq_masked_fraction` is `rejected_seqs / rows`.
+typedef struct {
+    // Valid tokens of the input mask.
+    size_t tokens;
+    // Valid tokens dropped.
+    size_t rejected_tokens;
+    // Rows with a valid token.
+    size_t seqs;
+    // Rows with a dropped token.
+    size_t rejected_seqs;
+    // Rows.
+    size_t rows;
+} rk_rejection_summary;
 
 // The statistics of one row of logits (`rewardkit_core::logits::RowStats`): `max = max_v z_v`,
 // `ln_sum = ln Σ_v e^{z_v − max}`. Forward passes write them; backward passes read them back.
@@ -385,6 +445,162 @@ rk_status rk_sequence_sums_f32(float *out, const float *x, size_t batch, size_t 
 // # Safety
 // As `rk_sequence_sums_f32`.
 rk_status rk_sequence_sums_f64(double *out, const double *x, size_t batch, size_t seq_len);
+
+// Creates an importance-sampling correction from its mode name (`IsMode`): `"token_truncate"`
+// (`"tis"`; verl `rollout_is="token"`), `"token_mask"` (`"icepop"`; MIS), `"sequence_truncate"`
+// (verl `rollout_is="sequence"`), `"sequence_mask"` (TRL's default), `"seq-mask-tis"`
+// (OpenRLHF).
+//
+// Parameters (`rk_param`):
+// - `threshold_hi` (required, `> 0`): the upper ratio threshold (verl
+//   `rollout_is_threshold`, 2 for TIS; TRL 3; OpenRLHF 5);
+// - `threshold_lo` (default 0, in `[0, threshold_hi]`);
+// - `preset` (name): `"verl"` clamps `d` to `±20` before `exp` and divides the
+//   batch-normalization mean by `count + 1e-8`; the others (default `"rewardkit"`) do neither;
+// - `log_clamp` (`> 0`, `INFINITY` for none): overrides the preset's clamp on `d`;
+// - `batch_normalize` (flag, default 0): weights divided by their batch mean (verl
+//   `rollout_is_batch_normalize`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (mode, preset, key); `RK_ERR_MISSING_INPUT` (`threshold_hi`);
+// `RK_ERR_INVALID_PARAM` for thresholds or a clamp out of range; `RK_ERR_NULL_POINTER`. On
+// error `*out` is `NULL`.
+//
+// Citation: Yao et al. (2025), *Your efficient RL framework secretly brings you off-policy RL
+// training* (TIS); IcePop, arXiv:2510.18855; verl `rollout_corr_helper.py`; TRL
+// `grpo_trainer.py`; OpenRLHF `loss.py`.
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_is_correction_new(rk_is_correction **out,
+                               const char *name,
+                               const rk_param *params,
+                               size_t n_params);
+
+// Frees an importance-sampling correction (null is a no-op).
+//
+// # Safety
+// `correction` is null or a handle from `rk_is_correction_new`, not used afterwards.
+void rk_is_correction_free(rk_is_correction *correction);
+
+// The importance weights of a correction over a `(B, T)` batch (`rewardkit_core::loss::
+// is_weights`): detached per-token weights (0 at masked positions), to pass as the `weights` of
+// `rk_policy_loss_f32` (multiplied with any other weights). `*n_zeroed` (if not null) receives
+// the number of valid tokens whose weight is 0 (masked out by the correction).
+//
+// Definition (`d = train_logp − rollout_logp`, verl's `old_log_prob − rollout_log_prob`): see
+// `rk_is_correction_new` and `IsMode`; for example `token_truncate`: `clamp(e^d, lo, hi)`.
+//
+// Shapes: `out`, `train_logp`, `rollout_logp`, `mask`: `(B, T)` (`mask` may be null: all valid).
+//
+// Errors: `RK_ERR_NON_FINITE` for NaN/∞ log-probabilities at a valid position;
+// `RK_ERR_OVERFLOW` for a `seq-mask-tis` token weight beyond the float range; pointer checks.
+//
+// # Safety
+// `correction` is null or a live handle; `n_zeroed` is null or writable; every non-null buffer
+// holds the elements its shape gives.
+rk_status rk_is_weights_f32(const rk_is_correction *correction,
+                            float *out,
+                            size_t *n_zeroed,
+                            const float *train_logp,
+                            const float *rollout_logp,
+                            const uint8_t *mask,
+                            size_t batch,
+                            size_t seq_len);
+
+// `rk_is_weights_f32` for `double`.
+//
+// # Safety
+// As `rk_is_weights_f32`.
+rk_status rk_is_weights_f64(const rk_is_correction *correction,
+                            double *out,
+                            size_t *n_zeroed,
+                            const double *train_logp,
+                            const double *rollout_logp,
+                            const uint8_t *mask,
+                            size_t batch,
+                            size_t seq_len);
+
+// Creates a rollout rejection rule from verl's `rollout_rs` option name (`RsMode`):
+// `"token_k1"`, `"token_k2"`, `"token_k3"`, `"seq_sum_k1"` … `"seq_sum_k3"`, `"seq_mean_k1"` …
+// `"seq_mean_k3"`, `"seq_max_k2"`, `"seq_max_k3"`.
+//
+// Parameters (`rk_param`):
+// - `upper` (required, `> 0`): for `k1`, the upper ratio bound; for `k2`/`k3`, the bound on the
+//   statistic (verl `rollout_rs_threshold`, or the part after `_` of `"lower_upper"`);
+// - `lower` (`k1` only; `> 0`, at most `upper`; default `1/upper`);
+// - `preset` (name): `"verl"` divides row means by `L + 1e-8` (its `masked_mean`); the others
+//   (default `"rewardkit"`) by `L`;
+// - `len_eps` (`>= 0`): overrides that `ε`.
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (option, preset, key); `RK_ERR_MISSING_INPUT` (`upper`);
+// `RK_ERR_INVALID_PARAM` for thresholds out of range, or a `lower` with `k2`/`k3`;
+// `RK_ERR_NULL_POINTER`. On error `*out` is `NULL`.
+//
+// Citation: verl `rollout_corr_helper.py` (`compute_rollout_rejection_mask`).
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_rejection_rule_new(rk_rejection_rule **out,
+                                const char *name,
+                                const rk_param *params,
+                                size_t n_params);
+
+// Frees a rejection rule (null is a no-op).
+//
+// # Safety
+// `rule` is null or a handle from `rk_rejection_rule_new`, not used afterwards.
+void rk_rejection_rule_free(rk_rejection_rule *rule);
+
+// verl's rollout rejection sampling over a `(B, T)` batch (`rewardkit_core::loss::
+// rejection_mask`): writes `keep` (bytes 0/1), the tokens of `mask` that every rule keeps —
+// the mask to give the loss and `rk_loss_parts_from_mask` — and, optionally, each rule's
+// statistics and the combined summary. All rules see the input mask (verl's comma-separated
+// options combine with a logical and).
+//
+// Definition: with `d = clamp(rollout_logp − train_logp, ±20)` per token, a rule's statistic is
+// `k1 = d`, `k2 = d²/2` or `k3 = e^{−d} − 1 + d` per token, or its sum, mean or max over a row;
+// `k1` keeps `ln lower ≤ x ≤ ln upper`, `k2`/`k3` keep `x ≤ upper`; a rejected row drops all its
+// tokens. In verl's bypass mode `train_logp` is the current policy's `log_prob`.
+//
+// Shapes: `rules`: `n_rules` handles (`n_rules` may be 0: `keep` = `mask`); `keep`,
+// `train_logp`, `rollout_logp`, `mask`: `(B, T)` (`mask` may be null: all valid); `stats`: null
+// or `n_rules` elements; `summary`: null or one.
+//
+// Errors: `RK_ERR_NON_FINITE` for NaN/∞ log-probabilities at a valid position; pointer checks
+// (a null rule handle is `RK_ERR_NULL_POINTER`).
+//
+// Citation: verl `rollout_corr_helper.py` (`compute_rollout_rejection_mask`,
+// `compute_rs_metrics`).
+//
+// # Safety
+// `rules` is null (only with `n_rules == 0`) or holds `n_rules` pointers to live handles;
+// `stats` and `summary` are null or writable; every non-null buffer holds the elements its
+// shape gives.
+rk_status rk_rejection_mask_f32(const rk_rejection_rule *const *rules,
+                                uint8_t *keep,
+                                rk_rejection_stats *stats,
+                                rk_rejection_summary *summary,
+                                const float *train_logp,
+                                const float *rollout_logp,
+                                const uint8_t *mask,
+                                size_t n_rules,
+                                size_t batch,
+                                size_t seq_len);
+
+// `rk_rejection_mask_f32` for `double`.
+//
+// # Safety
+// As `rk_rejection_mask_f32`.
+rk_status rk_rejection_mask_f64(const rk_rejection_rule *const *rules,
+                                uint8_t *keep,
+                                rk_rejection_stats *stats,
+                                rk_rejection_summary *summary,
+                                const double *train_logp,
+                                const double *rollout_logp,
+                                const uint8_t *mask,
+                                size_t n_rules,
+                                size_t batch,
+                                size_t seq_len);
 
 // Creates a reward distance: `"starc"` (Skalse et al.: canonicalisation, normalising norm and
 // metric norm), `"epic"` (Gleave et al.) or `"dard"` (Wulfe et al.), with uniform coverage
@@ -973,6 +1189,195 @@ rk_status rk_loss_parts_from_mask(rk_loss_parts *out,
                                   const uint8_t *mask,
                                   size_t batch,
                                   size_t seq_len);
+
+// The clipped value (critic) loss of PPO over a `(B, T)` batch (`rewardkit_core::loss::
+// value_loss`): per valid token `½·max((V − R)², (V_clip − R)²)`, `V_clip = V_old + clamp(V −
+// V_old, −c, c)` (verl `compute_value_loss`, OpenRLHF `ValueLoss`; both frameworks use this
+// form), or `½·(V − R)²` without a clip. Writes the gradient of the loss *sums* with respect to
+// `values` into `grad` (0 at masked positions; the clipped branch passes no gradient outside the
+// clip range) and the parts; finish with `rk_aggregation_value_f32` and
+// `rk_aggregation_scale_grad_f32` like a policy loss (verl passes its `loss_agg_mode`, OpenRLHF
+// uses `"token-mean"`).
+//
+// `clip` is `c` (verl `cliprange_value`, OpenRLHF `value_clip`), `> 0`, or `INFINITY` for none.
+//
+// Shapes: `grad`, `values`, `old_values`, `returns`, `mask`: `(B, T)` (`mask` may be null: all
+// valid).
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a clip `<= 0` or NaN; `RK_ERR_NON_FINITE` for NaN/∞ at a
+// valid position; `RK_ERR_OVERFLOW` when the loss overflows on finite inputs; pointer checks.
+//
+// Citation: PPO, arXiv:1707.06347; verl `core_algos.py`; OpenRLHF `openrlhf/models/loss.py`.
+//
+// # Safety
+// `aggregation` is null or a live handle; `parts` is null or writable; every non-null buffer
+// holds the elements its shape gives.
+rk_status rk_value_loss_f32(const rk_aggregation *aggregation,
+                            float *grad,
+                            rk_loss_parts *parts,
+                            const float *values,
+                            const float *old_values,
+                            const float *returns,
+                            const uint8_t *mask,
+                            float clip,
+                            size_t batch,
+                            size_t seq_len);
+
+// `rk_value_loss_f32` for `double`.
+//
+// # Safety
+// As `rk_value_loss_f32`.
+rk_status rk_value_loss_f64(const rk_aggregation *aggregation,
+                            double *grad,
+                            rk_loss_parts *parts,
+                            const double *values,
+                            const double *old_values,
+                            const double *returns,
+                            const uint8_t *mask,
+                            double clip,
+                            size_t batch,
+                            size_t seq_len);
+
+// Creates a preference loss from TRL's `loss_type` name (`PreferenceLossKind`): `"sigmoid"`
+// (DPO; cDPO with `label_smoothing`), `"hinge"`, `"ipo"`, `"robust"`, `"exo_pair"`,
+// `"nca_pair"`, `"bco_pair"`, `"sppo_hard"`, `"aot"`, `"aot_unpaired"`, `"apo_zero"`,
+// `"apo_down"`, `"discopop"`, `"sigmoid_norm"`, `"simpo"`, `"cpo"`, `"inpo"`, `"dno"`, with the
+// core's defaults (`PreferenceLoss::new`: `β = 0.1`, `ε = 0`, reverse KL, `DiscoPOP` `τ = 0.05`,
+// SimPO `γ = 0`, INPO `η = 1`, `τ = 0`) and the given overrides, checked by the core's setters.
+//
+// Parameters (`rk_param`; all optional; TRL's `DPOConfig` names where it has one):
+// - `beta` (`> 0`); `label_smoothing` (`ε ∈ [0, ½)`);
+// - `f_divergence_type` (name): `"reverse_kl"` (default), `"forward_kl"`, `"js_divergence"`,
+//   `"alpha_divergence"` with `f_alpha_divergence_coef` (finite, default 1; only with
+//   `"alpha_divergence"`);
+// - `discopop_tau` (`> 0`); `simpo_gamma` (SimPO's margin `γ`, finite); `inpo_eta` (`> 0`),
+//   `inpo_tau` (`>= 0`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (loss type, divergence, key); `RK_ERR_INVALID_PARAM` for a value
+// out of range (the core's message), or `f_alpha_divergence_coef` without `"alpha_divergence"`;
+// `RK_ERR_NULL_POINTER`. On error `*out` is `NULL`.
+//
+// Citation: TRL `dpo_trainer.py` (`loss_type`); see `rewardkit_core::loss::PreferenceLossKind`.
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_preference_loss_new(rk_preference_loss **out,
+                                 const char *name,
+                                 const rk_param *params,
+                                 size_t n_params);
+
+// Frees a preference loss (null is a no-op).
+//
+// # Safety
+// `loss` is null or a handle from `rk_preference_loss_new`, not used afterwards.
+void rk_preference_loss_free(rk_preference_loss *loss);
+
+// A preference loss over `P` pairs (`rewardkit_core::loss::preference_loss`): writes the
+// gradient of the loss *sum* with respect to the policy's sequence log-probabilities of the
+// chosen and the rejected responses, and the parts (`sum` = `Σ_p ω_p·ℓ_p`, one "token" and one
+// row per pair). TRL's loss (the mean over pairs) is `rk_aggregation_value_f32` of a
+// `"token-mean"` aggregation, or `parts.sum / P`; its gradient is `grad / P`. The reference
+// (and previous-iterate) log-probabilities are constants: they get no gradient.
+//
+// Definition per pair (`h_c = ℓ_c − ℓ_ref,c`, `h_r = ℓ_r − ℓ_ref,r`, `u = h_c − h_r`): see
+// `PreferenceLossKind`; DPO is `−(1−ε)·log σ(βu) − ε·log σ(−βu)`.
+//
+// Shapes: every buffer `(P)`, `P = n_pairs >= 1`: `chosen`, `rejected` (policy sequence
+// log-probabilities, masked token sums), `ref_chosen`, `ref_rejected` (required even by the
+// reference-free `simpo` and `cpo`, which do not read them: pass the policy's); optional (null
+// for none): `chosen_lengths` and `rejected_lengths` (together; required by `sigmoid_norm` and
+// `simpo`), `prev_chosen` and `prev_rejected` (together; required by `inpo`), `soft_labels`
+// (`p ∈ [0, 1]`, required by `dno`), `pair_weights` (`ω >= 0`, TRL's `use_weighting`).
+//
+// Errors: `RK_ERR_EMPTY` (`P = 0`); `RK_ERR_NON_FINITE` for NaN/∞ inputs or negative lengths;
+// `RK_ERR_INVALID_PARAM` for soft labels outside `[0, 1]` or negative pair weights;
+// `RK_ERR_MISSING_INPUT` for an input the loss needs, or one of a pair given without the other;
+// `RK_ERR_OVERFLOW` for a non-finite loss on finite inputs; pointer checks.
+//
+// Citation: Rafailov et al. (2023), arXiv:2305.18290; TRL `dpo_trainer.py`.
+//
+// # Safety
+// `loss` is null or a live handle; `parts` is null or writable; every non-null buffer holds
+// `n_pairs` elements.
+rk_status rk_preference_loss_f32(const rk_preference_loss *loss,
+                                 float *grad_chosen,
+                                 float *grad_rejected,
+                                 rk_loss_parts *parts,
+                                 const float *chosen,
+                                 const float *rejected,
+                                 const float *ref_chosen,
+                                 const float *ref_rejected,
+                                 const float *chosen_lengths,
+                                 const float *rejected_lengths,
+                                 const float *prev_chosen,
+                                 const float *prev_rejected,
+                                 const float *soft_labels,
+                                 const float *pair_weights,
+                                 size_t n_pairs);
+
+// `rk_preference_loss_f32` for `double`.
+//
+// # Safety
+// As `rk_preference_loss_f32`.
+rk_status rk_preference_loss_f64(const rk_preference_loss *loss,
+                                 double *grad_chosen,
+                                 double *grad_rejected,
+                                 rk_loss_parts *parts,
+                                 const double *chosen,
+                                 const double *rejected,
+                                 const double *ref_chosen,
+                                 const double *ref_rejected,
+                                 const double *chosen_lengths,
+                                 const double *rejected_lengths,
+                                 const double *prev_chosen,
+                                 const double *prev_rejected,
+                                 const double *soft_labels,
+                                 const double *pair_weights,
+                                 size_t n_pairs);
+
+// The Bradley–Terry reward-model loss over `P` pairs (`rewardkit_core::loss::bradley_terry_loss`):
+// per pair `−log σ(r_c − r_r − m) + η·(r_c + r_r)² + λ·(r_c² + r_r²)`; writes the gradient of the
+// sum with respect to the chosen and rejected rewards and the parts (one "token" per pair; the
+// mean is `parts.sum / P`).
+//
+// `center_coef` is TRL's `center_rewards_coefficient` `η >= 0` (0 for none), `l2_coef` PAR's
+// `reward_reg_val` `λ >= 0` (0 for none); `margin` (null for none) is the per-pair margin `m`
+// (Llama 2, OpenRLHF's `margin`).
+//
+// Shapes: `grad_chosen`, `grad_rejected`, `chosen`, `rejected`, `margin`: `(P)`, `P = n_pairs`.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a coefficient negative or not finite; `RK_ERR_EMPTY` for
+// `P = 0`; `RK_ERR_NON_FINITE` for NaN/∞ in `chosen`, `rejected` or `margin`;
+// `RK_ERR_OVERFLOW`; pointer checks.
+//
+// Citation: Bradley and Terry (1952); Ouyang et al. (2022), arXiv:2203.02155; TRL
+// `reward_trainer.py`; OpenRLHF `loss.py`.
+//
+// # Safety
+// `parts` is null or writable; every non-null buffer holds `n_pairs` elements.
+rk_status rk_bradley_terry_loss_f32(float *grad_chosen,
+                                    float *grad_rejected,
+                                    rk_loss_parts *parts,
+                                    const float *chosen,
+                                    const float *rejected,
+                                    const float *margin,
+                                    float center_coef,
+                                    float l2_coef,
+                                    size_t n_pairs);
+
+// `rk_bradley_terry_loss_f32` for `double`.
+//
+// # Safety
+// As `rk_bradley_terry_loss_f32`.
+rk_status rk_bradley_terry_loss_f64(double *grad_chosen,
+                                    double *grad_rejected,
+                                    rk_loss_parts *parts,
+                                    const double *chosen,
+                                    const double *rejected,
+                                    const double *margin,
+                                    double center_coef,
+                                    double l2_coef,
+                                    size_t n_pairs);
 
 // Creates a reward term of the catalogue by name, with its parameters checked once. Names and
 // keys (all optional; defaults are the core's):

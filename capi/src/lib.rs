@@ -63,11 +63,13 @@ mod ffi;
 mod params;
 
 pub mod advantage;
+pub mod correction;
 pub mod distance;
 pub mod groups;
 pub mod kl;
 pub mod logits;
 pub mod loss;
+pub mod preference;
 pub mod reward;
 
 pub use error::rk_status;

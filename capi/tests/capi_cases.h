@@ -144,6 +144,82 @@ static void FN(cases)(const handles *h, const inputs *x) {
     OK(FN(rk_distance)(h->dard, &dist[3], tau, init, rsa, rs, (REAL)0.9, S, A, S * A, S));
     EXPECT("distances_" TAGS, dist, 4);
 
+    /* Phase 2. Preference losses on B pairs: chosen logp[..B], rejected old_logp[..B],
+     * references ref_logp[..B] and logp[B..2B], lengths lens, pair weights values[..B]. */
+    REAL lens[B], gc[B], gr[B];
+    for (size_t i = 0; i < B; i++) lens[i] = (REAL)x->lens[i];
+    OK(FN(rk_preference_loss)(h->dpo, gc, gr, &parts, logp, old, refp, logp + B, NULL, NULL, NULL,
+                              NULL, NULL, values, B));
+    EXPECT("pref_sigmoid.grad_chosen_" TAGS, gc, B);
+    EXPECT("pref_sigmoid.grad_rejected_" TAGS, gr, B);
+    expect_f64("pref_sigmoid_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("pref_sigmoid_" TAGS ".counts", &parts.tokens, 3);
+    OK(FN(rk_preference_loss)(h->simpo, gc, gr, &parts, logp, old, refp, logp + B, lens, lens,
+                              NULL, NULL, NULL, NULL, B));
+    EXPECT("pref_simpo.grad_chosen_" TAGS, gc, B);
+    EXPECT("pref_simpo.grad_rejected_" TAGS, gr, B);
+    expect_f64("pref_simpo_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("pref_simpo_" TAGS ".counts", &parts.tokens, 3);
+    OK(FN(rk_preference_loss)(h->ipo, gc, gr, &parts, logp, old, refp, logp + B, lens, lens, NULL,
+                              NULL, NULL, NULL, B));
+    EXPECT("pref_ipo.grad_chosen_" TAGS, gc, B);
+    EXPECT("pref_ipo.grad_rejected_" TAGS, gr, B);
+    expect_f64("pref_ipo_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("pref_ipo_" TAGS ".counts", &parts.tokens, 3);
+    OK(FN(rk_bradley_terry_loss)(gc, gr, &parts, logp, old, baselines, (REAL)0.01, (REAL)0.005,
+                                 B));
+    EXPECT("bt.grad_chosen_" TAGS, gc, B);
+    EXPECT("bt.grad_rejected_" TAGS, gr, B);
+    expect_f64("bt_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("bt_" TAGS ".counts", &parts.tokens, 3);
+
+    /* The value loss: old values = grad_out, returns = the masked token rewards. */
+    OK(FN(rk_value_loss)(h->smtm_verl, grad, &parts, values, g_out, masked, x->mask, (REAL)0.2, B,
+                         T));
+    EXPECT("value_clip.grad_" TAGS, grad, B * T);
+    expect_f64("value_clip_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("value_clip_" TAGS ".counts", &parts.tokens, 3);
+    OK(FN(rk_value_loss)(h->token_mean, grad, &parts, values, g_out, masked, x->mask,
+                         (REAL)INFINITY, B, T));
+    EXPECT("value_noclip.grad_" TAGS, grad, B * T);
+    expect_f64("value_noclip_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("value_noclip_" TAGS ".counts", &parts.tokens, 3);
+
+    /* IS weights, train = logp, rollout = old_logp. */
+    const rk_is_correction *corrs[4] = {h->tis_verl, h->icepop, h->seq_truncate, h->seq_mask_tis};
+    const char *cnames[4][2] = {{"is_tis_verl.w_" TAGS, "is_tis_verl.zeroed_" TAGS},
+                                {"is_icepop.w_" TAGS, "is_icepop.zeroed_" TAGS},
+                                {"is_seq_truncate.w_" TAGS, "is_seq_truncate.zeroed_" TAGS},
+                                {"is_seq_mask_tis.w_" TAGS, "is_seq_mask_tis.zeroed_" TAGS}};
+    for (size_t k = 0; k < 4; k++) {
+        size_t zeroed = 0;
+        OK(FN(rk_is_weights)(corrs[k], grad, &zeroed, logp, old, x->mask, B, T));
+        EXPECT(cnames[k][0], grad, B * T);
+        expect_counts(cnames[k][1], &zeroed, 1);
+    }
+
+    /* Rejection: token_k1 in [0.5, 2] and verl's seq_mean_k3 <= 0.5. */
+    const rk_rejection_rule *rules[2] = {h->rs_token_k1, h->rs_seq_mean_k3_verl};
+    uint8_t keep[B * T];
+    rk_rejection_stats rst[2];
+    rk_rejection_summary sum;
+    OK(FN(rk_rejection_mask)(rules, keep, rst, &sum, logp, old, x->mask, 2, B, T));
+    double keep_f[B * T];
+    for (size_t k = 0; k < B * T; k++) keep_f[k] = keep[k];
+    expect_f64("rs.keep_" TAGS, keep_f, B * T);
+    size_t sc[5] = {sum.tokens, sum.rejected_tokens, sum.seqs, sum.rejected_seqs, sum.rows};
+    expect_counts("rs.summary_" TAGS, sc, 5);
+    const char *rnames[2][3] = {
+        {"rs.stats0.counts_" TAGS, "rs.stats0.tokens_" TAGS, "rs.stats0.seqs_" TAGS},
+        {"rs.stats1.counts_" TAGS, "rs.stats1.tokens_" TAGS, "rs.stats1.seqs_" TAGS}};
+    for (size_t k = 0; k < 2; k++) {
+        size_t c[6] = {rst[k].tokens.count, rst[k].seqs.count,       rst[k].above,
+                       rst[k].below,        rst[k].rejected_tokens, rst[k].rejected_seqs};
+        expect_counts(rnames[k][0], c, 6);
+        expect_f64(rnames[k][1], &rst[k].tokens.sum, 5);
+        expect_f64(rnames[k][2], &rst[k].seqs.sum, 5);
+    }
+
     free(scores);
     free(tr);
     free(masked);

@@ -284,6 +284,9 @@ typedef struct {
     rk_reward *correctness, *overlong, *cosine, *kimi, *group_length, *laser, *format,
         *format_length;
     rk_distance *starc, *starc_min, *epic, *dard;
+    rk_preference_loss *dpo, *simpo, *ipo;
+    rk_is_correction *tis_verl, *icepop, *seq_truncate, *seq_mask_tis;
+    rk_rejection_rule *rs_token_k1, *rs_seq_mean_k3_verl;
 } handles;
 
 #define P(k, v) {k, v, NULL}
@@ -336,6 +339,23 @@ static void make_handles(handles *h, const inputs *x) {
     OK(rk_distance_new(&h->epic, "epic", NULL, 0));
     const rk_param dw[] = {PT("weights", "coverage")};
     OK(rk_distance_new(&h->dard, "dard", dw, 1));
+    const rk_param dpo[] = {P("beta", 0.5), P("label_smoothing", 0.1)};
+    OK(rk_preference_loss_new(&h->dpo, "sigmoid", dpo, 2));
+    const rk_param simpo[] = {P("beta", 2.0), P("simpo_gamma", 0.5)};
+    OK(rk_preference_loss_new(&h->simpo, "simpo", simpo, 2));
+    OK(rk_preference_loss_new(&h->ipo, "ipo", NULL, 0));
+    const rk_param tis[] = {PT("preset", "verl"), P("threshold_hi", 2.0)};
+    OK(rk_is_correction_new(&h->tis_verl, "tis", tis, 2));
+    const rk_param icepop[] = {P("threshold_lo", 0.5), P("threshold_hi", 2.0)};
+    OK(rk_is_correction_new(&h->icepop, "icepop", icepop, 2));
+    const rk_param seqt[] = {P("threshold_hi", 3.0), P("batch_normalize", 1)};
+    OK(rk_is_correction_new(&h->seq_truncate, "sequence_truncate", seqt, 2));
+    const rk_param smt[] = {P("threshold_lo", 0.5), P("threshold_hi", 5.0)};
+    OK(rk_is_correction_new(&h->seq_mask_tis, "seq-mask-tis", smt, 2));
+    const rk_param k1[] = {P("lower", 0.5), P("upper", 2.0)};
+    OK(rk_rejection_rule_new(&h->rs_token_k1, "token_k1", k1, 2));
+    const rk_param k3[] = {PT("preset", "verl"), P("upper", 0.5)};
+    OK(rk_rejection_rule_new(&h->rs_seq_mean_k3_verl, "seq_mean_k3", k3, 2));
 }
 
 static void free_handles(handles *h) {
@@ -367,6 +387,15 @@ static void free_handles(handles *h) {
     rk_distance_free(h->starc_min);
     rk_distance_free(h->epic);
     rk_distance_free(h->dard);
+    rk_preference_loss_free(h->dpo);
+    rk_preference_loss_free(h->simpo);
+    rk_preference_loss_free(h->ipo);
+    rk_is_correction_free(h->tis_verl);
+    rk_is_correction_free(h->icepop);
+    rk_is_correction_free(h->seq_truncate);
+    rk_is_correction_free(h->seq_mask_tis);
+    rk_rejection_rule_free(h->rs_token_k1);
+    rk_rejection_rule_free(h->rs_seq_mean_k3_verl);
 }
 
 /* The per-type cases: the same list as cases::<F> in capi_expected.rs. */
@@ -575,6 +604,97 @@ static void errors(const handles *h, const inputs *x) {
     expect_error("wrong handle", s, RK_ERR_INVALID_ARGUMENT,
                  "rk_grpo needs a `grpo` or `dr_grpo` handle, got `rloo`");
 
+    /* Phase 2: preference losses, Bradley-Terry, the value loss, IS corrections, rejection. */
+    rk_preference_loss *pref = NULL;
+    s = rk_preference_loss_new(&pref, "dpo", NULL, 0);
+    expect_core_error("err_unknown_preference", s, RK_ERR_UNKNOWN_NAME);
+    const rk_param beta0[] = {P("beta", 0.0)};
+    s = rk_preference_loss_new(&pref, "sigmoid", beta0, 1);
+    expect_core_error("err_pref_beta", s, RK_ERR_INVALID_PARAM);
+    const rk_param alpha_only[] = {P("f_alpha_divergence_coef", 0.5)};
+    s = rk_preference_loss_new(&pref, "sigmoid", alpha_only, 1);
+    expect_error("alpha without alpha_divergence", s, RK_ERR_INVALID_PARAM,
+                 "parameter `f_alpha_divergence_coef` needs `f_divergence_type` = "
+                 "\"alpha_divergence\"");
+    const rk_param fdiv[] = {PT("f_divergence_type", "kl")};
+    s = rk_preference_loss_new(&pref, "sigmoid", fdiv, 1);
+    expect_error("unknown divergence", s, RK_ERR_UNKNOWN_NAME,
+                 "unknown `f_divergence_type` of preference loss `sigmoid`; valid names: "
+                 "reverse_kl, forward_kl, js_divergence, alpha_divergence");
+    expect_true("no preference loss after errors", pref == NULL);
+    float *oldp = to_f32(x->old_logp, B * T), *lens_f = malloc(B * sizeof(float));
+    if (!lens_f) exit(2);
+    for (size_t i = 0; i < B; i++) lens_f[i] = (float)x->lens[i];
+    float gc[B], gr[B];
+    s = rk_preference_loss_f32(h->simpo, gc, gr, &parts, logp, oldp, refp, logp + B, NULL, NULL,
+                               NULL, NULL, NULL, NULL, B);
+    expect_core_error("err_pref_lengths", s, RK_ERR_MISSING_INPUT);
+    s = rk_preference_loss_f32(h->simpo, gc, gr, &parts, logp, oldp, refp, logp + B, lens_f, NULL,
+                               NULL, NULL, NULL, NULL, B);
+    expect_error("one length array", s, RK_ERR_MISSING_INPUT,
+                 "input `rejected_lengths` is required but missing");
+    float nan_pairs[B];
+    memcpy(nan_pairs, logp, sizeof nan_pairs);
+    nan_pairs[2] = NAN;
+    s = rk_preference_loss_f32(h->dpo, gc, gr, &parts, nan_pairs, oldp, refp, logp + B, NULL, NULL,
+                               NULL, NULL, NULL, NULL, B);
+    expect_core_error("err_pref_nan", s, RK_ERR_NON_FINITE);
+    s = rk_preference_loss_f32(h->dpo, gc, gr, NULL, logp, oldp, refp, logp + B, NULL, NULL, NULL,
+                               NULL, NULL, NULL, B);
+    expect_error("null parts", s, RK_ERR_NULL_POINTER, "`parts` is a null pointer");
+    s = rk_preference_loss_f32(NULL, gc, gr, &parts, logp, oldp, refp, logp + B, NULL, NULL, NULL,
+                               NULL, NULL, NULL, B);
+    expect_error("null preference handle", s, RK_ERR_NULL_POINTER, "`loss` is a null pointer");
+    s = rk_bradley_terry_loss_f32(gc, gr, &parts, logp, oldp, NULL, -1.0f, 0.0f, B);
+    expect_core_error("err_bt_center", s, RK_ERR_INVALID_PARAM);
+    s = rk_bradley_terry_loss_f32(gc, gr, &parts, nan_pairs, oldp, NULL, 0.0f, 0.0f, B);
+    expect_core_error("err_pref_nan", s, RK_ERR_NON_FINITE);
+    float *vals = to_f32(x->values, B * T);
+    s = rk_value_loss_f32(h->token_mean, out, &parts, vals, vals, vals, x->mask, 0.0f, B, T);
+    expect_core_error("err_value_clip", s, RK_ERR_INVALID_PARAM);
+    s = rk_value_loss_f32(h->token_mean, out, &parts, vals, vals, NULL, x->mask, 0.2f, B, T);
+    expect_error("null returns", s, RK_ERR_NULL_POINTER, "`returns` is a null pointer");
+    rk_is_correction *corr = NULL;
+    const rk_param hi2[] = {P("threshold_hi", 2.0)};
+    s = rk_is_correction_new(&corr, "token", hi2, 1);
+    expect_core_error("err_unknown_is_mode", s, RK_ERR_UNKNOWN_NAME);
+    s = rk_is_correction_new(&corr, "tis", NULL, 0);
+    expect_error("IS without threshold_hi", s, RK_ERR_MISSING_INPUT,
+                 "input `threshold_hi` is required but missing");
+    const rk_param lohi[] = {P("threshold_lo", 3.0), P("threshold_hi", 2.0)};
+    s = rk_is_correction_new(&corr, "tis", lohi, 2);
+    expect_core_error("err_is_thresholds", s, RK_ERR_INVALID_PARAM);
+    expect_true("no IS correction after errors", corr == NULL);
+    float nan_tok[B * T];
+    memcpy(nan_tok, logp, sizeof nan_tok);
+    nan_tok[1] = NAN;
+    s = rk_is_weights_f32(h->icepop, out, NULL, nan_tok, oldp, x->mask, B, T);
+    expect_error("NaN train_logp", s, RK_ERR_NON_FINITE,
+                 "`train_logp` holds a NaN or infinite value at index 1");
+    rk_rejection_rule *rule = NULL;
+    s = rk_rejection_rule_new(&rule, "seq_max_k1", NULL, 0);
+    expect_core_error("err_unknown_rs", s, RK_ERR_UNKNOWN_NAME);
+    const rk_param k3lower[] = {P("lower", 0.1), P("upper", 2.0)};
+    s = rk_rejection_rule_new(&rule, "token_k3", k3lower, 2);
+    expect_core_error("err_rs_lower", s, RK_ERR_INVALID_PARAM);
+    s = rk_rejection_rule_new(&rule, "token_k3", NULL, 0);
+    expect_error("rule without upper", s, RK_ERR_MISSING_INPUT,
+                 "input `upper` is required but missing");
+    expect_true("no rejection rule after errors", rule == NULL);
+    uint8_t keep[B * T];
+    const rk_rejection_rule *rules[2] = {h->rs_token_k1, NULL};
+    s = rk_rejection_mask_f32(rules, keep, NULL, NULL, logp, oldp, x->mask, 2, B, T);
+    expect_error("null rule", s, RK_ERR_NULL_POINTER, "`rules` is a null pointer");
+    s = rk_rejection_mask_f32(rules, keep, NULL, NULL, nan_tok, oldp, x->mask, 1, B, T);
+    expect_error("NaN in rejection", s, RK_ERR_NON_FINITE,
+                 "`train_logp` holds a NaN or infinite value at index 1");
+    s = rk_rejection_mask_f32(rules, keep, NULL, NULL, logp, oldp, mask, 1, B, T);
+    expect_error("rejection mask byte", s, RK_ERR_INVALID_ARGUMENT,
+                 "`mask` holds 2 at index 5; expected 0 or 1");
+    free(oldp);
+    free(lens_f);
+    free(vals);
+
     /* A success clears the message. */
     OK(rk_grpo_f32(h->grpo, out, scores, h->groups, B));
     expect_true("message cleared by a success", rk_last_error_message()[0] == 0);
@@ -587,6 +707,9 @@ static void errors(const handles *h, const inputs *x) {
     rk_aggregation_free(NULL);
     rk_reward_free(NULL);
     rk_distance_free(NULL);
+    rk_preference_loss_free(NULL);
+    rk_is_correction_free(NULL);
+    rk_rejection_rule_free(NULL);
 
     free(scores);
     free(logp);
