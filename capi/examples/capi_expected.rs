@@ -42,6 +42,10 @@ use rewardkit_core::reward::{
     Batch, Correctness, CosineLength, Format, FormatLength, GroupLengthPenalty, KimiLength, Laser,
     LaserMode, Overlong, Pipeline, RewardTerm, Weighted,
 };
+use rewardkit_core::reward::{
+    Hapo, HapoHistory, HapoShape, HistoryMode, LaserD, LaserDState, MonitorBanding, Rounding,
+    TargetLen, Thresholds,
+};
 use rewardkit_core::rng::{RandomSource, SplitMix64};
 use rewardkit_core::stats::Summary;
 use rewardkit_core::{
@@ -643,6 +647,55 @@ fn phase2<F: Bits>(x: &Inputs, o: &mut Out) -> Res<()> {
         o.f64s(&format!("rs.stats{k}.tokens_{t}"), &sum(&st.tokens));
         o.f64s(&format!("rs.stats{k}.seqs_{t}"), &sum(&st.seqs));
     }
+
+    // HAPO (cosine, weight 0.8, floor 0.5, the reference's mean history): keys = the group ids;
+    // rewards of a first batch (no history: 0), update with it, rewards of the lengths reversed,
+    // and the saved entries (key, sum, count, mean_weighted, mean_count, min).
+    let keys: Vec<u64> = x.ids.iter().map(|&i| u64::from(i)).collect();
+    let hapo = Hapo::<F>::new(F::lit(0.8), HapoShape::Cosine)?.with_floor(F::lit(0.5))?;
+    let mut history = HapoHistory::new(HistoryMode::Mean);
+    let mut out = vec![F::ZERO; B];
+    history.rewards(&mut out, &keys, &x.lens, &x.correct, &hapo)?;
+    o.floats(&format!("hapo.before_{t}"), &out);
+    history.update(&keys, &x.lens, &x.correct)?;
+    let lens2: Vec<u32> = x.lens.iter().rev().copied().collect();
+    history.rewards(&mut out, &keys, &lens2, &x.correct, &hapo)?;
+    o.floats(&format!("hapo.after_{t}"), &out);
+    let mut entries = Vec::new();
+    for (k, e) in history.iter() {
+        let min = u64::from(e.min);
+        entries.extend([k, e.sum, e.count, e.mean_weighted, e.mean_count, min]);
+    }
+    let entries: Vec<usize> = entries.iter().map(|&v| v as usize).collect();
+    o.counts(&format!("hapo.entries_{t}"), &entries);
+
+    // LASER-D (hybrid, alpha 0.25, initial target 6, linear thresholds 2..8 step 2, G = 4, ceil,
+    // training banding) on the shared groups: rewards, update with the same batch (as the monitor
+    // set), rewards, LASER-DE rewards with repetitive = (i % 5 == 0), and the saved targets
+    // (kind, length) of the three bands.
+    let groups = GroupIndex::new(&x.ids, G)?;
+    let laser = LaserD::new(F::lit(0.25), LaserMode::Hybrid)?
+        .with_thresholds(Thresholds::linear(2, 8, 2)?)?
+        .with_group_size(4)?
+        .with_monitor(1, Rounding::Ceil, MonitorBanding::Training)?;
+    let mut state = LaserDState::new(6);
+    laser.rewards(&mut out, &x.lens, &x.correct, None, &groups, &state)?;
+    o.floats(&format!("laser_d.before_{t}"), &out);
+    state.update(&laser, &x.lens, &x.correct, &groups)?;
+    laser.rewards(&mut out, &x.lens, &x.correct, None, &groups, &state)?;
+    o.floats(&format!("laser_d.after_{t}"), &out);
+    let rep: Vec<bool> = (0..B).map(|i| i % 5 == 0).collect();
+    laser.rewards_de(&mut out, &x.lens, &x.correct, None, &rep, &groups, &state)?;
+    o.floats(&format!("laser_de.after_{t}"), &out);
+    let mut targets = Vec::new();
+    for tl in state.targets() {
+        targets.extend(match tl {
+            TargetLen::Fixed(l) => [0, l as usize],
+            TargetLen::Monitored(Some(l)) => [1, l as usize],
+            TargetLen::Monitored(None) => [2, 0],
+        });
+    }
+    o.counts(&format!("laser_d.targets_{t}"), &targets);
     Ok(())
 }
 
@@ -814,6 +867,23 @@ fn errors(x: &Inputs, o: &mut Out) -> Res<()> {
     o.msg(
         "err_rs_lower",
         RejectionRule::<f32>::new("token_k3".parse()?, Some(0.1), 2.0).unwrap_err(),
+    );
+    o.msg(
+        "err_hapo_weight",
+        Hapo::<f32>::new(1.5, HapoShape::Linear).unwrap_err(),
+    );
+    let mut zero = x.lens.clone();
+    zero[1] = 0;
+    let keys: Vec<u64> = x.ids.iter().map(|&i| u64::from(i)).collect();
+    o.msg(
+        "err_hapo_zero_length",
+        HapoHistory::new(HistoryMode::Min)
+            .update(&keys, &zero, &x.correct)
+            .unwrap_err(),
+    );
+    o.msg(
+        "err_laser_thresholds",
+        Thresholds::new(8, 4, 1024).unwrap_err(),
     );
     Ok(())
 }

@@ -34,6 +34,16 @@
 // The ABI's patch version.
 #define RK_VERSION_PATCH 0
 
+// `rk_laser_target.kind`: a configured target, used as is (before any monitor statistics).
+#define RK_LASER_TARGET_FIXED 0
+
+// `rk_laser_target.kind`: a target chosen by the monitor, capped by the batch's longest response.
+#define RK_LASER_TARGET_MONITORED 1
+
+// `rk_laser_target.kind`: the monitor found no target for the band (the batch's longest response
+// is used; `length` is ignored).
+#define RK_LASER_TARGET_NONE 2
+
 // The status every computing function returns: `RK_OK` (0) or an error code.
 //
 // Codes are stable: a code keeps its number in every later version of the ABI, and new codes are
@@ -100,11 +110,19 @@ typedef struct rk_distance rk_distance;
 // `rk_groups_uniform`, free with `rk_groups_free`.
 typedef struct rk_groups rk_groups;
 
+// HAPO's length reward with its per-prompt history (opaque; `rk_hapo_new`). Stateful: see the
+// module documentation in the header (`rk_hapo_update`).
+typedef struct rk_hapo rk_hapo;
+
 // A configured importance-sampling correction (opaque; `rk_is_correction_new`).
 typedef struct rk_is_correction rk_is_correction;
 
 // A KL penalty: estimator, straight-through switch and clamps (opaque; `rk_kl_new`).
 typedef struct rk_kl rk_kl;
+
+// LASER-D / LASER-DE with its adaptive target state (opaque; `rk_laser_d_new`). Stateful: see
+// `rk_laser_d_update`.
+typedef struct rk_laser_d rk_laser_d;
 
 // A configured policy loss (opaque; `rk_policy_loss_new`).
 typedef struct rk_policy_loss rk_policy_loss;
@@ -264,6 +282,32 @@ typedef struct {
     // `T`, the columns of `mask` (ignored without a mask).
     size_t seq_len;
 } rk_reward_inputs;
+
+// One prompt's HAPO history (`rewardkit_core::reward::HistoryEntry`) with its key: the unit of
+// `rk_hapo_save` / `rk_hapo_load`. Integers only, so a saved history restores exactly.
+typedef struct {
+    // The prompt key (e.g. a dataset index).
+    uint64_t key;
+    // Sum of the correct lengths seen (saturating).
+    uint64_t sum;
+    // Correct responses seen (saturating).
+    uint64_t count;
+    // The reference's mean-mode history times its count (`h·c`).
+    uint64_t mean_weighted;
+    // The reference's mean-mode count `c`.
+    uint64_t mean_count;
+    // Shortest correct length seen (`>= 1`).
+    uint32_t min;
+} rk_hapo_entry;
+
+// One band's LASER-D target (`rewardkit_core::reward::TargetLen`): the unit of
+// `rk_laser_d_save` / `rk_laser_d_load` (three of them, bands low, medium, high).
+typedef struct {
+    // `RK_LASER_TARGET_FIXED`, `RK_LASER_TARGET_MONITORED` or `RK_LASER_TARGET_NONE`.
+    uint32_t kind;
+    // The target length in tokens (0 for `RK_LASER_TARGET_NONE`).
+    uint32_t length;
+} rk_laser_target;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1489,6 +1533,212 @@ rk_status rk_reward_pipeline_tokens_f64(const rk_reward *const *terms,
                                         double *parts,
                                         const rk_reward_inputs *inputs,
                                         size_t n_terms);
+
+// Creates HAPO's length reward with an empty history, from its shape name (the reference's
+// `type_lr`): `"cosine"` or `"linear"` (`HapoShape`).
+//
+// Parameters (`rk_param`; all optional; the reference's defaults): `weight` (`w ∈ [0, 1]`, 1),
+// `floor` (`c ∈ [0, 1]`, 0.7), `tolerance` (`ρ >= 0`, 0.1; linear shape), `history` (name:
+// `"min"` (default), `"mean"` (the reference's truncated per-occurrence mean), `"exact_mean"`).
+//
+// Definition: see `rewardkit_core::reward::Hapo` (with `h` the prompt's history: no history
+// gives 0; cosine: `f = cos((L/h)·π/2)` for `L < 2h`, else −1; correct `w·max(−c, f)`, wrong
+// `w·min(0, f)`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (shape, history mode, key); `RK_ERR_INVALID_PARAM` for a value
+// out of range; `RK_ERR_NULL_POINTER`. On error `*out` is `NULL`.
+//
+// Citation: Huang et al. (2025), *HAPO*, arXiv:2505.11225 (`HCY123902/HAPO`).
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_hapo_new(rk_hapo **out, const char *name, const rk_param *params, size_t n_params);
+
+// Frees a HAPO handle and its history (null is a no-op).
+//
+// # Safety
+// `hapo` is null or a handle from `rk_hapo_new`, not used afterwards.
+void rk_hapo_free(rk_hapo *hapo);
+
+// HAPO length rewards of a batch under the current history (`HapoHistory::rewards`); the
+// history is not changed (call `rk_hapo_update` after the batch, as the reference does).
+//
+// Shapes: `out`, `keys` (prompt ids), `lengths` (`>= 1`), `correct` (bytes 0/1): `(B)`.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a zero length (or a loaded history below 1);
+// `RK_ERR_INVALID_ARGUMENT` for a `correct` byte other than 0/1; pointer checks.
+//
+// # Safety
+// `hapo` is null or a live handle; every non-null buffer holds `batch` elements.
+rk_status rk_hapo_rewards_f32(const rk_hapo *hapo,
+                              float *out,
+                              const uint64_t *keys,
+                              const uint32_t *lengths,
+                              const uint8_t *correct,
+                              size_t batch);
+
+// `rk_hapo_rewards_f32` for `double`.
+//
+// # Safety
+// As `rk_hapo_rewards_f32`.
+rk_status rk_hapo_rewards_f64(const rk_hapo *hapo,
+                              double *out,
+                              const uint64_t *keys,
+                              const uint32_t *lengths,
+                              const uint8_t *correct,
+                              size_t batch);
+
+// Applies a batch to HAPO's history (`HapoHistory::update`): every prompt with a correct response
+// updates its entry (minimum, exact sums, and the reference's mean recurrence once per
+// occurrence of the prompt in `keys`). On error the history is unchanged.
+//
+// Shapes: `keys`, `lengths` (`>= 1`), `correct` (bytes 0/1): `(B)`.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a zero length; `RK_ERR_INVALID_ARGUMENT` for a `correct`
+// byte other than 0/1; pointer checks.
+//
+// # Safety
+// `hapo` is null or a live handle; every non-null buffer holds `batch` elements.
+rk_status rk_hapo_update(rk_hapo *hapo,
+                         const uint64_t *keys,
+                         const uint32_t *lengths,
+                         const uint8_t *correct,
+                         size_t batch);
+
+// The number of prompts with a history (the entries `rk_hapo_save` writes).
+//
+// Errors: `RK_ERR_NULL_POINTER`.
+//
+// # Safety
+// `hapo` is null or a live handle; `n` is null or writable.
+rk_status rk_hapo_len(const rk_hapo *hapo, size_t *n);
+
+// Saves HAPO's history: writes its `n` entries (`n` = `rk_hapo_len`) in ascending key order.
+// The history mode is part of the handle's configuration, not of the entries.
+//
+// Errors: `RK_ERR_LENGTH_MISMATCH` when `n` differs from the number of entries; pointer checks.
+//
+// # Safety
+// `hapo` is null or a live handle; `entries` holds `n` writable records.
+rk_status rk_hapo_save(const rk_hapo *hapo, rk_hapo_entry *entries, size_t n);
+
+// Replaces HAPO's history by the given entries (`HapoHistory::from_entries` with the handle's
+// history mode): what `rk_hapo_save` wrote restores the same history exactly. A key given twice
+// keeps its last entry; `n = 0` clears the history.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for an entry with `min = 0` (lengths are `>= 1`); pointer
+// checks. On error the history is unchanged.
+//
+// # Safety
+// `hapo` is null or a live handle; `entries` holds `n` records.
+rk_status rk_hapo_load(rk_hapo *hapo, const rk_hapo_entry *entries, size_t n);
+
+// Creates LASER-D (`rewardkit_core::reward::LaserD`) with every band's target at `target`, from
+// the reference's `length_reward_type` name: `"reward"`, `"penalty"` or `"hybrid"` (`LaserMode`).
+//
+// Parameters (`rk_param`; all optional; the reference's defaults): `alpha` (`>= 0`, 0.5);
+// `target` (the initial target of every band, the reference's `target_length`, 8192);
+// `thresholds_lower`, `thresholds_upper`, `thresholds_interval` (the candidate targets, 2048,
+// 16384, 1024; `Thresholds::new`) with `thresholds_linear` (flag: `Thresholds::linear`, no jump
+// to 1024); `group_size` (`G >= 1`, 8); `expected_correct` (`n_expected`, 1); `rounding` (name:
+// `"floor"`, `"ceil"`); `banding` (name: `"reference"`, `"training"`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (mode, rounding, banding, key); `RK_ERR_INVALID_PARAM` for a
+// value out of range (non-integral lengths included); `RK_ERR_NULL_POINTER`. On error `*out` is
+// `NULL`.
+//
+// Citation: Liu et al. (2025), *Learn to Reason Efficiently with Adaptive Length-based Reward
+// Shaping*, arXiv:2505.15612 (`hkust-nlp/Laser`).
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_laser_d_new(rk_laser_d **out,
+                         const char *name,
+                         const rk_param *params,
+                         size_t n_params);
+
+// Frees a LASER-D handle and its state (null is a no-op).
+//
+// # Safety
+// `laser` is null or a handle from `rk_laser_d_new`, not used afterwards.
+void rk_laser_d_free(rk_laser_d *laser);
+
+// LASER-D rewards of a training batch under the current targets (`LaserD::rewards`), or
+// LASER-DE's (`LaserD::rewards_de`) when `repetitive` is given. The targets are not changed
+// (`rk_laser_d_update` recomputes them from a monitor set).
+//
+// Definition: a prompt's difficulty band comes from its group accuracy (correct and well
+// formed); its target `L_A` is the band's target (capped by the batch's longest response for a
+// monitored target); LASER-D: LASER's step at `L_A` for correct, well-formed answers;
+// LASER-DE: `+α` for correct, well-formed `L <= L_A`, and for wrong, well-formed, non-repetitive
+// `L > L_A`.
+//
+// Shapes: `out`, `lengths` (`>= 1`), `correct`, `well_formed` (null: all well formed),
+// `repetitive` (null: LASER-D): `(B)`; `groups`: an index over `B` rows.
+//
+// Errors: `RK_ERR_LENGTH_MISMATCH` (`groups` over another number of rows);
+// `RK_ERR_INVALID_PARAM` for a zero length; `RK_ERR_INVALID_ARGUMENT` for a flag byte other than
+// 0/1; pointer checks.
+//
+// # Safety
+// `laser` and `groups` are null or live handles; every non-null buffer holds `batch` elements.
+rk_status rk_laser_d_rewards_f32(const rk_laser_d *laser,
+                                 float *out,
+                                 const uint32_t *lengths,
+                                 const uint8_t *correct,
+                                 const uint8_t *well_formed,
+                                 const uint8_t *repetitive,
+                                 const rk_groups *groups,
+                                 size_t batch);
+
+// `rk_laser_d_rewards_f32` for `double`.
+//
+// # Safety
+// As `rk_laser_d_rewards_f32`.
+rk_status rk_laser_d_rewards_f64(const rk_laser_d *laser,
+                                 double *out,
+                                 const uint32_t *lengths,
+                                 const uint8_t *correct,
+                                 const uint8_t *well_formed,
+                                 const uint8_t *repetitive,
+                                 const rk_groups *groups,
+                                 size_t batch);
+
+// Recomputes every band's target from a monitor set (`LaserDState::update`): `G` rollouts of
+// each monitor prompt with their lengths and verifier correctness. On error the targets are
+// unchanged.
+//
+// Shapes: `lengths` (`>= 1`), `correct` (bytes 0/1): `(B)`; `groups`: the monitor prompts over
+// `B` rows.
+//
+// Errors: `RK_ERR_LENGTH_MISMATCH`; `RK_ERR_INVALID_PARAM` for a zero length;
+// `RK_ERR_INVALID_ARGUMENT` for a `correct` byte other than 0/1; pointer checks.
+//
+// # Safety
+// `laser` and `groups` are null or live handles; every non-null buffer holds `batch` elements.
+rk_status rk_laser_d_update(rk_laser_d *laser,
+                            const uint32_t *lengths,
+                            const uint8_t *correct,
+                            const rk_groups *groups,
+                            size_t batch);
+
+// Saves LASER-D's state: the targets of the bands low, medium, high into `targets[0..3]`.
+//
+// Errors: `RK_ERR_NULL_POINTER`.
+//
+// # Safety
+// `laser` is null or a live handle; `targets` is null or holds 3 writable records.
+rk_status rk_laser_d_save(const rk_laser_d *laser, rk_laser_target *targets);
+
+// Restores LASER-D's state from `targets[0..3]` (bands low, medium, high), as `rk_laser_d_save`
+// wrote them (`LaserDState::from_targets`).
+//
+// Errors: `RK_ERR_INVALID_ARGUMENT` for an unknown `kind`; `RK_ERR_INVALID_PARAM` for a fixed or
+// monitored target of length 0; `RK_ERR_NULL_POINTER`. On error the state is unchanged.
+//
+// # Safety
+// `laser` is null or a live handle; `targets` is null or holds 3 records.
+rk_status rk_laser_d_load(rk_laser_d *laser, const rk_laser_target *targets);
 
 #ifdef __cplusplus
 }  // extern "C"

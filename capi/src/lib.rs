@@ -71,6 +71,7 @@ pub mod logits;
 pub mod loss;
 pub mod preference;
 pub mod reward;
+pub mod stateful;
 
 pub use error::rk_status;
 

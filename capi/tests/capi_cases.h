@@ -220,6 +220,74 @@ static void FN(cases)(const handles *h, const inputs *x) {
         expect_f64(rnames[k][2], &rst[k].seqs.sum, 5);
     }
 
+    /* HAPO (stateful: a fresh handle for this type): keys = the group ids; rewards (no history),
+     * update, rewards of the lengths reversed, the saved entries, and a restored copy. */
+    uint64_t keys[B];
+    uint32_t lens2[B];
+    for (size_t i = 0; i < B; i++) {
+        keys[i] = x->ids[i];
+        lens2[i] = x->lens[B - 1 - i];
+    }
+    rk_hapo *hapo = NULL, *hapo2 = NULL;
+    const rk_param hp[] = {P("weight", 0.8), P("floor", 0.5), PT("history", "mean")};
+    OK(rk_hapo_new(&hapo, "cosine", hp, 3));
+    OK(FN(rk_hapo_rewards)(hapo, out, keys, x->lens, x->correct, B));
+    EXPECT("hapo.before_" TAGS, out, B);
+    OK(rk_hapo_update(hapo, keys, x->lens, x->correct, B));
+    OK(FN(rk_hapo_rewards)(hapo, out, keys, lens2, x->correct, B));
+    EXPECT("hapo.after_" TAGS, out, B);
+    size_t n_entries_h = 0;
+    OK(rk_hapo_len(hapo, &n_entries_h));
+    rk_hapo_entry saved[G];
+    uint64_t flat[6 * G];
+    if (n_entries_h > G) exit(2);
+    OK(rk_hapo_save(hapo, saved, n_entries_h));
+    for (size_t k = 0; k < n_entries_h; k++) {
+        uint64_t e[6] = {saved[k].key,           saved[k].sum,        saved[k].count,
+                         saved[k].mean_weighted, saved[k].mean_count, saved[k].min};
+        memcpy(&flat[6 * k], e, sizeof e);
+    }
+    expect_bits("hapo.entries_" TAGS, flat, 6 * n_entries_h, "u64");
+    OK(rk_hapo_new(&hapo2, "cosine", hp, 3));
+    OK(rk_hapo_load(hapo2, saved, n_entries_h));
+    OK(FN(rk_hapo_rewards)(hapo2, out, keys, lens2, x->correct, B));
+    EXPECT("hapo.after_" TAGS, out, B);
+    rk_hapo_free(hapo);
+    rk_hapo_free(hapo2);
+
+    /* LASER-D (stateful: a fresh handle): rewards, update with the same batch as the monitor set,
+     * rewards, LASER-DE rewards, the saved targets, and a restored copy. */
+    rk_laser_d *ld = NULL, *ld2 = NULL;
+    const rk_param lp[] = {P("alpha", 0.25),          P("target", 6),
+                           P("thresholds_lower", 2),  P("thresholds_upper", 8),
+                           P("thresholds_interval", 2), P("thresholds_linear", 1),
+                           P("group_size", 4),        PT("rounding", "ceil"),
+                           PT("banding", "training")};
+    OK(rk_laser_d_new(&ld, "hybrid", lp, 9));
+    OK(FN(rk_laser_d_rewards)(ld, out, x->lens, x->correct, NULL, NULL, h->groups, B));
+    EXPECT("laser_d.before_" TAGS, out, B);
+    OK(rk_laser_d_update(ld, x->lens, x->correct, h->groups, B));
+    OK(FN(rk_laser_d_rewards)(ld, out, x->lens, x->correct, NULL, NULL, h->groups, B));
+    EXPECT("laser_d.after_" TAGS, out, B);
+    uint8_t rep[B];
+    for (size_t i = 0; i < B; i++) rep[i] = i % 5 == 0;
+    OK(FN(rk_laser_d_rewards)(ld, out, x->lens, x->correct, NULL, rep, h->groups, B));
+    EXPECT("laser_de.after_" TAGS, out, B);
+    rk_laser_target tg[3];
+    OK(rk_laser_d_save(ld, tg));
+    size_t tflat[6];
+    for (size_t k = 0; k < 3; k++) {
+        tflat[2 * k] = tg[k].kind;
+        tflat[2 * k + 1] = tg[k].length;
+    }
+    expect_counts("laser_d.targets_" TAGS, tflat, 6);
+    OK(rk_laser_d_new(&ld2, "hybrid", lp, 9));
+    OK(rk_laser_d_load(ld2, tg));
+    OK(FN(rk_laser_d_rewards)(ld2, out, x->lens, x->correct, NULL, rep, h->groups, B));
+    EXPECT("laser_de.after_" TAGS, out, B);
+    rk_laser_d_free(ld);
+    rk_laser_d_free(ld2);
+
     free(scores);
     free(tr);
     free(masked);

@@ -691,6 +691,54 @@ static void errors(const handles *h, const inputs *x) {
     s = rk_rejection_mask_f32(rules, keep, NULL, NULL, logp, oldp, mask, 1, B, T);
     expect_error("rejection mask byte", s, RK_ERR_INVALID_ARGUMENT,
                  "`mask` holds 2 at index 5; expected 0 or 1");
+    rk_hapo *hapo = NULL;
+    const rk_param hw[] = {P("weight", 1.5)};
+    s = rk_hapo_new(&hapo, "linear", hw, 1);
+    expect_core_error("err_hapo_weight", s, RK_ERR_INVALID_PARAM);
+    s = rk_hapo_new(&hapo, "cos", NULL, 0);
+    expect_error("unknown HAPO shape", s, RK_ERR_UNKNOWN_NAME,
+                 "unknown HAPO shape; valid names: cosine, linear");
+    expect_true("no HAPO handle after errors", hapo == NULL);
+    OK(rk_hapo_new(&hapo, "cosine", NULL, 0));
+    uint64_t hkeys[B];
+    for (size_t i = 0; i < B; i++) hkeys[i] = x->ids[i];
+    s = rk_hapo_update(hapo, hkeys, lens, x->correct, B); /* lens[1] == 0 */
+    expect_core_error("err_hapo_zero_length", s, RK_ERR_INVALID_PARAM);
+    size_t hn = 99;
+    OK(rk_hapo_len(hapo, &hn));
+    expect_true("failed update leaves the history empty", hn == 0);
+    s = rk_hapo_update(hapo, hkeys, x->lens, flags, B); /* flags[0] == 3 */
+    expect_error("HAPO flag byte", s, RK_ERR_INVALID_ARGUMENT,
+                 "`correct` holds 3 at index 0; expected 0 or 1");
+    s = rk_hapo_rewards_f32(NULL, out, hkeys, x->lens, x->correct, B);
+    expect_error("null HAPO handle", s, RK_ERR_NULL_POINTER, "`hapo` is a null pointer");
+    rk_hapo_entry bad_entry = {1, 0, 0, 0, 0, 0};
+    s = rk_hapo_load(hapo, &bad_entry, 1);
+    expect_error("HAPO entry min 0", s, RK_ERR_INVALID_PARAM,
+                 "parameter `entries.min` = 0 is invalid: expected a shortest correct length >= 1");
+    rk_hapo_entry one;
+    s = rk_hapo_save(hapo, &one, 1);
+    expect_error("HAPO save size", s, RK_ERR_LENGTH_MISMATCH, "`entries` has length 1, expected 0");
+    rk_hapo_free(hapo);
+    rk_laser_d *ld = NULL;
+    const rk_param thr[] = {P("thresholds_lower", 8), P("thresholds_upper", 4)};
+    s = rk_laser_d_new(&ld, "reward", thr, 2);
+    expect_core_error("err_laser_thresholds", s, RK_ERR_INVALID_PARAM);
+    s = rk_laser_d_new(&ld, "bonus", NULL, 0);
+    expect_error("unknown LASER-D mode", s, RK_ERR_UNKNOWN_NAME,
+                 "unknown LASER-D mode; valid names: reward, penalty, hybrid");
+    expect_true("no LASER-D handle after errors", ld == NULL);
+    OK(rk_laser_d_new(&ld, "reward", NULL, 0));
+    rk_laser_target tg[3] = {{RK_LASER_TARGET_FIXED, 8}, {7, 1}, {RK_LASER_TARGET_NONE, 0}};
+    s = rk_laser_d_load(ld, tg);
+    expect_error("LASER-D target kind", s, RK_ERR_INVALID_ARGUMENT,
+                 "`targets` holds kind 7; expected RK_LASER_TARGET_FIXED (0), "
+                 "RK_LASER_TARGET_MONITORED (1) or RK_LASER_TARGET_NONE (2)");
+    s = rk_laser_d_rewards_f32(ld, out, x->lens, x->correct, NULL, NULL, NULL, B);
+    expect_error("LASER-D without groups", s, RK_ERR_NULL_POINTER, "`groups` is a null pointer");
+    s = rk_laser_d_update(ld, x->lens, x->correct, h->groups, B - 1);
+    expect_true("LASER-D update with the wrong batch", s == RK_ERR_LENGTH_MISMATCH);
+    rk_laser_d_free(ld);
     free(oldp);
     free(lens_f);
     free(vals);
@@ -710,6 +758,8 @@ static void errors(const handles *h, const inputs *x) {
     rk_preference_loss_free(NULL);
     rk_is_correction_free(NULL);
     rk_rejection_rule_free(NULL);
+    rk_hapo_free(NULL);
+    rk_laser_d_free(NULL);
 
     free(scores);
     free(logp);

@@ -940,3 +940,379 @@ fn rejection_rule_bad_parameters() {
         RejectionRule::<f64>::new("token_k3".parse().unwrap(), Some(0.1), 2.0).unwrap_err();
     assert_eq!(message(), want.to_string());
 }
+
+// ------------------------------------------------------------------------------------------------
+// Stateful rewards: HAPO and LASER-D.
+// ------------------------------------------------------------------------------------------------
+
+use rewardkit::groups::{rk_groups, rk_groups_free, rk_groups_new};
+use rewardkit::stateful::{
+    RK_LASER_TARGET_MONITORED, rk_hapo, rk_hapo_entry, rk_hapo_free, rk_hapo_len, rk_hapo_load,
+    rk_hapo_new, rk_hapo_rewards_f32, rk_hapo_rewards_f64, rk_hapo_save, rk_hapo_update,
+    rk_laser_d, rk_laser_d_free, rk_laser_d_load, rk_laser_d_new, rk_laser_d_rewards_f32,
+    rk_laser_d_rewards_f64, rk_laser_d_save, rk_laser_d_update, rk_laser_target,
+};
+use rewardkit_core::GroupIndex;
+use rewardkit_core::reward::{
+    Hapo, HapoHistory, HapoShape, HistoryMode, LaserD, LaserDState, LaserMode, MonitorBanding,
+    Rounding, TargetLen, Thresholds,
+};
+
+const KEYS: [u64; 8] = [7, 7, 9, 9, 7, 9, 11, 11];
+const HLENS: [u32; 8] = [400, 300, 120, 200, 350, 90, 50, 70];
+const HOK: [u8; 8] = [1, 1, 0, 1, 0, 1, 0, 0];
+const HOK_B: [bool; 8] = [true, true, false, true, false, true, false, false];
+const HLENS2: [u32; 8] = [150, 500, 100, 60, 290, 250, 40, 80];
+
+fn hapo_rewards<F: Real>(
+    f: unsafe extern "C" fn(
+        *const rk_hapo,
+        *mut F,
+        *const u64,
+        *const u32,
+        *const u8,
+        usize,
+    ) -> rk_status,
+    h: *const rk_hapo,
+    lens: &[u32; 8],
+) -> Vec<F> {
+    let mut out = vec![F::ZERO; 8];
+    // SAFETY: a live handle; buffers of 8 elements.
+    let s = unsafe {
+        f(
+            h,
+            out.as_mut_ptr(),
+            KEYS.as_ptr(),
+            lens.as_ptr(),
+            HOK.as_ptr(),
+            8,
+        )
+    };
+    assert_eq!(s, rk_status::RK_OK, "{}", message());
+    out
+}
+
+#[test]
+fn hapo_equals_the_core_and_saves_its_history() {
+    let params = [
+        num(c"weight", 0.8),
+        num(c"floor", 0.5),
+        text(c"history", c"mean"),
+    ];
+    // SAFETY: a constructor with a static name and a live parameter slice.
+    let (s, h) = unsafe { make(rk_hapo_new, c"cosine", &params) };
+    assert_eq!(s, rk_status::RK_OK, "{}", message());
+    let p32 = Hapo::<f32>::new(0.8, HapoShape::Cosine)
+        .unwrap()
+        .with_floor(0.5)
+        .unwrap();
+    let p64 = Hapo::<f64>::new(0.8, HapoShape::Cosine)
+        .unwrap()
+        .with_floor(0.5)
+        .unwrap();
+    let mut core = HapoHistory::new(HistoryMode::Mean);
+    for batch in [&HLENS, &HLENS2] {
+        let got32 = hapo_rewards(rk_hapo_rewards_f32, h, batch);
+        let got64 = hapo_rewards(rk_hapo_rewards_f64, h, batch);
+        let (mut w32, mut w64) = (vec![0.0f32; 8], vec![0.0f64; 8]);
+        core.rewards(&mut w32, &KEYS, batch, &HOK_B, &p32).unwrap();
+        core.rewards(&mut w64, &KEYS, batch, &HOK_B, &p64).unwrap();
+        assert_eq!(bits(&got32), bits(&w32));
+        assert_eq!(bits(&got64), bits(&w64));
+        // SAFETY: a live handle; buffers of 8 elements.
+        let s = unsafe { rk_hapo_update(h, KEYS.as_ptr(), batch.as_ptr(), HOK.as_ptr(), 8) };
+        assert_eq!(s, rk_status::RK_OK);
+        core.update(&KEYS, batch, &HOK_B).unwrap();
+    }
+    assert!(
+        hapo_rewards(rk_hapo_rewards_f64, h, &HLENS)
+            .iter()
+            .any(|&r| r != 0.0)
+    );
+    // A failed update leaves the history as it was.
+    let mut zero = HLENS;
+    zero[3] = 0;
+    // SAFETY: as above.
+    let s = unsafe { rk_hapo_update(h, KEYS.as_ptr(), zero.as_ptr(), HOK.as_ptr(), 8) };
+    assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
+    assert_eq!(
+        message(),
+        core.update(&KEYS, &zero, &HOK_B).unwrap_err().to_string()
+    );
+    // Save: the entries of the core's history, in key order.
+    let mut n = 0usize;
+    // SAFETY: a live handle; `n` is a local.
+    assert_eq!(unsafe { rk_hapo_len(h, &mut n) }, rk_status::RK_OK);
+    assert_eq!(n, core.len());
+    let mut saved = vec![rk_hapo_entry::default(); n];
+    // SAFETY: `saved` holds n records.
+    assert_eq!(
+        unsafe { rk_hapo_save(h, saved.as_mut_ptr(), n) },
+        rk_status::RK_OK
+    );
+    let want: Vec<(u64, u32, u64, u64, u64, u64)> = core
+        .iter()
+        .map(|(k, e)| (k, e.min, e.sum, e.count, e.mean_weighted, e.mean_count))
+        .collect();
+    let got: Vec<(u64, u32, u64, u64, u64, u64)> = saved
+        .iter()
+        .map(|e| (e.key, e.min, e.sum, e.count, e.mean_weighted, e.mean_count))
+        .collect();
+    assert_eq!(got, want);
+    // SAFETY: as above, one record short.
+    let s = unsafe { rk_hapo_save(h, saved.as_mut_ptr(), n - 1) };
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_LENGTH_MISMATCH,
+            format!("`entries` has length {}, expected {n}", n - 1)
+        )
+    );
+    // Restore into a fresh handle: the same rewards.
+    // SAFETY: as above.
+    let (s, h2) = unsafe { make(rk_hapo_new, c"cosine", &params) };
+    assert_eq!(s, rk_status::RK_OK);
+    // SAFETY: `saved` holds n records.
+    assert_eq!(
+        unsafe { rk_hapo_load(h2, saved.as_ptr(), n) },
+        rk_status::RK_OK
+    );
+    assert_eq!(
+        bits(&hapo_rewards(rk_hapo_rewards_f64, h2, &HLENS2)),
+        bits(&hapo_rewards(rk_hapo_rewards_f64, h, &HLENS2))
+    );
+    saved[0].min = 0;
+    // SAFETY: as above.
+    let s = unsafe { rk_hapo_load(h2, saved.as_ptr(), n) };
+    assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
+    // SAFETY: handles from rk_hapo_new, freed once.
+    unsafe {
+        rk_hapo_free(h);
+        rk_hapo_free(h2);
+    }
+}
+
+#[test]
+fn hapo_bad_parameters() {
+    // SAFETY (every call): static names, live parameter slices.
+    let (s, h) = unsafe { make(rk_hapo_new, c"cos", &[]) };
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_UNKNOWN_NAME,
+            "unknown HAPO shape; valid names: cosine, linear".into()
+        )
+    );
+    assert!(h.is_null());
+    let (s, _) = unsafe { make(rk_hapo_new, c"linear", &[text(c"history", c"max")]) };
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_UNKNOWN_NAME,
+            "unknown `history` of HAPO reward `linear`; valid names: min, mean, exact_mean".into()
+        )
+    );
+    let (s, _) = unsafe { make(rk_hapo_new, c"linear", &[num(c"weight", 1.5)]) };
+    assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
+    assert_eq!(
+        message(),
+        Hapo::<f32>::new(1.5, HapoShape::Linear)
+            .unwrap_err()
+            .to_string()
+    );
+}
+
+const LLENS: [u32; 8] = [3, 9, 5, 4, 12, 2, 7, 8];
+const LOK: [u8; 8] = [1, 0, 1, 1, 0, 1, 1, 0];
+const LOK_B: [bool; 8] = [true, false, true, true, false, true, true, false];
+const LIDS: [u32; 8] = [0, 0, 0, 0, 1, 1, 1, 1];
+const REP: [u8; 8] = [0, 1, 0, 0, 0, 0, 0, 0];
+const REP_B: [bool; 8] = [false, true, false, false, false, false, false, false];
+
+#[test]
+fn laser_d_equals_the_core_and_saves_its_targets() {
+    let params = [
+        num(c"alpha", 0.25),
+        num(c"target", 6.0),
+        num(c"thresholds_lower", 2.0),
+        num(c"thresholds_upper", 10.0),
+        num(c"thresholds_interval", 2.0),
+        num(c"thresholds_linear", 1.0),
+        num(c"group_size", 4.0),
+        text(c"rounding", c"ceil"),
+        text(c"banding", c"training"),
+    ];
+    let mut g: *mut rk_groups = null_mut();
+    // SAFETY: an out-pointer to a local; `LIDS` holds 8 ids.
+    assert_eq!(
+        unsafe { rk_groups_new(&mut g, LIDS.as_ptr(), 8, 2) },
+        rk_status::RK_OK
+    );
+    // SAFETY: a constructor with a static name and a live parameter slice.
+    let (s, h): (rk_status, *mut rk_laser_d) = unsafe { make(rk_laser_d_new, c"hybrid", &params) };
+    assert_eq!(s, rk_status::RK_OK, "{}", message());
+    fn core<F: Real>(alpha: F) -> LaserD<F> {
+        LaserD::new(alpha, LaserMode::Hybrid)
+            .unwrap()
+            .with_thresholds(Thresholds::linear(2, 10, 2).unwrap())
+            .unwrap()
+            .with_group_size(4)
+            .unwrap()
+            .with_monitor(1, Rounding::Ceil, MonitorBanding::Training)
+            .unwrap()
+    }
+    let (c32, c64) = (core(0.25f32), core(0.25f64));
+    let groups = GroupIndex::new(&LIDS, 2).unwrap();
+    let mut state = LaserDState::new(6);
+    for round in 0..2 {
+        for de in [false, true] {
+            let rep = if de { REP.as_ptr() } else { null() };
+            let (mut o32, mut o64) = ([0.0f32; 8], [0.0f64; 8]);
+            // SAFETY: live handles; buffers of 8 elements or null.
+            unsafe {
+                assert_eq!(
+                    rk_laser_d_rewards_f32(
+                        h,
+                        o32.as_mut_ptr(),
+                        LLENS.as_ptr(),
+                        LOK.as_ptr(),
+                        null(),
+                        rep,
+                        g,
+                        8
+                    ),
+                    rk_status::RK_OK
+                );
+                assert_eq!(
+                    rk_laser_d_rewards_f64(
+                        h,
+                        o64.as_mut_ptr(),
+                        LLENS.as_ptr(),
+                        LOK.as_ptr(),
+                        null(),
+                        rep,
+                        g,
+                        8
+                    ),
+                    rk_status::RK_OK
+                );
+            }
+            let (mut w32, mut w64) = ([0.0f32; 8], [0.0f64; 8]);
+            if de {
+                c32.rewards_de(&mut w32, &LLENS, &LOK_B, None, &REP_B, &groups, &state)
+                    .unwrap();
+                c64.rewards_de(&mut w64, &LLENS, &LOK_B, None, &REP_B, &groups, &state)
+                    .unwrap();
+            } else {
+                c32.rewards(&mut w32, &LLENS, &LOK_B, None, &groups, &state)
+                    .unwrap();
+                c64.rewards(&mut w64, &LLENS, &LOK_B, None, &groups, &state)
+                    .unwrap();
+            }
+            assert_eq!(bits(&o32), bits(&w32), "round {round}, de {de}");
+            assert_eq!(bits(&o64), bits(&w64), "round {round}, de {de}");
+        }
+        // SAFETY: live handles; buffers of 8 elements.
+        let s = unsafe { rk_laser_d_update(h, LLENS.as_ptr(), LOK.as_ptr(), g, 8) };
+        assert_eq!(s, rk_status::RK_OK, "{}", message());
+        state.update(&c64, &LLENS, &LOK_B, &groups).unwrap();
+    }
+    let mut saved = [rk_laser_target::default(); 3];
+    // SAFETY: `saved` holds 3 records.
+    assert_eq!(
+        unsafe { rk_laser_d_save(h, saved.as_mut_ptr()) },
+        rk_status::RK_OK
+    );
+    assert_eq!(saved.map(|t| t.to_core_for_test()), state.targets());
+    assert!(saved.iter().any(|t| t.kind == RK_LASER_TARGET_MONITORED));
+    // Restore into a fresh handle: same targets.
+    // SAFETY: as above.
+    let (s, h2) = unsafe { make(rk_laser_d_new, c"hybrid", &params) };
+    assert_eq!(s, rk_status::RK_OK);
+    let mut back = [rk_laser_target::default(); 3];
+    // SAFETY: `saved` and `back` hold 3 records.
+    unsafe {
+        assert_eq!(rk_laser_d_load(h2, saved.as_ptr()), rk_status::RK_OK);
+        assert_eq!(rk_laser_d_save(h2, back.as_mut_ptr()), rk_status::RK_OK);
+    }
+    assert_eq!(back, saved);
+    let mut bad = saved;
+    bad[1] = rk_laser_target { kind: 5, length: 3 };
+    // SAFETY: as above.
+    let s = unsafe { rk_laser_d_load(h2, bad.as_ptr()) };
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_INVALID_ARGUMENT,
+            "`targets` holds kind 5; expected RK_LASER_TARGET_FIXED (0), \
+             RK_LASER_TARGET_MONITORED (1) or RK_LASER_TARGET_NONE (2)"
+                .into()
+        )
+    );
+    // Groups over another number of rows.
+    let mut out = [0.0f32; 8];
+    // SAFETY: as above; the index covers 8 rows, the call says 7.
+    let s = unsafe {
+        rk_laser_d_rewards_f32(
+            h,
+            out.as_mut_ptr(),
+            LLENS.as_ptr(),
+            LOK.as_ptr(),
+            null(),
+            null(),
+            g,
+            7,
+        )
+    };
+    assert_eq!(s, rk_status::RK_ERR_LENGTH_MISMATCH);
+    // SAFETY: handles from their constructors, freed once.
+    unsafe {
+        rk_laser_d_free(h);
+        rk_laser_d_free(h2);
+        rk_groups_free(g);
+    }
+}
+
+/// The core value of a saved target (the test's own decoding of the documented record).
+trait ToCore {
+    fn to_core_for_test(self) -> TargetLen;
+}
+
+impl ToCore for rk_laser_target {
+    fn to_core_for_test(self) -> TargetLen {
+        match self.kind {
+            0 => TargetLen::Fixed(self.length),
+            1 => TargetLen::Monitored(Some(self.length)),
+            2 => TargetLen::Monitored(None),
+            k => panic!("kind {k}"),
+        }
+    }
+}
+
+#[test]
+fn laser_d_bad_parameters() {
+    // SAFETY (every call): static names, live parameter slices.
+    let (s, h) = unsafe { make(rk_laser_d_new, c"bonus", &[]) };
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_UNKNOWN_NAME,
+            "unknown LASER-D mode; valid names: reward, penalty, hybrid".into()
+        )
+    );
+    assert!(h.is_null());
+    let (s, _) = unsafe {
+        make(
+            rk_laser_d_new,
+            c"reward",
+            &[num(c"thresholds_lower", 8.0), num(c"thresholds_upper", 4.0)],
+        )
+    };
+    assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
+    assert_eq!(
+        message(),
+        Thresholds::new(8, 4, 1024).unwrap_err().to_string()
+    );
+    let (s, _) = unsafe { make(rk_laser_d_new, c"reward", &[num(c"group_size", 0.0)]) };
+    assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
+}
