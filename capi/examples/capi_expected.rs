@@ -37,7 +37,7 @@ use rewardkit_core::loss::{
     ValueLoss, bradley_terry_loss, entropy_upstream, is_weights, policy_diagnostics, policy_loss,
     policy_loss_rng, preference_loss, rejection_mask, value_loss,
 };
-use rewardkit_core::mdp::{Mdp, Policy, Reward, Transitions};
+use rewardkit_core::mdp::{Mdp, Policy, Reward, SparseTransitions, Transitions};
 use rewardkit_core::reward::{
     Batch, Correctness, CosineLength, Format, FormatLength, GroupLengthPenalty, KimiLength, Laser,
     LaserMode, Overlong, Pipeline, RewardTerm, Weighted,
@@ -696,7 +696,48 @@ fn phase2<F: Bits>(x: &Inputs, o: &mut Out) -> Res<()> {
         });
     }
     o.counts(&format!("laser_d.targets_{t}"), &targets);
+
+    // Sparse (CSR) MDP: the dense kernel with entry (row % S) of each row (s, a) dropped and the
+    // row renormalized in f64 (the kept entries summed in order); STARC (defaults) and EPIC
+    // between the state-action and the state reward.
+    let (offsets, next, probs) = sparse_kernel(&x.tau);
+    let probs: Vec<F> = cast(&probs);
+    let init: Vec<F> = cast(&x.initial);
+    let (rsa, rs): (Vec<F>, Vec<F>) = (cast(&x.r_sa), cast(&x.r_s));
+    let mdp = Mdp::new(
+        S,
+        A,
+        Transitions::Sparse(SparseTransitions::new(&offsets, &next, &probs)),
+        &init,
+        F::lit(0.9),
+    )?;
+    let (ra, rb) = (Reward::StateAction(&rsa), Reward::State(&rs));
+    let d1 = Starc::new(Canonicalization::Value(Policy::Uniform), Norm::l2())
+        .distance(&mdp, &ra, &rb)?;
+    let d2 = Epic::new(Coverage::uniform()).distance(&mdp, &ra, &rb)?;
+    o.floats(&format!("sparse_distances_{t}"), &[d1, d2]);
     Ok(())
+}
+
+/// The CSR kernel of the sparse-distance case (see `phase2`).
+fn sparse_kernel(tau: &[f64]) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+    let (mut offsets, mut next, mut probs) = (vec![0usize], Vec::new(), Vec::new());
+    for (row, r) in tau.chunks(S).enumerate() {
+        let mut sum = 0.0;
+        for (k, &p) in r.iter().enumerate() {
+            if k != row % S {
+                sum += p;
+            }
+        }
+        for (k, &p) in r.iter().enumerate() {
+            if k != row % S {
+                next.push(k as u32);
+                probs.push(p / sum);
+            }
+        }
+        offsets.push(next.len());
+    }
+    (offsets, next, probs)
 }
 
 /// The messages of the error cases that come from the core.
@@ -884,6 +925,21 @@ fn errors(x: &Inputs, o: &mut Out) -> Res<()> {
     o.msg(
         "err_laser_thresholds",
         Thresholds::new(8, 4, 1024).unwrap_err(),
+    );
+    let (mut offsets, next, probs) = sparse_kernel(&x.tau);
+    if let Some(last) = offsets.last_mut() {
+        *last -= 1;
+    }
+    o.msg(
+        "err_sparse_offsets",
+        Mdp::new(
+            S,
+            A,
+            Transitions::Sparse(SparseTransitions::new(&offsets, &next, &probs)),
+            &x.initial,
+            0.9,
+        )
+        .unwrap_err(),
     );
     Ok(())
 }

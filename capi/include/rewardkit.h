@@ -717,6 +717,57 @@ rk_status rk_distance_f64(const rk_distance *distance,
                           size_t len_a,
                           size_t len_b);
 
+// `rk_distance_f32` on an MDP with sparse transitions in CSR form (`Transitions::Sparse`,
+// `SparseTransitions`): row `i = s·A + a` holds the entries `offsets[i]..offsets[i + 1]` of
+// `next` (next-state indices, strictly increasing within a row) and `probs`; every other `s'`
+// has probability 0. For large `S` with few successors per `(s, a)` this avoids the `S·A·S`
+// dense tensor (the rewards may still be `(S, A, S')`, `(S, A)` or `(S)`).
+//
+// Shapes: `offsets`: `(S·A + 1)`, from 0 to `nnz`; `next`, `probs`: `(nnz)`; `initial`: `(S)`;
+// `reward_a`, `reward_b`: `len_a`, `len_b` values as in `rk_distance_f32`.
+//
+// Errors: as `rk_distance_f32`, plus `RK_ERR_INVALID_PARAM` for offsets that are not
+// non-decreasing from 0 to `nnz`, next-state indices `>= S` or not strictly increasing within a
+// row; `RK_ERR_LENGTH_MISMATCH` where the core reports one.
+//
+// # Safety
+// `distance` is null or a live handle; `out` is null or writable; `offsets`, `next`, `probs`,
+// `initial`, `reward_a`, `reward_b` are null or hold `S·A + 1`, `nnz`, `nnz`, `S`, `len_a`,
+// `len_b` elements.
+rk_status rk_distance_sparse_f32(const rk_distance *distance,
+                                 float *out,
+                                 const size_t *offsets,
+                                 const uint32_t *next,
+                                 const float *probs,
+                                 const float *initial,
+                                 const float *reward_a,
+                                 const float *reward_b,
+                                 float gamma,
+                                 size_t n_states,
+                                 size_t n_actions,
+                                 size_t nnz,
+                                 size_t len_a,
+                                 size_t len_b);
+
+// `rk_distance_sparse_f32` for `double`.
+//
+// # Safety
+// As `rk_distance_sparse_f32`.
+rk_status rk_distance_sparse_f64(const rk_distance *distance,
+                                 double *out,
+                                 const size_t *offsets,
+                                 const uint32_t *next,
+                                 const double *probs,
+                                 const double *initial,
+                                 const double *reward_a,
+                                 const double *reward_b,
+                                 double gamma,
+                                 size_t n_states,
+                                 size_t n_actions,
+                                 size_t nnz,
+                                 size_t len_a,
+                                 size_t len_b);
+
 // Builds a group index from verl's dense group ids (its `index` after mapping uids to
 // `0..n_groups`): row `i` belongs to group `ids[i]`, rows in any order (`GroupIndex::new`,
 // `O(B + G)`). The ids are copied; the buffer may be reused after the call.

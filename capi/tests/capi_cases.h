@@ -288,6 +288,33 @@ static void FN(cases)(const handles *h, const inputs *x) {
     rk_laser_d_free(ld);
     rk_laser_d_free(ld2);
 
+    /* Sparse (CSR) MDP: x->tau without entry (row % S) of each row, renormalized in double
+     * (the kept entries summed in order), cast; STARC and EPIC. */
+    size_t offsets[S * A + 1];
+    uint32_t next[S * A * (S - 1)];
+    double probs_d[S * A * (S - 1)];
+    size_t nnz = 0;
+    offsets[0] = 0;
+    for (size_t row = 0; row < S * A; row++) {
+        double rsum = 0.0;
+        for (size_t k = 0; k < S; k++)
+            if (k != row % S) rsum += x->tau[row * S + k];
+        for (size_t k = 0; k < S; k++)
+            if (k != row % S) {
+                next[nnz] = (uint32_t)k;
+                probs_d[nnz++] = x->tau[row * S + k] / rsum;
+            }
+        offsets[row + 1] = nnz;
+    }
+    REAL *probs = CAST(probs_d, nnz);
+    REAL sd[2];
+    OK(FN(rk_distance_sparse)(h->starc, &sd[0], offsets, next, probs, init, rsa, rs, (REAL)0.9, S,
+                              A, nnz, S * A, S));
+    OK(FN(rk_distance_sparse)(h->epic, &sd[1], offsets, next, probs, init, rsa, rs, (REAL)0.9, S,
+                              A, nnz, S * A, S));
+    EXPECT("sparse_distances_" TAGS, sd, 2);
+    free(probs);
+
     free(scores);
     free(tr);
     free(masked);

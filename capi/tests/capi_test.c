@@ -739,6 +739,29 @@ static void errors(const handles *h, const inputs *x) {
     s = rk_laser_d_update(ld, x->lens, x->correct, h->groups, B - 1);
     expect_true("LASER-D update with the wrong batch", s == RK_ERR_LENGTH_MISMATCH);
     rk_laser_d_free(ld);
+    size_t offsets[S * A + 1];
+    uint32_t next[S * A * (S - 1)];
+    double probs[S * A * (S - 1)];
+    size_t nnz = 0;
+    offsets[0] = 0;
+    for (size_t row = 0; row < S * A; row++) {
+        double rsum = 0.0;
+        for (size_t k = 0; k < S; k++)
+            if (k != row % S) rsum += x->tau[row * S + k];
+        for (size_t k = 0; k < S; k++)
+            if (k != row % S) {
+                next[nnz] = (uint32_t)k;
+                probs[nnz++] = x->tau[row * S + k] / rsum;
+            }
+        offsets[row + 1] = nnz;
+    }
+    offsets[S * A] -= 1;
+    s = rk_distance_sparse_f64(h->epic, &d, offsets, next, probs, x->initial, x->r_sa, x->r_s, 0.9,
+                               S, A, nnz, S * A, S);
+    expect_core_error("err_sparse_offsets", s, RK_ERR_INVALID_PARAM);
+    s = rk_distance_sparse_f64(h->epic, &d, NULL, next, probs, x->initial, x->r_sa, x->r_s, 0.9, S,
+                               A, nnz, S * A, S);
+    expect_error("null offsets", s, RK_ERR_NULL_POINTER, "`offsets` is a null pointer");
     free(oldp);
     free(lens_f);
     free(vals);

@@ -1316,3 +1316,166 @@ fn laser_d_bad_parameters() {
     let (s, _) = unsafe { make(rk_laser_d_new, c"reward", &[num(c"group_size", 0.0)]) };
     assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Sparse (CSR) MDPs for the distances.
+// ------------------------------------------------------------------------------------------------
+
+use rewardkit::distance::{
+    rk_distance, rk_distance_free, rk_distance_new, rk_distance_sparse_f32, rk_distance_sparse_f64,
+};
+use rewardkit_core::distance::{Canonicalization, Coverage, Epic, Norm, Starc};
+use rewardkit_core::mdp::{Mdp, Policy, Reward, SparseTransitions, Transitions};
+
+// 3 states, 2 actions; rows (s, a) in order: successors and probabilities.
+const OFFSETS: [usize; 7] = [0, 1, 3, 4, 6, 7, 9];
+const NEXT: [u32; 9] = [1, 0, 2, 2, 0, 1, 0, 1, 2];
+const PROBS: [f64; 9] = [1.0, 0.25, 0.75, 1.0, 0.5, 0.5, 1.0, 0.125, 0.875];
+const INIT: [f64; 3] = [0.5, 0.25, 0.25];
+const R_SA: [f64; 6] = [1.0, -0.5, 0.25, 2.0, -1.0, 0.0];
+const R_S: [f64; 3] = [0.5, -1.0, 2.0];
+
+type SparseFn<F> = unsafe extern "C" fn(
+    *const rk_distance,
+    *mut F,
+    *const usize,
+    *const u32,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    F,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+) -> rk_status;
+
+fn sparse_case<F: Real>(f: SparseFn<F>) {
+    let (probs, init, rsa, rs) = (
+        cast::<F>(&PROBS),
+        cast::<F>(&INIT),
+        cast::<F>(&R_SA),
+        cast::<F>(&R_S),
+    );
+    // SAFETY: constructors with static names and live parameter slices.
+    let (s1, starc) = unsafe { make(rk_distance_new, c"starc", &[]) };
+    let (s2, epic) = unsafe { make(rk_distance_new, c"epic", &[]) };
+    assert_eq!((s1, s2), (rk_status::RK_OK, rk_status::RK_OK));
+    let mdp = Mdp::new(
+        3,
+        2,
+        Transitions::Sparse(SparseTransitions::new(&OFFSETS, &NEXT, &probs)),
+        &init,
+        F::lit(0.9),
+    )
+    .unwrap();
+    let (a, b) = (Reward::StateAction(&rsa), Reward::State(&rs));
+    let want = [
+        Starc::new(Canonicalization::Value(Policy::Uniform), Norm::l2())
+            .distance(&mdp, &a, &b)
+            .unwrap(),
+        Epic::new(Coverage::uniform())
+            .distance(&mdp, &a, &b)
+            .unwrap(),
+    ];
+    for (h, w) in [starc, epic].into_iter().zip(want) {
+        let mut d = F::ZERO;
+        // SAFETY: a live handle; the CSR arrays and rewards hold the stated lengths.
+        let s = unsafe {
+            f(
+                h,
+                &mut d,
+                OFFSETS.as_ptr(),
+                NEXT.as_ptr(),
+                probs.as_ptr(),
+                init.as_ptr(),
+                rsa.as_ptr(),
+                rs.as_ptr(),
+                F::lit(0.9),
+                3,
+                2,
+                9,
+                6,
+                3,
+            )
+        };
+        assert_eq!(s, rk_status::RK_OK, "{}", message());
+        assert_eq!(d.as_f64().to_bits(), w.as_f64().to_bits());
+        assert!(w.as_f64() > 0.0);
+    }
+    // Offsets that do not end at nnz: the core's message.
+    let mut bad = OFFSETS;
+    bad[6] = 8;
+    let mut d = F::ZERO;
+    // SAFETY: as above.
+    let s = unsafe {
+        f(
+            epic,
+            &mut d,
+            bad.as_ptr(),
+            NEXT.as_ptr(),
+            probs.as_ptr(),
+            init.as_ptr(),
+            rsa.as_ptr(),
+            rs.as_ptr(),
+            F::lit(0.9),
+            3,
+            2,
+            9,
+            6,
+            3,
+        )
+    };
+    let e = Mdp::new(
+        3,
+        2,
+        Transitions::Sparse(SparseTransitions::new(&bad, &NEXT, &probs)),
+        &init,
+        F::lit(0.9),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (s, message()),
+        (rk_status::RK_ERR_INVALID_PARAM, e.to_string())
+    );
+    // A null offsets array.
+    // SAFETY: as above; `offsets` is null (checked).
+    let s = unsafe {
+        f(
+            epic,
+            &mut d,
+            null(),
+            NEXT.as_ptr(),
+            probs.as_ptr(),
+            init.as_ptr(),
+            rsa.as_ptr(),
+            rs.as_ptr(),
+            F::lit(0.9),
+            3,
+            2,
+            9,
+            6,
+            3,
+        )
+    };
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_NULL_POINTER,
+            "`offsets` is a null pointer".into()
+        )
+    );
+    // SAFETY: handles from rk_distance_new, freed once.
+    unsafe {
+        rk_distance_free(starc);
+        rk_distance_free(epic);
+    }
+}
+
+#[test]
+fn sparse_distances_equal_the_core() {
+    sparse_case::<f32>(rk_distance_sparse_f32);
+    sparse_case::<f64>(rk_distance_sparse_f64);
+}
