@@ -32,7 +32,7 @@
 #define RK_VERSION_MINOR 1
 
 // The ABI's patch version.
-#define RK_VERSION_PATCH 0
+#define RK_VERSION_PATCH 1
 
 // `rk_laser_target.kind`: a configured target, used as is (before any monitor statistics).
 #define RK_LASER_TARGET_FIXED 0
