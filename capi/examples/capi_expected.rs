@@ -34,8 +34,8 @@ use rewardkit_core::logits::{
 use rewardkit_core::loss::{
     Aggregation, BradleyTerry, IsCorrection, IsMode, LossParts, PairInputs, PolicyInputs,
     PolicyLoss, PolicyLossKind, PreferenceLoss, PreferenceLossKind, RejectionRule, RejectionStats,
-    ValueLoss, bradley_terry_loss, entropy_upstream, is_weights, policy_diagnostics, policy_loss,
-    policy_loss_rng, preference_loss, rejection_mask, value_loss,
+    ValueLoss, bradley_terry_loss, combined_preference_loss, entropy_upstream, is_weights,
+    policy_diagnostics, policy_loss, policy_loss_rng, preference_loss, rejection_mask, value_loss,
 };
 use rewardkit_core::mdp::{Mdp, Policy, Reward, SparseTransitions, Transitions};
 use rewardkit_core::reward::{
@@ -555,6 +555,13 @@ fn phase2<F: Bits>(x: &Inputs, o: &mut Out) -> Res<()> {
     o.floats(&format!("pref_ipo.grad_chosen_{t}"), &gc);
     o.floats(&format!("pref_ipo.grad_rejected_{t}"), &gr);
     o.parts(&format!("pref_ipo_{t}"), &p);
+    // Combined (MPO-style): 0.8·DPO + 0.2·IPO with lengths and pair weights.
+    let inp = inp.with_pair_weights(w)?;
+    let terms = [(dpo, F::lit(0.8)), (ipo, F::lit(0.2))];
+    let p = combined_preference_loss(&mut gc, &mut gr, &inp, &terms)?;
+    o.floats(&format!("pref_combined.grad_chosen_{t}"), &gc);
+    o.floats(&format!("pref_combined.grad_rejected_{t}"), &gr);
+    o.parts(&format!("pref_combined_{t}"), &p);
 
     // Bradley-Terry with a margin (the baselines), centering and L2.
     let bt = BradleyTerry::new(F::lit(0.01))?.with_l2(F::lit(0.005))?;

@@ -1430,6 +1430,65 @@ rk_status rk_preference_loss_f64(const rk_preference_loss *loss,
                                  const double *pair_weights,
                                  size_t n_pairs);
 
+// A weighted combination of preference losses over the same pairs
+// (`rewardkit_core::loss::combined_preference_loss`), TRL's `loss_type=[...]` with
+// `loss_weights` (MPO: `sigmoid` + `bco_pair`, plus an SFT term the caller adds): the parts'
+// `sum` is `Σₖ cₖ·Σ_p ω_p·ℓₖ(p)` and the gradients are those of that sum. TRL's loss is
+// `sum / P`.
+//
+// Shapes: `losses`, `coefs`: `n_terms >= 1` handles and finite coefficients; the rest as
+// `rk_preference_loss_f32`.
+//
+// Errors: `RK_ERR_EMPTY` (`terms`) for `n_terms = 0`; `RK_ERR_INVALID_PARAM` for a non-finite
+// coefficient; otherwise as `rk_preference_loss_f32` for each term (every term is checked before
+// anything is written); a null handle in `losses` is `RK_ERR_NULL_POINTER`.
+//
+// Citation: TRL `dpo_trainer.py` (`loss_type` list, `loss_weights`); MPO, Wang et al. (2024),
+// arXiv:2411.10442.
+//
+// # Safety
+// `losses` is null (only with `n_terms == 0`) or holds `n_terms` live handles; `coefs` holds
+// `n_terms` elements; the rest as `rk_preference_loss_f32`.
+rk_status rk_preference_loss_combined_f32(const rk_preference_loss *const *losses,
+                                          const float *coefs,
+                                          float *grad_chosen,
+                                          float *grad_rejected,
+                                          rk_loss_parts *parts,
+                                          const float *chosen,
+                                          const float *rejected,
+                                          const float *ref_chosen,
+                                          const float *ref_rejected,
+                                          const float *chosen_lengths,
+                                          const float *rejected_lengths,
+                                          const float *prev_chosen,
+                                          const float *prev_rejected,
+                                          const float *soft_labels,
+                                          const float *pair_weights,
+                                          size_t n_terms,
+                                          size_t n_pairs);
+
+// `rk_preference_loss_combined_f32` for `double`.
+//
+// # Safety
+// As `rk_preference_loss_combined_f32`.
+rk_status rk_preference_loss_combined_f64(const rk_preference_loss *const *losses,
+                                          const double *coefs,
+                                          double *grad_chosen,
+                                          double *grad_rejected,
+                                          rk_loss_parts *parts,
+                                          const double *chosen,
+                                          const double *rejected,
+                                          const double *ref_chosen,
+                                          const double *ref_rejected,
+                                          const double *chosen_lengths,
+                                          const double *rejected_lengths,
+                                          const double *prev_chosen,
+                                          const double *prev_rejected,
+                                          const double *soft_labels,
+                                          const double *pair_weights,
+                                          size_t n_terms,
+                                          size_t n_pairs);
+
 // The Bradley–Terry reward-model loss over `P` pairs (`rewardkit_core::loss::bradley_terry_loss`):
 // per pair `−log σ(r_c − r_r − m) + η·(r_c + r_r)² + λ·(r_c² + r_r²)`; writes the gradient of the
 // sum with respect to the chosen and rejected rewards and the parts (one "token" per pair; the

@@ -5,8 +5,10 @@ use core::ffi::c_char;
 
 use rewardkit_core::loss::{
     BradleyTerry, DivergenceKind, PairInputs, PreferenceLoss, PreferenceLossKind,
-    bradley_terry_loss, preference_loss,
+    bradley_terry_loss, combined_preference_loss, preference_loss,
 };
+use std::vec::Vec;
+
 use rewardkit_core::{Error, Real};
 
 use crate::common::name_and_params;
@@ -205,16 +207,42 @@ fn both<'a, F>(
     }
 }
 
+/// The loss of a call: one handle, or weighted terms (`combined_preference_loss`).
+#[derive(Clone, Copy)]
+enum Terms<F> {
+    One(*const rk_preference_loss),
+    Many {
+        losses: *const *const rk_preference_loss,
+        coefs: *const F,
+        n_terms: usize,
+    },
+}
+
 fn pref_call<F: Float>(
-    loss: *const rk_preference_loss,
+    terms: Terms<F>,
     grad_chosen: *mut F,
     grad_rejected: *mut F,
     parts: *mut rk_loss_parts,
     x: PairArgs<F>,
 ) -> Res<()> {
-    let loss = F::loss(ffi::handle("loss", loss)?);
     let n = x.n_pairs;
     let mut a = Args::new();
+    let combined: Option<Vec<(PreferenceLoss<F>, F)>> = match terms {
+        Terms::One(_) => None,
+        Terms::Many {
+            losses,
+            coefs,
+            n_terms,
+        } => {
+            let hs = ffi::handles(&mut a, "losses", losses, n_terms)?;
+            let cs = a.input("coefs", coefs, n_terms)?;
+            Some(hs.iter().zip(cs).map(|(h, &c)| (*F::loss(h), c)).collect())
+        }
+    };
+    let single = match terms {
+        Terms::One(h) => Some(F::loss(ffi::handle("loss", h)?)),
+        Terms::Many { .. } => None,
+    };
     let gc = a.output("grad_chosen", grad_chosen, n)?;
     let gr = a.output("grad_rejected", grad_rejected, n)?;
     let parts = a.output_one("parts", parts)?;
@@ -247,7 +275,12 @@ fn pref_call<F: Float>(
     if let Some(w) = weights {
         inp = inp.with_pair_weights(w)?;
     }
-    *parts = preference_loss(gc, gr, &inp, loss)?.into();
+    *parts = match (single, combined) {
+        (Some(loss), _) => preference_loss(gc, gr, &inp, loss)?,
+        (None, Some(t)) => combined_preference_loss(gc, gr, &inp, &t)?,
+        (None, None) => return Err(Error::MissingInput { what: "loss" }.into()),
+    }
+    .into();
     Ok(())
 }
 
@@ -309,7 +342,7 @@ pub unsafe extern "C" fn rk_preference_loss_f32(
         pair_weights,
         n_pairs,
     };
-    guard(|| pref_call(loss, grad_chosen, grad_rejected, parts, x))
+    guard(|| pref_call(Terms::One(loss), grad_chosen, grad_rejected, parts, x))
 }
 
 /// `rk_preference_loss_f32` for `double`.
@@ -347,7 +380,112 @@ pub unsafe extern "C" fn rk_preference_loss_f64(
         pair_weights,
         n_pairs,
     };
-    guard(|| pref_call(loss, grad_chosen, grad_rejected, parts, x))
+    guard(|| pref_call(Terms::One(loss), grad_chosen, grad_rejected, parts, x))
+}
+
+/// A weighted combination of preference losses over the same pairs
+/// (`rewardkit_core::loss::combined_preference_loss`), TRL's `loss_type=[...]` with
+/// `loss_weights` (MPO: `sigmoid` + `bco_pair`, plus an SFT term the caller adds): the parts'
+/// `sum` is `Σₖ cₖ·Σ_p ω_p·ℓₖ(p)` and the gradients are those of that sum. TRL's loss is
+/// `sum / P`.
+///
+/// Shapes: `losses`, `coefs`: `n_terms >= 1` handles and finite coefficients; the rest as
+/// `rk_preference_loss_f32`.
+///
+/// Errors: `RK_ERR_EMPTY` (`terms`) for `n_terms = 0`; `RK_ERR_INVALID_PARAM` for a non-finite
+/// coefficient; otherwise as `rk_preference_loss_f32` for each term (every term is checked before
+/// anything is written); a null handle in `losses` is `RK_ERR_NULL_POINTER`.
+///
+/// Citation: TRL `dpo_trainer.py` (`loss_type` list, `loss_weights`); MPO, Wang et al. (2024),
+/// arXiv:2411.10442.
+///
+/// # Safety
+/// `losses` is null (only with `n_terms == 0`) or holds `n_terms` live handles; `coefs` holds
+/// `n_terms` elements; the rest as `rk_preference_loss_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rk_preference_loss_combined_f32(
+    losses: *const *const rk_preference_loss,
+    coefs: *const f32,
+    grad_chosen: *mut f32,
+    grad_rejected: *mut f32,
+    parts: *mut rk_loss_parts,
+    chosen: *const f32,
+    rejected: *const f32,
+    ref_chosen: *const f32,
+    ref_rejected: *const f32,
+    chosen_lengths: *const f32,
+    rejected_lengths: *const f32,
+    prev_chosen: *const f32,
+    prev_rejected: *const f32,
+    soft_labels: *const f32,
+    pair_weights: *const f32,
+    n_terms: usize,
+    n_pairs: usize,
+) -> rk_status {
+    let x = PairArgs {
+        chosen,
+        rejected,
+        ref_chosen,
+        ref_rejected,
+        chosen_lengths,
+        rejected_lengths,
+        prev_chosen,
+        prev_rejected,
+        soft_labels,
+        pair_weights,
+        n_pairs,
+    };
+    let terms = Terms::Many {
+        losses,
+        coefs,
+        n_terms,
+    };
+    guard(|| pref_call(terms, grad_chosen, grad_rejected, parts, x))
+}
+
+/// `rk_preference_loss_combined_f32` for `double`.
+///
+/// # Safety
+/// As `rk_preference_loss_combined_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rk_preference_loss_combined_f64(
+    losses: *const *const rk_preference_loss,
+    coefs: *const f64,
+    grad_chosen: *mut f64,
+    grad_rejected: *mut f64,
+    parts: *mut rk_loss_parts,
+    chosen: *const f64,
+    rejected: *const f64,
+    ref_chosen: *const f64,
+    ref_rejected: *const f64,
+    chosen_lengths: *const f64,
+    rejected_lengths: *const f64,
+    prev_chosen: *const f64,
+    prev_rejected: *const f64,
+    soft_labels: *const f64,
+    pair_weights: *const f64,
+    n_terms: usize,
+    n_pairs: usize,
+) -> rk_status {
+    let x = PairArgs {
+        chosen,
+        rejected,
+        ref_chosen,
+        ref_rejected,
+        chosen_lengths,
+        rejected_lengths,
+        prev_chosen,
+        prev_rejected,
+        soft_labels,
+        pair_weights,
+        n_pairs,
+    };
+    let terms = Terms::Many {
+        losses,
+        coefs,
+        n_terms,
+    };
+    guard(|| pref_call(terms, grad_chosen, grad_rejected, parts, x))
 }
 
 #[expect(

@@ -166,6 +166,14 @@ static void FN(cases)(const handles *h, const inputs *x) {
     EXPECT("pref_ipo.grad_rejected_" TAGS, gr, B);
     expect_f64("pref_ipo_" TAGS ".sums", &parts.sum, 2);
     expect_counts("pref_ipo_" TAGS ".counts", &parts.tokens, 3);
+    const rk_preference_loss *mix[2] = {h->dpo, h->ipo};
+    const REAL mix_coefs[2] = {(REAL)0.8, (REAL)0.2};
+    OK(FN(rk_preference_loss_combined)(mix, mix_coefs, gc, gr, &parts, logp, old, refp, logp + B,
+                                       lens, lens, NULL, NULL, NULL, values, 2, B));
+    EXPECT("pref_combined.grad_chosen_" TAGS, gc, B);
+    EXPECT("pref_combined.grad_rejected_" TAGS, gr, B);
+    expect_f64("pref_combined_" TAGS ".sums", &parts.sum, 2);
+    expect_counts("pref_combined_" TAGS ".counts", &parts.tokens, 3);
     OK(FN(rk_bradley_terry_loss)(gc, gr, &parts, logp, old, baselines, (REAL)0.01, (REAL)0.005,
                                  B));
     EXPECT("bt.grad_chosen_" TAGS, gc, B);

@@ -645,6 +645,11 @@ static void errors(const handles *h, const inputs *x) {
     s = rk_preference_loss_f32(NULL, gc, gr, &parts, logp, oldp, refp, logp + B, NULL, NULL, NULL,
                                NULL, NULL, NULL, B);
     expect_error("null preference handle", s, RK_ERR_NULL_POINTER, "`loss` is a null pointer");
+    const rk_preference_loss *no_terms[1] = {h->dpo};
+    s = rk_preference_loss_combined_f32(no_terms, (const float[]){1.0f}, gc, gr, &parts, logp,
+                                        oldp, refp, logp + B, NULL, NULL, NULL, NULL, NULL, NULL,
+                                        0, B);
+    expect_error("combined without terms", s, RK_ERR_EMPTY, "`terms` is empty");
     s = rk_bradley_terry_loss_f32(gc, gr, &parts, logp, oldp, NULL, -1.0f, 0.0f, B);
     expect_core_error("err_bt_center", s, RK_ERR_INVALID_PARAM);
     s = rk_bradley_terry_loss_f32(gc, gr, &parts, nan_pairs, oldp, NULL, 0.0f, 0.0f, B);

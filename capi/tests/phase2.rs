@@ -1479,3 +1479,134 @@ fn sparse_distances_equal_the_core() {
     sparse_case::<f32>(rk_distance_sparse_f32);
     sparse_case::<f64>(rk_distance_sparse_f64);
 }
+
+// ------------------------------------------------------------------------------------------------
+// Combined preference losses (MPO).
+// ------------------------------------------------------------------------------------------------
+
+use rewardkit::preference::{rk_preference_loss_combined_f32, rk_preference_loss_combined_f64};
+use rewardkit_core::loss::combined_preference_loss;
+
+type CombinedFn<F> = unsafe extern "C" fn(
+    *const *const rk_preference_loss,
+    *const F,
+    *mut F,
+    *mut F,
+    *mut rk_loss_parts,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    *const F,
+    usize,
+    usize,
+) -> rk_status;
+
+fn combined_case<F: Real>(f: CombinedFn<F>) {
+    let (ch, rj, rc, rr, w) = (
+        cast::<F>(&CH),
+        cast::<F>(&RJ),
+        cast::<F>(&RC),
+        cast::<F>(&RR),
+        cast::<F>(&W),
+    );
+    // SAFETY: constructors with static names and live parameter slices.
+    let (s1, dpo) = unsafe { make(rk_preference_loss_new, c"sigmoid", &[num(c"beta", 0.5)]) };
+    let (s2, bco) = unsafe { make(rk_preference_loss_new, c"bco_pair", &[]) };
+    assert_eq!((s1, s2), (rk_status::RK_OK, rk_status::RK_OK));
+    let handles = [dpo.cast_const(), bco.cast_const()];
+    let coefs = [F::lit(0.8), F::lit(0.2)];
+    let (mut gc, mut gr) = (vec![F::ZERO; 5], vec![F::ZERO; 5]);
+    let mut parts = rk_loss_parts::default();
+    let call = |handles: &[*const rk_preference_loss],
+                coefs: &[F],
+                gc: &mut [F],
+                gr: &mut [F],
+                parts: &mut rk_loss_parts,
+                n_terms: usize| {
+        // SAFETY: live handles (or a null one, checked); buffers of 5 elements.
+        unsafe {
+            f(
+                handles.as_ptr(),
+                coefs.as_ptr(),
+                gc.as_mut_ptr(),
+                gr.as_mut_ptr(),
+                parts,
+                ch.as_ptr(),
+                rj.as_ptr(),
+                rc.as_ptr(),
+                rr.as_ptr(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                w.as_ptr(),
+                n_terms,
+                5,
+            )
+        }
+    };
+    let s = call(&handles, &coefs, &mut gc, &mut gr, &mut parts, 2);
+    assert_eq!(s, rk_status::RK_OK, "{}", message());
+    let terms = [
+        (
+            PreferenceLoss::new(PreferenceLossKind::Sigmoid)
+                .with_beta(F::lit(0.5))
+                .unwrap(),
+            F::lit(0.8),
+        ),
+        (
+            PreferenceLoss::new(PreferenceLossKind::BcoPair),
+            F::lit(0.2),
+        ),
+    ];
+    let inp = PairInputs::new(&ch, &rj, &rc, &rr)
+        .unwrap()
+        .with_pair_weights(&w)
+        .unwrap();
+    let (mut wc, mut wr) = (vec![F::ZERO; 5], vec![F::ZERO; 5]);
+    let p = combined_preference_loss(&mut wc, &mut wr, &inp, &terms).unwrap();
+    assert_eq!(bits(&gc), bits(&wc));
+    assert_eq!(bits(&gr), bits(&wr));
+    same_parts(&parts, &p);
+    let s = call(&handles, &coefs, &mut gc, &mut gr, &mut parts, 0);
+    assert_eq!(
+        (s, message()),
+        (rk_status::RK_ERR_EMPTY, "`terms` is empty".into())
+    );
+    let nan = [F::lit(0.8), F::lit(f64::NAN)];
+    let s = call(&handles, &nan, &mut gc, &mut gr, &mut parts, 2);
+    assert_eq!(s, rk_status::RK_ERR_INVALID_PARAM);
+    assert_eq!(
+        message(),
+        combined_preference_loss(&mut wc, &mut wr, &inp, &[(terms[0].0, F::lit(f64::NAN))])
+            .unwrap_err()
+            .to_string()
+    );
+    let with_null = [dpo.cast_const(), null()];
+    let s = call(&with_null, &coefs, &mut gc, &mut gr, &mut parts, 2);
+    assert_eq!(
+        (s, message()),
+        (
+            rk_status::RK_ERR_NULL_POINTER,
+            "`losses` is a null pointer".into()
+        )
+    );
+    // SAFETY: handles from rk_preference_loss_new, freed once.
+    unsafe {
+        rk_preference_loss_free(dpo);
+        rk_preference_loss_free(bco);
+    }
+}
+
+#[test]
+fn combined_preference_loss_equals_the_core() {
+    combined_case::<f32>(rk_preference_loss_combined_f32);
+    combined_case::<f64>(rk_preference_loss_combined_f64);
+}
