@@ -32,15 +32,22 @@ use rewardkit_core::logits::{
     RowStats, entropy_backward, entropy_forward, logprobs_backward, logprobs_forward,
 };
 use rewardkit_core::loss::{
-    Aggregation, LossParts, PolicyInputs, PolicyLoss, PolicyLossKind, entropy_upstream,
-    policy_diagnostics, policy_loss, policy_loss_rng,
+    Aggregation, BradleyTerry, IsCorrection, IsMode, LossParts, PairInputs, PolicyInputs,
+    PolicyLoss, PolicyLossKind, PreferenceLoss, PreferenceLossKind, RejectionRule, RejectionStats,
+    ValueLoss, bradley_terry_loss, combined_preference_loss, entropy_upstream, is_weights,
+    policy_diagnostics, policy_loss, policy_loss_rng, preference_loss, rejection_mask, value_loss,
 };
-use rewardkit_core::mdp::{Mdp, Policy, Reward, Transitions};
+use rewardkit_core::mdp::{Mdp, Policy, Reward, SparseTransitions, Transitions};
 use rewardkit_core::reward::{
     Batch, Correctness, CosineLength, Format, FormatLength, GroupLengthPenalty, KimiLength, Laser,
     LaserMode, Overlong, Pipeline, RewardTerm, Weighted,
 };
+use rewardkit_core::reward::{
+    Hapo, HapoHistory, HapoShape, HistoryMode, LaserD, LaserDState, MonitorBanding, Rounding,
+    TargetLen, Thresholds,
+};
 use rewardkit_core::rng::{RandomSource, SplitMix64};
+use rewardkit_core::stats::Summary;
 use rewardkit_core::{
     AdvantageEstimator, Error, GroupIndex, KlEstimator, KlPenalty, KlTerm, Mask, Preset, Real,
 };
@@ -506,7 +513,238 @@ fn cases<F: Bits>(x: &Inputs, o: &mut Out) -> Res<()> {
         &Reward::State(&rs),
     )?;
     o.floats(&format!("distances_{t}"), &[d1, d2, d3, d4]);
+
+    phase2::<F>(x, o)
+}
+
+/// The cases of issue 15 phase 2, from the same inputs (no new draws): preference losses on `B`
+/// pairs (chosen `logp[..B]`, rejected `old_logp[..B]`, references `ref_logp[..B]` and
+/// `logp[B..2B]`, lengths `lens`, pair weights `values[..B]`), Bradley–Terry, the value loss, IS
+/// weights and rejection masks.
+fn phase2<F: Bits>(x: &Inputs, o: &mut Out) -> Res<()> {
+    let t = F::TAG;
+    let mask = Mask::new(&x.mask, T)?;
+    let logp: Vec<F> = cast(&x.logp);
+    let old: Vec<F> = cast(&x.old_logp);
+    let refp: Vec<F> = cast(&x.ref_logp);
+    let values: Vec<F> = cast(&x.values);
+    let lens: Vec<F> = x.lens.iter().map(|&l| F::lit(f64::from(l))).collect();
+    let (ch, rj, rc, rr) = (&logp[..B], &old[..B], &refp[..B], &logp[B..2 * B]);
+    let w = &values[..B];
+    let (mut gc, mut gr) = (vec![F::ZERO; B], vec![F::ZERO; B]);
+
+    // Preference losses: DPO (cDPO, pair weights), SimPO and IPO (with lengths).
+    let dpo = PreferenceLoss::<F>::new(PreferenceLossKind::Sigmoid)
+        .with_beta(F::lit(0.5))?
+        .with_label_smoothing(F::lit(0.1))?;
+    let inp = PairInputs::new(ch, rj, rc, rr)?.with_pair_weights(w)?;
+    let p = preference_loss(&mut gc, &mut gr, &inp, &dpo)?;
+    o.floats(&format!("pref_sigmoid.grad_chosen_{t}"), &gc);
+    o.floats(&format!("pref_sigmoid.grad_rejected_{t}"), &gr);
+    o.parts(&format!("pref_sigmoid_{t}"), &p);
+    let simpo = PreferenceLoss::<F>::new(PreferenceLossKind::Simpo)
+        .with_beta(F::lit(2.0))?
+        .with_gamma(F::lit(0.5))?;
+    let inp = PairInputs::new(ch, rj, rc, rr)?.with_lengths(&lens, &lens)?;
+    let p = preference_loss(&mut gc, &mut gr, &inp, &simpo)?;
+    o.floats(&format!("pref_simpo.grad_chosen_{t}"), &gc);
+    o.floats(&format!("pref_simpo.grad_rejected_{t}"), &gr);
+    o.parts(&format!("pref_simpo_{t}"), &p);
+    let ipo = PreferenceLoss::<F>::new(PreferenceLossKind::Ipo);
+    let p = preference_loss(&mut gc, &mut gr, &inp, &ipo)?;
+    o.floats(&format!("pref_ipo.grad_chosen_{t}"), &gc);
+    o.floats(&format!("pref_ipo.grad_rejected_{t}"), &gr);
+    o.parts(&format!("pref_ipo_{t}"), &p);
+    // Combined (MPO-style): 0.8·DPO + 0.2·IPO with lengths and pair weights.
+    let inp = inp.with_pair_weights(w)?;
+    let terms = [(dpo, F::lit(0.8)), (ipo, F::lit(0.2))];
+    let p = combined_preference_loss(&mut gc, &mut gr, &inp, &terms)?;
+    o.floats(&format!("pref_combined.grad_chosen_{t}"), &gc);
+    o.floats(&format!("pref_combined.grad_rejected_{t}"), &gr);
+    o.parts(&format!("pref_combined_{t}"), &p);
+
+    // Bradley-Terry with a margin (the baselines), centering and L2.
+    let bt = BradleyTerry::new(F::lit(0.01))?.with_l2(F::lit(0.005))?;
+    let margin: Vec<F> = cast(&x.baselines);
+    let p = bradley_terry_loss(&mut gc, &mut gr, ch, rj, Some(&margin), &bt)?;
+    o.floats(&format!("bt.grad_chosen_{t}"), &gc);
+    o.floats(&format!("bt.grad_rejected_{t}"), &gr);
+    o.parts(&format!("bt_{t}"), &p);
+
+    // The value loss: values, old values = grad_out, returns = the masked token rewards.
+    let old_values: Vec<F> = cast(&x.grad_out);
+    let returns: Vec<F> = cast(
+        &x.token_rewards
+            .iter()
+            .zip(&x.mask)
+            .map(|(&r, &m)| if m { r } else { 0.0 })
+            .collect::<Vec<f64>>(),
+    );
+    let agg = Aggregation::from_preset(Preset::Verl, "seq-mean-token-mean")?;
+    let mut grad = vec![F::ZERO; B * T];
+    let vl = ValueLoss::new(Some(F::lit(0.2)))?;
+    let p = value_loss(&mut grad, &values, &old_values, &returns, mask, &vl, &agg)?;
+    o.floats(&format!("value_clip.grad_{t}"), &grad);
+    o.parts(&format!("value_clip_{t}"), &p);
+    let vl = ValueLoss::new(None)?;
+    let tm = Aggregation::TokenMean;
+    let p = value_loss(&mut grad, &values, &old_values, &returns, mask, &vl, &tm)?;
+    o.floats(&format!("value_noclip.grad_{t}"), &grad);
+    o.parts(&format!("value_noclip_{t}"), &p);
+
+    // IS weights, train = logp, rollout = old_logp.
+    let corrs = [
+        (
+            "is_tis_verl",
+            IsCorrection::<F>::from_preset(
+                Preset::Verl,
+                IsMode::TokenTruncate,
+                F::ZERO,
+                F::lit(2.0),
+            )?,
+        ),
+        (
+            "is_icepop",
+            IsCorrection::new(IsMode::TokenMask, F::lit(0.5), F::lit(2.0))?,
+        ),
+        (
+            "is_seq_truncate",
+            IsCorrection::new(IsMode::SequenceTruncate, F::ZERO, F::lit(3.0))?
+                .with_batch_normalize(true),
+        ),
+        (
+            "is_seq_mask_tis",
+            IsCorrection::new(IsMode::GeoSequenceMask, F::lit(0.5), F::lit(5.0))?,
+        ),
+    ];
+    for (name, c) in corrs {
+        let z = is_weights(&mut grad, &logp, &old, mask, &c)?;
+        o.floats(&format!("{name}.w_{t}"), &grad);
+        o.counts(&format!("{name}.zeroed_{t}"), &[z]);
+    }
+
+    // Rejection: token_k1 in [0.5, 2] and verl's seq_mean_k3 <= 0.5, train = logp, rollout =
+    // old_logp.
+    let rules = [
+        RejectionRule::new("token_k1".parse()?, Some(F::lit(0.5)), F::lit(2.0))?,
+        RejectionRule::from_preset(Preset::Verl, "seq_mean_k3".parse()?, None, F::lit(0.5))?,
+    ];
+    let mut keep = vec![false; B * T];
+    let mut stats = [RejectionStats::EMPTY; 2];
+    let s = rejection_mask(&mut keep, &mut stats, &logp, &old, mask, &rules)?;
+    let keep_f: Vec<f64> = keep.iter().map(|&k| f64::from(u8::from(k))).collect();
+    o.f64s(&format!("rs.keep_{t}"), &keep_f);
+    o.counts(
+        &format!("rs.summary_{t}"),
+        &[s.tokens, s.rejected_tokens, s.seqs, s.rejected_seqs, s.rows],
+    );
+    for (k, st) in stats.iter().enumerate() {
+        o.counts(
+            &format!("rs.stats{k}.counts_{t}"),
+            &[
+                st.tokens.count,
+                st.seqs.count,
+                st.above,
+                st.below,
+                st.rejected_tokens,
+                st.rejected_seqs,
+            ],
+        );
+        let sum = |s: &Summary| [s.sum, s.mean, s.m2, s.min, s.max];
+        o.f64s(&format!("rs.stats{k}.tokens_{t}"), &sum(&st.tokens));
+        o.f64s(&format!("rs.stats{k}.seqs_{t}"), &sum(&st.seqs));
+    }
+
+    // HAPO (cosine, weight 0.8, floor 0.5, the reference's mean history): keys = the group ids;
+    // rewards of a first batch (no history: 0), update with it, rewards of the lengths reversed,
+    // and the saved entries (key, sum, count, mean_weighted, mean_count, min).
+    let keys: Vec<u64> = x.ids.iter().map(|&i| u64::from(i)).collect();
+    let hapo = Hapo::<F>::new(F::lit(0.8), HapoShape::Cosine)?.with_floor(F::lit(0.5))?;
+    let mut history = HapoHistory::new(HistoryMode::Mean);
+    let mut out = vec![F::ZERO; B];
+    history.rewards(&mut out, &keys, &x.lens, &x.correct, &hapo)?;
+    o.floats(&format!("hapo.before_{t}"), &out);
+    history.update(&keys, &x.lens, &x.correct)?;
+    let lens2: Vec<u32> = x.lens.iter().rev().copied().collect();
+    history.rewards(&mut out, &keys, &lens2, &x.correct, &hapo)?;
+    o.floats(&format!("hapo.after_{t}"), &out);
+    let mut entries = Vec::new();
+    for (k, e) in history.iter() {
+        let min = u64::from(e.min);
+        entries.extend([k, e.sum, e.count, e.mean_weighted, e.mean_count, min]);
+    }
+    let entries: Vec<usize> = entries.iter().map(|&v| v as usize).collect();
+    o.counts(&format!("hapo.entries_{t}"), &entries);
+
+    // LASER-D (hybrid, alpha 0.25, initial target 6, linear thresholds 2..8 step 2, G = 4, ceil,
+    // training banding) on the shared groups: rewards, update with the same batch (as the monitor
+    // set), rewards, LASER-DE rewards with repetitive = (i % 5 == 0), and the saved targets
+    // (kind, length) of the three bands.
+    let groups = GroupIndex::new(&x.ids, G)?;
+    let laser = LaserD::new(F::lit(0.25), LaserMode::Hybrid)?
+        .with_thresholds(Thresholds::linear(2, 8, 2)?)?
+        .with_group_size(4)?
+        .with_monitor(1, Rounding::Ceil, MonitorBanding::Training)?;
+    let mut state = LaserDState::new(6);
+    laser.rewards(&mut out, &x.lens, &x.correct, None, &groups, &state)?;
+    o.floats(&format!("laser_d.before_{t}"), &out);
+    state.update(&laser, &x.lens, &x.correct, &groups)?;
+    laser.rewards(&mut out, &x.lens, &x.correct, None, &groups, &state)?;
+    o.floats(&format!("laser_d.after_{t}"), &out);
+    let rep: Vec<bool> = (0..B).map(|i| i % 5 == 0).collect();
+    laser.rewards_de(&mut out, &x.lens, &x.correct, None, &rep, &groups, &state)?;
+    o.floats(&format!("laser_de.after_{t}"), &out);
+    let mut targets = Vec::new();
+    for tl in state.targets() {
+        targets.extend(match tl {
+            TargetLen::Fixed(l) => [0, l as usize],
+            TargetLen::Monitored(Some(l)) => [1, l as usize],
+            TargetLen::Monitored(None) => [2, 0],
+        });
+    }
+    o.counts(&format!("laser_d.targets_{t}"), &targets);
+
+    // Sparse (CSR) MDP: the dense kernel with entry (row % S) of each row (s, a) dropped and the
+    // row renormalized in f64 (the kept entries summed in order); STARC (defaults) and EPIC
+    // between the state-action and the state reward.
+    let (offsets, next, probs) = sparse_kernel(&x.tau);
+    let probs: Vec<F> = cast(&probs);
+    let init: Vec<F> = cast(&x.initial);
+    let (rsa, rs): (Vec<F>, Vec<F>) = (cast(&x.r_sa), cast(&x.r_s));
+    let mdp = Mdp::new(
+        S,
+        A,
+        Transitions::Sparse(SparseTransitions::new(&offsets, &next, &probs)),
+        &init,
+        F::lit(0.9),
+    )?;
+    let (ra, rb) = (Reward::StateAction(&rsa), Reward::State(&rs));
+    let d1 = Starc::new(Canonicalization::Value(Policy::Uniform), Norm::l2())
+        .distance(&mdp, &ra, &rb)?;
+    let d2 = Epic::new(Coverage::uniform()).distance(&mdp, &ra, &rb)?;
+    o.floats(&format!("sparse_distances_{t}"), &[d1, d2]);
     Ok(())
+}
+
+/// The CSR kernel of the sparse-distance case (see `phase2`).
+fn sparse_kernel(tau: &[f64]) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+    let (mut offsets, mut next, mut probs) = (vec![0usize], Vec::new(), Vec::new());
+    for (row, r) in tau.chunks(S).enumerate() {
+        let mut sum = 0.0;
+        for (k, &p) in r.iter().enumerate() {
+            if k != row % S {
+                sum += p;
+            }
+        }
+        for (k, &p) in r.iter().enumerate() {
+            if k != row % S {
+                next.push(k as u32);
+                probs.push(p / sum);
+            }
+        }
+        offsets.push(next.len());
+    }
+    (offsets, next, probs)
 }
 
 /// The messages of the error cases that come from the core.
@@ -623,6 +861,92 @@ fn errors(x: &Inputs, o: &mut Out) -> Res<()> {
         AdvantageEstimator::Gae
             .compute(&mut adv_t, &mut ret_t, &inputs, &AdvantageConfig::default())
             .unwrap_err(),
+    );
+
+    // Phase 2: preference losses, Bradley-Terry, value loss, IS corrections, rejection.
+    o.msg(
+        "err_unknown_preference",
+        "dpo".parse::<PreferenceLossKind>().unwrap_err(),
+    );
+    o.msg(
+        "err_pref_beta",
+        PreferenceLoss::<f32>::new(PreferenceLossKind::Sigmoid)
+            .with_beta(0.0)
+            .unwrap_err(),
+    );
+    let old: Vec<f32> = cast(&x.old_logp);
+    let refp: Vec<f32> = cast(&x.ref_logp);
+    let (mut gc, mut gr) = (vec![0.0f32; B], vec![0.0f32; B]);
+    let simpo = PreferenceLoss::<f32>::new(PreferenceLossKind::Simpo);
+    let inp = PairInputs::new(&logp[..B], &old[..B], &refp[..B], &logp[B..2 * B])?;
+    o.msg(
+        "err_pref_lengths",
+        preference_loss(&mut gc, &mut gr, &inp, &simpo).unwrap_err(),
+    );
+    let mut nan = logp[..B].to_vec();
+    nan[2] = f32::NAN;
+    let inp = PairInputs::new(&nan, &old[..B], &refp[..B], &logp[B..2 * B])?;
+    o.msg(
+        "err_pref_nan",
+        preference_loss(
+            &mut gc,
+            &mut gr,
+            &inp,
+            &PreferenceLoss::new(PreferenceLossKind::Sigmoid),
+        )
+        .unwrap_err(),
+    );
+    o.msg("err_bt_center", BradleyTerry::new(-1.0f32).unwrap_err());
+    o.msg("err_value_clip", ValueLoss::new(Some(0.0f32)).unwrap_err());
+    o.msg(
+        "err_unknown_is_mode",
+        "token".parse::<IsMode>().unwrap_err(),
+    );
+    o.msg(
+        "err_is_thresholds",
+        IsCorrection::<f32>::new(IsMode::TokenTruncate, 3.0, 2.0).unwrap_err(),
+    );
+    o.msg(
+        "err_unknown_rs",
+        "seq_max_k1"
+            .parse::<rewardkit_core::loss::RsMode>()
+            .unwrap_err(),
+    );
+    o.msg(
+        "err_rs_lower",
+        RejectionRule::<f32>::new("token_k3".parse()?, Some(0.1), 2.0).unwrap_err(),
+    );
+    o.msg(
+        "err_hapo_weight",
+        Hapo::<f32>::new(1.5, HapoShape::Linear).unwrap_err(),
+    );
+    let mut zero = x.lens.clone();
+    zero[1] = 0;
+    let keys: Vec<u64> = x.ids.iter().map(|&i| u64::from(i)).collect();
+    o.msg(
+        "err_hapo_zero_length",
+        HapoHistory::new(HistoryMode::Min)
+            .update(&keys, &zero, &x.correct)
+            .unwrap_err(),
+    );
+    o.msg(
+        "err_laser_thresholds",
+        Thresholds::new(8, 4, 1024).unwrap_err(),
+    );
+    let (mut offsets, next, probs) = sparse_kernel(&x.tau);
+    if let Some(last) = offsets.last_mut() {
+        *last -= 1;
+    }
+    o.msg(
+        "err_sparse_offsets",
+        Mdp::new(
+            S,
+            A,
+            Transitions::Sparse(SparseTransitions::new(&offsets, &next, &probs)),
+            &x.initial,
+            0.9,
+        )
+        .unwrap_err(),
     );
     Ok(())
 }

@@ -32,7 +32,17 @@
 #define RK_VERSION_MINOR 1
 
 // The ABI's patch version.
-#define RK_VERSION_PATCH 0
+#define RK_VERSION_PATCH 1
+
+// `rk_laser_target.kind`: a configured target, used as is (before any monitor statistics).
+#define RK_LASER_TARGET_FIXED 0
+
+// `rk_laser_target.kind`: a target chosen by the monitor, capped by the batch's longest response.
+#define RK_LASER_TARGET_MONITORED 1
+
+// `rk_laser_target.kind`: the monitor found no target for the band (the batch's longest response
+// is used; `length` is ignored).
+#define RK_LASER_TARGET_NONE 2
 
 // The status every computing function returns: `RK_OK` (0) or an error code.
 //
@@ -100,11 +110,28 @@ typedef struct rk_distance rk_distance;
 // `rk_groups_uniform`, free with `rk_groups_free`.
 typedef struct rk_groups rk_groups;
 
+// HAPO's length reward with its per-prompt history (opaque; `rk_hapo_new`). Stateful: see the
+// module documentation in the header (`rk_hapo_update`).
+typedef struct rk_hapo rk_hapo;
+
+// A configured importance-sampling correction (opaque; `rk_is_correction_new`).
+typedef struct rk_is_correction rk_is_correction;
+
 // A KL penalty: estimator, straight-through switch and clamps (opaque; `rk_kl_new`).
 typedef struct rk_kl rk_kl;
 
+// LASER-D / LASER-DE with its adaptive target state (opaque; `rk_laser_d_new`). Stateful: see
+// `rk_laser_d_update`.
+typedef struct rk_laser_d rk_laser_d;
+
 // A configured policy loss (opaque; `rk_policy_loss_new`).
 typedef struct rk_policy_loss rk_policy_loss;
+
+// A configured preference loss (opaque; `rk_preference_loss_new`).
+typedef struct rk_preference_loss rk_preference_loss;
+
+// A configured rollout rejection rule (opaque; `rk_rejection_rule_new`).
+typedef struct rk_rejection_rule rk_rejection_rule;
 
 // A reward term of the catalogue with its parameters (opaque; `rk_reward_new`).
 typedef struct rk_reward rk_reward;
@@ -126,6 +153,57 @@ typedef struct {
     // The value of a name-valued key (NUL-terminated), or `NULL`.
     const char *text;
 } rk_param;
+
+// Count, sum, mean, `Σ(x − mean)²`, min and max of a set of values
+// (`rewardkit_core::stats::Summary`; the standard deviation is `sqrt(m2 / count)`).
+typedef struct {
+    // Number of values `n`.
+    size_t count;
+    // `Σx`.
+    double sum;
+    // `Σx / n` (0 for `n = 0`).
+    double mean;
+    // `Σ(x − mean)²`.
+    double m2;
+    // Smallest value (`+∞` for `n = 0`).
+    double min;
+    // Largest value (`−∞` for `n = 0`).
+    double max;
+} rk_summary;
+
+// What one rejection rule saw over the input mask (`rewardkit_core::loss::RejectionStats`,
+// verl's per-option metrics).
+typedef struct {
+    // The per-token statistic over valid tokens (sequence levels: the row statistic on each of
+    // its tokens).
+    rk_summary tokens;
+    // The per-row statistic over non-empty rows (token level: the row mean).
+    rk_summary seqs;
+    // Units (tokens, or rows at sequence level) above the upper bound.
+    size_t above;
+    // Units below the lower bound (`k1` only).
+    size_t below;
+    // Valid tokens this rule rejects.
+    size_t rejected_tokens;
+    // Non-empty rows with at least one token this rule rejects.
+    size_t rejected_seqs;
+} rk_rejection_stats;
+
+// The combined outcome of all rules (`rewardkit_core::loss::RejectionSummary`): verl's
+// `rollout_rs_masked_fraction` is `rejected_tokens / (tokens + 1e-8)`,
+// `rollout_rs_seq_masked_fraction` is `rejected_seqs / rows`.
+typedef struct {
+    // Valid tokens of the input mask.
+    size_t tokens;
+    // Valid tokens dropped.
+    size_t rejected_tokens;
+    // Rows with a valid token.
+    size_t seqs;
+    // Rows with a dropped token.
+    size_t rejected_seqs;
+    // Rows.
+    size_t rows;
+} rk_rejection_summary;
 
 // The statistics of one row of logits (`rewardkit_core::logits::RowStats`): `max = max_v z_v`,
 // `ln_sum = ln Σ_v e^{z_v − max}`. Forward passes write them; backward passes read them back.
@@ -204,6 +282,32 @@ typedef struct {
     // `T`, the columns of `mask` (ignored without a mask).
     size_t seq_len;
 } rk_reward_inputs;
+
+// One prompt's HAPO history (`rewardkit_core::reward::HistoryEntry`) with its key: the unit of
+// `rk_hapo_save` / `rk_hapo_load`. Integers only, so a saved history restores exactly.
+typedef struct {
+    // The prompt key (e.g. a dataset index).
+    uint64_t key;
+    // Sum of the correct lengths seen (saturating).
+    uint64_t sum;
+    // Correct responses seen (saturating).
+    uint64_t count;
+    // The reference's mean-mode history times its count (`h·c`).
+    uint64_t mean_weighted;
+    // The reference's mean-mode count `c`.
+    uint64_t mean_count;
+    // Shortest correct length seen (`>= 1`).
+    uint32_t min;
+} rk_hapo_entry;
+
+// One band's LASER-D target (`rewardkit_core::reward::TargetLen`): the unit of
+// `rk_laser_d_save` / `rk_laser_d_load` (three of them, bands low, medium, high).
+typedef struct {
+    // `RK_LASER_TARGET_FIXED`, `RK_LASER_TARGET_MONITORED` or `RK_LASER_TARGET_NONE`.
+    uint32_t kind;
+    // The target length in tokens (0 for `RK_LASER_TARGET_NONE`).
+    uint32_t length;
+} rk_laser_target;
 
 #ifdef __cplusplus
 extern "C" {
@@ -386,6 +490,162 @@ rk_status rk_sequence_sums_f32(float *out, const float *x, size_t batch, size_t 
 // As `rk_sequence_sums_f32`.
 rk_status rk_sequence_sums_f64(double *out, const double *x, size_t batch, size_t seq_len);
 
+// Creates an importance-sampling correction from its mode name (`IsMode`): `"token_truncate"`
+// (`"tis"`; verl `rollout_is="token"`), `"token_mask"` (`"icepop"`; MIS), `"sequence_truncate"`
+// (verl `rollout_is="sequence"`), `"sequence_mask"` (TRL's default), `"seq-mask-tis"`
+// (OpenRLHF).
+//
+// Parameters (`rk_param`):
+// - `threshold_hi` (required, `> 0`): the upper ratio threshold (verl
+//   `rollout_is_threshold`, 2 for TIS; TRL 3; OpenRLHF 5);
+// - `threshold_lo` (default 0, in `[0, threshold_hi]`);
+// - `preset` (name): `"verl"` clamps `d` to `±20` before `exp` and divides the
+//   batch-normalization mean by `count + 1e-8`; the others (default `"rewardkit"`) do neither;
+// - `log_clamp` (`> 0`, `INFINITY` for none): overrides the preset's clamp on `d`;
+// - `batch_normalize` (flag, default 0): weights divided by their batch mean (verl
+//   `rollout_is_batch_normalize`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (mode, preset, key); `RK_ERR_MISSING_INPUT` (`threshold_hi`);
+// `RK_ERR_INVALID_PARAM` for thresholds or a clamp out of range; `RK_ERR_NULL_POINTER`. On
+// error `*out` is `NULL`.
+//
+// Citation: Yao et al. (2025), *Your efficient RL framework secretly brings you off-policy RL
+// training* (TIS); IcePop, arXiv:2510.18855; verl `rollout_corr_helper.py`; TRL
+// `grpo_trainer.py`; OpenRLHF `loss.py`.
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_is_correction_new(rk_is_correction **out,
+                               const char *name,
+                               const rk_param *params,
+                               size_t n_params);
+
+// Frees an importance-sampling correction (null is a no-op).
+//
+// # Safety
+// `correction` is null or a handle from `rk_is_correction_new`, not used afterwards.
+void rk_is_correction_free(rk_is_correction *correction);
+
+// The importance weights of a correction over a `(B, T)` batch (`rewardkit_core::loss::
+// is_weights`): detached per-token weights (0 at masked positions), to pass as the `weights` of
+// `rk_policy_loss_f32` (multiplied with any other weights). `*n_zeroed` (if not null) receives
+// the number of valid tokens whose weight is 0 (masked out by the correction).
+//
+// Definition (`d = train_logp − rollout_logp`, verl's `old_log_prob − rollout_log_prob`): see
+// `rk_is_correction_new` and `IsMode`; for example `token_truncate`: `clamp(e^d, lo, hi)`.
+//
+// Shapes: `out`, `train_logp`, `rollout_logp`, `mask`: `(B, T)` (`mask` may be null: all valid).
+//
+// Errors: `RK_ERR_NON_FINITE` for NaN/∞ log-probabilities at a valid position;
+// `RK_ERR_OVERFLOW` for a `seq-mask-tis` token weight beyond the float range; pointer checks.
+//
+// # Safety
+// `correction` is null or a live handle; `n_zeroed` is null or writable; every non-null buffer
+// holds the elements its shape gives.
+rk_status rk_is_weights_f32(const rk_is_correction *correction,
+                            float *out,
+                            size_t *n_zeroed,
+                            const float *train_logp,
+                            const float *rollout_logp,
+                            const uint8_t *mask,
+                            size_t batch,
+                            size_t seq_len);
+
+// `rk_is_weights_f32` for `double`.
+//
+// # Safety
+// As `rk_is_weights_f32`.
+rk_status rk_is_weights_f64(const rk_is_correction *correction,
+                            double *out,
+                            size_t *n_zeroed,
+                            const double *train_logp,
+                            const double *rollout_logp,
+                            const uint8_t *mask,
+                            size_t batch,
+                            size_t seq_len);
+
+// Creates a rollout rejection rule from verl's `rollout_rs` option name (`RsMode`):
+// `"token_k1"`, `"token_k2"`, `"token_k3"`, `"seq_sum_k1"` … `"seq_sum_k3"`, `"seq_mean_k1"` …
+// `"seq_mean_k3"`, `"seq_max_k2"`, `"seq_max_k3"`.
+//
+// Parameters (`rk_param`):
+// - `upper` (required, `> 0`): for `k1`, the upper ratio bound; for `k2`/`k3`, the bound on the
+//   statistic (verl `rollout_rs_threshold`, or the part after `_` of `"lower_upper"`);
+// - `lower` (`k1` only; `> 0`, at most `upper`; default `1/upper`);
+// - `preset` (name): `"verl"` divides row means by `L + 1e-8` (its `masked_mean`); the others
+//   (default `"rewardkit"`) by `L`;
+// - `len_eps` (`>= 0`): overrides that `ε`.
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (option, preset, key); `RK_ERR_MISSING_INPUT` (`upper`);
+// `RK_ERR_INVALID_PARAM` for thresholds out of range, or a `lower` with `k2`/`k3`;
+// `RK_ERR_NULL_POINTER`. On error `*out` is `NULL`.
+//
+// Citation: verl `rollout_corr_helper.py` (`compute_rollout_rejection_mask`).
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_rejection_rule_new(rk_rejection_rule **out,
+                                const char *name,
+                                const rk_param *params,
+                                size_t n_params);
+
+// Frees a rejection rule (null is a no-op).
+//
+// # Safety
+// `rule` is null or a handle from `rk_rejection_rule_new`, not used afterwards.
+void rk_rejection_rule_free(rk_rejection_rule *rule);
+
+// verl's rollout rejection sampling over a `(B, T)` batch (`rewardkit_core::loss::
+// rejection_mask`): writes `keep` (bytes 0/1), the tokens of `mask` that every rule keeps —
+// the mask to give the loss and `rk_loss_parts_from_mask` — and, optionally, each rule's
+// statistics and the combined summary. All rules see the input mask (verl's comma-separated
+// options combine with a logical and).
+//
+// Definition: with `d = clamp(rollout_logp − train_logp, ±20)` per token, a rule's statistic is
+// `k1 = d`, `k2 = d²/2` or `k3 = e^{−d} − 1 + d` per token, or its sum, mean or max over a row;
+// `k1` keeps `ln lower ≤ x ≤ ln upper`, `k2`/`k3` keep `x ≤ upper`; a rejected row drops all its
+// tokens. In verl's bypass mode `train_logp` is the current policy's `log_prob`.
+//
+// Shapes: `rules`: `n_rules` handles (`n_rules` may be 0: `keep` = `mask`); `keep`,
+// `train_logp`, `rollout_logp`, `mask`: `(B, T)` (`mask` may be null: all valid); `stats`: null
+// or `n_rules` elements; `summary`: null or one.
+//
+// Errors: `RK_ERR_NON_FINITE` for NaN/∞ log-probabilities at a valid position; pointer checks
+// (a null rule handle is `RK_ERR_NULL_POINTER`).
+//
+// Citation: verl `rollout_corr_helper.py` (`compute_rollout_rejection_mask`,
+// `compute_rs_metrics`).
+//
+// # Safety
+// `rules` is null (only with `n_rules == 0`) or holds `n_rules` pointers to live handles;
+// `stats` and `summary` are null or writable; every non-null buffer holds the elements its
+// shape gives.
+rk_status rk_rejection_mask_f32(const rk_rejection_rule *const *rules,
+                                uint8_t *keep,
+                                rk_rejection_stats *stats,
+                                rk_rejection_summary *summary,
+                                const float *train_logp,
+                                const float *rollout_logp,
+                                const uint8_t *mask,
+                                size_t n_rules,
+                                size_t batch,
+                                size_t seq_len);
+
+// `rk_rejection_mask_f32` for `double`.
+//
+// # Safety
+// As `rk_rejection_mask_f32`.
+rk_status rk_rejection_mask_f64(const rk_rejection_rule *const *rules,
+                                uint8_t *keep,
+                                rk_rejection_stats *stats,
+                                rk_rejection_summary *summary,
+                                const double *train_logp,
+                                const double *rollout_logp,
+                                const uint8_t *mask,
+                                size_t n_rules,
+                                size_t batch,
+                                size_t seq_len);
+
 // Creates a reward distance: `"starc"` (Skalse et al.: canonicalisation, normalising norm and
 // metric norm), `"epic"` (Gleave et al.) or `"dard"` (Wulfe et al.), with uniform coverage
 // distributions and, for STARC's value canonicalisation, the uniform policy.
@@ -456,6 +716,57 @@ rk_status rk_distance_f64(const rk_distance *distance,
                           size_t n_actions,
                           size_t len_a,
                           size_t len_b);
+
+// `rk_distance_f32` on an MDP with sparse transitions in CSR form (`Transitions::Sparse`,
+// `SparseTransitions`): row `i = s·A + a` holds the entries `offsets[i]..offsets[i + 1]` of
+// `next` (next-state indices, strictly increasing within a row) and `probs`; every other `s'`
+// has probability 0. For large `S` with few successors per `(s, a)` this avoids the `S·A·S`
+// dense tensor (the rewards may still be `(S, A, S')`, `(S, A)` or `(S)`).
+//
+// Shapes: `offsets`: `(S·A + 1)`, from 0 to `nnz`; `next`, `probs`: `(nnz)`; `initial`: `(S)`;
+// `reward_a`, `reward_b`: `len_a`, `len_b` values as in `rk_distance_f32`.
+//
+// Errors: as `rk_distance_f32`, plus `RK_ERR_INVALID_PARAM` for offsets that are not
+// non-decreasing from 0 to `nnz`, next-state indices `>= S` or not strictly increasing within a
+// row; `RK_ERR_LENGTH_MISMATCH` where the core reports one.
+//
+// # Safety
+// `distance` is null or a live handle; `out` is null or writable; `offsets`, `next`, `probs`,
+// `initial`, `reward_a`, `reward_b` are null or hold `S·A + 1`, `nnz`, `nnz`, `S`, `len_a`,
+// `len_b` elements.
+rk_status rk_distance_sparse_f32(const rk_distance *distance,
+                                 float *out,
+                                 const size_t *offsets,
+                                 const uint32_t *next,
+                                 const float *probs,
+                                 const float *initial,
+                                 const float *reward_a,
+                                 const float *reward_b,
+                                 float gamma,
+                                 size_t n_states,
+                                 size_t n_actions,
+                                 size_t nnz,
+                                 size_t len_a,
+                                 size_t len_b);
+
+// `rk_distance_sparse_f32` for `double`.
+//
+// # Safety
+// As `rk_distance_sparse_f32`.
+rk_status rk_distance_sparse_f64(const rk_distance *distance,
+                                 double *out,
+                                 const size_t *offsets,
+                                 const uint32_t *next,
+                                 const double *probs,
+                                 const double *initial,
+                                 const double *reward_a,
+                                 const double *reward_b,
+                                 double gamma,
+                                 size_t n_states,
+                                 size_t n_actions,
+                                 size_t nnz,
+                                 size_t len_a,
+                                 size_t len_b);
 
 // Builds a group index from verl's dense group ids (its `index` after mapping uids to
 // `0..n_groups`): row `i` belongs to group `ids[i]`, rows in any order (`GroupIndex::new`,
@@ -974,6 +1285,254 @@ rk_status rk_loss_parts_from_mask(rk_loss_parts *out,
                                   size_t batch,
                                   size_t seq_len);
 
+// The clipped value (critic) loss of PPO over a `(B, T)` batch (`rewardkit_core::loss::
+// value_loss`): per valid token `½·max((V − R)², (V_clip − R)²)`, `V_clip = V_old + clamp(V −
+// V_old, −c, c)` (verl `compute_value_loss`, OpenRLHF `ValueLoss`; both frameworks use this
+// form), or `½·(V − R)²` without a clip. Writes the gradient of the loss *sums* with respect to
+// `values` into `grad` (0 at masked positions; the clipped branch passes no gradient outside the
+// clip range) and the parts; finish with `rk_aggregation_value_f32` and
+// `rk_aggregation_scale_grad_f32` like a policy loss (verl passes its `loss_agg_mode`, OpenRLHF
+// uses `"token-mean"`).
+//
+// `clip` is `c` (verl `cliprange_value`, OpenRLHF `value_clip`), `> 0`, or `INFINITY` for none.
+//
+// Shapes: `grad`, `values`, `old_values`, `returns`, `mask`: `(B, T)` (`mask` may be null: all
+// valid).
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a clip `<= 0` or NaN; `RK_ERR_NON_FINITE` for NaN/∞ at a
+// valid position; `RK_ERR_OVERFLOW` when the loss overflows on finite inputs; pointer checks.
+//
+// Citation: PPO, arXiv:1707.06347; verl `core_algos.py`; OpenRLHF `openrlhf/models/loss.py`.
+//
+// # Safety
+// `aggregation` is null or a live handle; `parts` is null or writable; every non-null buffer
+// holds the elements its shape gives.
+rk_status rk_value_loss_f32(const rk_aggregation *aggregation,
+                            float *grad,
+                            rk_loss_parts *parts,
+                            const float *values,
+                            const float *old_values,
+                            const float *returns,
+                            const uint8_t *mask,
+                            float clip,
+                            size_t batch,
+                            size_t seq_len);
+
+// `rk_value_loss_f32` for `double`.
+//
+// # Safety
+// As `rk_value_loss_f32`.
+rk_status rk_value_loss_f64(const rk_aggregation *aggregation,
+                            double *grad,
+                            rk_loss_parts *parts,
+                            const double *values,
+                            const double *old_values,
+                            const double *returns,
+                            const uint8_t *mask,
+                            double clip,
+                            size_t batch,
+                            size_t seq_len);
+
+// Creates a preference loss from TRL's `loss_type` name (`PreferenceLossKind`): `"sigmoid"`
+// (DPO; cDPO with `label_smoothing`), `"hinge"`, `"ipo"`, `"robust"`, `"exo_pair"`,
+// `"nca_pair"`, `"bco_pair"`, `"sppo_hard"`, `"aot"`, `"aot_unpaired"`, `"apo_zero"`,
+// `"apo_down"`, `"discopop"`, `"sigmoid_norm"`, `"simpo"`, `"cpo"`, `"inpo"`, `"dno"`, with the
+// core's defaults (`PreferenceLoss::new`: `β = 0.1`, `ε = 0`, reverse KL, `DiscoPOP` `τ = 0.05`,
+// SimPO `γ = 0`, INPO `η = 1`, `τ = 0`) and the given overrides, checked by the core's setters.
+//
+// Parameters (`rk_param`; all optional; TRL's `DPOConfig` names where it has one):
+// - `beta` (`> 0`); `label_smoothing` (`ε ∈ [0, ½)`);
+// - `f_divergence_type` (name): `"reverse_kl"` (default), `"forward_kl"`, `"js_divergence"`,
+//   `"alpha_divergence"` with `f_alpha_divergence_coef` (finite, default 1; only with
+//   `"alpha_divergence"`);
+// - `discopop_tau` (`> 0`); `simpo_gamma` (SimPO's margin `γ`, finite); `inpo_eta` (`> 0`),
+//   `inpo_tau` (`>= 0`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (loss type, divergence, key); `RK_ERR_INVALID_PARAM` for a value
+// out of range (the core's message), or `f_alpha_divergence_coef` without `"alpha_divergence"`;
+// `RK_ERR_NULL_POINTER`. On error `*out` is `NULL`.
+//
+// Citation: TRL `dpo_trainer.py` (`loss_type`); see `rewardkit_core::loss::PreferenceLossKind`.
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_preference_loss_new(rk_preference_loss **out,
+                                 const char *name,
+                                 const rk_param *params,
+                                 size_t n_params);
+
+// Frees a preference loss (null is a no-op).
+//
+// # Safety
+// `loss` is null or a handle from `rk_preference_loss_new`, not used afterwards.
+void rk_preference_loss_free(rk_preference_loss *loss);
+
+// A preference loss over `P` pairs (`rewardkit_core::loss::preference_loss`): writes the
+// gradient of the loss *sum* with respect to the policy's sequence log-probabilities of the
+// chosen and the rejected responses, and the parts (`sum` = `Σ_p ω_p·ℓ_p`, one "token" and one
+// row per pair). TRL's loss (the mean over pairs) is `rk_aggregation_value_f32` of a
+// `"token-mean"` aggregation, or `parts.sum / P`; its gradient is `grad / P`. The reference
+// (and previous-iterate) log-probabilities are constants: they get no gradient.
+//
+// Definition per pair (`h_c = ℓ_c − ℓ_ref,c`, `h_r = ℓ_r − ℓ_ref,r`, `u = h_c − h_r`): see
+// `PreferenceLossKind`; DPO is `−(1−ε)·log σ(βu) − ε·log σ(−βu)`.
+//
+// Shapes: every buffer `(P)`, `P = n_pairs >= 1`: `chosen`, `rejected` (policy sequence
+// log-probabilities, masked token sums), `ref_chosen`, `ref_rejected` (required even by the
+// reference-free `simpo` and `cpo`, which do not read them: pass the policy's); optional (null
+// for none): `chosen_lengths` and `rejected_lengths` (together; required by `sigmoid_norm` and
+// `simpo`), `prev_chosen` and `prev_rejected` (together; required by `inpo`), `soft_labels`
+// (`p ∈ [0, 1]`, required by `dno`), `pair_weights` (`ω >= 0`, TRL's `use_weighting`).
+//
+// Errors: `RK_ERR_EMPTY` (`P = 0`); `RK_ERR_NON_FINITE` for NaN/∞ inputs or negative lengths;
+// `RK_ERR_INVALID_PARAM` for soft labels outside `[0, 1]` or negative pair weights;
+// `RK_ERR_MISSING_INPUT` for an input the loss needs, or one of a pair given without the other;
+// `RK_ERR_OVERFLOW` for a non-finite loss on finite inputs; pointer checks.
+//
+// Citation: Rafailov et al. (2023), arXiv:2305.18290; TRL `dpo_trainer.py`.
+//
+// # Safety
+// `loss` is null or a live handle; `parts` is null or writable; every non-null buffer holds
+// `n_pairs` elements.
+rk_status rk_preference_loss_f32(const rk_preference_loss *loss,
+                                 float *grad_chosen,
+                                 float *grad_rejected,
+                                 rk_loss_parts *parts,
+                                 const float *chosen,
+                                 const float *rejected,
+                                 const float *ref_chosen,
+                                 const float *ref_rejected,
+                                 const float *chosen_lengths,
+                                 const float *rejected_lengths,
+                                 const float *prev_chosen,
+                                 const float *prev_rejected,
+                                 const float *soft_labels,
+                                 const float *pair_weights,
+                                 size_t n_pairs);
+
+// `rk_preference_loss_f32` for `double`.
+//
+// # Safety
+// As `rk_preference_loss_f32`.
+rk_status rk_preference_loss_f64(const rk_preference_loss *loss,
+                                 double *grad_chosen,
+                                 double *grad_rejected,
+                                 rk_loss_parts *parts,
+                                 const double *chosen,
+                                 const double *rejected,
+                                 const double *ref_chosen,
+                                 const double *ref_rejected,
+                                 const double *chosen_lengths,
+                                 const double *rejected_lengths,
+                                 const double *prev_chosen,
+                                 const double *prev_rejected,
+                                 const double *soft_labels,
+                                 const double *pair_weights,
+                                 size_t n_pairs);
+
+// A weighted combination of preference losses over the same pairs
+// (`rewardkit_core::loss::combined_preference_loss`), TRL's `loss_type=[...]` with
+// `loss_weights` (MPO: `sigmoid` + `bco_pair`, plus an SFT term the caller adds): the parts'
+// `sum` is `Σₖ cₖ·Σ_p ω_p·ℓₖ(p)` and the gradients are those of that sum. TRL's loss is
+// `sum / P`.
+//
+// Shapes: `losses`, `coefs`: `n_terms >= 1` handles and finite coefficients; the rest as
+// `rk_preference_loss_f32`.
+//
+// Errors: `RK_ERR_EMPTY` (`terms`) for `n_terms = 0`; `RK_ERR_INVALID_PARAM` for a non-finite
+// coefficient; otherwise as `rk_preference_loss_f32` for each term (every term is checked before
+// anything is written); a null handle in `losses` is `RK_ERR_NULL_POINTER`.
+//
+// Citation: TRL `dpo_trainer.py` (`loss_type` list, `loss_weights`); MPO, Wang et al. (2024),
+// arXiv:2411.10442.
+//
+// # Safety
+// `losses` is null (only with `n_terms == 0`) or holds `n_terms` live handles; `coefs` holds
+// `n_terms` elements; the rest as `rk_preference_loss_f32`.
+rk_status rk_preference_loss_combined_f32(const rk_preference_loss *const *losses,
+                                          const float *coefs,
+                                          float *grad_chosen,
+                                          float *grad_rejected,
+                                          rk_loss_parts *parts,
+                                          const float *chosen,
+                                          const float *rejected,
+                                          const float *ref_chosen,
+                                          const float *ref_rejected,
+                                          const float *chosen_lengths,
+                                          const float *rejected_lengths,
+                                          const float *prev_chosen,
+                                          const float *prev_rejected,
+                                          const float *soft_labels,
+                                          const float *pair_weights,
+                                          size_t n_terms,
+                                          size_t n_pairs);
+
+// `rk_preference_loss_combined_f32` for `double`.
+//
+// # Safety
+// As `rk_preference_loss_combined_f32`.
+rk_status rk_preference_loss_combined_f64(const rk_preference_loss *const *losses,
+                                          const double *coefs,
+                                          double *grad_chosen,
+                                          double *grad_rejected,
+                                          rk_loss_parts *parts,
+                                          const double *chosen,
+                                          const double *rejected,
+                                          const double *ref_chosen,
+                                          const double *ref_rejected,
+                                          const double *chosen_lengths,
+                                          const double *rejected_lengths,
+                                          const double *prev_chosen,
+                                          const double *prev_rejected,
+                                          const double *soft_labels,
+                                          const double *pair_weights,
+                                          size_t n_terms,
+                                          size_t n_pairs);
+
+// The Bradley–Terry reward-model loss over `P` pairs (`rewardkit_core::loss::bradley_terry_loss`):
+// per pair `−log σ(r_c − r_r − m) + η·(r_c + r_r)² + λ·(r_c² + r_r²)`; writes the gradient of the
+// sum with respect to the chosen and rejected rewards and the parts (one "token" per pair; the
+// mean is `parts.sum / P`).
+//
+// `center_coef` is TRL's `center_rewards_coefficient` `η >= 0` (0 for none), `l2_coef` PAR's
+// `reward_reg_val` `λ >= 0` (0 for none); `margin` (null for none) is the per-pair margin `m`
+// (Llama 2, OpenRLHF's `margin`).
+//
+// Shapes: `grad_chosen`, `grad_rejected`, `chosen`, `rejected`, `margin`: `(P)`, `P = n_pairs`.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a coefficient negative or not finite; `RK_ERR_EMPTY` for
+// `P = 0`; `RK_ERR_NON_FINITE` for NaN/∞ in `chosen`, `rejected` or `margin`;
+// `RK_ERR_OVERFLOW`; pointer checks.
+//
+// Citation: Bradley and Terry (1952); Ouyang et al. (2022), arXiv:2203.02155; TRL
+// `reward_trainer.py`; OpenRLHF `loss.py`.
+//
+// # Safety
+// `parts` is null or writable; every non-null buffer holds `n_pairs` elements.
+rk_status rk_bradley_terry_loss_f32(float *grad_chosen,
+                                    float *grad_rejected,
+                                    rk_loss_parts *parts,
+                                    const float *chosen,
+                                    const float *rejected,
+                                    const float *margin,
+                                    float center_coef,
+                                    float l2_coef,
+                                    size_t n_pairs);
+
+// `rk_bradley_terry_loss_f32` for `double`.
+//
+// # Safety
+// As `rk_bradley_terry_loss_f32`.
+rk_status rk_bradley_terry_loss_f64(double *grad_chosen,
+                                    double *grad_rejected,
+                                    rk_loss_parts *parts,
+                                    const double *chosen,
+                                    const double *rejected,
+                                    const double *margin,
+                                    double center_coef,
+                                    double l2_coef,
+                                    size_t n_pairs);
+
 // Creates a reward term of the catalogue by name, with its parameters checked once. Names and
 // keys (all optional; defaults are the core's):
 //
@@ -1084,6 +1643,212 @@ rk_status rk_reward_pipeline_tokens_f64(const rk_reward *const *terms,
                                         double *parts,
                                         const rk_reward_inputs *inputs,
                                         size_t n_terms);
+
+// Creates HAPO's length reward with an empty history, from its shape name (the reference's
+// `type_lr`): `"cosine"` or `"linear"` (`HapoShape`).
+//
+// Parameters (`rk_param`; all optional; the reference's defaults): `weight` (`w ∈ [0, 1]`, 1),
+// `floor` (`c ∈ [0, 1]`, 0.7), `tolerance` (`ρ >= 0`, 0.1; linear shape), `history` (name:
+// `"min"` (default), `"mean"` (the reference's truncated per-occurrence mean), `"exact_mean"`).
+//
+// Definition: see `rewardkit_core::reward::Hapo` (with `h` the prompt's history: no history
+// gives 0; cosine: `f = cos((L/h)·π/2)` for `L < 2h`, else −1; correct `w·max(−c, f)`, wrong
+// `w·min(0, f)`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (shape, history mode, key); `RK_ERR_INVALID_PARAM` for a value
+// out of range; `RK_ERR_NULL_POINTER`. On error `*out` is `NULL`.
+//
+// Citation: Huang et al. (2025), *HAPO*, arXiv:2505.11225 (`HCY123902/HAPO`).
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_hapo_new(rk_hapo **out, const char *name, const rk_param *params, size_t n_params);
+
+// Frees a HAPO handle and its history (null is a no-op).
+//
+// # Safety
+// `hapo` is null or a handle from `rk_hapo_new`, not used afterwards.
+void rk_hapo_free(rk_hapo *hapo);
+
+// HAPO length rewards of a batch under the current history (`HapoHistory::rewards`); the
+// history is not changed (call `rk_hapo_update` after the batch, as the reference does).
+//
+// Shapes: `out`, `keys` (prompt ids), `lengths` (`>= 1`), `correct` (bytes 0/1): `(B)`.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a zero length (or a loaded history below 1);
+// `RK_ERR_INVALID_ARGUMENT` for a `correct` byte other than 0/1; pointer checks.
+//
+// # Safety
+// `hapo` is null or a live handle; every non-null buffer holds `batch` elements.
+rk_status rk_hapo_rewards_f32(const rk_hapo *hapo,
+                              float *out,
+                              const uint64_t *keys,
+                              const uint32_t *lengths,
+                              const uint8_t *correct,
+                              size_t batch);
+
+// `rk_hapo_rewards_f32` for `double`.
+//
+// # Safety
+// As `rk_hapo_rewards_f32`.
+rk_status rk_hapo_rewards_f64(const rk_hapo *hapo,
+                              double *out,
+                              const uint64_t *keys,
+                              const uint32_t *lengths,
+                              const uint8_t *correct,
+                              size_t batch);
+
+// Applies a batch to HAPO's history (`HapoHistory::update`): every prompt with a correct response
+// updates its entry (minimum, exact sums, and the reference's mean recurrence once per
+// occurrence of the prompt in `keys`). On error the history is unchanged.
+//
+// Shapes: `keys`, `lengths` (`>= 1`), `correct` (bytes 0/1): `(B)`.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for a zero length; `RK_ERR_INVALID_ARGUMENT` for a `correct`
+// byte other than 0/1; pointer checks.
+//
+// # Safety
+// `hapo` is null or a live handle; every non-null buffer holds `batch` elements.
+rk_status rk_hapo_update(rk_hapo *hapo,
+                         const uint64_t *keys,
+                         const uint32_t *lengths,
+                         const uint8_t *correct,
+                         size_t batch);
+
+// The number of prompts with a history (the entries `rk_hapo_save` writes).
+//
+// Errors: `RK_ERR_NULL_POINTER`.
+//
+// # Safety
+// `hapo` is null or a live handle; `n` is null or writable.
+rk_status rk_hapo_len(const rk_hapo *hapo, size_t *n);
+
+// Saves HAPO's history: writes its `n` entries (`n` = `rk_hapo_len`) in ascending key order.
+// The history mode is part of the handle's configuration, not of the entries.
+//
+// Errors: `RK_ERR_LENGTH_MISMATCH` when `n` differs from the number of entries; pointer checks.
+//
+// # Safety
+// `hapo` is null or a live handle; `entries` holds `n` writable records.
+rk_status rk_hapo_save(const rk_hapo *hapo, rk_hapo_entry *entries, size_t n);
+
+// Replaces HAPO's history by the given entries (`HapoHistory::from_entries` with the handle's
+// history mode): what `rk_hapo_save` wrote restores the same history exactly. A key given twice
+// keeps its last entry; `n = 0` clears the history.
+//
+// Errors: `RK_ERR_INVALID_PARAM` for an entry with `min = 0` (lengths are `>= 1`); pointer
+// checks. On error the history is unchanged.
+//
+// # Safety
+// `hapo` is null or a live handle; `entries` holds `n` records.
+rk_status rk_hapo_load(rk_hapo *hapo, const rk_hapo_entry *entries, size_t n);
+
+// Creates LASER-D (`rewardkit_core::reward::LaserD`) with every band's target at `target`, from
+// the reference's `length_reward_type` name: `"reward"`, `"penalty"` or `"hybrid"` (`LaserMode`).
+//
+// Parameters (`rk_param`; all optional; the reference's defaults): `alpha` (`>= 0`, 0.5);
+// `target` (the initial target of every band, the reference's `target_length`, 8192);
+// `thresholds_lower`, `thresholds_upper`, `thresholds_interval` (the candidate targets, 2048,
+// 16384, 1024; `Thresholds::new`) with `thresholds_linear` (flag: `Thresholds::linear`, no jump
+// to 1024); `group_size` (`G >= 1`, 8); `expected_correct` (`n_expected`, 1); `rounding` (name:
+// `"floor"`, `"ceil"`); `banding` (name: `"reference"`, `"training"`).
+//
+// Errors: `RK_ERR_UNKNOWN_NAME` (mode, rounding, banding, key); `RK_ERR_INVALID_PARAM` for a
+// value out of range (non-integral lengths included); `RK_ERR_NULL_POINTER`. On error `*out` is
+// `NULL`.
+//
+// Citation: Liu et al. (2025), *Learn to Reason Efficiently with Adaptive Length-based Reward
+// Shaping*, arXiv:2505.15612 (`hkust-nlp/Laser`).
+//
+// # Safety
+// As `rk_advantage_new`.
+rk_status rk_laser_d_new(rk_laser_d **out,
+                         const char *name,
+                         const rk_param *params,
+                         size_t n_params);
+
+// Frees a LASER-D handle and its state (null is a no-op).
+//
+// # Safety
+// `laser` is null or a handle from `rk_laser_d_new`, not used afterwards.
+void rk_laser_d_free(rk_laser_d *laser);
+
+// LASER-D rewards of a training batch under the current targets (`LaserD::rewards`), or
+// LASER-DE's (`LaserD::rewards_de`) when `repetitive` is given. The targets are not changed
+// (`rk_laser_d_update` recomputes them from a monitor set).
+//
+// Definition: a prompt's difficulty band comes from its group accuracy (correct and well
+// formed); its target `L_A` is the band's target (capped by the batch's longest response for a
+// monitored target); LASER-D: LASER's step at `L_A` for correct, well-formed answers;
+// LASER-DE: `+α` for correct, well-formed `L <= L_A`, and for wrong, well-formed, non-repetitive
+// `L > L_A`.
+//
+// Shapes: `out`, `lengths` (`>= 1`), `correct`, `well_formed` (null: all well formed),
+// `repetitive` (null: LASER-D): `(B)`; `groups`: an index over `B` rows.
+//
+// Errors: `RK_ERR_LENGTH_MISMATCH` (`groups` over another number of rows);
+// `RK_ERR_INVALID_PARAM` for a zero length; `RK_ERR_INVALID_ARGUMENT` for a flag byte other than
+// 0/1; pointer checks.
+//
+// # Safety
+// `laser` and `groups` are null or live handles; every non-null buffer holds `batch` elements.
+rk_status rk_laser_d_rewards_f32(const rk_laser_d *laser,
+                                 float *out,
+                                 const uint32_t *lengths,
+                                 const uint8_t *correct,
+                                 const uint8_t *well_formed,
+                                 const uint8_t *repetitive,
+                                 const rk_groups *groups,
+                                 size_t batch);
+
+// `rk_laser_d_rewards_f32` for `double`.
+//
+// # Safety
+// As `rk_laser_d_rewards_f32`.
+rk_status rk_laser_d_rewards_f64(const rk_laser_d *laser,
+                                 double *out,
+                                 const uint32_t *lengths,
+                                 const uint8_t *correct,
+                                 const uint8_t *well_formed,
+                                 const uint8_t *repetitive,
+                                 const rk_groups *groups,
+                                 size_t batch);
+
+// Recomputes every band's target from a monitor set (`LaserDState::update`): `G` rollouts of
+// each monitor prompt with their lengths and verifier correctness. On error the targets are
+// unchanged.
+//
+// Shapes: `lengths` (`>= 1`), `correct` (bytes 0/1): `(B)`; `groups`: the monitor prompts over
+// `B` rows.
+//
+// Errors: `RK_ERR_LENGTH_MISMATCH`; `RK_ERR_INVALID_PARAM` for a zero length;
+// `RK_ERR_INVALID_ARGUMENT` for a `correct` byte other than 0/1; pointer checks.
+//
+// # Safety
+// `laser` and `groups` are null or live handles; every non-null buffer holds `batch` elements.
+rk_status rk_laser_d_update(rk_laser_d *laser,
+                            const uint32_t *lengths,
+                            const uint8_t *correct,
+                            const rk_groups *groups,
+                            size_t batch);
+
+// Saves LASER-D's state: the targets of the bands low, medium, high into `targets[0..3]`.
+//
+// Errors: `RK_ERR_NULL_POINTER`.
+//
+// # Safety
+// `laser` is null or a live handle; `targets` is null or holds 3 writable records.
+rk_status rk_laser_d_save(const rk_laser_d *laser, rk_laser_target *targets);
+
+// Restores LASER-D's state from `targets[0..3]` (bands low, medium, high), as `rk_laser_d_save`
+// wrote them (`LaserDState::from_targets`).
+//
+// Errors: `RK_ERR_INVALID_ARGUMENT` for an unknown `kind`; `RK_ERR_INVALID_PARAM` for a fixed or
+// monitored target of length 0; `RK_ERR_NULL_POINTER`. On error the state is unchanged.
+//
+// # Safety
+// `laser` is null or a live handle; `targets` is null or holds 3 records.
+rk_status rk_laser_d_load(rk_laser_d *laser, const rk_laser_target *targets);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -6,7 +6,7 @@ use rewardkit_core::Real;
 use rewardkit_core::distance::{
     Canonicalization, Coverage, Dard, DardWeights, Epic, Norm, Order, Starc, Weights,
 };
-use rewardkit_core::mdp::{Mdp, Policy, Reward, Transitions};
+use rewardkit_core::mdp::{Mdp, Policy, Reward, SparseTransitions, Transitions};
 
 use crate::common::name_and_params;
 use crate::error::{Res, guard, rk_status};
@@ -179,17 +179,47 @@ struct MdpArgs<F> {
     len_b: usize,
 }
 
-fn distance<F: Real>(d: *const rk_distance, out: *mut F, x: MdpArgs<F>) -> Res<()> {
+/// The CSR arrays of a sparse kernel.
+#[derive(Clone, Copy)]
+struct Csr<F> {
+    offsets: *const usize,
+    next: *const u32,
+    probs: *const F,
+    nnz: usize,
+}
+
+fn distance<F: Real>(
+    d: *const rk_distance,
+    out: *mut F,
+    x: MdpArgs<F>,
+    csr: Option<Csr<F>>,
+) -> Res<()> {
     let d = ffi::handle("distance", d)?;
     let mut a = Args::new();
     let out = a.output_one("out", out)?;
     let (s, act) = (x.n_states, x.n_actions);
-    let full = product("S·A·S", product("S·A", s, act)?, s)?;
-    let tau = a.input("transitions", x.transitions, full)?;
+    let sa = product("S·A", s, act)?;
+    let transitions = match csr {
+        None => {
+            Transitions::Dense(a.input("transitions", x.transitions, product("S·A·S", sa, s)?)?)
+        }
+        Some(c) => {
+            let rows = sa.checked_add(1).ok_or(rewardkit_core::Error::TooLarge {
+                what: "offsets",
+                len: sa,
+                max: usize::MAX - 1,
+            })?;
+            Transitions::Sparse(SparseTransitions::new(
+                a.input("offsets", c.offsets, rows)?,
+                a.input("next", c.next, c.nnz)?,
+                a.input("probs", c.probs, c.nnz)?,
+            ))
+        }
+    };
     let initial = a.input("initial", x.initial, s)?;
     let ra = a.input("reward_a", x.reward_a, x.len_a)?;
     let rb = a.input("reward_b", x.reward_b, x.len_b)?;
-    let mdp = Mdp::new(s, act, Transitions::Dense(tau), initial, x.gamma)?;
+    let mdp = Mdp::new(s, act, transitions, initial, x.gamma)?;
     let (ra, rb) = (reward_form(ra, s, act)?, reward_form(rb, s, act)?);
     let cov = Coverage::uniform();
     *out = match d.kind {
@@ -255,7 +285,7 @@ pub unsafe extern "C" fn rk_distance_f32(
         len_a,
         len_b,
     };
-    guard(|| self::distance(distance, out, x))
+    guard(|| self::distance(distance, out, x, None))
 }
 
 /// `rk_distance_f32` for `double`.
@@ -287,5 +317,100 @@ pub unsafe extern "C" fn rk_distance_f64(
         len_a,
         len_b,
     };
-    guard(|| self::distance(distance, out, x))
+    guard(|| self::distance(distance, out, x, None))
+}
+
+/// `rk_distance_f32` on an MDP with sparse transitions in CSR form (`Transitions::Sparse`,
+/// `SparseTransitions`): row `i = s·A + a` holds the entries `offsets[i]..offsets[i + 1]` of
+/// `next` (next-state indices, strictly increasing within a row) and `probs`; every other `s'`
+/// has probability 0. For large `S` with few successors per `(s, a)` this avoids the `S·A·S`
+/// dense tensor (the rewards may still be `(S, A, S')`, `(S, A)` or `(S)`).
+///
+/// Shapes: `offsets`: `(S·A + 1)`, from 0 to `nnz`; `next`, `probs`: `(nnz)`; `initial`: `(S)`;
+/// `reward_a`, `reward_b`: `len_a`, `len_b` values as in `rk_distance_f32`.
+///
+/// Errors: as `rk_distance_f32`, plus `RK_ERR_INVALID_PARAM` for offsets that are not
+/// non-decreasing from 0 to `nnz`, next-state indices `>= S` or not strictly increasing within a
+/// row; `RK_ERR_LENGTH_MISMATCH` where the core reports one.
+///
+/// # Safety
+/// `distance` is null or a live handle; `out` is null or writable; `offsets`, `next`, `probs`,
+/// `initial`, `reward_a`, `reward_b` are null or hold `S·A + 1`, `nnz`, `nnz`, `S`, `len_a`,
+/// `len_b` elements.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rk_distance_sparse_f32(
+    distance: *const rk_distance,
+    out: *mut f32,
+    offsets: *const usize,
+    next: *const u32,
+    probs: *const f32,
+    initial: *const f32,
+    reward_a: *const f32,
+    reward_b: *const f32,
+    gamma: f32,
+    n_states: usize,
+    n_actions: usize,
+    nnz: usize,
+    len_a: usize,
+    len_b: usize,
+) -> rk_status {
+    let x = MdpArgs {
+        transitions: core::ptr::null(),
+        initial,
+        reward_a,
+        reward_b,
+        gamma,
+        n_states,
+        n_actions,
+        len_a,
+        len_b,
+    };
+    let csr = Csr {
+        offsets,
+        next,
+        probs,
+        nnz,
+    };
+    guard(|| self::distance(distance, out, x, Some(csr)))
+}
+
+/// `rk_distance_sparse_f32` for `double`.
+///
+/// # Safety
+/// As `rk_distance_sparse_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rk_distance_sparse_f64(
+    distance: *const rk_distance,
+    out: *mut f64,
+    offsets: *const usize,
+    next: *const u32,
+    probs: *const f64,
+    initial: *const f64,
+    reward_a: *const f64,
+    reward_b: *const f64,
+    gamma: f64,
+    n_states: usize,
+    n_actions: usize,
+    nnz: usize,
+    len_a: usize,
+    len_b: usize,
+) -> rk_status {
+    let x = MdpArgs {
+        transitions: core::ptr::null(),
+        initial,
+        reward_a,
+        reward_b,
+        gamma,
+        n_states,
+        n_actions,
+        len_a,
+        len_b,
+    };
+    let csr = Csr {
+        offsets,
+        next,
+        probs,
+        nnz,
+    };
+    guard(|| self::distance(distance, out, x, Some(csr)))
 }

@@ -3,16 +3,24 @@
 //! `librewardkit.so` / `librewardkit.a` and one header, `capi/include/rewardkit.h` (generated from
 //! this crate by cbindgen and checked in), expose `rewardkit-core` to C, C++ and anything with a C
 //! FFI: advantages by estimator name with verl's shapes and group ids, KL estimators, policy losses
-//! with their parts and the gradient with respect to the log-probabilities, aggregation,
-//! log-probabilities and entropy from logits, the length and format rewards of the catalogue, and
-//! STARC/EPIC/DARD distances on tabular MDPs, each for `float` and `double`.
+//! with their parts and the gradient with respect to the log-probabilities, aggregation, the
+//! clipped value loss, preference losses by TRL's `loss_type` name and the Bradley–Terry loss,
+//! importance-sampling corrections (TIS/MIS, sequence modes) and verl's rejection mask,
+//! log-probabilities and entropy from logits, the length and format rewards of the catalogue, the
+//! stateful HAPO and LASER-D rewards, and STARC/EPIC/DARD distances on tabular MDPs (dense or
+//! CSR), each for `float` and `double`.
 //!
 //! # Conventions
 //! - **Handles.** Configuration objects (`rk_advantage`, `rk_kl`, `rk_policy_loss`,
-//!   `rk_aggregation`, `rk_reward`, `rk_distance`) and group indexes (`rk_groups`) are opaque,
-//!   created by `rk_*_new` from a name and `rk_param` key/value pairs that are checked once, and
-//!   freed by `rk_*_free` (null is a no-op). A handle is immutable: one handle may be used from
-//!   several threads at once, and serves both the `_f32` and `_f64` functions.
+//!   `rk_aggregation`, `rk_preference_loss`, `rk_is_correction`, `rk_rejection_rule`,
+//!   `rk_reward`, `rk_distance`) and group indexes (`rk_groups`) are opaque, created by
+//!   `rk_*_new` from a name and `rk_param` key/value pairs that are checked once, and freed by
+//!   `rk_*_free` (null is a no-op). A configuration handle is immutable: one handle may be used
+//!   from several threads at once, and serves both the `_f32` and `_f64` functions.
+//! - **Stateful handles.** `rk_hapo` (a history per prompt key) and `rk_laser_d` (adaptive
+//!   targets) also hold state, changed only by `rk_*_update` and `rk_*_load` and saved exactly by
+//!   `rk_*_save` as `repr(C)` records. The state is behind a mutex: calls on one handle from
+//!   several threads are serialized, never a data race; a failed update leaves it unchanged.
 //! - **Status codes.** Every computing function returns an `rk_status`: `RK_OK` or an error code.
 //!   `rk_last_error_message()` then gives the message of the thread's last call (`""` after a
 //!   success): for the codes that mirror `rewardkit_core::Error` it is the core's message, word for
@@ -63,12 +71,15 @@ mod ffi;
 mod params;
 
 pub mod advantage;
+pub mod correction;
 pub mod distance;
 pub mod groups;
 pub mod kl;
 pub mod logits;
 pub mod loss;
+pub mod preference;
 pub mod reward;
+pub mod stateful;
 
 pub use error::rk_status;
 
@@ -77,7 +88,7 @@ pub const RK_VERSION_MAJOR: u32 = 0;
 /// The ABI's minor version.
 pub const RK_VERSION_MINOR: u32 = 1;
 /// The ABI's patch version.
-pub const RK_VERSION_PATCH: u32 = 0;
+pub const RK_VERSION_PATCH: u32 = 1;
 
 /// One constructor parameter: a key and its value, a number or a name.
 ///
@@ -116,7 +127,7 @@ pub extern "C" fn rk_version() -> u32 {
 /// The ABI version as a static string, `"MAJOR.MINOR.PATCH"`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rk_version_string() -> *const c_char {
-    c"0.1.0".as_ptr()
+    c"0.1.1".as_ptr()
 }
 
 /// The message of the last computing call (one returning `rk_status`) on this thread: `""` after

@@ -4,8 +4,8 @@
 use core::ffi::c_char;
 
 use rewardkit_core::loss::{
-    Aggregation, LossParts, PolicyDiagnostics, PolicyInputs, PolicyLoss, PolicyLossKind,
-    entropy_upstream, policy_diagnostics, policy_loss, policy_loss_rng,
+    Aggregation, LossParts, PolicyDiagnostics, PolicyInputs, PolicyLoss, PolicyLossKind, ValueLoss,
+    entropy_upstream, policy_diagnostics, policy_loss, policy_loss_rng, value_loss,
 };
 use rewardkit_core::rng::SplitMix64;
 use rewardkit_core::{KlEstimator, KlTerm, Mask, Preset, Real};
@@ -854,5 +854,120 @@ pub unsafe extern "C" fn rk_loss_parts_from_mask(
         let bits = mask_bits(&mut a, mask, batch, seq_len)?;
         *out = LossParts::from_mask(Mask::new(&bits, seq_len)?).into();
         Ok(())
+    })
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the C signature: handle, outputs, inputs, clip, sizes"
+)]
+fn value_loss_call<F: Real>(
+    agg: *const rk_aggregation,
+    grad: *mut F,
+    parts: *mut rk_loss_parts,
+    values: *const F,
+    old_values: *const F,
+    returns: *const F,
+    mask: *const u8,
+    clip: F,
+    batch: usize,
+    seq_len: usize,
+) -> Res<()> {
+    let agg = &ffi::handle("aggregation", agg)?.agg;
+    let loss = ValueLoss::new((clip.as_f64() != f64::INFINITY).then_some(clip))?;
+    let mut a = Args::new();
+    let n = product("B·T", batch, seq_len)?;
+    let grad = a.output("grad", grad, n)?;
+    let parts = a.output_one("parts", parts)?;
+    let values = a.input("values", values, n)?;
+    let old_values = a.input("old_values", old_values, n)?;
+    let returns = a.input("returns", returns, n)?;
+    let bits = mask_bits(&mut a, mask, batch, seq_len)?;
+    let mask = Mask::new(&bits, seq_len)?;
+    *parts = value_loss(grad, values, old_values, returns, mask, &loss, agg)?.into();
+    Ok(())
+}
+
+/// The clipped value (critic) loss of PPO over a `(B, T)` batch (`rewardkit_core::loss::
+/// value_loss`): per valid token `½·max((V − R)², (V_clip − R)²)`, `V_clip = V_old + clamp(V −
+/// V_old, −c, c)` (verl `compute_value_loss`, OpenRLHF `ValueLoss`; both frameworks use this
+/// form), or `½·(V − R)²` without a clip. Writes the gradient of the loss *sums* with respect to
+/// `values` into `grad` (0 at masked positions; the clipped branch passes no gradient outside the
+/// clip range) and the parts; finish with `rk_aggregation_value_f32` and
+/// `rk_aggregation_scale_grad_f32` like a policy loss (verl passes its `loss_agg_mode`, OpenRLHF
+/// uses `"token-mean"`).
+///
+/// `clip` is `c` (verl `cliprange_value`, OpenRLHF `value_clip`), `> 0`, or `INFINITY` for none.
+///
+/// Shapes: `grad`, `values`, `old_values`, `returns`, `mask`: `(B, T)` (`mask` may be null: all
+/// valid).
+///
+/// Errors: `RK_ERR_INVALID_PARAM` for a clip `<= 0` or NaN; `RK_ERR_NON_FINITE` for NaN/∞ at a
+/// valid position; `RK_ERR_OVERFLOW` when the loss overflows on finite inputs; pointer checks.
+///
+/// Citation: PPO, arXiv:1707.06347; verl `core_algos.py`; OpenRLHF `openrlhf/models/loss.py`.
+///
+/// # Safety
+/// `aggregation` is null or a live handle; `parts` is null or writable; every non-null buffer
+/// holds the elements its shape gives.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rk_value_loss_f32(
+    aggregation: *const rk_aggregation,
+    grad: *mut f32,
+    parts: *mut rk_loss_parts,
+    values: *const f32,
+    old_values: *const f32,
+    returns: *const f32,
+    mask: *const u8,
+    clip: f32,
+    batch: usize,
+    seq_len: usize,
+) -> rk_status {
+    guard(|| {
+        value_loss_call(
+            aggregation,
+            grad,
+            parts,
+            values,
+            old_values,
+            returns,
+            mask,
+            clip,
+            batch,
+            seq_len,
+        )
+    })
+}
+
+/// `rk_value_loss_f32` for `double`.
+///
+/// # Safety
+/// As `rk_value_loss_f32`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rk_value_loss_f64(
+    aggregation: *const rk_aggregation,
+    grad: *mut f64,
+    parts: *mut rk_loss_parts,
+    values: *const f64,
+    old_values: *const f64,
+    returns: *const f64,
+    mask: *const u8,
+    clip: f64,
+    batch: usize,
+    seq_len: usize,
+) -> rk_status {
+    guard(|| {
+        value_loss_call(
+            aggregation,
+            grad,
+            parts,
+            values,
+            old_values,
+            returns,
+            mask,
+            clip,
+            batch,
+            seq_len,
+        )
     })
 }

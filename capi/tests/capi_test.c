@@ -284,6 +284,9 @@ typedef struct {
     rk_reward *correctness, *overlong, *cosine, *kimi, *group_length, *laser, *format,
         *format_length;
     rk_distance *starc, *starc_min, *epic, *dard;
+    rk_preference_loss *dpo, *simpo, *ipo;
+    rk_is_correction *tis_verl, *icepop, *seq_truncate, *seq_mask_tis;
+    rk_rejection_rule *rs_token_k1, *rs_seq_mean_k3_verl;
 } handles;
 
 #define P(k, v) {k, v, NULL}
@@ -336,6 +339,23 @@ static void make_handles(handles *h, const inputs *x) {
     OK(rk_distance_new(&h->epic, "epic", NULL, 0));
     const rk_param dw[] = {PT("weights", "coverage")};
     OK(rk_distance_new(&h->dard, "dard", dw, 1));
+    const rk_param dpo[] = {P("beta", 0.5), P("label_smoothing", 0.1)};
+    OK(rk_preference_loss_new(&h->dpo, "sigmoid", dpo, 2));
+    const rk_param simpo[] = {P("beta", 2.0), P("simpo_gamma", 0.5)};
+    OK(rk_preference_loss_new(&h->simpo, "simpo", simpo, 2));
+    OK(rk_preference_loss_new(&h->ipo, "ipo", NULL, 0));
+    const rk_param tis[] = {PT("preset", "verl"), P("threshold_hi", 2.0)};
+    OK(rk_is_correction_new(&h->tis_verl, "tis", tis, 2));
+    const rk_param icepop[] = {P("threshold_lo", 0.5), P("threshold_hi", 2.0)};
+    OK(rk_is_correction_new(&h->icepop, "icepop", icepop, 2));
+    const rk_param seqt[] = {P("threshold_hi", 3.0), P("batch_normalize", 1)};
+    OK(rk_is_correction_new(&h->seq_truncate, "sequence_truncate", seqt, 2));
+    const rk_param smt[] = {P("threshold_lo", 0.5), P("threshold_hi", 5.0)};
+    OK(rk_is_correction_new(&h->seq_mask_tis, "seq-mask-tis", smt, 2));
+    const rk_param k1[] = {P("lower", 0.5), P("upper", 2.0)};
+    OK(rk_rejection_rule_new(&h->rs_token_k1, "token_k1", k1, 2));
+    const rk_param k3[] = {PT("preset", "verl"), P("upper", 0.5)};
+    OK(rk_rejection_rule_new(&h->rs_seq_mean_k3_verl, "seq_mean_k3", k3, 2));
 }
 
 static void free_handles(handles *h) {
@@ -367,6 +387,15 @@ static void free_handles(handles *h) {
     rk_distance_free(h->starc_min);
     rk_distance_free(h->epic);
     rk_distance_free(h->dard);
+    rk_preference_loss_free(h->dpo);
+    rk_preference_loss_free(h->simpo);
+    rk_preference_loss_free(h->ipo);
+    rk_is_correction_free(h->tis_verl);
+    rk_is_correction_free(h->icepop);
+    rk_is_correction_free(h->seq_truncate);
+    rk_is_correction_free(h->seq_mask_tis);
+    rk_rejection_rule_free(h->rs_token_k1);
+    rk_rejection_rule_free(h->rs_seq_mean_k3_verl);
 }
 
 /* The per-type cases: the same list as cases::<F> in capi_expected.rs. */
@@ -575,6 +604,173 @@ static void errors(const handles *h, const inputs *x) {
     expect_error("wrong handle", s, RK_ERR_INVALID_ARGUMENT,
                  "rk_grpo needs a `grpo` or `dr_grpo` handle, got `rloo`");
 
+    /* Phase 2: preference losses, Bradley-Terry, the value loss, IS corrections, rejection. */
+    rk_preference_loss *pref = NULL;
+    s = rk_preference_loss_new(&pref, "dpo", NULL, 0);
+    expect_core_error("err_unknown_preference", s, RK_ERR_UNKNOWN_NAME);
+    const rk_param beta0[] = {P("beta", 0.0)};
+    s = rk_preference_loss_new(&pref, "sigmoid", beta0, 1);
+    expect_core_error("err_pref_beta", s, RK_ERR_INVALID_PARAM);
+    const rk_param alpha_only[] = {P("f_alpha_divergence_coef", 0.5)};
+    s = rk_preference_loss_new(&pref, "sigmoid", alpha_only, 1);
+    expect_error("alpha without alpha_divergence", s, RK_ERR_INVALID_PARAM,
+                 "parameter `f_alpha_divergence_coef` needs `f_divergence_type` = "
+                 "\"alpha_divergence\"");
+    const rk_param fdiv[] = {PT("f_divergence_type", "kl")};
+    s = rk_preference_loss_new(&pref, "sigmoid", fdiv, 1);
+    expect_error("unknown divergence", s, RK_ERR_UNKNOWN_NAME,
+                 "unknown `f_divergence_type` of preference loss `sigmoid`; valid names: "
+                 "reverse_kl, forward_kl, js_divergence, alpha_divergence");
+    expect_true("no preference loss after errors", pref == NULL);
+    float *oldp = to_f32(x->old_logp, B * T), *lens_f = malloc(B * sizeof(float));
+    if (!lens_f) exit(2);
+    for (size_t i = 0; i < B; i++) lens_f[i] = (float)x->lens[i];
+    float gc[B], gr[B];
+    s = rk_preference_loss_f32(h->simpo, gc, gr, &parts, logp, oldp, refp, logp + B, NULL, NULL,
+                               NULL, NULL, NULL, NULL, B);
+    expect_core_error("err_pref_lengths", s, RK_ERR_MISSING_INPUT);
+    s = rk_preference_loss_f32(h->simpo, gc, gr, &parts, logp, oldp, refp, logp + B, lens_f, NULL,
+                               NULL, NULL, NULL, NULL, B);
+    expect_error("one length array", s, RK_ERR_MISSING_INPUT,
+                 "input `rejected_lengths` is required but missing");
+    float nan_pairs[B];
+    memcpy(nan_pairs, logp, sizeof nan_pairs);
+    nan_pairs[2] = NAN;
+    s = rk_preference_loss_f32(h->dpo, gc, gr, &parts, nan_pairs, oldp, refp, logp + B, NULL, NULL,
+                               NULL, NULL, NULL, NULL, B);
+    expect_core_error("err_pref_nan", s, RK_ERR_NON_FINITE);
+    s = rk_preference_loss_f32(h->dpo, gc, gr, NULL, logp, oldp, refp, logp + B, NULL, NULL, NULL,
+                               NULL, NULL, NULL, B);
+    expect_error("null parts", s, RK_ERR_NULL_POINTER, "`parts` is a null pointer");
+    s = rk_preference_loss_f32(NULL, gc, gr, &parts, logp, oldp, refp, logp + B, NULL, NULL, NULL,
+                               NULL, NULL, NULL, B);
+    expect_error("null preference handle", s, RK_ERR_NULL_POINTER, "`loss` is a null pointer");
+    const rk_preference_loss *no_terms[1] = {h->dpo};
+    s = rk_preference_loss_combined_f32(no_terms, (const float[]){1.0f}, gc, gr, &parts, logp,
+                                        oldp, refp, logp + B, NULL, NULL, NULL, NULL, NULL, NULL,
+                                        0, B);
+    expect_error("combined without terms", s, RK_ERR_EMPTY, "`terms` is empty");
+    s = rk_bradley_terry_loss_f32(gc, gr, &parts, logp, oldp, NULL, -1.0f, 0.0f, B);
+    expect_core_error("err_bt_center", s, RK_ERR_INVALID_PARAM);
+    s = rk_bradley_terry_loss_f32(gc, gr, &parts, nan_pairs, oldp, NULL, 0.0f, 0.0f, B);
+    expect_core_error("err_pref_nan", s, RK_ERR_NON_FINITE);
+    float *vals = to_f32(x->values, B * T);
+    s = rk_value_loss_f32(h->token_mean, out, &parts, vals, vals, vals, x->mask, 0.0f, B, T);
+    expect_core_error("err_value_clip", s, RK_ERR_INVALID_PARAM);
+    s = rk_value_loss_f32(h->token_mean, out, &parts, vals, vals, NULL, x->mask, 0.2f, B, T);
+    expect_error("null returns", s, RK_ERR_NULL_POINTER, "`returns` is a null pointer");
+    rk_is_correction *corr = NULL;
+    const rk_param hi2[] = {P("threshold_hi", 2.0)};
+    s = rk_is_correction_new(&corr, "token", hi2, 1);
+    expect_core_error("err_unknown_is_mode", s, RK_ERR_UNKNOWN_NAME);
+    s = rk_is_correction_new(&corr, "tis", NULL, 0);
+    expect_error("IS without threshold_hi", s, RK_ERR_MISSING_INPUT,
+                 "input `threshold_hi` is required but missing");
+    const rk_param lohi[] = {P("threshold_lo", 3.0), P("threshold_hi", 2.0)};
+    s = rk_is_correction_new(&corr, "tis", lohi, 2);
+    expect_core_error("err_is_thresholds", s, RK_ERR_INVALID_PARAM);
+    expect_true("no IS correction after errors", corr == NULL);
+    float nan_tok[B * T];
+    memcpy(nan_tok, logp, sizeof nan_tok);
+    nan_tok[1] = NAN;
+    s = rk_is_weights_f32(h->icepop, out, NULL, nan_tok, oldp, x->mask, B, T);
+    expect_error("NaN train_logp", s, RK_ERR_NON_FINITE,
+                 "`train_logp` holds a NaN or infinite value at index 1");
+    rk_rejection_rule *rule = NULL;
+    s = rk_rejection_rule_new(&rule, "seq_max_k1", NULL, 0);
+    expect_core_error("err_unknown_rs", s, RK_ERR_UNKNOWN_NAME);
+    const rk_param k3lower[] = {P("lower", 0.1), P("upper", 2.0)};
+    s = rk_rejection_rule_new(&rule, "token_k3", k3lower, 2);
+    expect_core_error("err_rs_lower", s, RK_ERR_INVALID_PARAM);
+    s = rk_rejection_rule_new(&rule, "token_k3", NULL, 0);
+    expect_error("rule without upper", s, RK_ERR_MISSING_INPUT,
+                 "input `upper` is required but missing");
+    expect_true("no rejection rule after errors", rule == NULL);
+    uint8_t keep[B * T];
+    const rk_rejection_rule *rules[2] = {h->rs_token_k1, NULL};
+    s = rk_rejection_mask_f32(rules, keep, NULL, NULL, logp, oldp, x->mask, 2, B, T);
+    expect_error("null rule", s, RK_ERR_NULL_POINTER, "`rules` is a null pointer");
+    s = rk_rejection_mask_f32(rules, keep, NULL, NULL, nan_tok, oldp, x->mask, 1, B, T);
+    expect_error("NaN in rejection", s, RK_ERR_NON_FINITE,
+                 "`train_logp` holds a NaN or infinite value at index 1");
+    s = rk_rejection_mask_f32(rules, keep, NULL, NULL, logp, oldp, mask, 1, B, T);
+    expect_error("rejection mask byte", s, RK_ERR_INVALID_ARGUMENT,
+                 "`mask` holds 2 at index 5; expected 0 or 1");
+    rk_hapo *hapo = NULL;
+    const rk_param hw[] = {P("weight", 1.5)};
+    s = rk_hapo_new(&hapo, "linear", hw, 1);
+    expect_core_error("err_hapo_weight", s, RK_ERR_INVALID_PARAM);
+    s = rk_hapo_new(&hapo, "cos", NULL, 0);
+    expect_error("unknown HAPO shape", s, RK_ERR_UNKNOWN_NAME,
+                 "unknown HAPO shape; valid names: cosine, linear");
+    expect_true("no HAPO handle after errors", hapo == NULL);
+    OK(rk_hapo_new(&hapo, "cosine", NULL, 0));
+    uint64_t hkeys[B];
+    for (size_t i = 0; i < B; i++) hkeys[i] = x->ids[i];
+    s = rk_hapo_update(hapo, hkeys, lens, x->correct, B); /* lens[1] == 0 */
+    expect_core_error("err_hapo_zero_length", s, RK_ERR_INVALID_PARAM);
+    size_t hn = 99;
+    OK(rk_hapo_len(hapo, &hn));
+    expect_true("failed update leaves the history empty", hn == 0);
+    s = rk_hapo_update(hapo, hkeys, x->lens, flags, B); /* flags[0] == 3 */
+    expect_error("HAPO flag byte", s, RK_ERR_INVALID_ARGUMENT,
+                 "`correct` holds 3 at index 0; expected 0 or 1");
+    s = rk_hapo_rewards_f32(NULL, out, hkeys, x->lens, x->correct, B);
+    expect_error("null HAPO handle", s, RK_ERR_NULL_POINTER, "`hapo` is a null pointer");
+    rk_hapo_entry bad_entry = {1, 0, 0, 0, 0, 0};
+    s = rk_hapo_load(hapo, &bad_entry, 1);
+    expect_error("HAPO entry min 0", s, RK_ERR_INVALID_PARAM,
+                 "parameter `entries.min` = 0 is invalid: expected a shortest correct length >= 1");
+    rk_hapo_entry one;
+    s = rk_hapo_save(hapo, &one, 1);
+    expect_error("HAPO save size", s, RK_ERR_LENGTH_MISMATCH, "`entries` has length 1, expected 0");
+    rk_hapo_free(hapo);
+    rk_laser_d *ld = NULL;
+    const rk_param thr[] = {P("thresholds_lower", 8), P("thresholds_upper", 4)};
+    s = rk_laser_d_new(&ld, "reward", thr, 2);
+    expect_core_error("err_laser_thresholds", s, RK_ERR_INVALID_PARAM);
+    s = rk_laser_d_new(&ld, "bonus", NULL, 0);
+    expect_error("unknown LASER-D mode", s, RK_ERR_UNKNOWN_NAME,
+                 "unknown LASER-D mode; valid names: reward, penalty, hybrid");
+    expect_true("no LASER-D handle after errors", ld == NULL);
+    OK(rk_laser_d_new(&ld, "reward", NULL, 0));
+    rk_laser_target tg[3] = {{RK_LASER_TARGET_FIXED, 8}, {7, 1}, {RK_LASER_TARGET_NONE, 0}};
+    s = rk_laser_d_load(ld, tg);
+    expect_error("LASER-D target kind", s, RK_ERR_INVALID_ARGUMENT,
+                 "`targets` holds kind 7; expected RK_LASER_TARGET_FIXED (0), "
+                 "RK_LASER_TARGET_MONITORED (1) or RK_LASER_TARGET_NONE (2)");
+    s = rk_laser_d_rewards_f32(ld, out, x->lens, x->correct, NULL, NULL, NULL, B);
+    expect_error("LASER-D without groups", s, RK_ERR_NULL_POINTER, "`groups` is a null pointer");
+    s = rk_laser_d_update(ld, x->lens, x->correct, h->groups, B - 1);
+    expect_true("LASER-D update with the wrong batch", s == RK_ERR_LENGTH_MISMATCH);
+    rk_laser_d_free(ld);
+    size_t offsets[S * A + 1];
+    uint32_t next[S * A * (S - 1)];
+    double probs[S * A * (S - 1)];
+    size_t nnz = 0;
+    offsets[0] = 0;
+    for (size_t row = 0; row < S * A; row++) {
+        double rsum = 0.0;
+        for (size_t k = 0; k < S; k++)
+            if (k != row % S) rsum += x->tau[row * S + k];
+        for (size_t k = 0; k < S; k++)
+            if (k != row % S) {
+                next[nnz] = (uint32_t)k;
+                probs[nnz++] = x->tau[row * S + k] / rsum;
+            }
+        offsets[row + 1] = nnz;
+    }
+    offsets[S * A] -= 1;
+    s = rk_distance_sparse_f64(h->epic, &d, offsets, next, probs, x->initial, x->r_sa, x->r_s, 0.9,
+                               S, A, nnz, S * A, S);
+    expect_core_error("err_sparse_offsets", s, RK_ERR_INVALID_PARAM);
+    s = rk_distance_sparse_f64(h->epic, &d, NULL, next, probs, x->initial, x->r_sa, x->r_s, 0.9, S,
+                               A, nnz, S * A, S);
+    expect_error("null offsets", s, RK_ERR_NULL_POINTER, "`offsets` is a null pointer");
+    free(oldp);
+    free(lens_f);
+    free(vals);
+
     /* A success clears the message. */
     OK(rk_grpo_f32(h->grpo, out, scores, h->groups, B));
     expect_true("message cleared by a success", rk_last_error_message()[0] == 0);
@@ -587,6 +783,11 @@ static void errors(const handles *h, const inputs *x) {
     rk_aggregation_free(NULL);
     rk_reward_free(NULL);
     rk_distance_free(NULL);
+    rk_preference_loss_free(NULL);
+    rk_is_correction_free(NULL);
+    rk_rejection_rule_free(NULL);
+    rk_hapo_free(NULL);
+    rk_laser_d_free(NULL);
 
     free(scores);
     free(logp);
