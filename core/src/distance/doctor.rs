@@ -38,15 +38,16 @@ pub fn default_tolerance<F: Real>() -> F {
 /// Decided in this order ("zero" means at most the tolerance `tol`, see [`relation`]):
 /// 1. [`TrivialReference`](Relation::TrivialReference) / [`TrivialProposal`](Relation::TrivialProposal):
 ///    the reward's STARC VAL canonical form is zero (every policy is equally good under it);
-/// 2. with EPIC's canonicalisation `C` under uniform coverage and the standardisation
+/// 2. [`Identical`](Relation::Identical) if `R' = R` entry-wise (within `tol·max(1, max|R'|)`);
+/// 3. with EPIC's canonicalisation `C` under uniform coverage and the standardisation
 ///    `s = C/‖C‖₂`: `s(R') = s(R)` means `R' = α·R + γΦ(s') − Φ(s)` with
 ///    `α = ‖C(R')‖₂/‖C(R)‖₂ > 0`; then [`Identical`](Relation::Identical) if `R' = α·R`
 ///    entry-wise (within `tol·max(1, max|R'|)`) and `α = 1` (within `tol`),
 ///    [`Rescaled`](Relation::Rescaled) if `R' = α·R` with `α ≠ 1`, [`Shaped`](Relation::Shaped)
 ///    if `α = 1` only, else [`RescaledShaped`](Relation::RescaledShaped);
-/// 3. [`SameOrdering`](Relation::SameOrdering) if the STARC VAL distance ([`Starc::default`]) is
+/// 4. [`SameOrdering`](Relation::SameOrdering) if the STARC VAL distance ([`Starc::default`]) is
 ///    zero: an S'-redistribution of one of the above, the same ordering of policies;
-/// 4. [`Different`](Relation::Different) otherwise.
+/// 5. [`Different`](Relation::Different) otherwise.
 ///
 /// # Examples
 /// ```
@@ -301,6 +302,9 @@ fn relation_checked<F: Real>(
     }
     if vp.is_trivial() {
         return Ok((Relation::TrivialProposal, starc));
+    }
+    if is_rescaling(mdp, reference, proposed, 1.0, tol) {
+        return Ok((Relation::Identical, starc));
     }
     let epic = Starc::new(Canonicalization::Epic(Coverage::uniform()), Norm::l2());
     let all = epic.standardize_all(mdp, &[*reference, *proposed])?;
