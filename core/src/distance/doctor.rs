@@ -58,9 +58,9 @@ pub fn default_tolerance<F: Real>() -> F {
 ///
 /// Citations: Ng, Harada and Russell (1999), *Policy invariance under reward transformations*,
 /// ICML, Thm 1 (potential shaping keeps the optimal policies); Gleave et al. (2021), EPIC,
-/// arXiv:2006.13900, Prop. 4.2 (EPIC = 0 iff equivalent up to potential shaping and positive
-/// scaling, for coverage of full support); Skalse et al. (2024), STARC, arXiv:2309.15257, Thm 3.8
-/// and Prop. 3.4 (a STARC distance with VAL is 0 iff the rewards induce the same ordering of
+/// arXiv:2006.13900, §4 (EPIC = 0 iff equivalent up to potential shaping and positive
+/// scaling, for coverage of full support); Skalse et al. (2024), STARC, arXiv:2309.15257, §3
+/// (a STARC distance with VAL is 0 iff the rewards induce the same ordering of
 /// policies).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Relation<F> {
