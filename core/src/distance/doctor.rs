@@ -236,6 +236,17 @@ fn is_rescaling<F: Real>(
     worst <= tol * scale
 }
 
+/// `α` in `F`, or [`Error::Overflow`] if it is not a finite positive number there (an `f32`
+/// underflow to 0 included).
+fn alpha_real<F: Real>(alpha: f64) -> Result<F> {
+    let a: F = to_real(alpha, "alpha")?;
+    if a > F::ZERO {
+        Ok(a)
+    } else {
+        Err(Error::Overflow { what: "alpha" })
+    }
+}
+
 /// How a proposed reward relates to a reference reward (see [`Relation`] for the decision).
 ///
 /// # Definition
@@ -249,8 +260,8 @@ fn is_rescaling<F: Real>(
 /// # Errors
 /// [`Error::InvalidParam`] for `tol` not in `(0, 1)` (NaN included); [`Error::LengthMismatch`]
 /// and [`Error::NonFinite`] for a reward of the wrong length or with NaN/∞ (named `reference`
-/// or `proposed`); [`Error::Overflow`] for non-finite intermediate results (an `α` beyond the
-/// range of `F`).
+/// or `proposed`); [`Error::Overflow`] for non-finite intermediate results and for an `α`
+/// outside the range of `F` (infinite, or rounding to 0: rewards `10³⁰` apart in `f32`).
 ///
 /// # Examples
 /// ```
@@ -318,11 +329,11 @@ fn relation_checked<F: Real>(
         let rel = match (pure, unit) {
             (true, true) => Relation::Identical,
             (true, false) => Relation::Rescaled {
-                alpha: to_real(alpha, "alpha")?,
+                alpha: alpha_real(alpha)?,
             },
             (false, true) => Relation::Shaped,
             (false, false) => Relation::RescaledShaped {
-                alpha: to_real(alpha, "alpha")?,
+                alpha: alpha_real(alpha)?,
             },
         };
         return Ok((rel, starc));
