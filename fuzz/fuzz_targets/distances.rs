@@ -1,7 +1,7 @@
 //! Fuzzes finite-MDP construction (dense and sparse), the solvers, every reward distance and
 //! canonicalisation (STARC's MinimalPotential/ValuePotential/identity, evaluating-rewards' greedy
 //! and singleton included), the minimal potential and its certificate, and the KL-tilt / best-of-N
-//! functions: arbitrary sizes, probabilities (NaN/∞ and non-stochastic rows included), rewards,
+//! functions, and the reward doctor (`relation`, `diagnose`): arbitrary sizes, probabilities (NaN/∞ and non-stochastic rows included), rewards,
 //! weights and parameters must give `Ok` with finite outputs in the documented ranges, or a typed
 //! `Err` — never a panic. The exact `L1` solver must succeed on every well-scaled reward.
 #![no_main]
@@ -9,8 +9,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rewardkit_core::distance::{
-    Canonicalization, Coverage, Dard, DardWeights, Epic, Norm, Order, Starc, Weights,
-    canonicalize, minimal_potential, shape_potential,
+    Canonicalization, Coverage, Dard, DardWeights, Epic, Norm, Order, Relation, Starc, Weights,
+    canonicalize, default_tolerance, diagnose, minimal_potential, relation, shape_potential,
 };
 use rewardkit_core::mdp::{
     Mdp, Policy, Reward, SparseTransitions, Transitions, normalized_regret, optimal_policy,
@@ -127,6 +127,7 @@ fn check_distances(mdp: &Mdp<'_, f32>, inp: &Input) {
             }
         }
     }
+    check_doctor(mdp, &a, &b, inp.beta);
     if let Ok(opt) = optimal_policy(mdp, &a) {
         assert!(opt.values.iter().chain(&opt.q).all(|x| x.is_finite()));
         if let Ok(nr) = normalized_regret(mdp, &a, &Policy::Deterministic(&opt.actions)) {
@@ -230,6 +231,40 @@ fn check_minimal_potential(mdp: &Mdp<'_, f32>, r: &[f32], norm: Norm<'_, f32>) {
         (yr - f64::from(n)).abs() <= 1e-4 * (1.0 + scale + f64::from(n)) + noise + cast + resid,
         "yᵀR = {yr} vs n* = {n}"
     );
+}
+
+/// The reward doctor: `Ok` with finite outputs in range (regrets `>= 0`, normalised ones and
+/// STARC in range, disagreements in state order with a positive loss), or a typed `Err`; a
+/// reward is always identical to itself (unless trivial), and any tolerance outside `(0, 1)` is
+/// rejected.
+fn check_doctor(mdp: &Mdp<'_, f32>, a: &Reward<'_, f32>, b: &Reward<'_, f32>, tol: f32) {
+    let in_range = tol.is_finite() && tol > 0.0 && tol < 1.0;
+    let rel = relation(mdp, a, b, tol);
+    if !in_range {
+        assert!(rel.is_err() && diagnose(mdp, a, b, tol).is_err(), "tol {tol} accepted");
+    }
+    if let Ok(Relation::Rescaled { alpha } | Relation::RescaledShaped { alpha }) = rel {
+        assert!(alpha.is_finite() && alpha > 0.0, "alpha {alpha}");
+    }
+    if let Ok(d) = diagnose(mdp, a, b, default_tolerance()) {
+        for x in [d.regret, d.reverse_regret] {
+            assert!(x.is_finite() && x >= 0.0, "regret {x}");
+        }
+        for x in [d.normalized_regret, d.reverse_normalized_regret] {
+            assert!((0.0..=1.0).contains(&x), "normalized regret {x}");
+        }
+        assert!((0.0..=2.0).contains(&d.starc), "doctor STARC {}", d.starc);
+        let n = mdp.n_states();
+        assert!(d.reference_policy.len() == n && d.proposed_policy.len() == n);
+        assert!(d.disagreements.windows(2).all(|w| w[0].state < w[1].state));
+        assert!(d.disagreements.iter().all(|x| x.state < n && x.value_lost > 0.0));
+    }
+    if let Ok(r) = relation(mdp, a, a, default_tolerance()) {
+        assert!(
+            matches!(r, Relation::Identical | Relation::TrivialReference),
+            "R vs R: {r:?}"
+        );
+    }
 }
 
 fn check_objective(inp: &Input) {

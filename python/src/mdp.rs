@@ -1,7 +1,8 @@
 //! Tabular MDPs (`rewardkit_core::mdp`): an `Mdp` class built from dense `(S, A, S)` transitions
 //! or CSR-sparse ones, with policy evaluation, value iteration, policy iteration, returns and
-//! regret, and Knox et al.'s preference models over segments (`mdp::preference`: logit, loss
-//! with its gradient, reward fitting). Everything is float64 (the core solves in `f64`).
+//! regret, the reward doctor (`diagnose`: `rewardkit_core::distance::diagnose`), and Knox et
+//! al.'s preference models over segments (`mdp::preference`: logit, loss with its gradient,
+//! reward fitting). Everything is float64 (the core solves in `f64`).
 //!
 //! Rewards are `(S, A, S')`, `(S, A)` or `(S)` arrays. Policies are `None`/`"uniform"`, an integer
 //! array `(S)` of actions (deterministic), or a float array `(S, A)` of probabilities.
@@ -9,6 +10,8 @@
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use rewardkit_core::distance::{self as core_distance, Diagnosis};
 use rewardkit_core::mdp::preference::{
     Comparison, FitConfig, PreferenceModel, Segment, fit_reward, preference_logit, preference_loss,
 };
@@ -254,6 +257,39 @@ fn array1<'py>(py: Python<'py>, v: Vec<f64>) -> Arr<'py> {
     numpy::PyArray1::from_vec(py, v).into_any()
 }
 
+fn actions_array<'py>(py: Python<'py>, a: &[usize]) -> Arr<'py> {
+    let v: Vec<i64> = a
+        .iter()
+        .map(|&x| i64::try_from(x).unwrap_or(i64::MAX))
+        .collect();
+    numpy::PyArray1::from_vec(py, v).into_any()
+}
+
+/// The reward doctor's report as a dict (see `PyMdp::diagnose`).
+fn diagnosis_dict<'py>(py: Python<'py>, d: &Diagnosis<f64>) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("relation", d.relation.name())?;
+    out.set_item("alpha", d.relation.alpha())?;
+    out.set_item("starc", d.starc)?;
+    out.set_item("regret", d.regret)?;
+    out.set_item("normalized_regret", d.normalized_regret)?;
+    out.set_item("reverse_regret", d.reverse_regret)?;
+    out.set_item("reverse_normalized_regret", d.reverse_normalized_regret)?;
+    out.set_item("reference_policy", actions_array(py, &d.reference_policy))?;
+    out.set_item("proposed_policy", actions_array(py, &d.proposed_policy))?;
+    let list = PyList::empty(py);
+    for x in &d.disagreements {
+        let e = PyDict::new(py);
+        e.set_item("state", x.state)?;
+        e.set_item("reference_action", x.reference_action)?;
+        e.set_item("proposed_action", x.proposed_action)?;
+        e.set_item("value_lost", x.value_lost)?;
+        list.append(e)?;
+    }
+    out.set_item("disagreements", list)?;
+    Ok(out)
+}
+
 #[pymethods]
 impl PyMdp {
     #[new]
@@ -437,6 +473,41 @@ impl PyMdp {
         self.with(py, reward, policy, |m, r, p| {
             core_mdp::normalized_regret(m, r, p)
         })
+    }
+
+    /// The reward doctor (`rewardkit_core::distance::diagnose`): how `proposed` relates to
+    /// `reference` and what optimising it costs. Both rewards are `(S, A, S')`, `(S, A)` or
+    /// `(S)`; `tol` in `(0, 1)` is the tolerance of "zero distance", "`α = 1`" and "equal
+    /// entries". Returns a dict: `relation` (`"identical"`, `"rescaled"`, `"shaped"`,
+    /// `"rescaled+shaped"`, `"same-ordering"`, `"different"`, `"trivial-reference"`,
+    /// `"trivial-proposal"`), `alpha` (the scale `α` of `R' = αR + shaping`, 1 for identical and
+    /// shaped, else `None`), `starc` (STARC VAL distance), `regret`, `normalized_regret`
+    /// (under the reference, of the proposal's optimal policy), `reverse_regret`,
+    /// `reverse_normalized_regret`, `reference_policy`, `proposed_policy` (int64 `(S)`) and
+    /// `disagreements` (`[{state, reference_action, proposed_action, value_lost}]`, the states
+    /// where the proposal's action loses value under the reference). Citations: Ng et al.
+    /// (1999); Gleave et al. (2021), EPIC; Skalse et al. (2024), STARC.
+    #[pyo3(signature = (reference, proposed, tol=1e-9))]
+    fn diagnose<'py>(
+        &self,
+        py: Python<'py>,
+        reference: &Arr<'py>,
+        proposed: &Arr<'py>,
+        tol: f64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (rv, pv) = (
+            view::<f64>(reference, "reference")?,
+            view::<f64>(proposed, "proposed")?,
+        );
+        let (r, p) = (
+            self.reward(&rv, "reference")?,
+            self.reward(&pv, "proposed")?,
+        );
+        let m = self.core().map_err(to_py)?;
+        let d = py
+            .detach(|| core_distance::diagnose(&m, &r, &p, tol))
+            .map_err(to_py)?;
+        diagnosis_dict(py, &d)
     }
 
     /// The preference logit `z` with `P(left ≻ right) = σ(z)` (Knox et al. 2024) under a full

@@ -179,3 +179,51 @@ def test_preference_errors():
         m.preference_loss(z, [(A_SEG, B_SEG)])
     with pytest.raises(rk.InvalidParamError):
         m.fit_reward([(A_SEG, B_SEG, 1.0)], steps=0)
+
+
+def test_diagnose_literals():
+    # The chain, γ = 0.5, μ = (1, 0); the reference rewards leaving state 1.
+    m = chain()
+    same = m.diagnose(R, np.array([[0.0, 0.0], [1.0, 1.0]]))
+    assert same["relation"] == "identical" and same["alpha"] == 1.0
+    assert same["regret"] == 0.0 and same["disagreements"] == []
+    scaled = m.diagnose(R, 2.5 * R)
+    assert scaled["relation"] == "rescaled" and abs(scaled["alpha"] - 2.5) < 1e-12
+    # Φ = (2, −4): R(s, a, s') + 0.5·Φ(s') − Φ(s) (rows over s' = 0, 1).
+    shaped = np.array([[[-1.0, -4.0], [-1.0, -4.0]], [[6.0, 3.0], [6.0, 3.0]]])
+    assert m.diagnose(R, shaped)["relation"] == "shaped"
+    both = np.array([[[-1.0, -4.0], [-1.0, -4.0]], [[7.0, 4.0], [7.0, 4.0]]])
+    d = m.diagnose(R, both)
+    assert d["relation"] == "rescaled+shaped" and abs(d["alpha"] - 2.0) < 1e-12
+    # Reward on a transition that cannot happen (staying in 0 never reaches 1).
+    moved = np.array([[[0.0, 5.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]])
+    assert m.diagnose(R, moved)["relation"] == "same-ordering"
+    assert m.diagnose(R, np.array([3.0, 3.0]))["relation"] == "trivial-proposal"
+    assert m.diagnose(np.array([3.0, 3.0]), R)["relation"] == "trivial-reference"
+    # The swapped goal: V*_R = (1, 2); the proposal stays in 0 (J_R = 0 vs 1) and switches away
+    # from 1; Q*_R(0, stay) = 0.5 and Q*_R(1, switch) = 1.5 each lose 0.5.
+    d = m.diagnose(R, np.array([1.0, 0.0]))
+    assert d["relation"] == "different" and d["alpha"] is None
+    assert abs(d["regret"] - 1.0) < 1e-12 and abs(d["normalized_regret"] - 1.0) < 1e-12
+    assert abs(d["reverse_regret"] - 1.0) < 1e-12 and abs(d["starc"] - 2.0) < 1e-12
+    assert d["reference_policy"].tolist() == [1, 0] and d["proposed_policy"].tolist() == [0, 1]
+    assert d["reference_policy"].dtype == np.int64
+    assert [(x["state"], x["reference_action"], x["proposed_action"]) for x in d["disagreements"]] == [
+        (0, 1, 0),
+        (1, 0, 1),
+    ]
+    assert all(abs(x["value_lost"] - 0.5) < 1e-12 for x in d["disagreements"])
+
+
+def test_diagnose_sparse_and_errors():
+    m = chain()
+    sparse = rk.Mdp.sparse(2, 2, [0, 1, 2, 3, 4], [0, 1, 1, 0], [1.0] * 4, [1.0, 0.0], 0.5)
+    for mdp in (m, sparse):
+        assert mdp.diagnose(R, np.array([1.0, 0.0]), tol=1e-6)["relation"] == "different"
+    for tol in (0.0, 1.0, -1.0, float("nan")):
+        with pytest.raises(rk.InvalidParamError):
+            m.diagnose(R, R, tol=tol)
+    with pytest.raises(rk.ShapeMismatchError):
+        m.diagnose(R, np.zeros(3))
+    with pytest.raises(rk.NonFiniteError):
+        m.diagnose(R, np.array([0.0, np.nan]))

@@ -39,6 +39,8 @@ def usage() -> float:
     mdp = rk.Mdp(np.ones((1, 2, 1)), [1.0], 0.5)
     reg: float = mdp.regret(np.array([[1.0, 3.0]]), np.array([0]))
     actions, values, q = mdp.optimal_policy(np.array([[1.0, 3.0]]))
+    report = mdp.diagnose(np.array([[1.0, 3.0]]), np.array([[2.0, 6.0]]), tol=1e-9)
+    relation: str = report["relation"]
     pos, neg = rk.Oreal.token_weights(np.zeros((1, 2)), np.ones((1, 2), dtype=bool))
     keep = rk.filtration_select([0.1, 0.2], [0, 0], "best_of_n")
     d: float = rk.starc_distance(np.ones((1, 2, 1)), [1.0], 0.5, np.zeros((1, 2)), np.ones((1, 2)))

@@ -8,6 +8,7 @@ use rewardkit_core::mdp::{Mdp, SparseTransitions, Transitions};
 use rewardkit_tests::mdp_support::MdpCase;
 
 mod canon_grid;
+mod doctor;
 mod errors;
 mod literals;
 mod objective;

@@ -23,7 +23,7 @@ use rewardkit_core::Preset;
 use wasm_bindgen::prelude::*;
 
 use crate::advantages::{self, ESTIMATORS, Groups};
-use crate::doctor::{self, EXAMPLES};
+use crate::doctor::{self, EXAMPLES, Verdict};
 use crate::gridworld::{self, ACTIONS, Distances, Gridworld};
 use crate::shaping::{Method, Shaping};
 use crate::{DemoError, Result};

@@ -4,76 +4,41 @@
 //!
 //! # What it reports
 //! - the four distances of [`crate::gridworld::distances`];
-//! - the relation ([`Relation`]), decided by core's STARC standardisation:
-//!   - with EPIC's canonicalisation `C` (uniform coverage), `C(R) = C(R')` exactly when `R' − R` is
-//!     a potential shaping (a constant included), and `C` is linear; so `s(R') = s(R)` for the
-//!     standardised `s = C/‖C‖₂` means `R' = α·R + shaping` with `α = ‖C(R')‖₂/‖C(R)‖₂ > 0`;
-//!     `R' = α·R` exactly (checked against core's `scale_reward` to `1e-9` relative) is a pure
-//!     rescaling, `α = 1` a pure potential shaping;
-//!   - otherwise, a STARC (VAL) distance of 0 means the same ordering of policies through
-//!     S'-redistribution (which EPIC and DARD do not ignore);
-//!   - otherwise the rewards differ;
-//! - the regret (and normalized regret) under the reference of a policy optimal for the proposal,
-//!   and the reverse (core's [`regret`], [`normalized_regret`]);
-//! - the states where the proposal's optimal action is not optimal for the reference:
-//!   `V*_ref(s) − Q*_ref(s, π*_prop(s)) > 1e-9·(1 + max_s |V*_ref(s)|)`, with that value loss.
+//! - core's reward doctor ([`rewardkit_core::distance::diagnose`], with [`TOL`]): the relation
+//!   ([`Relation`]: identical, rescaled, shaped, rescaled+shaped, same ordering of policies,
+//!   different, trivial), the regret (and normalized regret) under the reference of a policy
+//!   optimal for the proposal and the reverse, and the states where the proposal's optimal action
+//!   is not optimal for the reference (with that value loss).
 //!
-//! "Zero" means at most [`TOL`].
+//! This module keeps the page's parts: the sentence for each relation ([`Verdict`]), parsing and
+//! formatting rewards, and the named examples.
 
-use rewardkit_core::distance::{Canonicalization, Coverage, Norm, Starc};
-use rewardkit_core::mdp::{Policy, Reward, normalized_regret, regret};
+use rewardkit_core::distance as core_doctor;
+use rewardkit_core::mdp::Reward;
 
 use crate::gridworld::{self, Distances, Gridworld};
 use crate::{Result, parse_numbers};
 
-/// The tolerance of "zero distance", "α = 1" and "the same tensor".
+/// The tolerance of "zero distance", "α = 1" and "the same tensor" (core's
+/// [`core_doctor::default_tolerance`] for `f64`).
 pub const TOL: f64 = 1e-9;
 
-/// How a proposed reward relates to the reference.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Relation {
-    /// The same reward.
-    Identical,
-    /// `R' = α·R`, `α > 0`, `α ≠ 1`.
-    Rescaled {
-        /// `α`.
-        alpha: f64,
-    },
-    /// `R' = R + γΦ(s') − Φ(s)` for some potential `Φ` (a constant shift included).
-    Shaped,
-    /// `R' = α·R + γΦ(s') − Φ(s)`, `α ≠ 1`.
-    RescaledShaped {
-        /// `α`.
-        alpha: f64,
-    },
-    /// Not a rescaling or shaping, but the same ordering of policies (an S'-redistribution of one:
-    /// STARC VAL is 0).
-    SameOrdering,
-    /// The rewards order some policies differently.
-    Different,
-    /// The reference is trivial (every policy equally good), so nothing can disagree with it.
-    TrivialReference,
-    /// The proposal is trivial: every policy is optimal for it.
-    TrivialProposal,
+/// How a proposed reward relates to the reference (core's [`core_doctor::Relation`]; `name()`
+/// gives the stable name the page and the tests use).
+pub type Relation = core_doctor::Relation<f64>;
+
+/// A state whose proposed optimal action loses value under the reference (core's
+/// [`core_doctor::Disagreement`]).
+pub type Disagreement = core_doctor::Disagreement<f64>;
+
+/// The page's sentence for a relation.
+pub trait Verdict {
+    /// One sentence for the page.
+    fn verdict(self) -> String;
 }
 
-impl Relation {
-    /// A stable name for the page and the tests.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Identical => "identical",
-            Self::Rescaled { .. } => "rescaled",
-            Self::Shaped => "shaped",
-            Self::RescaledShaped { .. } => "rescaled+shaped",
-            Self::SameOrdering => "same-ordering",
-            Self::Different => "different",
-            Self::TrivialReference => "trivial-reference",
-            Self::TrivialProposal => "trivial-proposal",
-        }
-    }
-
-    /// One sentence for the page.
-    pub fn verdict(self) -> String {
+impl Verdict for Relation {
+    fn verdict(self) -> String {
         match self {
             Self::Identical => "The proposed reward is the reference reward.".into(),
             Self::Rescaled { alpha } => {
@@ -98,19 +63,6 @@ impl Relation {
             }
         }
     }
-}
-
-/// A state whose proposed optimal action loses value under the reference.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Disagreement {
-    /// The state.
-    pub state: usize,
-    /// The reference's optimal action there.
-    pub reference_action: usize,
-    /// The proposal's optimal action there.
-    pub proposed_action: usize,
-    /// `V*_ref(s) − Q*_ref(s, proposed_action) > 0`.
-    pub value_lost: f64,
 }
 
 /// The doctor's report (see the module docs).
@@ -273,47 +225,22 @@ const EXAMPLE_NAMES: [&str; 9] = [
     EXAMPLES[8].0,
 ];
 
-/// How `proposed` relates to `reference` (see the module docs).
+/// How `proposed` relates to `reference` (core's [`core_doctor::relation`] with [`TOL`]).
 ///
 /// # Errors
-/// Core errors of the standardisation (none for finite rewards of the right length).
+/// Core errors for rewards of the wrong length or with NaN/∞.
 pub fn relation(world: &Gridworld, reference: &[f64], proposed: &[f64]) -> Result<Relation> {
     let mdp = world.mdp()?;
-    let (rr, rp) = (Reward::Full(reference), Reward::Full(proposed));
-    let epic_c = Starc::new(Canonicalization::Epic(Coverage::uniform()), Norm::l2());
-    let (sr, sp) = (
-        epic_c.standardize(&mdp, &rr)?,
-        epic_c.standardize(&mdp, &rp)?,
-    );
-    if sr.is_trivial() {
-        return Ok(Relation::TrivialReference);
-    }
-    if sp.is_trivial() {
-        return Ok(Relation::TrivialProposal);
-    }
-    if epic_c.distance_between(&mdp, &sr, &sp)? <= TOL {
-        let alpha = sp.canonical_norm() / sr.canonical_norm();
-        let rescaled = gridworld::scaled(world, reference, alpha)?;
-        let scale = proposed.iter().fold(1.0f64, |m, x| m.max(x.abs()));
-        let pure = rescaled
-            .iter()
-            .zip(proposed)
-            .all(|(x, y)| (x - y).abs() <= TOL * scale);
-        let unit = (alpha - 1.0).abs() <= TOL;
-        return Ok(match (pure, unit) {
-            (true, true) => Relation::Identical,
-            (true, false) => Relation::Rescaled { alpha },
-            (false, true) => Relation::Shaped,
-            (false, false) => Relation::RescaledShaped { alpha },
-        });
-    }
-    if Starc::default().distance(&mdp, &rr, &rp)? <= TOL {
-        return Ok(Relation::SameOrdering);
-    }
-    Ok(Relation::Different)
+    Ok(core_doctor::relation(
+        &mdp,
+        &Reward::Full(reference),
+        &Reward::Full(proposed),
+        TOL,
+    )?)
 }
 
-/// The full report (see the module docs).
+/// The full report: the panel's four distances and core's [`core_doctor::diagnose`] with
+/// [`TOL`].
 ///
 /// # Errors
 /// Core errors for rewards of the wrong length or with NaN/∞.
@@ -330,39 +257,17 @@ pub fn relation(world: &Gridworld, reference: &[f64], proposed: &[f64]) -> Resul
 /// ```
 pub fn diagnose(world: &Gridworld, reference: &[f64], proposed: &[f64]) -> Result<Diagnosis> {
     let mdp = world.mdp()?;
-    let (rr, rp) = (Reward::Full(reference), Reward::Full(proposed));
-    let opt_ref = gridworld::optimal(world, reference)?;
-    let opt_prop = gridworld::optimal(world, proposed)?;
-    let pol_prop = Policy::Deterministic(&opt_prop.actions);
-    let pol_ref = Policy::Deterministic(&opt_ref.actions);
-    let vmax = opt_ref.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let na = world.n_actions();
-    let disagreements = opt_prop
-        .actions
-        .iter()
-        .enumerate()
-        .filter_map(|(s, &a)| {
-            let v = *opt_ref.values.get(s)?;
-            let q = *opt_ref.q.get(s * na + a)?;
-            let lost = v - q;
-            (lost > TOL * (1.0 + vmax)).then(|| Disagreement {
-                state: s,
-                reference_action: opt_ref.actions.get(s).copied().unwrap_or(0),
-                proposed_action: a,
-                value_lost: lost,
-            })
-        })
-        .collect();
+    let d = core_doctor::diagnose(&mdp, &Reward::Full(reference), &Reward::Full(proposed), TOL)?;
     Ok(Diagnosis {
         distances: gridworld::distances(world, reference, proposed)?,
-        relation: relation(world, reference, proposed)?,
-        regret: regret(&mdp, &rr, &pol_prop)?,
-        normalized_regret: normalized_regret(&mdp, &rr, &pol_prop)?,
-        reverse_regret: regret(&mdp, &rp, &pol_ref)?,
-        reverse_normalized_regret: normalized_regret(&mdp, &rp, &pol_ref)?,
-        reference_policy: opt_ref.actions,
-        proposed_policy: opt_prop.actions,
-        disagreements,
+        relation: d.relation,
+        regret: d.regret,
+        normalized_regret: d.normalized_regret,
+        reverse_regret: d.reverse_regret,
+        reverse_normalized_regret: d.reverse_normalized_regret,
+        reference_policy: d.reference_policy,
+        proposed_policy: d.proposed_policy,
+        disagreements: d.disagreements,
     })
 }
 

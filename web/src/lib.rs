@@ -12,7 +12,7 @@
 //! | reward shaping | [`shaping`] | `reward::{Hapo, Laser, CosineLength, Overlong, TargetLength, Correctness, Pipeline}` |
 //! | advantages | [`advantages`] | `AdvantageEstimator::compute` with `AdvantageConfig::new(preset)` |
 //! | reward distances | [`gridworld`] | `mdp::{Mdp, optimal_policy, expected_reward}`, `distance::{Starc, Epic, Dard, scale_reward, shape_potential, redistribute}` |
-//! | reward doctor | [`doctor`] | the above plus `mdp::{regret, normalized_regret}` and `Starc::standardize` |
+//! | reward doctor | [`doctor`] | `distance::diagnose` (relation, regrets, disagreements) and the panel's distances |
 //! | live training (feature `training`) | `training` | `rewardkit_trainer::train::Trainer` (GRPO on the tiny GPT; rewards, advantages and losses from core) |
 //!
 //! # Features

@@ -32,6 +32,13 @@
 //! "Zero" means at most `64·ε_F·max|R|` (times `1/(1−γ)` for the value-based canonicalisations),
 //! which absorbs the rounding of an exactly-zero canonical reward.
 //!
+//! # Reward doctor
+//! [`relation`] and [`diagnose`] say how a proposed reward relates to a reference on any finite
+//! MDP (dense or sparse): identical, rescaled, potential-shaped (Ng et al. 1999: optimal policies
+//! kept), both, the same ordering of policies (STARC VAL = 0: an S'-redistribution), different,
+//! or trivial; plus the regret both ways and the states where the optimal actions disagree.
+//! The tolerance is a parameter ([`default_tolerance`]: `1e-9` for `f64`).
+//!
 //! # Cost
 //! `n = S·A·S'` (dense) or `nnz` (sparse). EPIC: `O(n)` time and `O(S + A)` memory in three passes.
 //! STARC `Value`: one policy evaluation (`O(S³)` dense LU up to `S = 512`, then `O(nnz)` sweeps)
@@ -64,6 +71,8 @@ mod canon;
 #[cfg(feature = "alloc")]
 mod dard;
 #[cfg(feature = "alloc")]
+mod doctor;
+#[cfg(feature = "alloc")]
 mod epic;
 mod norm;
 mod pearson;
@@ -79,6 +88,8 @@ mod transform;
 pub use canon::{Canonicalization, Coverage, canonicalize};
 #[cfg(feature = "alloc")]
 pub use dard::{Dard, DardWeights};
+#[cfg(feature = "alloc")]
+pub use doctor::{Diagnosis, Disagreement, Relation, default_tolerance, diagnose, relation};
 #[cfg(feature = "alloc")]
 pub use epic::Epic;
 pub use norm::{Norm, Order, Weights, norm};
